@@ -1,0 +1,110 @@
+"""``team_digests``: one digest per subscription and day, rendered into the outbox."""
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+
+from flowsync_pipelines.digest import (
+    Digest,
+    em_statements,
+    render_markdown,
+    render_slack,
+    write_if_changed,
+)
+from flowsync_pipelines.warehouse import query
+from resources.stores import (
+    MetadataResource,
+    OrganisationResource,
+    OutboxResource,
+    WarehouseResource,
+)
+
+RENDERERS = {"markdown": ("md", render_markdown), "slack": ("slack.json", render_slack)}
+
+
+def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="team_digests",
+        group_name="digests",
+        kinds={"jinja", "slack", "markdown"},
+        deps=["em_team_wip"],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        description="Daily digests per team and role: cited, confidence-banded, in the outbox.",
+    )
+    def team_digests(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        organisation: OrganisationResource,
+        outbox: OutboxResource,
+        metadata: MetadataResource,
+    ) -> dg.MaterializeResult:
+        window = context.partition_time_window
+        config = organisation.config()
+        teams = {t.key: t for t in config.teams}
+        params = {"window_start": window.start, "window_end": window.end}
+        with warehouse.connect(read_only=True) as con:
+            counts = query(con, "em_digest_counts", **params)
+            items = query(con, "em_digest_items", **params)
+        store = metadata.store()
+        try:
+            names = store.resolve(items.get_column("actor").drop_nulls().unique().to_list())
+        finally:
+            store.dispose()
+
+        def name_of(actor: str | None) -> str:
+            return names.get(actor, "someone outside the team") if actor else "unassigned"
+
+        written = unchanged = 0
+        preview = ""
+        day = window.start
+        while day < window.end:
+            as_of = day.date()
+            for subscription in config.digests:
+                team = teams.get(subscription.team)
+                if team is None or subscription.role != "engineering_manager":
+                    continue
+                row = counts.filter((pl.col("team") == team.key) & (pl.col("as_of_date") == as_of))
+                if row.is_empty():
+                    continue
+                digest = Digest(
+                    team_key=team.key,
+                    team_name=team.name,
+                    role=subscription.role,
+                    as_of=as_of,
+                    statements=em_statements(
+                        row.row(0, named=True),
+                        items.filter(
+                            (pl.col("team") == team.key) & (pl.col("as_of_date") == as_of)
+                        ),
+                        name_of=name_of,
+                    ),
+                )
+                for channel in subscription.channels:
+                    if channel not in RENDERERS:
+                        continue
+                    suffix, render = RENDERERS[channel]
+                    text = render(digest)
+                    path = (
+                        outbox.path()
+                        / as_of.isoformat()
+                        / f"{team.key}.{subscription.role}.{suffix}"
+                    )
+                    if write_if_changed(path, text):
+                        written += 1
+                    else:
+                        unchanged += 1
+                    if channel == "markdown":
+                        preview = text
+            day += timedelta(days=1)
+        return dg.MaterializeResult(
+            metadata={
+                "files_written": written,
+                "files_unchanged": unchanged,
+                "outbox": dg.MetadataValue.path(str(outbox.path())),
+                "latest_digest": dg.MetadataValue.md(preview or "_no digest in this window_"),
+            }
+        )
+
+    return team_digests

@@ -1,0 +1,106 @@
+"""Role views in DuckDB, SQL in ``sql/duckdb/``: what each role needs, per team and day."""
+
+import dagster as dg
+import polars as pl
+
+from flowsync_pipelines.pseudonym import pseudonym
+from flowsync_pipelines.settings import FlowSyncConfig
+from flowsync_pipelines.warehouse import insert_rows, run_sql
+from resources.stores import (
+    MetadataResource,
+    OrganisationResource,
+    PrivacyResource,
+    WarehouseResource,
+)
+
+# The member field holding each source's handle, for sources whose events name people.
+MEMBER_HANDLES = {"github": "github", "gitlab": "gitlab", "jira": "jira", "linear": "linear"}
+
+
+def team_tables(config: FlowSyncConfig, key: str) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
+    """Team membership and ticket scopes as pseudonyms, plus vault rows naming the members."""
+    members, scopes, vault = [], [], []
+    for team in config.teams:
+        for member in team.members:
+            for source, field in MEMBER_HANDLES.items():
+                handle = getattr(member, field)
+                if not handle:
+                    continue
+                actor = pseudonym(key, source, handle)
+                members.append({"team": team.key, "source": source, "actor": actor})
+                vault.append(
+                    {
+                        "pseudonym": actor,
+                        "source": source,
+                        "handle": handle,
+                        "display_name": member.name,
+                        "email": member.email,
+                        "actor_kind": "human",
+                    }
+                )
+        scopes += [{"team": team.key, "source": "jira", "scope": c} for c in team.jira_components]
+        scopes += [{"team": team.key, "source": "linear", "scope": t} for t in team.linear_teams]
+    member_frame = pl.DataFrame(
+        members, schema={"team": pl.String, "source": pl.String, "actor": pl.String}
+    )
+    scope_frame = pl.DataFrame(
+        scopes, schema={"team": pl.String, "source": pl.String, "scope": pl.String}
+    )
+    return member_frame.unique(), scope_frame.unique(), vault
+
+
+def em_team_wip_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="em_team_wip",
+        group_name="role_views",
+        kinds={"duckdb", "sql"},
+        deps=["signals"],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        description=(
+            "Engineering manager view: each team's open, waiting, stale and merged pull requests "
+            "and tickets in progress at the end of each day, with the items and their evidence."
+        ),
+    )
+    def em_team_wip(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        organisation: OrganisationResource,
+        privacy: PrivacyResource,
+        metadata: MetadataResource,
+    ) -> dg.MaterializeResult:
+        window = context.partition_time_window
+        members, scopes, vault = team_tables(organisation.config(), privacy.pseudonym_key)
+        params = {"window_start": window.start, "window_end": window.end}
+        with warehouse.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DELETE FROM team_members")
+            con.execute("DELETE FROM team_ticket_scopes")
+            insert_rows(con, "team_members", members)
+            insert_rows(con, "team_ticket_scopes", scopes)
+            run_sql(con, "delete_window", **params)
+            run_sql(con, "em_team_wip_items", **params)
+            run_sql(con, "em_team_wip", **params)
+            con.execute("COMMIT")
+            counts = con.execute(
+                "SELECT * FROM em_team_wip WHERE as_of_date >= CAST($s AS DATE) "
+                "AND as_of_date < CAST($e AS DATE) ORDER BY as_of_date DESC, team",
+                {"s": window.start, "e": window.end},
+            ).pl()
+        store = metadata.store()
+        try:
+            store.upsert_accounts(vault)
+        finally:
+            store.dispose()
+        latest = counts.head(len(organisation.config().teams) or 1)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": counts.height,
+                "teams": members.get_column("team").n_unique(),
+                "latest_day": dg.MetadataValue.json(
+                    latest.with_columns(pl.col("as_of_date").cast(pl.String)).to_dicts()
+                ),
+            }
+        )
+
+    return em_team_wip

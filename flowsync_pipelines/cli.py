@@ -1,0 +1,64 @@
+"""The ``flowsync`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flowsync_pipelines.settings import flowsync_home
+
+app = typer.Typer(help="FlowSync: cited, confidence-banded engineering status digests.")
+sandbox_app = typer.Typer(help="Local tool sandboxes serving the demo organisation.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@app.command()
+def demo(
+    home: Annotated[Path | None, typer.Option(help="FLOWSYNC_HOME for the demo")] = None,
+    days: Annotated[int, typer.Option(help="Days of simulated activity")] = 60,
+    seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
+    port: Annotated[int, typer.Option(help="Sandbox port (0 = any free port)")] = 8765,
+) -> None:
+    """Run the whole pipeline on the demo organisation and say where the results are."""
+    from flowsync_pipelines.demo import run_demo
+
+    result = run_demo(home or flowsync_home(), days=days, seed=seed, port=port)
+    typer.echo("")
+    typer.echo(f"DuckDB warehouse : {result.duckdb}")
+    typer.echo(f"Digests          : {result.outbox}  ({result.digests} Markdown digests)")
+    typer.echo(f"Dagster run      : {result.run_id}  (browse it with `make dev`)")
+    typer.echo(
+        f"Try              : duckdb {result.duckdb} "
+        '"SELECT * FROM em_team_wip ORDER BY as_of_date DESC, team LIMIT 8"'
+    )
+
+
+@app.command()
+def instance(
+    home: Annotated[Path, typer.Option(help="The DAGSTER_HOME directory to prepare")],
+) -> None:
+    """Install dagster.yaml into DAGSTER_HOME (PostgreSQL storage when DAGSTER_PG_URL is set)."""
+    from flowsync_pipelines.instance import prepare_dagster_home
+
+    target = prepare_dagster_home(home.resolve())
+    typer.echo(f"Dagster instance configuration: {target}")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8765,
+    seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
+    days: Annotated[int, typer.Option(help="Days of simulated activity")] = 60,
+) -> None:
+    """Serve the demo organisation's tool APIs until interrupted."""
+    from flowsync_pipelines.sandbox import serve
+    from flowsync_pipelines.simulator import build_world
+
+    serve(build_world(seed=seed, days=days), host=host, port=port)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,94 @@
+"""The root Definitions: every asset, check, resource and schedule, wired from flowsync.yaml.
+
+Cross-cutting policy lives here once: which sources exist, how secrets arrive (``dg.EnvVar``),
+where the stores are, and that runs execute in one process (DuckDB has a single writer).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from assets.digests import team_digests_asset
+from assets.ingestion import landing_asset
+from assets.role_views import em_team_wip_asset
+from assets.signals import signals_asset
+from flowsync_pipelines.partitions import daily_partitions
+from flowsync_pipelines.settings import (
+    FlowSyncConfig,
+    Paths,
+    config_path,
+    flowsync_home,
+    load_config,
+)
+from resources.github import GitHubResource
+from resources.jira import JiraResource
+from resources.stores import (
+    LandingResource,
+    MetadataResource,
+    OrganisationResource,
+    OutboxResource,
+    PrivacyResource,
+    WarehouseResource,
+)
+
+PSEUDONYM_KEY_ENV = "FLOWSYNC_PSEUDONYM_KEY"
+METADATA_URL_ENV = "FLOWSYNC_METADATA_URL"
+
+
+# One resource class per source type; each builds itself from its flowsync.yaml entry.
+RESOURCE_TYPES: dict[str, type] = {"github": GitHubResource, "jira": JiraResource}
+
+
+def source_resources(config: FlowSyncConfig) -> dict[str, dg.ConfigurableResource]:
+    """One typed resource per configured source, keyed by the source's name."""
+    return {
+        source.name: RESOURCE_TYPES[source.type].from_source(source)
+        for source in config.sources
+        if source.type in RESOURCE_TYPES
+    }
+
+
+def build_definitions(home: Path | None = None, config_file: Path | None = None) -> dg.Definitions:
+    """Definitions for one FlowSync home and configuration (both default to the environment)."""
+    paths = Paths(home=home or flowsync_home())
+    config_file = config_file or config_path()
+    config = load_config(config_file)
+    partitions = daily_partitions(config.start_date)
+    sources = source_resources(config)
+
+    landing_assets = [
+        landing_asset(s.name, s.type, partitions) for s in config.sources if s.name in sources
+    ]
+    all_assets = [
+        *landing_assets,
+        signals_asset(partitions, [a.key for a in landing_assets]),
+        em_team_wip_asset(partitions),
+        team_digests_asset(partitions),
+    ]
+    daily_job = dg.define_asset_job("daily_refresh", selection="*", partitions_def=partitions)
+    return dg.Definitions(
+        assets=all_assets,
+        jobs=[daily_job],
+        schedules=[
+            dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=5, minute_of_hour=0)
+        ],
+        resources={
+            **sources,
+            "landing": LandingResource(root=str(paths.landing)),
+            "warehouse": WarehouseResource(path=str(paths.duckdb)),
+            "metadata": MetadataResource(
+                url=os.environ.get(METADATA_URL_ENV) or f"sqlite:///{paths.metadata}"
+            ),
+            "privacy": PrivacyResource(pseudonym_key=dg.EnvVar(PSEUDONYM_KEY_ENV)),
+            "outbox": OutboxResource(root=str(paths.outbox)),
+            "organisation": OrganisationResource(config_path=str(config_file)),
+        },
+        # DuckDB allows one writer per file: keep a run's steps in one process.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,165 @@
+"""Turn a role view into statements with evidence and confidence, then render them.
+
+A statement is one claim a digest makes. Counts computed directly from tool records are facts
+(confidence 1.0); inferred claims (later: links, predictions) carry calibrated probabilities.
+Every statement cites the events and links it rests on, and low-band statements are never worded
+as fact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+HIGH, MEDIUM = 0.80, 0.60
+
+
+def band(confidence: float) -> str:
+    """High ≥ 0.80, Medium 0.60–0.80, Low < 0.60."""
+    if confidence >= HIGH:
+        return "High"
+    return "Medium" if confidence >= MEDIUM else "Low"
+
+
+@dataclass(frozen=True)
+class Citation:
+    label: str
+    url: str | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Statement:
+    kind: str
+    text: str
+    confidence: float
+    citations: list[Citation] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)  # event ids
+
+    @property
+    def band(self) -> str:
+        return band(self.confidence)
+
+
+@dataclass(frozen=True)
+class Digest:
+    team_key: str
+    team_name: str
+    role: str
+    as_of: date
+    statements: list[Statement]
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _label(entity_id: str) -> str:
+    return entity_id.rsplit("/", 1)[-1]  # "acme/payments-api#42" -> "payments-api#42"
+
+
+def em_statements(
+    counts: Mapping[str, int], items: pl.DataFrame, *, name_of: Callable[[str | None], str]
+) -> list[Statement]:
+    """Engineering-manager statements for one team and day, from ``em_team_wip`` rows."""
+
+    def cite(kind: str, detail: Callable[[dict], str], *, where: pl.Expr | None = None) -> tuple:
+        rows = items.filter(pl.col("item_kind") == kind)
+        if where is not None:
+            rows = rows.filter(where)
+        rows = rows.sort(["since", "entity_id"])
+        citations = [
+            Citation(label=_label(r["entity_id"]), url=r["url"], detail=detail(r))
+            for r in rows.iter_rows(named=True)
+        ]
+        evidence = sorted({e for r in rows.get_column("evidence").to_list() for e in r})
+        return citations, evidence
+
+    def pr_detail(row: dict) -> str:
+        waiting = {
+            "none": "no review yet",
+            "changes_requested": "changes requested",
+            "approved": "approved",
+            "commented": "commented",
+        }.get(row["review_state"] or "", "")
+        return f"{row['title']} — {name_of(row['actor'])}, {row['age_days']:.1f} d, {waiting}"
+
+    def merged_detail(row: dict) -> str:
+        return f"{row['title']} — {name_of(row['actor'])}, {row['age_days']:.1f} d to merge"
+
+    def ticket_detail(row: dict) -> str:
+        return f"{row['title']} — {name_of(row['actor'])}"
+
+    statements = []
+    specs = [
+        ("open_pull_requests", "open_pull_request", None, "pull request", "open", pr_detail),
+        (
+            "awaiting_first_review",
+            "open_pull_request",
+            pl.col("review_state") == "none",
+            "pull request",
+            "waiting for a first review",
+            pr_detail,
+        ),
+        (
+            "stale_pull_requests",
+            "open_pull_request",
+            pl.col("age_days") > 3,
+            "pull request",
+            "open for more than 3 days",
+            pr_detail,
+        ),
+        ("merged_today", "merged_pull_request", None, "pull request", "merged", merged_detail),
+        ("tickets_in_progress", "ticket_in_progress", None, "ticket", "in progress", ticket_detail),
+        ("tickets_done_today", "ticket_done", None, "ticket", "done", ticket_detail),
+    ]
+    for metric, kind, where, noun, phrase, detail in specs:
+        n = int(counts[metric])
+        citations, evidence = cite(kind, detail, where=where)
+        statements.append(
+            Statement(
+                kind=metric,
+                text=f"{_plural(n, noun)} {phrase}",
+                confidence=1.0,  # counted from the tools' own records
+                citations=citations,
+                evidence=evidence,
+            )
+        )
+    return statements
+
+
+_env = Environment(
+    loader=PackageLoader("flowsync_pipelines", "templates"),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_env.filters["tojson_compact"] = lambda v: json.dumps(v, ensure_ascii=False)
+
+
+def render_markdown(digest: Digest) -> str:
+    return _env.get_template("digest.md.j2").render(d=digest)
+
+
+def render_slack(digest: Digest) -> str:
+    """Slack Block Kit JSON (a ``blocks`` payload for ``chat.postMessage``)."""
+    rendered = _env.get_template("digest.slack.json.j2").render(d=digest)
+    return json.dumps(json.loads(rendered), indent=1, ensure_ascii=False) + "\n"
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` unless the file already holds it; True when the file changed."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+    return True

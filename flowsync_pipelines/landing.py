@@ -1,0 +1,189 @@
+"""The landing zone: raw records exactly as fetched, append-only, with provenance.
+
+Layout: ``$FLOWSYNC_HOME/landing/source=<s>/kind=<k>/<batch>.parquet`` (hive-partitioned, so
+DuckDB and Polars prune by source and kind). A record version is identified by
+``(source, kind, record_id, payload_sha256)``: appending a version already landed is a no-op,
+which is what makes re-runs and crash recovery land exactly the same set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flowsync_pipelines import schema
+
+
+@dataclass(frozen=True)
+class FetchedRecord:
+    """One item a connector fetched, with the identity and update time the API gives it."""
+
+    kind: str
+    scope: str
+    record_id: str
+    updated_at: str | int | float | None  # ISO-8601, or epoch seconds/milliseconds
+    payload: Any
+    request: str
+
+
+def canonical_json(payload: Any) -> str:
+    """Key-sorted, compact JSON: the same content always hashes the same."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def landing_frame(
+    source: str, records: Iterable[FetchedRecord], *, fetched_at: datetime
+) -> pl.DataFrame:
+    """Build landing rows (payload JSON, sha256, provenance) for fetched records."""
+    rows: dict[str, list[Any]] = {
+        "kind": [],
+        "scope": [],
+        "record_id": [],
+        "updated_at": [],
+        "payload": [],
+        "payload_sha256": [],
+        "request": [],
+    }
+    for record in records:
+        text = canonical_json(record.payload)
+        rows["kind"].append(record.kind)
+        rows["scope"].append(record.scope)
+        rows["record_id"].append(record.record_id)
+        rows["updated_at"].append(None if record.updated_at is None else str(record.updated_at))
+        rows["payload"].append(text)
+        rows["payload_sha256"].append(hashlib.sha256(text.encode()).hexdigest())
+        rows["request"].append(record.request)
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(rows, pl.String))
+    frame = frame.with_columns(
+        pl.lit(source).alias("source"),
+        parse_utc(pl.col("updated_at")).alias("updated_at"),
+        pl.lit(fetched_at).dt.cast_time_unit("us").dt.replace_time_zone("UTC").alias("fetched_at"),
+        pl.concat_str(
+            pl.lit(source),
+            pl.lit("/"),
+            pl.col("kind"),
+            pl.lit("/"),
+            pl.col("record_id"),
+            pl.lit("@"),
+            pl.col("payload_sha256").str.slice(0, 16),
+        ).alias("landing_ref"),
+    )
+    return schema.conform(frame, schema.LANDING)
+
+
+def parse_utc(expr: pl.Expr) -> pl.Expr:
+    """Parse timestamps as tools send them into UTC microseconds.
+
+    ISO-8601 with ``Z``, ``+02:00`` or Jira's ``+0200``; a date-time without an offset is UTC;
+    bare numbers are epoch seconds, or epoch milliseconds when too large to be seconds (Linear,
+    Jenkins). Anything else becomes null, for the caller to quarantine.
+    """
+    iso = expr.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us")
+    naive = expr.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+    number = expr.str.strip_chars().cast(pl.Float64, strict=False)
+    epoch_us = (
+        pl.when(number.abs() >= 1e11).then(number * 1_000).otherwise(number * 1_000_000)
+    ).cast(pl.Int64, strict=False)
+    return pl.coalesce(
+        iso.dt.convert_time_zone("UTC"),
+        naive.dt.replace_time_zone("UTC"),
+        pl.from_epoch(epoch_us, time_unit="us").dt.replace_time_zone("UTC"),
+    ).cast(pl.Datetime("us", "UTC"))
+
+
+class LandingStore:
+    """Append-only Parquet landing zone under one root directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _dir(self, source: str, kind: str) -> Path:
+        return self.root / f"source={source}" / f"kind={kind}"
+
+    def _files(self, source: str | None = None, kind: str | None = None) -> list[Path]:
+        pattern = f"source={source or '*'}/kind={kind or '*'}/*.parquet"
+        return sorted(self.root.glob(pattern))
+
+    def known_versions(self, source: str, kind: str) -> pl.DataFrame:
+        """``(record_id, payload_sha256)`` of every version of this source/kind already landed."""
+        files = self._files(source, kind)
+        if not files:
+            return pl.DataFrame(schema={"record_id": pl.String, "payload_sha256": pl.String})
+        return pl.scan_parquet(files).select("record_id", "payload_sha256").unique().collect()
+
+    def append(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Durably write the versions in ``frame`` not yet landed; return just those rows."""
+        if frame.is_empty():
+            return frame
+        new_parts = []
+        for (source, kind), part in frame.partition_by(["source", "kind"], as_dict=True).items():
+            part = part.unique(subset=["record_id", "payload_sha256"], keep="first")
+            part = part.join(
+                self.known_versions(source, kind),
+                on=["record_id", "payload_sha256"],
+                how="anti",
+            )
+            if part.is_empty():
+                continue
+            self._write_atomically(self._dir(source, kind), part)
+            new_parts.append(part)
+        if not new_parts:
+            return frame.clear()
+        return pl.concat(new_parts)
+
+    @staticmethod
+    def _write_atomically(directory: Path, part: pl.DataFrame) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = part.get_column("fetched_at").max().strftime("%Y%m%dT%H%M%S%f")
+        final = directory / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+        temporary = final.with_suffix(".tmp")
+        part.drop("source", "kind").write_parquet(temporary, statistics=True)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        temporary.rename(final)  # readers never see half a batch
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def scan(self, source: str | None = None, kind: str | None = None) -> pl.LazyFrame:
+        """Every landed version, with ``source`` and ``kind`` restored from the path."""
+        files = self._files(source, kind)
+        if not files:
+            return schema.empty(schema.LANDING).lazy()
+        lazy = pl.scan_parquet(files, hive_partitioning=True)
+        return lazy.select(list(schema.polars_schema(schema.LANDING).names()))
+
+    def latest(
+        self,
+        *,
+        source: str | None = None,
+        kind: str | None = None,
+        updated_since: datetime | None = None,
+    ) -> pl.DataFrame:
+        """The newest landed version of each record, optionally only those updated since a time.
+
+        A record whose events fall in a window was necessarily updated at or after the window's
+        start, so ``updated_since`` bounds the work of re-deriving one partition.
+        """
+        lazy = self.scan(source, kind)
+        if updated_since is not None:
+            lazy = lazy.filter(
+                pl.col("updated_at").is_null() | (pl.col("updated_at") >= updated_since)
+            )
+        return (
+            lazy.sort(["fetched_at", "payload_sha256"])
+            .group_by(["source", "kind", "record_id"], maintain_order=True)
+            .last()
+            .collect()
+        )

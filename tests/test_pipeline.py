@@ -1,0 +1,141 @@
+"""The whole slice, end to end: sandbox → landing → signals → role view → digests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, time, timedelta
+
+import duckdb
+import pytest
+
+from flowsync_pipelines.settings import Paths
+
+
+def _con(deployment):
+    return duckdb.connect(str(Paths(home=deployment.home).duckdb), read_only=True)
+
+
+def test_definitions_load_with_every_layer(deployment):
+    defs = deployment.definitions()
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"github_landing", "jira_landing", "signals", "em_team_wip", "team_digests"}
+    assert defs.resolve_job_def("daily_refresh") is not None
+    assert [s.name for s in defs.schedules] == ["daily_refresh_schedule"]
+
+
+def test_signals_hold_every_pull_request_and_ticket_of_the_world(full_run):
+    world = full_run.world
+    with _con(full_run) as con:
+        opened = con.execute(
+            "SELECT count(*) FROM signals WHERE entity_type = 'pull_request' AND action = 'opened'"
+        ).fetchone()[0]
+        created = con.execute(
+            "SELECT count(*) FROM signals WHERE entity_type = 'ticket' AND action = 'created' "
+            "AND source = 'jira'"
+        ).fetchone()[0]
+    expected_prs = sum(
+        1
+        for repo in world.github_repos()
+        for p in world.github_pulls(repo, world.end)
+        if world.start <= datetime.fromisoformat(p["created_at"]) < world.end
+    )
+    expected_tickets = sum(
+        1
+        for i in world.jira_issues(world.end)
+        if world.start
+        <= datetime.strptime(i["fields"]["created"], "%Y-%m-%dT%H:%M:%S.%f%z")
+        < world.end
+    )
+    assert opened == expected_prs > 100
+    assert created == expected_tickets > 100
+
+
+@pytest.mark.parametrize("day_offset", [6, 20, 41, 59])
+def test_open_pull_requests_per_team_match_the_simulated_world(full_run, day_offset):
+    world = full_run.world
+    day = (world.start + timedelta(days=day_offset)).date()
+    as_of = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    with _con(full_run) as con:
+        rows = dict(
+            con.execute(
+                "SELECT team, open_pull_requests FROM em_team_wip WHERE as_of_date = ?", [day]
+            ).fetchall()
+        )
+    expected = {
+        t.key: world.open_pull_requests(as_of, team=t.key, host="github") for t in world.teams
+    }
+    assert rows == expected
+    assert sum(expected.values()) > 0
+
+
+@pytest.mark.parametrize("day_offset", [10, 35, 59])
+def test_jira_tickets_in_progress_match_the_simulated_world(full_run, day_offset):
+    world = full_run.world
+    day = (world.start + timedelta(days=day_offset)).date()
+    as_of = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    jira_teams = [t for t in world.teams if t.jira_component]
+    with _con(full_run) as con:
+        rows = dict(
+            con.execute(
+                "SELECT team, tickets_in_progress FROM em_team_wip WHERE as_of_date = ?", [day]
+            ).fetchall()
+        )
+    for team in jira_teams:
+        assert rows[team.key] == world.tickets_in_progress(as_of, team=team.key), team.key
+
+
+def test_every_team_gets_a_markdown_and_a_slack_digest_every_day(full_run):
+    world = full_run.world
+    outbox = Paths(home=full_run.home).outbox
+    last_day = (world.end - timedelta(days=1)).date().isoformat()
+    for team in world.teams:
+        markdown = (outbox / last_day / f"{team.key}.engineering_manager.md").read_text()
+        slack = json.loads(
+            (outbox / last_day / f"{team.key}.engineering_manager.slack.json").read_text()
+        )
+        assert f"# {team.name} — engineering status, {last_day}" in markdown
+        assert "· High (1.00)" in markdown
+        assert slack["blocks"][0]["type"] == "header"
+    assert len(list(outbox.glob("*/*.md"))) == len(world.teams) * (world.end - world.start).days
+
+
+def test_digest_lines_cite_the_pull_requests_they_count(full_run):
+    world = full_run.world
+    day = (world.end - timedelta(days=1)).date()
+    team = world.teams[0]
+    with _con(full_run) as con:
+        urls = [
+            r[0]
+            for r in con.execute(
+                "SELECT url FROM em_team_wip_items WHERE team = ? AND as_of_date = ? "
+                "AND item_kind = 'open_pull_request' ORDER BY since LIMIT 10",
+                [team.key, day],
+            ).fetchall()
+        ]
+    markdown = (
+        Paths(home=full_run.home).outbox / day.isoformat() / f"{team.key}.engineering_manager.md"
+    ).read_text()
+    assert urls, "the team should have open pull requests on the last day"
+    for url in urls:
+        assert f"]({url})" in markdown
+
+
+def test_no_login_or_email_of_a_demo_person_is_stored_outside_the_vault(full_run):
+    world = full_run.world
+    identifiers = set()
+    for person in world.people:
+        identifiers.update(e.lower() for e in person.emails)
+        for tool in ("github", "jira", "gitlab"):
+            handle = person.accounts.get(tool)
+            if handle and len(handle) > 3 and not handle.endswith("[bot]"):
+                identifiers.add(handle.lower())
+    paths = Paths(home=full_run.home)
+    with _con(full_run) as con:
+        stored = "\n".join(
+            str(row)
+            for table in ("signals", "em_team_wip_items", "team_members")
+            for row in con.execute(f"SELECT * FROM {table}").fetchall()
+        ).lower()
+    outbox = "\n".join(p.read_text() for p in paths.outbox.glob("*/*")).lower()
+    leaked = {i for i in identifiers if i in stored or i in outbox}
+    assert leaked == set()
