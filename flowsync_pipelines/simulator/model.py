@@ -65,6 +65,7 @@ class Ticket:
 
     def record(self, at: datetime, actor: str, field_name: str, new: Any) -> None:
         """Insert a change at ``at`` (any order), keeping later ``old`` values consistent."""
+        at = max(at, self.created_at)  # nothing happens to a ticket before it exists
         old = self.value_at(field_name, at, self.default_of(field_name))
         if old == new:
             return

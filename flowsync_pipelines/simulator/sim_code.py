@@ -342,9 +342,10 @@ class CodeSimulation:
         key = ticket.key if ticket else ""
         first = title if style != "title" else (ticket.title if ticket else title)
         messages = [first] + [rng.choice(_FOLLOW_UP_MESSAGES) for _ in range(count - 1)]
-        if style == "commit":
+        if style == "commit" and ticket is not None:
+            # the key lives only in one commit message
             slot = rng.randrange(count)
-            messages[slot] = f"{key} {messages[slot] if slot else ticket.title}"  # type: ignore[union-attr]
+            messages[slot] = f"{key} {messages[slot] if slot else ticket.title}"
         elif style in ("title", "branch"):
             messages = [f"{key}: {m}" if rng.random() < 0.3 else m for m in messages]
         return messages
@@ -517,9 +518,10 @@ class CodeSimulation:
                 continue
             if state == "CHANGES_REQUESTED":
                 if ticket is not None and rng.random() < 0.4:
+                    # back to In Progress right away; the fix push (>= 30 min later) re-reviews
                     self._ticket_move(
                         ticket,
-                        at + timedelta(minutes=rng.randint(5, 90)),
+                        at + timedelta(minutes=rng.randint(1, 20)),
                         author.person_id,
                         "In Progress",
                     )

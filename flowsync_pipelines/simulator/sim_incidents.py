@@ -158,7 +158,9 @@ def simulate_sentry(
             first = with_ms(start + (end - start) * rng.random(), rng)
             if i < len(planned):
                 after = planned[i].succeeded_at
-                first = with_ms(after + timedelta(minutes=rng.uniform(20, 180)), rng)  # type: ignore[operator]
+                first = with_ms(
+                    (after or planned[i].created_at) + timedelta(minutes=rng.uniform(20, 180)), rng
+                )
             if first >= end:
                 continue
             roll = rng.random()

@@ -122,7 +122,7 @@ class World:
         return self._jira.epics_at(_utc(as_of))
 
     def jira_users(self) -> list[dict[str, Any]]:
-        """All Jira accounts (people and the automation app) as of the end of the period."""
+        """All Jira accounts (people and the automation app) at the end, by accountId."""
         return self._jira.users(self.end)
 
     # --- GitLab -----------------------------------------------------------------------------
@@ -132,6 +132,7 @@ class World:
         return GitlabRenderer(self.organisation, self.timeline, self.seed)
 
     def gitlab_projects(self) -> list[dict[str, Any]]:
+        """``{id, path_with_namespace, web_url, ...}`` per GitLab project, by id."""
         return self._gitlab.projects_list()
 
     def gitlab_merge_requests(self, project_id: int, as_of: datetime) -> list[dict[str, Any]]:
@@ -197,6 +198,7 @@ class World:
         return SentryRenderer(self.organisation, self.timeline, self.seed)
 
     def sentry_projects(self) -> list[dict[str, Any]]:
+        """One project per service (slug == service name), by numeric id."""
         return self._sentry.projects()
 
     def sentry_issues(self, project_slug: str, as_of: datetime) -> list[dict[str, Any]]:
@@ -222,6 +224,7 @@ class World:
         return FigmaRenderer(self.organisation, self.timeline, self.seed)
 
     def figma_files(self) -> list[dict[str, Any]]:
+        """Design files, by key."""
         return self._figma.list_files()
 
     def figma_comments(self, file_key: str, as_of: datetime) -> list[dict[str, Any]]:
