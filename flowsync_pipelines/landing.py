@@ -35,6 +35,27 @@ class FetchedRecord:
     request: str
 
 
+TOMBSTONE = "tombstone"
+
+
+def tombstone(
+    kind: str, scope: str, record_id: str, *, deleted_at: str | None, reason: str, request: str
+) -> FetchedRecord:
+    """A landing record saying an API reported ``kind/record_id`` deleted or archived.
+
+    Deletions land like any record (kind ``tombstone``), so downstream layers see them instead of
+    silence, and a re-run lands the same tombstone once.
+    """
+    return FetchedRecord(
+        kind=TOMBSTONE,
+        scope=scope,
+        record_id=f"{kind}/{record_id}",
+        updated_at=deleted_at,
+        payload={"kind": kind, "record_id": record_id, "deleted_at": deleted_at, "reason": reason},
+        request=request,
+    )
+
+
 def canonical_json(payload: Any) -> str:
     """Key-sorted, compact JSON: the same content always hashes the same."""
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

