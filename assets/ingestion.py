@@ -37,15 +37,18 @@ def landing_asset(
         try:
             report = run_sync(connector, landing.store(), store)
         finally:
-            connector.client.close()
+            # HTTP connectors hold a client; the local git connector holds nothing.
+            (getattr(connector, "close", None) or connector.client.close)()
             store.dispose()
-        cursors = {f"{e['scope']}/{e['endpoint']}": e["cursor_after"] for e in report.endpoints}
+        before = {f"{e['scope']}/{e['endpoint']}": e["cursor_before"] for e in report.endpoints}
+        after = {f"{e['scope']}/{e['endpoint']}": e["cursor_after"] for e in report.endpoints}
         return dg.MaterializeResult(
             metadata={
                 "records_landed": report.landed,
                 "records_fetched": report.fetched,
                 **stats.as_metadata(),
-                "cursors": dg.MetadataValue.json(cursors),
+                "cursors_before": dg.MetadataValue.json(before),
+                "cursors_after": dg.MetadataValue.json(after),
                 "endpoints": dg.MetadataValue.json(report.endpoints),
             }
         )

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from flowsync_pipelines.settings import flowsync_home
+
+# Dagster flags beta parameters we rely on knowingly (BackfillPolicy); keep the CLI output clean.
+warnings.filterwarnings("ignore", message=r".*is currently in beta", category=Warning)
+warnings.filterwarnings("ignore", message=r".*is currently in preview", category=Warning)
+
+# Dagster flags beta parameters we rely on knowingly (BackfillPolicy); keep CLI output clean.
+warnings.filterwarnings("ignore", message=r".*is currently in beta", category=Warning)
+warnings.filterwarnings("ignore", message=r".*is currently in preview", category=Warning)
 
 app = typer.Typer(help="FlowSync: cited, confidence-banded engineering status digests.")
 sandbox_app = typer.Typer(help="Local tool sandboxes serving the demo organisation.")

@@ -23,6 +23,7 @@ from flowsync_pipelines.settings import (
     flowsync_home,
     load_config,
 )
+from resources.git import GitResource
 from resources.github import GitHubResource
 from resources.jira import JiraResource
 from resources.stores import (
@@ -39,7 +40,11 @@ METADATA_URL_ENV = "FLOWSYNC_METADATA_URL"
 
 
 # One resource class per source type; each builds itself from its flowsync.yaml entry.
-RESOURCE_TYPES: dict[str, type] = {"github": GitHubResource, "jira": JiraResource}
+RESOURCE_TYPES: dict[str, type] = {
+    "github": GitHubResource,
+    "jira": JiraResource,
+    "git": GitResource,
+}
 
 
 def source_resources(config: FlowSyncConfig) -> dict[str, dg.ConfigurableResource]:

