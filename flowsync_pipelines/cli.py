@@ -10,10 +10,6 @@ import typer
 
 from flowsync_pipelines.settings import flowsync_home
 
-# Dagster flags beta parameters we rely on knowingly (BackfillPolicy); keep the CLI output clean.
-warnings.filterwarnings("ignore", message=r".*is currently in beta", category=Warning)
-warnings.filterwarnings("ignore", message=r".*is currently in preview", category=Warning)
-
 # Dagster flags beta parameters we rely on knowingly (BackfillPolicy); keep CLI output clean.
 warnings.filterwarnings("ignore", message=r".*is currently in beta", category=Warning)
 warnings.filterwarnings("ignore", message=r".*is currently in preview", category=Warning)
