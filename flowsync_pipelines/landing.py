@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 
 from flowsync_pipelines import schema
@@ -57,33 +58,44 @@ def tombstone(
 
 
 def canonical_json(payload: Any) -> str:
-    """Key-sorted, compact JSON: the same content always hashes the same."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Compact UTF-8 JSON in the API's own key order: the same response hashes the same.
+
+    Keys are not sorted: an API serialises an unchanged object identically, and sorting costs a
+    third of landing's time. A tool that reorders keys costs one redundant landed version,
+    which downstream de-duplication (deterministic event ids) absorbs.
+    """
+    return _canonical_bytes(payload).decode()
+
+
+def _canonical_bytes(payload: Any) -> bytes:
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # integers beyond 64 bits, which orjson refuses; rare, so the slow path
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def landing_frame(
     source: str, records: Iterable[FetchedRecord], *, fetched_at: datetime
 ) -> pl.DataFrame:
     """Build landing rows (payload JSON, sha256, provenance) for fetched records."""
-    rows: dict[str, list[Any]] = {
-        "kind": [],
-        "scope": [],
-        "record_id": [],
-        "updated_at": [],
-        "payload": [],
-        "payload_sha256": [],
-        "request": [],
-    }
-    for record in records:
-        text = canonical_json(record.payload)
-        rows["kind"].append(record.kind)
-        rows["scope"].append(record.scope)
-        rows["record_id"].append(record.record_id)
-        rows["updated_at"].append(None if record.updated_at is None else str(record.updated_at))
-        rows["payload"].append(text)
-        rows["payload_sha256"].append(hashlib.sha256(text.encode()).hexdigest())
-        rows["request"].append(record.request)
-    frame = pl.DataFrame(rows, schema=dict.fromkeys(rows, pl.String))
+    records = list(records)
+    raw = [_canonical_bytes(r.payload) for r in records]
+    frame = pl.DataFrame(
+        {
+            "kind": [r.kind for r in records],
+            "scope": [r.scope for r in records],
+            "record_id": [r.record_id for r in records],
+            "updated_at": [None if r.updated_at is None else str(r.updated_at) for r in records],
+            # orjson emits valid UTF-8, so the binary column casts to text without a copy loop.
+            "payload": pl.Series(raw, dtype=pl.Binary).cast(pl.String),
+            "payload_sha256": [hashlib.sha256(b).hexdigest() for b in raw],
+            "request": [r.request for r in records],
+        },
+        schema_overrides={
+            k: pl.String
+            for k in ("kind", "scope", "record_id", "updated_at", "payload_sha256", "request")
+        },
+    )
     frame = frame.with_columns(
         pl.lit(source).alias("source"),
         parse_utc(pl.col("updated_at")).alias("updated_at"),
@@ -126,6 +138,9 @@ class LandingStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # Versions known to be landed, per (source, kind): read once, then kept up to date by
+        # append(), so landing batch after batch does not re-scan the zone each time.
+        self._known: dict[tuple[str, str], pl.DataFrame] = {}
 
     def _dir(self, source: str, kind: str) -> Path:
         return self.root / f"source={source}" / f"kind={kind}"
@@ -136,10 +151,14 @@ class LandingStore:
 
     def known_versions(self, source: str, kind: str) -> pl.DataFrame:
         """``(record_id, payload_sha256)`` of every version of this source/kind already landed."""
-        files = self._files(source, kind)
-        if not files:
-            return pl.DataFrame(schema={"record_id": pl.String, "payload_sha256": pl.String})
-        return pl.scan_parquet(files).select("record_id", "payload_sha256").unique().collect()
+        if (source, kind) not in self._known:
+            files = self._files(source, kind)
+            self._known[source, kind] = (
+                pl.scan_parquet(files).select("record_id", "payload_sha256").unique().collect()
+                if files
+                else pl.DataFrame(schema={"record_id": pl.String, "payload_sha256": pl.String})
+            )
+        return self._known[source, kind]
 
     def append(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Durably write the versions in ``frame`` not yet landed; return just those rows."""
@@ -147,15 +166,25 @@ class LandingStore:
             return frame
         new_parts = []
         for (source, kind), part in frame.partition_by(["source", "kind"], as_dict=True).items():
-            part = part.unique(subset=["record_id", "payload_sha256"], keep="first")
-            part = part.join(
-                self.known_versions(source, kind),
-                on=["record_id", "payload_sha256"],
-                how="anti",
+            # Decide on the narrow key columns; touch the wide payload column only to keep rows.
+            keys = (
+                part.select("record_id", "payload_sha256")
+                .with_row_index("row")
+                .unique(subset=["record_id", "payload_sha256"], keep="first")
+                .join(
+                    self.known_versions(source, kind),
+                    on=["record_id", "payload_sha256"],
+                    how="anti",
+                )
             )
-            if part.is_empty():
+            if keys.is_empty():
                 continue
+            if keys.height < part.height:
+                part = part[keys.get_column("row").sort()]
             self._write_atomically(self._dir(source, kind), part)
+            self._known[source, kind] = pl.concat(
+                [self._known[source, kind], part.select("record_id", "payload_sha256")]
+            )
             new_parts.append(part)
         if not new_parts:
             return frame.clear()
@@ -167,7 +196,9 @@ class LandingStore:
         stamp = part.get_column("fetched_at").max().strftime("%Y%m%dT%H%M%S%f")
         final = directory / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
         temporary = final.with_suffix(".tmp")
-        part.drop("source", "kind").write_parquet(temporary, statistics=True)
+        part.drop("source", "kind").write_parquet(
+            temporary, compression="zstd", compression_level=1, statistics=True
+        )
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         temporary.rename(final)  # readers never see half a batch
