@@ -42,6 +42,8 @@ def signals_asset(
             run_sql(con, "delete_signals_window", window_start=window.start, window_end=window.end)
             replace_rows(con, "signals", in_window, key="event_id")
             replace_rows(con, "quarantine", result.quarantine, key="landing_ref")
+            replace_rows(con, "ordering_violations", result.violations, key="event_id")
+            run_sql(con, "current_state")
             con.execute("COMMIT")
         store = metadata.store()
         try:
@@ -61,6 +63,7 @@ def signals_asset(
                 "dagster/row_count": in_window.height,
                 "records_read": records.height,
                 "records_quarantined": result.quarantine.height,
+                "ordering_violations": result.violations.height,
                 "quarantine_rate": round(rate, 5),
                 "events_by_kind": dg.MetadataValue.md(_markdown(by_action)),
                 "preview": dg.MetadataValue.md(

@@ -233,8 +233,10 @@ class LandingStore:
             lazy = lazy.filter(
                 pl.col("updated_at").is_null() | (pl.col("updated_at") >= updated_since)
             )
+        # Newest by the tool's own update time, so a stale version that arrives late (a delayed
+        # webhook, a lagging replica) never replaces a newer one; fetch time breaks ties.
         return (
-            lazy.sort(["fetched_at", "payload_sha256"])
+            lazy.sort(["updated_at", "fetched_at", "payload_sha256"], nulls_last=False)
             .group_by(["source", "kind", "record_id"], maintain_order=True)
             .last()
             .collect()

@@ -37,17 +37,34 @@ SIGNALS = pa.schema(
         pa.field("action", pa.string(), nullable=False),
         pa.field("occurred_at", UTC_US, nullable=False),
         pa.field("observed_at", UTC_US, nullable=False),
+        # Hybrid logical clock: (physical ms << 16) + logical counter, per entity. Orders an
+        # entity's events causally even when tools' clocks disagree.
+        pa.field("hlc", pa.int64(), nullable=False),
         pa.field("actor", pa.string()),  # keyed-hash pseudonym, never a login or an email
         pa.field("actor_kind", pa.string(), nullable=False),  # human | bot | deleted | unknown
         pa.field("repository", pa.string()),
         pa.field("pr_number", pa.int64()),
         pa.field("commit_sha", pa.string()),
         pa.field("ticket_keys", pa.list_(pa.string())),
+        pa.field("deployment_id", pa.string()),
+        pa.field("release", pa.string()),
+        pa.field("environment", pa.string()),
         pa.field("title", pa.string()),
         pa.field("state", pa.string()),
         pa.field("url", pa.string()),
         pa.field("attributes", pa.string()),  # JSON object of kind-specific typed values
         pa.field("landing_ref", pa.string(), nullable=False),
+    ]
+)
+
+ORDERING_VIOLATIONS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("entity_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("rule", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("occurred_at", UTC_US, nullable=False),
     ]
 )
 

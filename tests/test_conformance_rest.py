@@ -102,8 +102,10 @@ def test_every_rest_example_becomes_signals_or_quarantine_with_a_reason(corpus, 
     store = _land(corpus, tmp_path)
     landed = store.latest()
     result = normalise(landed, pseudonym_key="conformance")
-    explained = set(result.quarantine.get_column("landing_ref")) | set(
-        result.signals.get_column("landing_ref")
+    explained = (
+        set(result.quarantine.get_column("landing_ref"))
+        | set(result.signals.get_column("landing_ref"))
+        | set(result.references.get_column("landing_ref"))
     )
     assert set(landed.get_column("landing_ref")) == explained
     assert result.quarantine.get_column("reason").str.len_chars().min() > 0

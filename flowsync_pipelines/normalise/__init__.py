@@ -14,15 +14,25 @@ from dataclasses import dataclass
 import polars as pl
 
 from flowsync_pipelines import schema
-from flowsync_pipelines.normalise import github, jira
-from flowsync_pipelines.normalise.common import Normalised
+from flowsync_pipelines.landing import TOMBSTONE
+from flowsync_pipelines.normalise import generic, github, jira
+from flowsync_pipelines.normalise.common import Normalised, merge_accounts
+from flowsync_pipelines.ordering import stamp_hlc, violations
 
 Normaliser = Callable[[pl.DataFrame, str], Normalised]
 
 NORMALISERS: dict[tuple[str, str], Normaliser] = {
     ("github", "pulls"): github.pull_requests,
     ("github", "reviews"): github.reviews,
+    ("github", "commits"): github.commits,
+    ("github", "workflow_runs"): github.workflow_runs,
+    ("github", "deployments"): github.deployments,
+    ("github", "deployment_statuses"): github.deployment_statuses,
+    ("github", "releases"): github.releases,
     ("jira", "issues"): jira.issues,
+    ("jira", "sprints"): jira.sprints,
+    ("jira", "epics"): jira.epics,
+    ("git", "commits"): generic.git_commits,
 }
 
 
@@ -31,6 +41,8 @@ class NormaliseResult:
     signals: pl.DataFrame
     quarantine: pl.DataFrame
     accounts: pl.DataFrame
+    violations: pl.DataFrame
+    references: pl.DataFrame
 
     @property
     def quarantine_rate(self) -> float:
@@ -50,10 +62,12 @@ def normalise(landing: pl.DataFrame, *, pseudonym_key: str) -> NormaliseResult:
     Returns:
         signals, quarantine and vault rows; records of a kind with no normaliser are quarantined.
     """
-    signals, quarantine, accounts = [], [], []
+    signals, quarantine, accounts, references = [], [], [], []
     ok = 0
     for (source, kind), part in landing.partition_by(["source", "kind"], as_dict=True).items():
         normaliser = NORMALISERS.get((source, kind))
+        if kind == TOMBSTONE:
+            normaliser = generic.tombstones
         if normaliser is None:
             quarantine.append(
                 part.select(
@@ -70,11 +84,19 @@ def normalise(landing: pl.DataFrame, *, pseudonym_key: str) -> NormaliseResult:
         signals.append(result.signals)
         quarantine.append(result.quarantine)
         accounts.append(result.accounts)
+        if result.references is not None:
+            references.append(result.references)
         ok += part.height - result.quarantine.height
+    events = _concat(signals, schema.SIGNALS).unique("event_id", keep="last")
+    events = schema.conform(stamp_hlc(events), schema.SIGNALS).sort("event_id")
     return NormaliseResult(
-        signals=_concat(signals, schema.SIGNALS).unique("event_id", keep="last").sort("event_id"),
+        signals=events,
+        violations=violations(events),
+        references=pl.concat(references)
+        if references
+        else pl.DataFrame(schema={"landing_ref": pl.String, "note": pl.String}),
         quarantine=_concat(quarantine, schema.QUARANTINE).unique("landing_ref").sort("landing_ref"),
-        accounts=_concat(accounts, schema.ACCOUNTS).unique("pseudonym").sort("pseudonym"),
+        accounts=merge_accounts(_concat(accounts, schema.ACCOUNTS)),
         records_ok=ok,
     )
 

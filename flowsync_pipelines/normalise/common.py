@@ -18,6 +18,13 @@ class Normalised:
     signals: pl.DataFrame
     quarantine: pl.DataFrame
     accounts: pl.DataFrame
+    # Records that are valid but hold no event (reference data, e.g. a sprint not started yet):
+    # ``landing_ref`` and a ``note`` saying why, so that every landed record is accounted for.
+    references: pl.DataFrame | None = None
+
+
+def reference_rows(frame: pl.DataFrame, note: str) -> pl.DataFrame:
+    return frame.select("landing_ref", pl.lit(note).alias("note"))
 
 
 def decode(landing: pl.DataFrame, dtype: pl.Struct) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -111,7 +118,9 @@ def event_id() -> pl.Expr:
 def finish(events: pl.DataFrame) -> pl.DataFrame:
     """Give events their id, the observation time, and the canonical column order."""
     events = events.filter(pl.col("occurred_at").is_not_null())
-    events = events.with_columns(event_id(), pl.col("fetched_at").alias("observed_at"))
+    events = events.with_columns(
+        event_id(), pl.col("fetched_at").alias("observed_at"), pl.lit(0, pl.Int64).alias("hlc")
+    )
     return schema.conform(events, schema.SIGNALS)
 
 
@@ -127,4 +136,20 @@ def accounts(
         (pl.col(email) if email else pl.lit(None, pl.String)).alias("email"),
         "actor_kind",
     )
-    return schema.conform(rows.unique("pseudonym", keep="last"), schema.ACCOUNTS)
+    return merge_accounts(schema.conform(rows, schema.ACCOUNTS))
+
+
+def merge_accounts(rows: pl.DataFrame) -> pl.DataFrame:
+    """One vault row per pseudonym, keeping any name or email some record did carry."""
+    return (
+        rows.sort("pseudonym")
+        .group_by("pseudonym", maintain_order=True)
+        .agg(
+            pl.col("source").first(),
+            pl.col("handle").first(),
+            pl.col("display_name").drop_nulls().first(),
+            pl.col("email").drop_nulls().first(),
+            pl.col("actor_kind").first(),
+        )
+        .select(list(schema.polars_schema(schema.ACCOUNTS).names()))
+    )

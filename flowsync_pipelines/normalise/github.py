@@ -202,3 +202,361 @@ def reviews(landing: pl.DataFrame, key: str) -> Normalised:
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
         accounts=accounts(review, source="github", handle="login", name=None, email=None),
     )
+
+
+COMMIT = pl.Struct(
+    {
+        "sha": S,
+        "html_url": S,
+        "commit": pl.Struct(
+            {
+                "author": pl.Struct({"name": S, "email": S, "date": S}),
+                "committer": pl.Struct({"name": S, "email": S, "date": S}),
+                "message": S,
+            }
+        ),
+        "author": USER,
+        "parents": pl.List(pl.Struct({"sha": S})),
+    }
+)
+
+
+def commits(landing: pl.DataFrame, key: str) -> Normalised:
+    """One ``committed`` event per commit, at the committer date (when it joined history).
+
+    A commit whose email is linked to no GitHub account has ``author: null``; it is attributed
+    to the pseudonym of its author email instead, which identity resolution can later join.
+    """
+    decoded, undecodable = decode(landing, COMMIT)
+    commit = decoded.unnest("doc").with_columns(
+        pl.col("commit").struct.field("committer").struct.field("date").alias("committed_at"),
+        pl.col("commit").struct.field("author").struct.field("name").alias("author_name"),
+        pl.col("commit").struct.field("author").struct.field("email").alias("author_email"),
+        pl.col("commit").struct.field("message").alias("message"),
+        pl.col("author").struct.field("login").alias("login"),
+    )
+    commit = commit.with_columns(
+        first_reason(
+            pl.when(pl.col("sha").is_null()).then(pl.lit("commit has no sha")),
+            bad_timestamp("committed_at", "commit.committer.date"),
+        )
+    )
+    rejected = commit.filter(pl.col("reason").is_not_null())
+    commit = commit.filter(pl.col("reason").is_null()).with_columns(
+        pl.when(pl.col("login").is_not_null())
+        .then(_actor_kind("author"))
+        .when(pl.col("author_email").is_not_null())
+        .then(pl.lit("human"))
+        .otherwise(pl.lit("unknown"))
+        .alias("actor_kind"),
+    )
+    by_login = actor_columns(
+        commit.filter(pl.col("login").is_not_null()),
+        source="github",
+        handle="login",
+        kind="actor_kind",
+        key=key,
+    )
+    by_email = actor_columns(
+        commit.filter(pl.col("login").is_null()),
+        source="email",
+        handle="author_email",
+        kind="actor_kind",
+        key=key,
+    )
+    commit = pl.concat([by_login, by_email], how="diagonal_relaxed")
+    events = commit.with_columns(
+        pl.lit("github").alias("source"),
+        pl.lit("commit").alias("entity_type"),
+        (pl.col("scope") + "@" + pl.col("sha")).alias("entity_id"),
+        pl.lit("committed").alias("action"),
+        utc(pl.col("committed_at")).alias("occurred_at"),
+        pl.col("scope").alias("repository"),
+        pl.col("sha").alias("commit_sha"),
+        pl.col("message").str.split("\n").list.first().alias("title"),
+        pl.col("message")
+        .fill_null("")
+        .str.extract_all(TICKET_KEY)
+        .list.unique()
+        .alias("ticket_keys"),
+        pl.col("html_url").alias("url"),
+        pl.struct(pl.col("parents").list.len().alias("parents"))
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    vault = pl.concat(
+        [
+            accounts(
+                by_login, source="github", handle="login", name="author_name", email="author_email"
+            ),
+            accounts(
+                by_email,
+                source="email",
+                handle="author_email",
+                name="author_name",
+                email="author_email",
+            ),
+        ]
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=vault,
+    )
+
+
+RUN = pl.Struct(
+    {
+        "id": S,
+        "name": S,
+        "head_branch": S,
+        "head_sha": S,
+        "event": S,
+        "status": S,
+        "conclusion": S,
+        "run_attempt": S,
+        "html_url": S,
+        "created_at": S,
+        "updated_at": S,
+        "run_started_at": S,
+        "pull_requests": pl.List(pl.Struct({"number": S})),
+        "triggering_actor": USER,
+    }
+)
+
+
+def workflow_runs(landing: pl.DataFrame, key: str) -> Normalised:
+    """GitHub Actions runs: ``started`` and, once finished, ``completed`` (state = conclusion)."""
+    decoded, undecodable = decode(landing, RUN)
+    run = decoded.unnest("doc").with_columns(
+        pl.coalesce("run_started_at", "created_at").alias("started_at"),
+        _actor_kind("triggering_actor").alias("actor_kind"),
+        pl.col("triggering_actor").struct.field("login").alias("login"),
+    )
+    run = run.with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("workflow run has no id")),
+            bad_timestamp("started_at", "run_started_at"),
+        )
+    )
+    rejected = run.filter(pl.col("reason").is_not_null())
+    run = actor_columns(
+        run.filter(pl.col("reason").is_null()),
+        source="github",
+        handle="login",
+        kind="actor_kind",
+        key=key,
+    ).with_columns(
+        pl.lit("github").alias("source"),
+        pl.lit("ci_run").alias("entity_type"),
+        (pl.col("scope") + "/actions/runs/" + pl.col("id")).alias("entity_id"),
+        pl.col("scope").alias("repository"),
+        pl.col("head_sha").alias("commit_sha"),
+        pl.col("pull_requests")
+        .list.first()
+        .struct.field("number")
+        .cast(pl.Int64, strict=False)
+        .alias("pr_number"),
+        pl.col("head_branch").fill_null("").str.extract_all(TICKET_KEY).alias("ticket_keys"),
+        pl.col("name").alias("title"),
+        pl.col("html_url").alias("url"),
+        pl.struct(
+            "event",
+            "head_branch",
+            pl.col("run_attempt").cast(pl.Int64, strict=False),
+            pl.col("status"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    started = run.with_columns(
+        pl.lit("started").alias("action"),
+        utc(pl.col("started_at")).alias("occurred_at"),
+        pl.lit("running").alias("state"),
+    )
+    completed = run.filter(pl.col("status") == "completed").with_columns(
+        pl.lit("completed").alias("action"),
+        utc(pl.col("updated_at")).alias("occurred_at"),
+        pl.col("conclusion").alias("state"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=accounts(run, source="github", handle="login", name=None, email=None),
+    )
+
+
+DEPLOYMENT = pl.Struct(
+    {
+        "id": S,
+        "sha": S,
+        "ref": S,
+        "environment": S,
+        "created_at": S,
+        "creator": USER,
+        "url": S,
+    }
+)
+DEPLOYMENT_STATUS = pl.Struct(
+    {
+        "id": S,
+        "state": S,
+        "environment": S,
+        "created_at": S,
+        "deployment_url": S,
+        "target_url": S,
+        "creator": USER,
+    }
+)
+
+
+def deployments(landing: pl.DataFrame, key: str) -> Normalised:
+    """A deployment's ``created`` event carries the sha it ships and its environment."""
+    decoded, undecodable = decode(landing, DEPLOYMENT)
+    dep = decoded.unnest("doc").with_columns(
+        _actor_kind("creator").alias("actor_kind"),
+        pl.col("creator").struct.field("login").alias("login"),
+    )
+    dep = dep.with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("deployment has no id")),
+            bad_timestamp("created_at", "created_at"),
+        )
+    )
+    rejected = dep.filter(pl.col("reason").is_not_null())
+    dep = actor_columns(
+        dep.filter(pl.col("reason").is_null()),
+        source="github",
+        handle="login",
+        kind="actor_kind",
+        key=key,
+    )
+    events = dep.with_columns(
+        pl.lit("github").alias("source"),
+        pl.lit("deployment").alias("entity_type"),
+        (pl.col("scope") + "/deployments/" + pl.col("id")).alias("entity_id"),
+        pl.lit("created").alias("action"),
+        utc(pl.col("created_at")).alias("occurred_at"),
+        pl.col("scope").alias("repository"),
+        pl.col("sha").alias("commit_sha"),
+        pl.col("id").alias("deployment_id"),
+        pl.col("environment"),
+        pl.lit("created").alias("state"),
+        pl.lit([], pl.List(S)).alias("ticket_keys"),
+        ("https://github.com/" + pl.col("scope") + "/deployments").alias("url"),
+        pl.struct("ref").struct.json_encode().alias("attributes"),
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=accounts(dep, source="github", handle="login", name=None, email=None),
+    )
+
+
+def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
+    """Each status of a deployment (``in_progress``, ``success``, ``failure``, ``inactive``…)."""
+    decoded, undecodable = decode(landing, DEPLOYMENT_STATUS)
+    status = decoded.unnest("doc").with_columns(
+        pl.col("deployment_url").str.extract(r"/deployments/(\d+)$").alias("deployment_id"),
+        _actor_kind("creator").alias("actor_kind"),
+        pl.col("creator").struct.field("login").alias("login"),
+    )
+    status = status.with_columns(
+        first_reason(
+            pl.when(pl.col("deployment_id").is_null()).then(
+                pl.lit("deployment status has no deployment_url ending in /deployments/<id>")
+            ),
+            bad_timestamp("created_at", "created_at"),
+        )
+    )
+    rejected = status.filter(pl.col("reason").is_not_null())
+    status = actor_columns(
+        status.filter(pl.col("reason").is_null()),
+        source="github",
+        handle="login",
+        kind="actor_kind",
+        key=key,
+    )
+    events = status.with_columns(
+        pl.lit("github").alias("source"),
+        pl.lit("deployment").alias("entity_type"),
+        (pl.col("scope") + "/deployments/" + pl.col("deployment_id")).alias("entity_id"),
+        ("status_" + pl.col("state")).alias("action"),
+        utc(pl.col("created_at")).alias("occurred_at"),
+        pl.col("scope").alias("repository"),
+        pl.col("deployment_id"),
+        pl.col("environment"),
+        pl.col("state"),
+        pl.lit([], pl.List(S)).alias("ticket_keys"),
+        pl.coalesce(
+            pl.when(pl.col("target_url") != "").then(pl.col("target_url")),
+            "https://github.com/" + pl.col("scope") + "/deployments",
+        ).alias("url"),
+        pl.struct(pl.col("id").alias("status_id")).struct.json_encode().alias("attributes"),
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=accounts(status, source="github", handle="login", name=None, email=None),
+    )
+
+
+RELEASE = pl.Struct(
+    {
+        "id": S,
+        "tag_name": S,
+        "name": S,
+        "target_commitish": S,
+        "html_url": S,
+        "created_at": S,
+        "published_at": S,
+        "draft": S,
+        "prerelease": S,
+        "author": USER,
+    }
+)
+
+
+def releases(landing: pl.DataFrame, key: str) -> Normalised:
+    """``published`` at publication (drafts have none yet and yield no event)."""
+    decoded, undecodable = decode(landing, RELEASE)
+    rel = decoded.unnest("doc").with_columns(
+        _actor_kind("author").alias("actor_kind"),
+        pl.col("author").struct.field("login").alias("login"),
+    )
+    rel = rel.with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("release has no id")),
+            pl.when(pl.col("published_at").is_not_null()).then(
+                bad_timestamp("published_at", "published_at")
+            ),
+        )
+    )
+    rejected = rel.filter(pl.col("reason").is_not_null())
+    rel = actor_columns(
+        rel.filter(pl.col("reason").is_null()),
+        source="github",
+        handle="login",
+        kind="actor_kind",
+        key=key,
+    )
+    events = rel.filter(pl.col("published_at").is_not_null()).with_columns(
+        pl.lit("github").alias("source"),
+        pl.lit("release").alias("entity_type"),
+        (pl.col("scope") + "/releases/" + pl.col("id")).alias("entity_id"),
+        pl.lit("published").alias("action"),
+        utc(pl.col("published_at")).alias("occurred_at"),
+        pl.col("scope").alias("repository"),
+        pl.col("tag_name").alias("release"),
+        pl.coalesce("name", "tag_name").alias("title"),
+        pl.lit([], pl.List(S)).alias("ticket_keys"),
+        pl.col("html_url").alias("url"),
+        pl.struct("target_commitish", (pl.col("prerelease") == "true").alias("prerelease"))
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=accounts(rel, source="github", handle="login", name=None, email=None),
+    )

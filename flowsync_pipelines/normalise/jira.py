@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     Normalised,
     accounts,
@@ -20,6 +21,7 @@ from flowsync_pipelines.normalise.common import (
     finish,
     first_reason,
     quarantine_rows,
+    reference_rows,
     utc,
 )
 
@@ -209,3 +211,85 @@ def _status_categories(issue: pl.DataFrame) -> pl.DataFrame:
         {"status": list(DEFAULT_CATEGORIES), "category": list(DEFAULT_CATEGORIES.values())}
     )
     return pl.concat([seen, defaults]).unique("status", keep="first")
+
+
+SPRINT = pl.Struct(
+    {
+        "id": S,
+        "self": S,
+        "state": S,
+        "name": S,
+        "startDate": S,
+        "endDate": S,
+        "completeDate": S,
+        "goal": S,
+        "originBoardId": S,
+    }
+)
+
+
+def sprints(landing: pl.DataFrame, key: str) -> Normalised:
+    """Agile sprints: ``started`` and ``completed`` (a future sprint has neither yet)."""
+    decoded, undecodable = decode(landing, SPRINT)
+    sprint = decoded.unnest("doc").with_columns(
+        first_reason(pl.when(pl.col("id").is_null()).then(pl.lit("sprint has no id")))
+    )
+    rejected = sprint.filter(pl.col("reason").is_not_null())
+    sprint = sprint.filter(pl.col("reason").is_null()).with_columns(
+        pl.lit("jira").alias("source"),
+        pl.lit("sprint").alias("entity_type"),
+        ("sprint/" + pl.col("id")).alias("entity_id"),
+        pl.col("name").alias("title"),
+        pl.lit("unknown").alias("actor_kind"),
+        pl.lit([], pl.List(S)).alias("ticket_keys"),
+        pl.col("self").alias("url"),
+        pl.struct("goal", "endDate", "originBoardId").struct.json_encode().alias("attributes"),
+    )
+    started = sprint.filter(pl.col("startDate").is_not_null()).with_columns(
+        pl.lit("started").alias("action"),
+        utc(pl.col("startDate")).alias("occurred_at"),
+        pl.lit("active").alias("state"),
+    )
+    completed = sprint.filter(pl.col("completeDate").is_not_null()).with_columns(
+        pl.lit("completed").alias("action"),
+        utc(pl.col("completeDate")).alias("occurred_at"),
+        pl.lit("closed").alias("state"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=schema_empty_accounts(),
+        references=reference_rows(
+            sprint.filter(pl.col("startDate").is_null() & pl.col("completeDate").is_null()),
+            "future sprint: not started, nothing has happened yet",
+        ),
+    )
+
+
+def epics(landing: pl.DataFrame, key: str) -> Normalised:
+    """Agile epic records are reference data with no time of their own: no events.
+
+    The epic itself arrives as an issue of type Epic (with its created and transition events);
+    this record only confirms its name and ``done`` flag.
+    """
+    decoded, undecodable = decode(landing, pl.Struct({"id": S, "key": S}))
+    epic = decoded.unnest("doc")
+    rejected = epic.filter(pl.col("key").is_null() & pl.col("id").is_null())
+    return Normalised(
+        references=reference_rows(
+            epic.filter(pl.col("key").is_not_null() | pl.col("id").is_not_null()),
+            "epic reference record; the epic's events come from its issue",
+        ),
+        signals=schema.empty(schema.SIGNALS),
+        quarantine=quarantine_rows(
+            pl.concat(
+                [undecodable, rejected.with_columns(reason=pl.lit("epic has no id or key"))],
+                how="diagonal_relaxed",
+            )
+        ),
+        accounts=schema_empty_accounts(),
+    )
+
+
+def schema_empty_accounts() -> pl.DataFrame:
+    return schema.empty(schema.ACCOUNTS)

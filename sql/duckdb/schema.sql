@@ -7,17 +7,32 @@ CREATE TABLE IF NOT EXISTS signals (
     action       VARCHAR NOT NULL,
     occurred_at  TIMESTAMPTZ NOT NULL,
     observed_at  TIMESTAMPTZ NOT NULL,
+    hlc          BIGINT NOT NULL,  -- hybrid logical clock: (physical ms << 16) + counter, per entity
     actor        VARCHAR,          -- pseudonym (HMAC), never a login or an email
     actor_kind   VARCHAR NOT NULL, -- human | bot | deleted | unknown
     repository   VARCHAR,
     pr_number    BIGINT,
     commit_sha   VARCHAR,
     ticket_keys  VARCHAR[],
+    deployment_id VARCHAR,
+    release      VARCHAR,
+    environment  VARCHAR,
     title        VARCHAR,
     state        VARCHAR,
     url          VARCHAR,          -- the citation a person can click
     attributes   JSON,
     landing_ref  VARCHAR NOT NULL  -- the landing record this event came from
+);
+
+-- Out-of-sequence events, for the integration-health monitor.
+CREATE TABLE IF NOT EXISTS ordering_violations (
+    event_id     VARCHAR NOT NULL,
+    entity_id    VARCHAR NOT NULL,
+    source       VARCHAR NOT NULL,
+    rule         VARCHAR NOT NULL,  -- time_went_backwards | before_creation
+    detail       VARCHAR NOT NULL,
+    occurred_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (event_id, rule)
 );
 
 CREATE TABLE IF NOT EXISTS quarantine (

@@ -1,0 +1,197 @@
+"""Signals: normalisers survive real-world quirks; ordering is stamped and checked;
+current-state tables do not depend on arrival order."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
+from flowsync_pipelines.normalise import normalise
+from flowsync_pipelines.pseudonym import pseudonym
+from flowsync_pipelines.warehouse import insert_rows, run_sql
+
+KEY = "signals-test-key"
+AT = datetime(2026, 9, 20, tzinfo=UTC)
+
+
+def _pull(number: int, **fields) -> dict:
+    pull = {
+        "number": number,
+        "html_url": f"https://github.com/acme/api/pull/{number}",
+        "title": "PLAT-7 Fix the thing 🚀",
+        "body": None,
+        "state": "open",
+        "created_at": "2026-09-01T10:00:00Z",
+        "updated_at": "2026-09-02T10:00:00Z",
+        "merged_at": None,
+        "closed_at": None,
+        "user": {"login": "jdoe-acme", "id": 1, "type": "User"},
+        "head": {"ref": "feature/PLAT-8-thing", "sha": "abc"},
+        "base": {"ref": "main", "repo": {"full_name": "acme/api"}},
+    }
+    return {**pull, **fields}
+
+
+def _normalise(kind: str, payloads: list[dict], source: str = "github", scope: str = "acme/api"):
+    records = [
+        FetchedRecord(kind, scope, f"{scope}#{i}", None, p, "test") for i, p in enumerate(payloads)
+    ]
+    return normalise(landing_frame(source, records, fetched_at=AT), pseudonym_key=KEY)
+
+
+def test_pull_request_events_carry_pseudonyms_ticket_keys_and_utc_times():
+    result = _normalise("pulls", [_pull(1, merged_at="2026-09-03T12:00:00+02:00")])
+    opened = result.signals.filter(pl.col("action") == "opened").row(0, named=True)
+    merged = result.signals.filter(pl.col("action") == "merged").row(0, named=True)
+    assert opened["actor"] == pseudonym(KEY, "github", "jdoe-acme")
+    assert opened["ticket_keys"] == ["PLAT-7", "PLAT-8"]
+    assert merged["occurred_at"] == datetime(2026, 9, 3, 10, tzinfo=UTC)
+    assert opened["event_id"] == "github:pull_request:acme/api#1:opened:2026-09-01T10:00:00.000000Z"
+    assert "jdoe" not in str(result.signals.to_dicts())
+
+
+def test_ghost_users_are_deleted_and_bots_are_bots():
+    ghost = _pull(1, user={"login": "ghost", "id": 10137, "type": "User"})
+    bot = _pull(2, user={"login": "dependabot[bot]", "id": 49699333, "type": "Bot"})
+    nobody = _pull(3, user=None)
+    result = _normalise("pulls", [ghost, bot, nobody]).signals.filter(pl.col("action") == "opened")
+    kinds = dict(zip(result.get_column("entity_id"), result.get_column("actor_kind"), strict=True))
+    assert kinds == {"acme/api#1": "deleted", "acme/api#2": "bot", "acme/api#3": "deleted"}
+    assert result.filter(pl.col("actor_kind") == "deleted").get_column("actor").is_null().all()
+
+
+def test_jira_offsets_without_colon_and_null_changelog_values():
+    issue = {
+        "id": "1",
+        "key": "PLAT-1",
+        "self": "https://acme.atlassian.net/rest/api/3/issue/1",
+        "fields": {
+            "summary": "Line one\r\nline two",
+            "status": {"name": "In Progress", "statusCategory": {"key": "indeterminate"}},
+            "created": "2026-09-01T10:00:00.000+0200",
+            "updated": "2026-09-02T10:00:00.000-0500",
+            "assignee": None,
+            "reporter": {
+                "accountId": "712020:aa",
+                "displayName": "Zoë",
+                "accountType": "app",
+            },
+            "components": [{"name": "Payments"}],
+        },
+        "changelog": {
+            "histories": [
+                {
+                    "id": "10",
+                    "created": "2026-09-02T10:00:00.000-0500",
+                    "author": {"accountId": "712020:aa", "accountType": "app"},
+                    "items": [
+                        {"field": "status", "fromString": "To Do", "toString": "In Progress"},
+                        {"field": "assignee", "fromString": None, "toString": None},
+                    ],
+                }
+            ]
+        },
+    }
+    result = _normalise("issues", [issue], source="jira", scope="PLAT")
+    times = dict(zip(result.signals["action"], result.signals["occurred_at"], strict=True))
+    assert times == {
+        "created": datetime(2026, 9, 1, 8, tzinfo=UTC),
+        "transitioned": datetime(2026, 9, 2, 15, tzinfo=UTC),
+    }
+    created = result.signals.filter(pl.col("action") == "created").row(0, named=True)
+    assert created["state"] == "To Do"
+    assert result.quarantine.is_empty()
+    assert result.accounts.get_column("display_name").to_list() == ["Zoë"]
+    assert result.accounts.get_column("actor_kind").to_list() == ["bot"]  # an app account
+
+
+def test_merged_before_opened_is_recorded_as_an_ordering_violation():
+    result = _normalise("pulls", [_pull(1, merged_at="2026-08-31T09:00:00Z")])
+    rules = result.violations.select("entity_id", "rule").rows()
+    assert rules == [("acme/api#1", "before_creation")]
+
+
+def test_hlc_stamps_never_go_backwards_when_a_tool_clock_does():
+    first = _pull(1, updated_at="2026-09-05T10:00:00Z", merged_at="2026-09-05T10:00:00Z")
+    records = [FetchedRecord("pulls", "acme/api", "acme/api#1", None, first, "t")]
+    late_review = {
+        "id": 5,
+        "user": {"login": "x", "type": "User"},
+        "state": "APPROVED",
+        "submitted_at": "2026-09-04T10:00:00Z",
+        "pull_request_url": "https://api.github.com/repos/acme/api/pulls/1",
+    }
+    frame = pl.concat(
+        [
+            landing_frame("github", records, fetched_at=AT),
+            landing_frame(
+                "github",
+                [FetchedRecord("reviews", "acme/api", "r5", None, late_review, "t")],
+                fetched_at=AT + timedelta(hours=1),
+            ),
+        ]
+    )
+    signals = normalise(frame, pseudonym_key=KEY).signals
+    pr = signals.filter(pl.col("entity_type") == "pull_request").sort("occurred_at")
+    assert pr.get_column("hlc").is_sorted()
+    assert pr.get_column("hlc").n_unique() == pr.height
+
+
+def _current_state(landing: LandingStore) -> dict[str, list[tuple]]:
+    signals = normalise(landing.latest(), pseudonym_key=KEY).signals
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    run_sql(con, "schema")
+    insert_rows(con, "signals", signals)
+    run_sql(con, "current_state")
+    return {
+        t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+        for t in ("pull_requests", "tickets", "ci_runs", "deployments")
+    }
+
+
+def _versions(world) -> list[FetchedRecord]:
+    """Several versions of a few records, as successive syncs would have seen them."""
+    records = []
+    repo = world.github_repos()[0]
+    for days in (20, 40, 60):
+        as_of = world.start + timedelta(days=days)
+        for pull in world.github_pulls(repo, as_of)[-12:]:
+            records.append(
+                FetchedRecord(
+                    "pulls", repo, f"{repo}#{pull['number']}", pull["updated_at"], pull, "t"
+                )
+            )
+        for issue in world.jira_issues(as_of)[-12:]:
+            records.append(
+                FetchedRecord(
+                    "issues", "PLAT", issue["key"], issue["fields"]["updated"], issue, "t"
+                )
+            )
+    return records
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), duplicates=st.integers(0, 10))
+def test_current_state_is_the_same_for_any_arrival_order(world, tmp_path_factory, seed, duplicates):
+    records = _versions(world)
+    in_order = LandingStore(tmp_path_factory.mktemp("ordered"))
+    for n, record in enumerate(records):
+        source = "github" if record.kind == "pulls" else "jira"
+        in_order.append(landing_frame(source, [record], fetched_at=AT + timedelta(seconds=n)))
+
+    rng = random.Random(seed)
+    shuffled = records + rng.sample(records, duplicates)
+    rng.shuffle(shuffled)
+    arrived = LandingStore(tmp_path_factory.mktemp("shuffled"))
+    for n, record in enumerate(shuffled):
+        source = "github" if record.kind == "pulls" else "jira"
+        arrived.append(landing_frame(source, [record], fetched_at=AT + timedelta(seconds=n)))
+
+    assert _current_state(arrived) == _current_state(in_order)
