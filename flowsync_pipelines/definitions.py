@@ -23,9 +23,14 @@ from flowsync_pipelines.settings import (
     flowsync_home,
     load_config,
 )
+from resources.figma import FigmaResource
 from resources.git import GitResource
 from resources.github import GitHubResource
+from resources.gitlab import GitLabResource
+from resources.jenkins import JenkinsResource
 from resources.jira import JiraResource
+from resources.linear import LinearResource
+from resources.sentry import SentryResource
 from resources.stores import (
     LandingResource,
     MetadataResource,
@@ -44,6 +49,11 @@ RESOURCE_TYPES: dict[str, type] = {
     "github": GitHubResource,
     "jira": JiraResource,
     "git": GitResource,
+    "linear": LinearResource,
+    "sentry": SentryResource,
+    "figma": FigmaResource,
+    "gitlab": GitLabResource,
+    "jenkins": JenkinsResource,
 }
 
 

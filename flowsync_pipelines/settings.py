@@ -31,8 +31,9 @@ class SourceConfig(_Strict):
     type: SourceType
     base_url: str = ""
     token_env: str | None = None
+    webhook_secret_env: str | None = None  # env var holding the webhook secret; None = no webhooks
     # e.g. {repos: [owner/name]}, {projects: [KEY]}, {projects: [{id: 7, path: group/name}]}
-    scopes: dict[str, list[Any]] = Field(default_factory=dict)
+    scopes: dict[str, Any] = Field(default_factory=dict)
     board_id: int | None = None
     page_size: int = 100
     timeout_s: float = 30.0

@@ -1,23 +1,52 @@
-"""GitHub REST connector (github.com or GitHub Enterprise via ``base_url``)."""
+"""GitHub REST connector (github.com or GitHub Enterprise via ``base_url``).
+
+Each repository is synced as five endpoints, each with its own cursor and first-page ETag:
+``pulls`` (+ reviews), ``commits``, ``workflow_runs``, ``deployments`` (+ statuses) and
+``releases``. The first page of every list is requested with ``If-None-Match``, so a sync with
+nothing new costs one 304 per endpoint and transfers nothing.
+
+What this connector does not read, and why:
+
+* Issues: the simulated organisation tracks work in Jira, and renders no GitHub issues.
+* Check runs: GitHub Actions reports each workflow run as a check suite with check runs, but the
+  world renders no check runs (``/commits/{sha}/check-runs``), so workflow runs stand for CI.
+* Deletions: GitHub's REST lists never say that something was deleted; a deployment, review or
+  release that disappears between syncs simply is not listed any more. An ``inactive``
+  deployment status or a ``draft`` release is state, not deletion. So no tombstones are landed
+  here; deletions can only come from webhooks.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord
 from flowsync_pipelines.settings import SourceConfig
-from resources.http import HttpClient, RequestStats
+from resources.http import HttpClient, Page, RequestStats
 from resources.tool import ToolResource
+
+ENDPOINTS = ("pulls", "commits", "workflow_runs", "deployments", "releases")
+# Workflow runs and deployments list by creation but change later: GitHub lets a run be re-run for
+# 30 days after it was created, and a deployment gains statuses. These lists are re-read this far
+# (by creation time) behind the cursor; a change to something older goes unseen.
+LATE_UPDATE_DAYS = 30
 
 
 class GitHubResource(ToolResource):
-    """Reads pull requests and their reviews, incrementally by ``updated_at``."""
+    """Reads pull requests, reviews, commits, workflow runs, deployments and releases."""
 
     base_url: str = "https://api.github.com"
     repos: list[str] = Field(default_factory=list, description="owner/name of each repository")
+    late_update_days: int = Field(
+        default=LATE_UPDATE_DAYS,
+        description="How far behind the cursor, by creation time, runs and deployments are "
+        "re-read for late updates (re-runs, new deployment statuses).",
+    )
 
     @classmethod
     def from_source(cls, source: SourceConfig) -> GitHubResource:
@@ -37,21 +66,87 @@ class GitHubResource(ToolResource):
             },
             stats=stats,
         )
-        return GitHubConnector(client, repos=self.repos, page_size=self.page_size)
+        return GitHubConnector(
+            client,
+            repos=self.repos,
+            page_size=self.page_size,
+            late_update_window=timedelta(days=self.late_update_days),
+        )
+
+
+def _normalised(stamp: Any) -> str | None:
+    """``stamp`` as ISO-8601 UTC text, or None when it is missing or not a timestamp.
+
+    A malformed timestamp must not stop the sync: the record lands and normalisation
+    quarantines it with a reason.
+    """
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return utc_iso(stamp)
+    except ValueError:
+        return None
+
+
+def _older_than(stamp: Any, bound: datetime | None) -> bool:
+    """Whether ``stamp`` is known to be before ``bound`` (unknown stamps are never older)."""
+    normalised = _normalised(stamp)
+    return bound is not None and normalised is not None and normalised < bound.isoformat()
+
+
+def _committed_at(commit: dict[str, Any]) -> Any:
+    return ((commit.get("commit") or {}).get("committer") or {}).get("date")
 
 
 class GitHubConnector:
     source = "github"
 
-    def __init__(self, client: HttpClient, *, repos: list[str], page_size: int) -> None:
+    def __init__(
+        self,
+        client: HttpClient,
+        *,
+        repos: list[str],
+        page_size: int,
+        late_update_window: timedelta = timedelta(days=LATE_UPDATE_DAYS),
+    ) -> None:
         self.client = client
         self.repos = repos
         self.page_size = page_size
+        self.late_update_window = late_update_window
 
     def endpoints(self) -> list[tuple[str, str]]:
-        return [(repo, "pulls") for repo in self.repos]
+        """``(repository, endpoint)`` pairs, each its own cursor and ETag.
+
+        Lists change at different rates (commits hourly, releases weekly); one validator per
+        list is what lets an unchanged list cost a single 304 while its neighbour is re-read.
+        """
+        return [(repo, endpoint) for repo in self.repos for endpoint in ENDPOINTS]
 
     def fetch(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
+        """Records of ``sync.endpoint`` in ``sync.scope`` changed since the cursor."""
+        readers = {
+            "pulls": self._pulls,
+            "commits": self._commits,
+            "workflow_runs": self._workflow_runs,
+            "deployments": self._deployments,
+            "releases": self._releases,
+        }
+        return readers[sync.endpoint](sync)
+
+    def _pages(self, sync: EndpointSync, url: str, params: dict[str, Any]) -> Iterator[Page]:
+        """The pages of one list, the first asked for conditionally; a 304 yields nothing.
+
+        The first page's ETag becomes the endpoint's new validator, saved with the cursor once
+        everything this sync fetched has landed.
+        """
+        first = True
+        for page in self.client.paginate_link(url, params=params, first_page_etag=sync.etag_before):
+            if first:
+                sync.etag_after, first = page.etag, False
+            yield page
+
+    # -- pull requests and reviews --------------------------------------------------------------
+    def _pulls(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
         """Pull requests updated since the cursor, newest first, and the reviews of each.
 
         The pulls list has no ``since`` filter, so it is read sorted by ``updated`` descending
@@ -60,7 +155,6 @@ class GitHubConnector:
         """
         repo = sync.scope
         since = sync.since()
-        url = f"/repos/{repo}/pulls"
         params = {
             "state": "all",
             "sort": "updated",
@@ -68,17 +162,14 @@ class GitHubConnector:
             "per_page": self.page_size,
         }
         changed: list[int] = []
-        first = True
-        for page in self.client.paginate_link(url, params=params, first_page_etag=sync.etag_before):
-            if first:
-                sync.etag_after, first = page.etag, False
+        for page in self._pages(sync, f"/repos/{repo}/pulls", params):
             older_seen = False
             for pull in page.data:
                 updated = pull.get("updated_at")
-                if since is not None and updated and utc_iso(updated) < since.isoformat():
+                if _older_than(updated, since):
                     older_seen = True
                     break
-                sync.observe(updated)
+                sync.observe(_normalised(updated))
                 changed.append(pull.get("number"))
                 yield FetchedRecord(
                     kind="pulls",
@@ -104,3 +195,160 @@ class GitHubConnector:
                         payload=review,
                         request=page.url,
                     )
+
+    # -- commits --------------------------------------------------------------------------------
+    def _commits(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
+        """Default-branch commits committed since the cursor, plus what each merge brought in.
+
+        The list is newest first by committer date, so paging stops at the first commit older
+        than the cursor. That is what ``since=`` would filter server-side, but a ``since`` in the
+        URL changes with every cursor, so the ETag saved by one sync would never match the next
+        request: a stable URL keeps a no-change sync at one 304.
+
+        Committer dates are not arrival times: a pull request's commits keep the date they were
+        committed on their branch, often days before the merge put them on the default branch.
+        So in an incremental sync every merge commit in the window is followed by one
+        ``compare/{first parent}...{other parent}`` (paged), which lists exactly the commits that
+        merge added. A full sync reads the whole history and needs no compare.
+        """
+        repo = sync.scope
+        since = sync.since()
+        merges: list[tuple[str, str]] = []
+        pages = self._pages(sync, f"/repos/{repo}/commits", {"per_page": self.page_size})
+        for page in pages:
+            older_seen = False
+            for commit in page.data:
+                committed = _committed_at(commit)
+                if _older_than(committed, since):
+                    older_seen = True
+                    break
+                sync.observe(_normalised(committed))
+                yield self._commit_record(repo, commit, page.url)
+                parents = [p.get("sha") for p in commit.get("parents") or []]
+                if since is not None and len(parents) > 1:
+                    merges += [(parents[0], other) for other in parents[1:]]
+            if older_seen:
+                break
+        for base, head in merges:
+            url = f"/repos/{repo}/compare/{base}...{head}"
+            for page in self.client.paginate_link(url, params={"per_page": self.page_size}):
+                for commit in page.data.get("commits") or []:
+                    yield self._commit_record(repo, commit, page.url)
+
+    @staticmethod
+    def _commit_record(repo: str, commit: dict[str, Any], request: str) -> FetchedRecord:
+        return FetchedRecord(
+            kind="commits",
+            scope=repo,
+            record_id=f"{repo}@{commit.get('sha')}",
+            updated_at=_committed_at(commit),
+            payload=commit,
+            request=request,
+        )
+
+    # -- workflow runs --------------------------------------------------------------------------
+    def _workflow_runs(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
+        """Workflow runs updated since the cursor.
+
+        The list is newest first by creation, while a run changes after it was created (it
+        starts, finishes, is re-run). So paging stops at the first run created before the
+        late-update window behind the cursor, and runs not updated since the cursor are skipped.
+        The ``created`` filter would bound the list server-side, but it would put the cursor in
+        the URL and void the saved ETag (see :meth:`_commits`). GitHub Actions runs are also the
+        repository's CI check runs; see the module docstring for why check runs are not read.
+        """
+        repo = sync.scope
+        since = sync.since()
+        horizon = since - self.late_update_window if since is not None else None
+        pages = self._pages(sync, f"/repos/{repo}/actions/runs", {"per_page": self.page_size})
+        for page in pages:
+            horizon_reached = False
+            for run in page.data.get("workflow_runs") or []:
+                if _older_than(run.get("created_at"), horizon):
+                    horizon_reached = True
+                    break
+                updated = run.get("updated_at")
+                if _older_than(updated, since):
+                    continue
+                sync.observe(_normalised(updated))
+                yield FetchedRecord(
+                    kind="workflow_runs",
+                    scope=repo,
+                    record_id=f"{repo}/actions/runs/{run.get('id')}",
+                    updated_at=updated,
+                    payload=run,
+                    request=page.url,
+                )
+            if horizon_reached:
+                break
+
+    # -- deployments and their statuses ---------------------------------------------------------
+    def _deployments(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
+        """Deployments updated since the cursor, and every status of each.
+
+        Deployments list newest first with no time filter, and a deployment's ``updated_at``
+        moves when a status is added. So paging stops at the first deployment created before
+        the late-update window behind the cursor, and older-updated ones are skipped. Statuses
+        have no list across a repository: one request per changed deployment is the floor the
+        API sets. An ``inactive`` status is state, not a deletion.
+        """
+        repo = sync.scope
+        since = sync.since()
+        horizon = since - self.late_update_window if since is not None else None
+        changed: list[int] = []
+        for page in self._pages(sync, f"/repos/{repo}/deployments", {"per_page": self.page_size}):
+            horizon_reached = False
+            for deployment in page.data:
+                if _older_than(deployment.get("created_at"), horizon):
+                    horizon_reached = True
+                    break
+                updated = deployment.get("updated_at")
+                if _older_than(updated, since):
+                    continue
+                sync.observe(_normalised(updated))
+                changed.append(deployment.get("id"))
+                yield FetchedRecord(
+                    kind="deployments",
+                    scope=repo,
+                    record_id=f"{repo}/deployments/{deployment.get('id')}",
+                    updated_at=updated,
+                    payload=deployment,
+                    request=page.url,
+                )
+            if horizon_reached:
+                break
+        for deployment_id in changed:
+            if not isinstance(deployment_id, int):
+                continue  # a malformed deployment; it is quarantined downstream
+            url = f"/repos/{repo}/deployments/{deployment_id}/statuses"
+            for page in self.client.paginate_link(url, params={"per_page": 100}):
+                for status in page.data:
+                    yield FetchedRecord(
+                        kind="deployment_statuses",
+                        scope=repo,
+                        record_id=f"{repo}/deployments/{deployment_id}/statuses/{status.get('id')}",
+                        updated_at=status.get("updated_at") or status.get("created_at"),
+                        payload=status,
+                        request=page.url,
+                    )
+
+    # -- releases -------------------------------------------------------------------------------
+    def _releases(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
+        """Every release, whenever the first page changed.
+
+        Releases carry no update time and the list no filter, while a release can be edited
+        at any time; so there is no cursor to keep, and a changed first page means re-reading
+        the list (landing keeps only versions it has not seen). Lists are short: releases are
+        made by hand or per deployment train.
+        """
+        repo = sync.scope
+        for page in self._pages(sync, f"/repos/{repo}/releases", {"per_page": self.page_size}):
+            for release in page.data:
+                yield FetchedRecord(
+                    kind="releases",
+                    scope=repo,
+                    record_id=f"{repo}/releases/{release.get('id')}",
+                    updated_at=release.get("published_at") or release.get("created_at"),
+                    payload=release,
+                    request=page.url,
+                )

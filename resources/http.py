@@ -22,6 +22,11 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _RETRYABLE_STATUS = {500, 502, 503, 504}
+# "x-[vendor-]ratelimit-[family-]remaining" / "x-[vendor-]rate-limit-[family-]remaining"; group 1
+# is the prefix the matching "…reset" header shares.
+_QUOTA_REMAINING = re.compile(r"^(x-(?:[a-z]+-)?rate-?limit-(?:[a-z]+-)*)remaining$")
+# GraphQL error codes that mean "slow down" rather than "your query is wrong".
+_RATE_LIMIT_CODES = {"RATELIMITED", "RATE_LIMITED", "THROTTLED"}
 
 
 @dataclass
@@ -33,12 +38,19 @@ class RequestStats:
     retries: int = 0
     rate_limit_wait_s: float = 0.0
     bytes_received: int = 0
+    # Connector-specific tallies (e.g. Figma comments skipped as untagged), reported alongside.
+    counters: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **deltas: float) -> None:
         with self._lock:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Tally something a connector wants in the run metadata under ``name``."""
+        with self._lock:
+            self.counters[name] = self.counters.get(name, 0) + amount
 
     def as_metadata(self) -> dict[str, float]:
         return {
@@ -47,6 +59,7 @@ class RequestStats:
             "retries": self.retries,
             "rate_limit_wait_s": round(self.rate_limit_wait_s, 3),
             "bytes_received": self.bytes_received,
+            **self.counters,
         }
 
 
@@ -61,6 +74,10 @@ class RetryableError(Exception):
 
 class ApiError(Exception):
     """A response that retrying will not fix (4xx other than rate limits)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code  # None when the error came in a 2xx body (GraphQL)
 
 
 class MalformedPage(Exception):
@@ -79,18 +96,42 @@ class Page:
 
 
 def _retry_after_seconds(response: httpx.Response, now: float) -> float | None:
-    """Seconds the server asks us to wait, from ``Retry-After`` or ``X-RateLimit-Reset``."""
+    """Seconds the server asks us to wait, from ``Retry-After`` or an exhausted quota's reset.
+
+    Quotas come in header families that differ only in naming: ``X-RateLimit-Remaining`` /
+    ``-Reset`` (GitHub), ``X-RateLimit-Requests-Remaining`` / ``-Requests-Reset`` and the
+    ``-Complexity-`` pair (Linear), ``X-Sentry-Rate-Limit-Remaining`` / ``-Reset`` (Sentry). The
+    reset is an epoch in seconds, or in milliseconds when too large to be seconds (Linear).
+    """
     retry_after = response.headers.get("retry-after")
     if retry_after:
         if retry_after.isdigit():
             return float(retry_after)
         parsed = email.utils.parsedate_to_datetime(retry_after)
         return max(0.0, parsed.timestamp() - now)
-    if response.headers.get("x-ratelimit-remaining") == "0":
-        reset = response.headers.get("x-ratelimit-reset")
-        if reset and reset.isdigit():
-            return max(0.0, float(reset) - now)
-    return None
+    waits = []
+    for name, remaining in response.headers.items():
+        match = _QUOTA_REMAINING.match(name.lower())
+        if not match or remaining.strip() != "0":
+            continue
+        reset = response.headers.get(f"{match.group(1)}reset", "").strip()
+        if reset.isdigit():
+            epoch = float(reset) / 1000 if float(reset) >= 1e11 else float(reset)
+            waits.append(max(0.0, epoch - now))
+    return max(waits) if waits else None
+
+
+def _graphql_rate_limited(response: httpx.Response) -> bool:
+    """Whether a GraphQL error body says "rate limited" (Linear answers 400 ``RATELIMITED``)."""
+    try:
+        errors = response.json().get("errors") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(
+        isinstance(error, dict)
+        and str((error.get("extensions") or {}).get("code", "")).upper() in _RATE_LIMIT_CODES
+        for error in errors
+    )
 
 
 class CircuitOpen(Exception):
@@ -284,8 +325,11 @@ class HttpClient:
             self.stats.add(not_modified=1)
             return None
         rate_wait = _retry_after_seconds(response, time.time())
+        # 403 (GitHub) and 400 (Linear) also mean "rate limited" when a quota header says so or
+        # a GraphQL error carries a rate-limit code.
         is_rate_limited = response.status_code == 429 or (
-            response.status_code == 403 and rate_wait is not None
+            response.status_code in (400, 403)
+            and (rate_wait is not None or _graphql_rate_limited(response))
         )
         if is_rate_limited:
             raise RetryableError(
@@ -301,7 +345,8 @@ class HttpClient:
             )
         if response.status_code >= 400:
             raise ApiError(
-                f"{method} {response.url} answered {response.status_code}: {response.text[:300]}"
+                f"{method} {response.url} answered {response.status_code}: {response.text[:300]}",
+                status_code=response.status_code,
             )
         try:
             data = response.json()

@@ -112,6 +112,8 @@ class ConnectorContract:
     conditional: ClassVar[bool] = True
     # Small pages in the fault test, so that a fifth of many requests fail.
     fault_page_size: ClassVar[int] = 20
+    # Requests that succeed before the injected crash (fewer for tools with one request a scope).
+    crash_after_requests: ClassVar[int] = 3
 
     def expected(self, world: World, as_of: datetime) -> Records:
         """``(kind, record_id) -> (payload, watermark)`` of every record at ``as_of``."""
@@ -183,15 +185,22 @@ class ConnectorContract:
         crashed = make()
         stats = RequestStats()
         connector = crashed.connector(stats)
-        real_get, calls = connector.client.get, []
+        calls: list[tuple] = []
 
-        def get_then_crash(*args: Any, **kwargs: Any) -> Any:
-            calls.append(args)
-            if len(calls) > 3:
-                raise RuntimeError("injected crash after page 3")
-            return real_get(*args, **kwargs)
+        k = self.crash_after_requests
 
-        connector.client.get = get_then_crash
+        def crash_after_k(real: Any) -> Any:
+            # GETs and POSTs (GraphQL) share one counter: request k + 1 of either crashes.
+            def request_then_crash(*args: Any, **kwargs: Any) -> Any:
+                calls.append(args)
+                if len(calls) > k:
+                    raise RuntimeError(f"injected crash after page {k}")
+                return real(*args, **kwargs)
+
+            return request_then_crash
+
+        connector.client.get = crash_after_k(connector.client.get)
+        connector.client.post = crash_after_k(connector.client.post)
         with pytest.raises(RuntimeError, match="injected crash"):
             run_sync(connector, crashed.landing, crashed.metadata)
         connector.client.close()

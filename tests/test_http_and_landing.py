@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+import httpx
 import polars as pl
+import pytest
 
 from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
 from flowsync_pipelines.sandbox import Faults, Sandbox, SandboxServer
-from resources.http import HttpClient, RequestStats
+from resources.http import ApiError, HttpClient, RequestStats
 
 AUTH = {"Authorization": "Bearer sandbox"}
 
@@ -106,3 +110,68 @@ def test_landing_the_same_versions_twice_adds_nothing(tmp_path):
     assert latest.filter(pl.col("record_id") == "acme/api#1").get_column(
         "updated_at"
     ).item() == datetime(2026, 9, 3, 8, tzinfo=UTC)
+
+
+def test_a_secondary_rate_limit_403_with_retry_after_is_waited_out(world):
+    """GitHub answers a secondary rate limit with 403, not 429, and a ``Retry-After``."""
+    repo = world.github_repos()[0]
+    faults = Faults(error_rate=0.5, error_kinds=("403",), retry_after_s=7, seed=3)
+    stats = RequestStats()
+    waits: list[float] = []
+    with SandboxServer(Sandbox(world, faults=faults)) as server:
+        client = HttpClient(
+            f"{server.url}/github", headers=AUTH, stats=stats, max_attempts=20, sleep=waits.append
+        )
+        pages = list(
+            client.paginate_link(f"/repos/{repo}/pulls", params={"state": "all", "per_page": 10})
+        )
+        client.close()
+    numbers = sorted(p["number"] for page in pages for p in page.data)
+    assert numbers == sorted(p["number"] for p in world.github_pulls(repo, world.end))
+    assert stats.retries > 0 and waits == [7.0] * stats.retries
+    assert stats.rate_limit_wait_s == 7.0 * stats.retries
+
+
+def _mocked_client(
+    answer: Callable[[httpx.Request], httpx.Response], stats: RequestStats, waits: list[float]
+) -> HttpClient:
+    """An HttpClient whose transport is ``answer``, for responses the sandbox does not make."""
+    client = HttpClient("https://api.github.test", stats=stats, sleep=waits.append)
+    client._client = httpx.Client(base_url=client.base_url, transport=httpx.MockTransport(answer))
+    return client
+
+
+def test_a_403_with_an_exhausted_quota_waits_until_the_reset():
+    """GitHub's primary limit: 403 with ``X-RateLimit-Remaining: 0`` and no ``Retry-After``."""
+    reset = int(time.time()) + 30
+    answers = iter(
+        [
+            httpx.Response(
+                403,
+                json={"message": "API rate limit exceeded"},
+                headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+            ),
+            httpx.Response(200, json=[{"number": 1}]),
+        ]
+    )
+    stats, waits = RequestStats(), []
+    with _mocked_client(lambda request: next(answers), stats, waits) as client:
+        page = client.get("/repos/acme/api/pulls")
+    assert page is not None and page.data == [{"number": 1}]
+    assert len(waits) == stats.retries == 1 and 20 < waits[0] <= 30
+    assert stats.rate_limit_wait_s == waits[0]
+
+
+def test_a_403_that_is_not_a_rate_limit_fails_without_retrying():
+    """A 403 with no quota header and no ``Retry-After`` is a permission error, not a wait."""
+    stats, waits = RequestStats(), []
+
+    def forbidden(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"message": "Resource not accessible by integration"})
+
+    with (
+        _mocked_client(forbidden, stats, waits) as client,
+        pytest.raises(ApiError, match="403"),
+    ):
+        client.get("/repos/acme/api/pulls")
+    assert (stats.requests, stats.retries, waits) == (1, 0, [])

@@ -82,7 +82,12 @@ def normalise(landing: pl.DataFrame, *, pseudonym_key: str) -> NormaliseResult:
             continue
         result = normaliser(part, pseudonym_key)
         signals.append(result.signals)
-        quarantine.append(result.quarantine)
+        # Normalisers drop the wide payload early; quarantine rows get it back here.
+        quarantine.append(
+            result.quarantine.drop("payload").join(
+                part.select("landing_ref", "payload"), on="landing_ref", how="left"
+            )
+        )
         accounts.append(result.accounts)
         if result.references is not None:
             references.append(result.references)

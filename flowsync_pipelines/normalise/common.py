@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
 import polars as pl
 
 from flowsync_pipelines import schema
@@ -27,43 +28,70 @@ def reference_rows(frame: pl.DataFrame, note: str) -> pl.DataFrame:
     return frame.select("landing_ref", pl.lit(note).alias("note"))
 
 
+def _duckdb_type(dtype: pl.DataType) -> str:
+    """The ``json_transform`` structure for a Polars dtype whose leaves are all text."""
+    if isinstance(dtype, pl.Struct):
+        return "{" + ",".join(f'"{f.name}":{_duckdb_type(f.dtype)}' for f in dtype.fields) + "}"
+    if isinstance(dtype, pl.List):
+        return "[" + _duckdb_type(dtype.inner) + "]"
+    return '"VARCHAR"'
+
+
 def decode(landing: pl.DataFrame, dtype: pl.Struct) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Decode ``payload`` into columns of ``dtype``.
+    """Decode ``payload`` into a ``doc`` struct column of ``dtype``.
 
-    Returns the decoded rows (landing columns plus a ``doc`` struct column) and the rows that
-    could not be decoded, with a ``reason``. Bulk first; a failing batch is bisected so only the
-    irregular records pay per-record cost.
+    DuckDB's JSON reader (yyjson, multi-threaded) extracts just the fields ``dtype`` names, a few
+    times faster than decoding whole documents. Every leaf is read as text, so a tool sending
+    ``"12"`` where it usually sends ``12`` decodes fine and is cast later; a value of the wrong
+    nesting (an object where text was expected) arrives as its JSON text, and a scalar where an
+    object was expected as nulls, which the normaliser's required-field checks then quarantine.
+
+    Returns the decoded rows (provenance columns plus ``doc``; the wide ``payload`` is dropped
+    here so later steps do not copy it) and the rows that are not JSON objects, with a reason.
     """
-    good: list[pl.DataFrame] = []
-    bad: list[pl.DataFrame] = []
-
-    def attempt(part: pl.DataFrame) -> None:
+    meta = landing.select("landing_ref", "source", "kind", "scope", "record_id", "fetched_at")
+    if landing.is_empty():
+        return meta.with_columns(doc=pl.lit(None, dtype)), _failed(landing, [])
+    transform = f"json_transform(payload, '{_duckdb_type(dtype)}')"
+    con = duckdb.connect()
+    try:
+        # Arrow string views share Polars' buffers: the payload text is not copied.
+        payloads = landing.select("payload").to_arrow(compat_level=pl.CompatLevel.newest())
+        con.register("payloads", payloads)
         try:
-            docs = part.get_column("payload").str.json_decode(dtype)
-        except pl.exceptions.PolarsError as err:
-            if part.height == 1:
-                message = str(err).splitlines()[0][:300]
-                bad.append(part.with_columns(pl.lit(f"payload shape not recognised: {message}")))
-                return
-            middle = part.height // 2
-            attempt(part.slice(0, middle))
-            attempt(part.slice(middle))
-            return
-        good.append(part.with_columns(docs.alias("doc")))
+            # Landing payloads are serialised by us, so an object starts with "{": one parse.
+            docs = con.execute(
+                "SELECT CASE WHEN starts_with(payload, '{') THEN 'OBJECT' ELSE 'OTHER' END "
+                f"AS shape, CASE WHEN starts_with(payload, '{{') THEN {transform} END AS doc "
+                "FROM payloads"
+            ).pl()
+        except duckdb.InvalidInputException:
+            # Some payload is not JSON at all (hand-made landing, truncated file): check each.
+            docs = con.execute(
+                "SELECT CASE WHEN json_valid(payload) THEN json_type(payload::JSON) END AS shape, "
+                "CASE WHEN json_valid(payload) AND json_type(payload::JSON) = 'OBJECT' "
+                f"THEN {transform} END AS doc FROM payloads"
+            ).pl()
+    finally:
+        con.close()
+    shape = docs.get_column("shape")
+    is_object = shape == "OBJECT"
+    decoded = meta.filter(is_object).with_columns(
+        docs.get_column("doc").filter(is_object).cast(dtype)
+    )
+    reasons = [
+        "payload is not valid JSON"
+        if kind is None
+        else f"payload is a JSON {kind.lower()}, not an object"
+        for kind in shape.filter(~is_object).to_list()
+    ]
+    return decoded, _failed(landing.filter(~is_object), reasons)
 
-    # Payload fields are unnested next to these columns, so keep only the provenance ones.
-    landing = landing.select(
+
+def _failed(rows: pl.DataFrame, reasons: list[str]) -> pl.DataFrame:
+    return rows.select(
         "landing_ref", "source", "kind", "scope", "record_id", "fetched_at", "payload"
-    )
-    if landing.height:
-        attempt(landing)
-    decoded = pl.concat(good) if good else landing.clear().with_columns(doc=pl.lit(None, dtype))
-    failed = (
-        pl.concat(bad).rename({"literal": "reason"})
-        if bad
-        else landing.clear().with_columns(reason=pl.lit(None, pl.String))
-    )
-    return decoded, failed
+    ).with_columns(reason=pl.Series(reasons, dtype=pl.String))
 
 
 def quarantine_rows(frame: pl.DataFrame) -> pl.DataFrame:

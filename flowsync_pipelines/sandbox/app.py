@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib
+import inspect
 import json
 import random
 import threading
@@ -98,12 +99,20 @@ def json_response(request: Request, body: Any, headers: dict[str, str] | None = 
     return Response(content, media_type="application/json; charset=utf-8", headers=headers)
 
 
-def faulty(sandbox: Sandbox, tool: str, handler: Callable) -> Callable:
-    """Wrap a route: count it, check auth, and maybe misbehave as configured."""
+def faulty(
+    sandbox: Sandbox, tool: str, handler: Callable, *, auth_header: str = "authorization"
+) -> Callable:
+    """Wrap a route: count it, check auth, and maybe misbehave as configured.
+
+    ``handler(sandbox, request)`` may be a coroutine function, for routes that must await the
+    request body (GraphQL POSTs). ``auth_header`` names the header that carries the credential
+    (Figma's personal tokens travel in ``X-Figma-Token``, not ``Authorization``).
+    """
+    is_async = inspect.iscoroutinefunction(handler)
 
     async def endpoint(request: Request) -> Response:
         sandbox.count(tool)
-        if not request.headers.get("authorization"):
+        if not request.headers.get(auth_header):
             return JSONResponse({"message": "Requires authentication"}, status_code=401)
         fault = sandbox.draw_fault()
         if fault == "429":
@@ -112,11 +121,17 @@ def faulty(sandbox: Sandbox, tool: str, handler: Callable) -> Callable:
                 status_code=429,
                 headers={"Retry-After": str(sandbox.faults.retry_after_s)},
             )
+        if fault == "403":  # GitHub's secondary rate limit: 403, not 429, with Retry-After
+            return JSONResponse(
+                {"message": "You have exceeded a secondary rate limit."},
+                status_code=403,
+                headers={"Retry-After": str(sandbox.faults.retry_after_s)},
+            )
         if fault == "502":
             return Response("<html>502 Bad Gateway</html>", status_code=502, media_type="text/html")
         if fault == "slow":
             await asyncio.sleep(sandbox.faults.slow_s)
-        response = handler(sandbox, request)
+        response = await handler(sandbox, request) if is_async else handler(sandbox, request)
         if fault == "truncated" and response.status_code == 200:
             return Response(response.body[: len(response.body) // 2], media_type="application/json")
         return response
@@ -125,7 +140,7 @@ def faulty(sandbox: Sandbox, tool: str, handler: Callable) -> Callable:
 
 
 # Each tool's sandbox is a module here exposing ``routes(sandbox)``, mounted at ``/<tool>``.
-TOOLS = ("github", "jira")
+TOOLS = ("github", "jira", "linear", "sentry", "figma", "gitlab", "jenkins")
 
 
 def build_app(sandbox: Sandbox) -> Starlette:
