@@ -195,3 +195,12 @@ def test_current_state_is_the_same_for_any_arrival_order(world, tmp_path_factory
         arrived.append(landing_frame(source, [record], fetched_at=AT + timedelta(seconds=n)))
 
     assert _current_state(arrived) == _current_state(in_order)
+
+
+def test_mentions_and_emails_in_titles_become_pseudonyms():
+    pull = _pull(1, title="Pair with @jdoe-acme and @ann (ann.lee@acme.example) on PLAT-9")
+    title = _normalise("pulls", [pull]).signals.get_column("title")[0]
+    assert title == (
+        f"Pair with @{pseudonym(KEY, 'github', 'jdoe-acme')} and @{pseudonym(KEY, 'github', 'ann')}"
+        f" ({pseudonym(KEY, 'email', 'ann.lee@acme.example')}) on PLAT-9"
+    )

@@ -18,6 +18,7 @@ from flowsync_pipelines.landing import TOMBSTONE
 from flowsync_pipelines.normalise import generic, github, jira
 from flowsync_pipelines.normalise.common import Normalised, merge_accounts
 from flowsync_pipelines.ordering import stamp_hlc, violations
+from flowsync_pipelines.pseudonym import scrub_free_text
 
 Normaliser = Callable[[pl.DataFrame, str], Normalised]
 
@@ -93,6 +94,10 @@ def normalise(landing: pl.DataFrame, *, pseudonym_key: str) -> NormaliseResult:
             references.append(result.references)
         ok += part.height - result.quarantine.height
     events = _concat(signals, schema.SIGNALS).unique("event_id", keep="last")
+    # Titles are free text: @mentions and emails in them are pseudonymised like actors.
+    events = events.with_columns(
+        scrub_free_text(events.get_column("title"), events.get_column("source"), pseudonym_key)
+    )
     events = schema.conform(stamp_hlc(events), schema.SIGNALS).sort("event_id")
     return NormaliseResult(
         signals=events,

@@ -8,7 +8,7 @@ WITH days AS (
 ),
 pull_requests AS (
     SELECT
-        entity_id, repository, pr_number,
+        entity_id, source, repository, pr_number,
         min(occurred_at) FILTER (WHERE action = 'opened') AS opened_at,
         min(occurred_at) FILTER (WHERE action = 'merged') AS merged_at,
         min(occurred_at) FILTER (WHERE action = 'closed') AS closed_at,
@@ -19,7 +19,7 @@ pull_requests AS (
         min(event_id) FILTER (WHERE action = 'merged') AS merged_event
     FROM signals
     WHERE entity_type = 'pull_request'
-    GROUP BY entity_id, repository, pr_number
+    GROUP BY entity_id, source, repository, pr_number
 ),
 reviews AS (
     SELECT repository, pr_number, occurred_at, state, event_id
@@ -29,7 +29,7 @@ reviews AS (
 open_at_day AS (
     SELECT m.team, d.as_of_date, d.as_of, p.*
     FROM pull_requests p
-    JOIN team_members m ON m.source = 'github' AND m.actor = p.author
+    JOIN team_members m ON m.source = p.source AND m.actor = p.author
     JOIN days d ON p.opened_at < d.as_of
         AND coalesce(p.merged_at, p.closed_at, TIMESTAMPTZ '9999-12-31') >= d.as_of
 ),
@@ -43,7 +43,7 @@ review_state AS (
     GROUP BY ALL
 ),
 ticket_events AS (
-    SELECT entity_id, occurred_at, state, title, url, event_id,
+    SELECT entity_id, source, occurred_at, state, title, url, event_id,
         attributes->>'status_category' AS category,
         CAST(attributes->'components' AS VARCHAR[]) AS components,
         attributes->>'assignee' AS assignee
@@ -51,7 +51,7 @@ ticket_events AS (
     WHERE entity_type = 'ticket'
 ),
 ticket_at_day AS (
-    SELECT d.as_of_date, d.day_start, t.entity_id,
+    SELECT d.as_of_date, d.day_start, t.entity_id, t.source,
         arg_max(t.category, t.occurred_at) AS category,
         arg_max(t.title, t.occurred_at) AS title,
         arg_max(t.url, t.occurred_at) AS url,
@@ -64,9 +64,9 @@ ticket_at_day AS (
     GROUP BY ALL
 ),
 team_tickets AS (
-    SELECT DISTINCT s.team, t.*
+    SELECT DISTINCT s.team, t.* EXCLUDE (source)
     FROM ticket_at_day t
-    JOIN team_ticket_scopes s ON s.source = 'jira' AND list_contains(t.components, s.scope)
+    JOIN team_ticket_scopes s ON s.source = t.source AND list_contains(t.components, s.scope)
 )
 SELECT o.team, o.as_of_date, 'open_pull_request', o.entity_id, o.title, o.url, o.author,
     o.opened_at, date_diff('second', o.opened_at, o.as_of) / 86400.0,
@@ -79,7 +79,7 @@ SELECT m.team, d.as_of_date, 'merged_pull_request', p.entity_id, p.title, p.url,
     p.merged_at, date_diff('second', p.opened_at, p.merged_at) / 86400.0, NULL,
     [p.opened_event, p.merged_event]
 FROM pull_requests p
-JOIN team_members m ON m.source = 'github' AND m.actor = p.author
+JOIN team_members m ON m.source = p.source AND m.actor = p.author
 JOIN days d ON p.merged_at >= d.day_start AND p.merged_at < d.as_of
 UNION ALL
 SELECT team, as_of_date,
