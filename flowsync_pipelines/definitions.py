@@ -12,9 +12,11 @@ from pathlib import Path
 import dagster as dg
 
 from assets.digests import team_digests_asset
+from assets.identities import identities_asset
 from assets.ingestion import landing_asset
 from assets.role_views import em_team_wip_asset
 from assets.signals import signals_asset
+from flowsync_pipelines.identity import overrides_path
 from flowsync_pipelines.partitions import daily_partitions
 from flowsync_pipelines.settings import (
     FlowSyncConfig,
@@ -80,6 +82,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
     all_assets = [
         *landing_assets,
         signals_asset(partitions, [a.key for a in landing_assets]),
+        identities_asset(partitions, overrides_file=overrides_path(paths.home)),
         em_team_wip_asset(partitions),
         team_digests_asset(partitions),
     ]

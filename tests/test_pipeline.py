@@ -18,7 +18,14 @@ def _con(deployment):
 def test_definitions_load_with_every_layer(deployment):
     defs = deployment.definitions()
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"github_landing", "jira_landing", "signals", "em_team_wip", "team_digests"}
+    assert keys == {
+        "github_landing",
+        "jira_landing",
+        "signals",
+        "identities",
+        "em_team_wip",
+        "team_digests",
+    }
     assert defs.resolve_job_def("daily_refresh") is not None
     assert [s.name for s in defs.schedules] == ["daily_refresh_schedule"]
 
