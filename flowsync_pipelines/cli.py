@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from flowsync_pipelines.settings import flowsync_home
+from flowsync_pipelines.webhooks.cli import webhooks_app
 
 # Dagster flags beta parameters we rely on knowingly (BackfillPolicy); keep CLI output clean.
 warnings.filterwarnings("ignore", message=r".*is currently in beta", category=Warning)
@@ -17,6 +18,7 @@ warnings.filterwarnings("ignore", message=r".*is currently in preview", category
 app = typer.Typer(help="FlowSync: cited, confidence-banded engineering status digests.")
 sandbox_app = typer.Typer(help="Local tool sandboxes serving the demo organisation.")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.command()

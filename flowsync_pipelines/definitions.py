@@ -25,6 +25,8 @@ from flowsync_pipelines.settings import (
     flowsync_home,
     load_config,
 )
+from flowsync_pipelines.webhooks.assets import webhook_landing_asset
+from flowsync_pipelines.webhooks.sensor import webhook_ingestion_job, webhook_queue_sensor
 from resources.figma import FigmaResource
 from resources.git import GitResource
 from resources.github import GitHubResource
@@ -79,9 +81,14 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
     landing_assets = [
         landing_asset(s.name, s.type, partitions) for s in config.sources if s.name in sources
     ]
+    # Webhooks: a landing asset fed by the gateway's queue, and a sensor that runs it per day.
+    receives_webhooks = any(s.webhook_secret_env for s in config.sources)
+    webhook_assets = [webhook_landing_asset(partitions)] if receives_webhooks else []
+    webhook_jobs = [webhook_ingestion_job(partitions)] if receives_webhooks else []
     all_assets = [
         *landing_assets,
-        signals_asset(partitions, [a.key for a in landing_assets]),
+        *webhook_assets,
+        signals_asset(partitions, [a.key for a in [*landing_assets, *webhook_assets]]),
         identities_asset(partitions, overrides_file=overrides_path(paths.home)),
         em_team_wip_asset(partitions),
         team_digests_asset(partitions),
@@ -89,7 +96,8 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
     daily_job = dg.define_asset_job("daily_refresh", selection="*", partitions_def=partitions)
     return dg.Definitions(
         assets=all_assets,
-        jobs=[daily_job],
+        jobs=[daily_job, *webhook_jobs],
+        sensors=[webhook_queue_sensor(job, partitions) for job in webhook_jobs],
         schedules=[
             dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=5, minute_of_hour=0)
         ],

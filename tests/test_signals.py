@@ -204,3 +204,19 @@ def test_mentions_and_emails_in_titles_become_pseudonyms():
         f"Pair with @{pseudonym(KEY, 'github', 'jdoe-acme')} and @{pseudonym(KEY, 'github', 'ann')}"
         f" ({pseudonym(KEY, 'email', 'ann.lee@acme.example')}) on PLAT-9"
     )
+
+
+def test_a_tombstone_becomes_a_deleted_event_of_the_record_it_names():
+    from flowsync_pipelines.landing import tombstone
+
+    stone = tombstone(
+        "issues", "MOB", "MOB-7", deleted_at="2026-09-03T10:00:00Z", reason="archived", request="t"
+    )
+    frame = landing_frame("linear", [stone], fetched_at=AT)
+    event = normalise(frame, pseudonym_key=KEY).signals.row(0, named=True)
+    assert (event["entity_type"], event["entity_id"], event["action"]) == (
+        "issues",
+        "MOB-7",
+        "deleted",
+    )
+    assert event["occurred_at"] == datetime(2026, 9, 3, 10, tzinfo=UTC)

@@ -86,22 +86,28 @@ TOMBSTONE = pl.Struct({"kind": S, "record_id": S, "deleted_at": S, "reason": S})
 def tombstones(landing: pl.DataFrame, key: str) -> Normalised:
     """An API-reported deletion becomes a ``deleted`` event of the record it names."""
     decoded, undecodable = decode(landing, TOMBSTONE)
-    stone = decoded.unnest("doc").with_columns(
+    # The payload's "kind" names the deleted record's kind, not the landing kind: read it aside.
+    stone = decoded.with_columns(
+        pl.col("doc").struct.field("kind").alias("deleted_kind"),
+        pl.col("doc").struct.field("record_id").alias("deleted_id"),
+        pl.col("doc").struct.field("deleted_at"),
+        pl.col("doc").struct.field("reason").alias("why"),
+    ).with_columns(
         first_reason(
-            pl.when(pl.col("record_id").is_null()).then(pl.lit("tombstone names no record")),
+            pl.when(pl.col("deleted_id").is_null()).then(pl.lit("tombstone names no record")),
             bad_timestamp("deleted_at", "deleted_at"),
         )
     )
     rejected = stone.filter(pl.col("reason").is_not_null())
     events = stone.filter(pl.col("reason").is_null()).with_columns(
-        pl.col("kind").alias("entity_type"),
-        pl.col("record_id").alias("entity_id"),
+        pl.col("deleted_kind").alias("entity_type"),
+        pl.col("deleted_id").alias("entity_id"),
         pl.lit("deleted").alias("action"),
         utc(pl.col("deleted_at")).alias("occurred_at"),
         pl.lit("deleted").alias("state"),
         pl.lit("unknown").alias("actor_kind"),
         pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.struct(pl.col("reason").alias("why")).struct.json_encode().alias("attributes"),
+        pl.struct("why").struct.json_encode().alias("attributes"),
     )
     return Normalised(
         signals=finish(events),
