@@ -63,6 +63,7 @@ def signals_asset(
                 "dagster/row_count": in_window.height,
                 "records_read": records.height,
                 "records_quarantined": result.quarantine.height,
+                "records_of_unsupported_kinds": result.unsupported,
                 "ordering_violations": result.violations.height,
                 "quarantine_rate": round(rate, 5),
                 "events_by_kind": dg.MetadataValue.md(_markdown(by_action)),
