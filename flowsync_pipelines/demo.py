@@ -19,11 +19,24 @@ import dagster as dg
 import yaml
 
 from flowsync_pipelines.sandbox import Sandbox, SandboxServer
+from flowsync_pipelines.sandbox.app import TOOLS
 from flowsync_pipelines.settings import Paths
 from flowsync_pipelines.simulator import World, build_world
 
-DEMO_TOKENS = {"GITHUB_TOKEN": "sandbox-github-token", "JIRA_TOKEN": "sandbox-jira-token"}
-SANDBOX_TOOLS = ("github", "jira")
+# The sandboxes check that a token is sent, not its value; real deployments set real ones.
+DEMO_TOKENS = {
+    name: f"sandbox-{name.split('_')[0].lower()}-token"
+    for name in (
+        "GITHUB_TOKEN",
+        "GITLAB_TOKEN",
+        "JIRA_TOKEN",
+        "LINEAR_API_KEY",
+        "SENTRY_TOKEN",
+        "FIGMA_TOKEN",
+        "JENKINS_TOKEN",
+    )
+}
+SANDBOX_TOOLS = TOOLS  # every tool the sandboxes speak
 
 
 @dataclass(frozen=True)
@@ -88,7 +101,7 @@ def run_demo(
     ensure_secrets(home)
 
     with SandboxServer(Sandbox(world), port=port) as server:
-        progress(f"[2/4] sandboxes serving GitHub and Jira at {server.url}")
+        progress(f"[2/4] sandboxes serving {', '.join(SANDBOX_TOOLS)} at {server.url}")
         config_file = write_demo_config(world, server.base_urls(), home)
         os.environ["FLOWSYNC_HOME"] = str(home)
         os.environ["FLOWSYNC_CONFIG"] = str(config_file)

@@ -117,11 +117,16 @@ def parse_utc(expr: pl.Expr) -> pl.Expr:
     """Parse timestamps as tools send them into UTC microseconds.
 
     ISO-8601 with ``Z``, ``+02:00`` or Jira's ``+0200``; a date-time without an offset is UTC;
-    bare numbers are epoch seconds, or epoch milliseconds when too large to be seconds (Linear,
-    Jenkins). Anything else becomes null, for the caller to quarantine.
+    GitLab webhooks' and the Jenkins git plugin's ``2019-03-11 08:28:35 UTC`` and
+    ``2026-09-03 12:15:30 +0200`` (a space for the ``T`` and before the zone); bare numbers are
+    epoch seconds, or epoch milliseconds when too large to be seconds (Linear, Jenkins).
+    Anything else becomes null, for the caller to quarantine.
     """
-    iso = expr.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us")
-    naive = expr.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+    # One pass, and a no-op on ISO text (which has no spaces): " UTC" → "Z", " +0200" → "+0200",
+    # then the date/time separator → "T".
+    text = expr.str.replace_many([" UTC", " +", " -", " "], ["Z", "+", "-", "T"], leftmost=True)
+    iso = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us")
+    naive = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
     number = expr.str.strip_chars().cast(pl.Float64, strict=False)
     epoch_us = (
         pl.when(number.abs() >= 1e11).then(number * 1_000).otherwise(number * 1_000_000)

@@ -15,7 +15,16 @@ import polars as pl
 
 from flowsync_pipelines import schema
 from flowsync_pipelines.landing import TOMBSTONE
-from flowsync_pipelines.normalise import generic, github, jira
+from flowsync_pipelines.normalise import (
+    figma,
+    generic,
+    github,
+    gitlab,
+    jenkins,
+    jira,
+    linear,
+    sentry,
+)
 from flowsync_pipelines.normalise.common import Normalised, merge_accounts
 from flowsync_pipelines.ordering import stamp_hlc, violations
 from flowsync_pipelines.pseudonym import scrub_free_text
@@ -35,6 +44,24 @@ NORMALISERS: dict[tuple[str, str], Normaliser] = {
     ("jira", "sprints"): jira.sprints,
     ("jira", "epics"): jira.epics,
     ("git", "commits"): generic.git_commits,
+    ("gitlab", "merge_requests"): gitlab.merge_requests,
+    ("gitlab", "approvals"): gitlab.approvals,
+    ("gitlab", "notes"): gitlab.notes,
+    ("gitlab", "pipelines"): gitlab.pipelines,
+    ("gitlab", "jobs"): gitlab.jobs,
+    ("gitlab", "deployments"): gitlab.deployments,
+    ("gitlab", "issues"): gitlab.issues,
+    ("gitlab", "commits"): gitlab.commits,
+    ("jenkins", "builds"): jenkins.builds,
+    ("linear", "issues"): linear.issues,
+    ("linear", "comments"): linear.comments,
+    ("linear", "cycles"): linear.cycles,
+    ("linear", "projects"): linear.projects,
+    ("sentry", "issues"): sentry.issues,
+    ("sentry", "latest_events"): sentry.latest_events,
+    ("sentry", "releases"): sentry.releases,
+    ("sentry", "deploys"): sentry.deploys,
+    ("figma", "comments"): figma.comments,
 }
 
 

@@ -1,0 +1,127 @@
+"""Figma file comments → ``design_comment`` signals.
+
+A ``#flowsync``-tagged comment yields ``commented`` (``created_at``, by its author) and, once
+resolved, ``resolved`` (``resolved_at``; Figma does not say by whom). Ticket keys come from the
+message. Untagged comments are landed by the connector as ``{"id": …, "untagged": true}`` stubs
+with no text, author or time: they hold no event and are recorded as references.
+
+The author is pseudonymised by Figma user *id*: Figma's ``handle`` is the display name a person
+chose (it changes, and two people can share it), so it goes to the vault as the display name,
+the way Jira's ``accountId`` and ``displayName`` do.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flowsync_pipelines.normalise.common import (
+    TICKET_KEY,
+    Normalised,
+    accounts,
+    actor_columns,
+    bad_timestamp,
+    decode,
+    finish,
+    first_reason,
+    quarantine_rows,
+    reference_rows,
+    utc,
+)
+
+S = pl.String
+SOURCE = "figma"
+WEB = "https://www.figma.com"
+UNTAGGED_NOTE = "untagged comment: counted, not processed"
+TITLE_CHARS = 500
+
+COMMENT = pl.Struct(
+    {
+        "id": S,
+        "untagged": S,
+        "file_key": S,
+        "parent_id": S,
+        "message": S,
+        "created_at": S,
+        "resolved_at": S,
+        "order_id": S,
+        "user": pl.Struct({"id": S, "handle": S}),
+        "client_meta": pl.Struct({"node_id": S}),
+    }
+)
+
+
+def comments(landing: pl.DataFrame, key: str) -> Normalised:
+    decoded, undecodable = decode(landing, COMMENT)
+    comment = decoded.unnest("doc").with_columns(
+        (pl.col("untagged").fill_null("") == "true").alias("is_stub"),
+        pl.coalesce("file_key", "scope").alias("file"),
+        pl.when(pl.col("parent_id") != "").then(pl.col("parent_id")).alias("parent"),
+        pl.col("user").struct.field("id").alias("user_id"),
+        pl.col("user").struct.field("handle").alias("user_handle"),
+    )
+    comment = comment.with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
+            pl.when(~pl.col("is_stub")).then(
+                pl.coalesce(
+                    bad_timestamp("created_at", "created_at"),
+                    pl.when(pl.col("resolved_at").is_not_null()).then(
+                        bad_timestamp("resolved_at", "resolved_at")
+                    ),
+                )
+            ),
+        )
+    )
+    rejected = comment.filter(pl.col("reason").is_not_null())
+    comment = comment.filter(pl.col("reason").is_null())
+    stubs = comment.filter(pl.col("is_stub"))
+    tagged = comment.filter(~pl.col("is_stub")).with_columns(
+        pl.when(pl.col("user_id").is_not_null())
+        .then(pl.lit("human"))
+        .otherwise(pl.lit("unknown"))
+        .alias("actor_kind")
+    )
+    tagged = actor_columns(tagged, source=SOURCE, handle="user_id", kind="actor_kind", key=key)
+    tagged = tagged.with_columns(
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("design_comment").alias("entity_type"),
+        ("figma:" + pl.col("file") + "/comments/" + pl.col("id")).alias("entity_id"),
+        pl.col("message")
+        .fill_null("")
+        .str.extract_all(TICKET_KEY)
+        .list.unique(maintain_order=True)
+        .alias("ticket_keys"),
+        # The message is the comment (linking looks for the tag and keys in it): one line of it.
+        pl.col("message")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+        .str.slice(0, TITLE_CHARS)
+        .alias("title"),
+        (pl.lit(WEB) + "/file/" + pl.col("file") + "?comment=" + pl.col("id")).alias("url"),
+        pl.struct(
+            pl.col("file").alias("file_key"),
+            pl.col("parent").alias("parent_id"),
+            pl.col("client_meta").struct.field("node_id").alias("node_id"),
+            pl.col("order_id"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    commented = tagged.with_columns(
+        pl.lit("commented").alias("action"),
+        utc(pl.col("created_at")).alias("occurred_at"),
+        pl.lit("open").alias("state"),
+    )
+    resolved = tagged.filter(pl.col("resolved_at").is_not_null()).with_columns(
+        pl.lit("resolved").alias("action"),
+        utc(pl.col("resolved_at")).alias("occurred_at"),
+        pl.lit("resolved").alias("state"),
+        pl.lit(None, S).alias("actor"),
+        pl.lit("unknown").alias("actor_kind"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([commented, resolved], how="diagonal_relaxed")),
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=accounts(tagged, source=SOURCE, handle="user_id", name="user_handle", email=None),
+        references=reference_rows(stubs, UNTAGGED_NOTE),
+    )

@@ -1,0 +1,859 @@
+"""GitLab REST v4 records → signals, named the way GitHub's are so views treat both alike.
+
+Merge requests are ``pull_request`` entities (``<path>!<iid>``, ``opened`` / ``merged`` /
+``closed``); reviews come from the system notes GitLab writes when someone approves, unapproves
+or requests changes, because those carry the time and the reviewer, while the approvals record
+only lists who approves *now* (it is reference data). Pipelines and jobs are ``ci_run``s,
+deployments ``deployment``s (``created`` + ``status_<status>``), issues ``ticket``s and
+default-branch commits ``commit``s attributed to the author email, as from ``git log``.
+
+GitLab writes one instant several ways (``…T14:13:35Z``, ``….000+03:00``, ``… 14:13:35 UTC``);
+:func:`flowsync_pipelines.landing.parse_utc` reads them all. Accounts: the ``ghost`` user is
+``deleted`` (no pseudonym; blocked accounts keep theirs); ``bot: true``, ``*-bot``, ``*[bot]``
+and project/group access-token users are bots.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flowsync_pipelines import schema
+from flowsync_pipelines.normalise.common import (
+    TICKET_KEY,
+    Normalised,
+    accounts,
+    actor_columns,
+    bad_timestamp,
+    decode,
+    finish,
+    first_reason,
+    quarantine_rows,
+    reference_rows,
+    utc,
+)
+
+S = pl.String
+SOURCE = "gitlab"
+DEFAULT_WEB_ROOT = "https://gitlab.com"
+GHOST_USERNAME = "ghost"
+# A blocked or banned account still has its username: only GitLab's ghost user is gone.
+DELETED_STATES: tuple[str, ...] = ()
+# A draft is marked by a title prefix; the title without it is what the change is called.
+DRAFT_PREFIX = r"(?i)^\s*(?:\[draft\]|\(draft\)|draft:|draft\s+-|\[wip\]|wip:)\s*"
+# What GitLab's "See merge request group/project!12" line in a merge commit message names.
+MERGE_REQUEST_REF = r"See merge request \S+!(\d+)"
+# Review system notes: body prefix → review state, in GitHub's vocabulary.
+REVIEW_NOTES = {
+    "approved this merge request": "approved",
+    "unapproved this merge request": "dismissed",
+    "requested changes": "changes_requested",
+}
+PIPELINE_DONE = ("success", "failed", "canceled", "skipped")
+JOB_DONE = ("success", "failed", "canceled")
+# Deployment statuses recorded as ``status_<status>`` when the deploy job ended (or, for
+# ``blocked``, waiting for an approval, when the deployment was last updated).
+DEPLOYMENT_DONE = ("success", "failed", "canceled", "blocked", "skipped")
+TITLE_CHARS = 200
+
+USER = pl.Struct({"id": S, "username": S, "name": S, "state": S, "bot": S})
+
+
+def first_line(expr: pl.Expr, *, max_chars: int = TITLE_CHARS) -> pl.Expr:
+    """The first non-blank line of free text (CRLF-safe), cut to ``max_chars``: a title.
+
+    Shared by the normalisers that title events with what people wrote (GitLab notes, Linear
+    comments). ``@mentions`` and email addresses in titles are pseudonymised centrally, by
+    :func:`flowsync_pipelines.normalise.normalise`.
+    """
+    line = expr.str.replace_all("\r", "", literal=True).str.strip_chars().str.split("\n")
+    line = line.list.first().str.strip_chars()
+    return (
+        pl.when(line.str.len_chars() > max_chars)
+        .then(line.str.slice(0, max_chars) + "…")
+        .otherwise(line)
+    )
+
+
+def _user_kind(user: str) -> pl.Expr:
+    struct = pl.col(user)
+    username = struct.struct.field("username")
+    return (
+        pl.when(struct.is_null() | username.is_null())
+        .then(pl.lit("unknown"))
+        .when((username == GHOST_USERNAME) | struct.struct.field("state").is_in(DELETED_STATES))
+        .then(pl.lit("deleted"))
+        .when(
+            (struct.struct.field("bot") == "true")
+            | username.str.ends_with("-bot")
+            | username.str.ends_with("[bot]")
+            | username.str.contains(r"^(?:project|group)_\d+_bot")
+        )
+        .then(pl.lit("bot"))
+        .otherwise(pl.lit("human"))
+    )
+
+
+def _person(frame: pl.DataFrame, user: str, *, key: str, prefix: str) -> pl.DataFrame:
+    """Add ``<prefix>_actor`` (pseudonym of the user struct ``user``) and ``<prefix>_kind``."""
+    frame = frame.with_columns(
+        _user_kind(user).alias(f"{prefix}_kind"),
+        pl.col(user).struct.field("username").alias(f"{prefix}_login"),
+    )
+    frame = actor_columns(
+        frame.drop("actor", strict=False),
+        source=SOURCE,
+        handle=f"{prefix}_login",
+        kind=f"{prefix}_kind",
+        key=key,
+    )
+    return frame.rename({"actor": f"{prefix}_actor"}).drop(f"{prefix}_login")
+
+
+def _as_actor(prefix: str) -> list[pl.Expr]:
+    return [pl.col(f"{prefix}_actor").alias("actor"), pl.col(f"{prefix}_kind").alias("actor_kind")]
+
+
+def _is_true(column: str) -> pl.Expr:
+    """A JSON boolean decoded as text (absent counts as false)."""
+    return pl.col(column).fill_null("") == "true"
+
+
+def _vault(users: list[pl.Series], key: str) -> pl.DataFrame:
+    """Vault rows for every GitLab account in ``users`` (series of :data:`USER` structs)."""
+    frame = pl.concat([u.cast(USER).rename("user").to_frame() for u in users]).drop_nulls()
+    frame = frame.with_columns(
+        _user_kind("user").alias("actor_kind"),
+        pl.col("user").struct.field("username").alias("login"),
+        pl.col("user").struct.field("name").alias("name"),
+    )
+    frame = actor_columns(frame, source=SOURCE, handle="login", kind="actor_kind", key=key)
+    return accounts(frame, source=SOURCE, handle="login", name="name", email=None)
+
+
+def _optional_time(column: str, label: str) -> pl.Expr:
+    return pl.when(pl.col(column).is_not_null()).then(bad_timestamp(column, label))
+
+
+def _with_web_root(decoded: pl.DataFrame, landing: pl.DataFrame) -> pl.DataFrame:
+    """Add ``web_root``: the instance URL the record was read from (``…/api/v4`` stripped)."""
+    roots = landing.select(
+        "landing_ref",
+        pl.coalesce(
+            pl.col("request").str.extract(r"^(https?://.*?)/api/v4(?:/|$)"),
+            pl.lit(DEFAULT_WEB_ROOT),
+        ).alias("web_root"),
+    ).unique("landing_ref")
+    return decoded.join(roots, on="landing_ref", how="left")
+
+
+def _ticket_keys(*texts: pl.Expr) -> pl.Expr:
+    return (
+        pl.concat_str([t.fill_null("") for t in texts], separator="\n")
+        .str.extract_all(TICKET_KEY)
+        .list.unique(maintain_order=True)
+    )
+
+
+def _iid_from_ref(ref: pl.Expr) -> pl.Expr:
+    """``refs/merge-requests/<iid>/head`` (a merge request pipeline) → the iid."""
+    return ref.str.extract(r"^refs/merge-requests/(\d+)/").cast(pl.Int64, strict=False)
+
+
+def _branch(ref: pl.Expr) -> pl.Expr:
+    """The branch a pipeline ran on; a merge request pipeline's ref is not one."""
+    return pl.when(~ref.str.starts_with("refs/")).then(ref)
+
+
+def _done(rejected: pl.DataFrame, undecodable: pl.DataFrame) -> pl.DataFrame:
+    return quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
+
+
+# -- merge requests, approvals, notes -----------------------------------------------------------
+MERGE_REQUEST = pl.Struct(
+    {
+        "id": S,
+        "iid": S,
+        "title": S,
+        "description": S,
+        "state": S,
+        "created_at": S,
+        "updated_at": S,
+        "merged_at": S,
+        "closed_at": S,
+        "source_branch": S,
+        "target_branch": S,
+        "sha": S,
+        "merge_commit_sha": S,
+        "squash_commit_sha": S,
+        "draft": S,
+        "work_in_progress": S,
+        "web_url": S,
+        "labels": pl.List(S),
+        "author": USER,
+        "merged_by": USER,
+        "merge_user": USER,
+        "closed_by": USER,
+    }
+)
+
+
+def merge_requests(landing: pl.DataFrame, key: str) -> Normalised:
+    """``opened`` (by the author), ``merged`` (by the merge user) and ``closed`` (unmerged)."""
+    decoded, undecodable = decode(landing, MERGE_REQUEST)
+    mr = decoded.unnest("doc").with_columns(
+        pl.col("iid").cast(pl.Int64, strict=False).alias("pr_number"),
+        pl.coalesce("merge_user", "merged_by").alias("merger"),
+    )
+    mr = mr.with_columns(
+        first_reason(
+            pl.when(pl.col("pr_number").is_null()).then(pl.lit("merge request has no iid")),
+            pl.when(pl.col("web_url").is_null()).then(pl.lit("merge request has no web_url")),
+            bad_timestamp("created_at", "created_at"),
+            _optional_time("merged_at", "merged_at"),
+            _optional_time("closed_at", "closed_at"),
+        )
+    )
+    rejected = mr.filter(pl.col("reason").is_not_null())
+    mr = mr.filter(pl.col("reason").is_null())
+    mr = _person(mr, "author", key=key, prefix="author")
+    mr = _person(mr, "merger", key=key, prefix="merger")
+    mr = _person(mr, "closed_by", key=key, prefix="closer")
+    is_draft = (
+        _is_true("draft")
+        | _is_true("work_in_progress")
+        | pl.col("title").fill_null("").str.contains(DRAFT_PREFIX)
+    )
+    mr = mr.with_columns(
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("pull_request").alias("entity_type"),
+        (pl.col("scope") + "!" + pl.col("pr_number").cast(S)).alias("entity_id"),
+        pl.col("scope").alias("repository"),
+        pl.coalesce("merge_commit_sha", "squash_commit_sha").alias("commit_sha"),
+        _ticket_keys(pl.col("title"), pl.col("source_branch"), pl.col("description")).alias(
+            "ticket_keys"
+        ),
+        pl.col("title").str.replace(DRAFT_PREFIX, "").alias("title"),
+        pl.col("web_url").alias("url"),
+        pl.struct(
+            is_draft.alias("draft"),
+            pl.col("source_branch").alias("head_ref"),
+            pl.col("sha").alias("head_sha"),
+            pl.col("target_branch").alias("base_ref"),
+            pl.col("labels"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    opened = mr.with_columns(
+        *_as_actor("author"),
+        pl.lit("opened").alias("action"),
+        utc(pl.col("created_at")).alias("occurred_at"),
+        pl.lit("open").alias("state"),
+    )
+    merged = mr.filter(pl.col("merged_at").is_not_null()).with_columns(
+        *_as_actor("merger"),
+        pl.lit("merged").alias("action"),
+        utc(pl.col("merged_at")).alias("occurred_at"),
+        pl.lit("merged").alias("state"),
+    )
+    closed = mr.filter(
+        (pl.col("state") == "closed")
+        & pl.col("merged_at").is_null()
+        & pl.col("closed_at").is_not_null()
+    ).with_columns(
+        *_as_actor("closer"),
+        pl.lit("closed").alias("action"),
+        utc(pl.col("closed_at")).alias("occurred_at"),
+        pl.lit("closed").alias("state"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([opened, merged, closed], how="diagonal_relaxed")),
+        quarantine=_done(rejected, undecodable),
+        accounts=_vault(
+            [mr.get_column("author"), mr.get_column("merger"), mr.get_column("closed_by")], key
+        ),
+    )
+
+
+APPROVALS = pl.Struct(
+    {
+        "iid": S,
+        "approved_by": pl.List(pl.Struct({"user": USER})),
+    }
+)
+
+
+def approvals(landing: pl.DataFrame, key: str) -> Normalised:
+    """Who approves a merge request now: reference data, since it does not say when.
+
+    Each approval (and unapproval) is also a system note with its time and author, which
+    :func:`notes` turns into the ``review`` event; counting this record too would count twice.
+    The approvers still land in the vault, so identity resolution sees every reviewer.
+    """
+    decoded, undecodable = decode(landing, APPROVALS)
+    approval = decoded.unnest("doc").with_columns(
+        first_reason(pl.when(pl.col("iid").is_null()).then(pl.lit("approvals record has no iid")))
+    )
+    rejected = approval.filter(pl.col("reason").is_not_null())
+    approval = approval.filter(pl.col("reason").is_null())
+    approvers = (
+        approval.select(pl.col("approved_by").list.eval(pl.element().struct.field("user")))
+        .explode("approved_by")
+        .get_column("approved_by")
+    )
+    return Normalised(
+        signals=schema.empty(schema.SIGNALS),
+        quarantine=_done(rejected, undecodable),
+        accounts=_vault([approvers], key),
+        references=reference_rows(
+            approval,
+            "approvals list: who approves now, not when; review events come from the "
+            "'approved this merge request' system notes",
+        ),
+    )
+
+
+NOTE = pl.Struct(
+    {
+        "id": S,
+        "type": S,
+        "body": S,
+        "author": USER,
+        "created_at": S,
+        "system": S,
+        "noteable_type": S,
+        "noteable_iid": S,
+        "internal": S,
+        "confidential": S,
+        "resolvable": S,
+    }
+)
+
+
+def notes(landing: pl.DataFrame, key: str) -> Normalised:
+    """Merge request notes: people's comments, and the review decisions among system notes.
+
+    A user note is a ``comment`` (``commented``). A system note saying the merge request was
+    approved, unapproved or had changes requested is a ``review`` (``reviewed``, state
+    ``approved`` / ``dismissed`` / ``changes_requested``, as GitHub names them). Every other
+    system note ("added 2 commits", "requested review from @…", "closed") restates an event
+    another record already gives (commits, pipelines, the merge request's own times) or names
+    people in its text, so it is recorded as a reference, not an event.
+    """
+    decoded, undecodable = decode(landing, NOTE)
+    note = _with_web_root(decoded, landing).unnest("doc")
+    # The connector reads merge request notes only; a note on anything else is not one of them.
+    on_merge_request = pl.col("noteable_type").fill_null("MergeRequest") == "MergeRequest"
+    note = note.with_columns(
+        pl.coalesce(pl.col("noteable_iid"), pl.col("record_id").str.extract(r"!(\d+)/notes/[^/]*$"))
+        .cast(pl.Int64, strict=False)
+        .alias("pr_number"),
+        pl.col("body").str.strip_chars().str.to_lowercase().alias("system_text"),
+    )
+    note = note.with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("note has no id")),
+            pl.when(on_merge_request & pl.col("pr_number").is_null()).then(
+                pl.lit("note names no merge request (noteable_iid)")
+            ),
+            bad_timestamp("created_at", "created_at"),
+        ),
+        pl.when(_is_true("system"))
+        .then(
+            pl.coalesce(
+                [
+                    pl.when(pl.col("system_text").str.starts_with(text)).then(pl.lit(state))
+                    for text, state in REVIEW_NOTES.items()
+                ]
+            )
+        )
+        .alias("review_state"),
+    )
+    rejected = note.filter(pl.col("reason").is_not_null())
+    note = _person(note.filter(pl.col("reason").is_null()), "author", key=key, prefix="author")
+    mr_url = (
+        pl.col("web_root")
+        + "/"
+        + pl.col("scope")
+        + "/-/merge_requests/"
+        + pl.col("pr_number").cast(S)
+    )
+    note = note.with_columns(
+        *_as_actor("author"),
+        pl.lit(SOURCE).alias("source"),
+        pl.col("scope").alias("repository"),
+        (pl.col("scope") + "!" + pl.col("pr_number").cast(S)).alias("merge_request"),
+        utc(pl.col("created_at")).alias("occurred_at"),
+        (mr_url + "#note_" + pl.col("id")).alias("url"),
+    )
+    others = note.filter(~on_merge_request)
+    note = note.filter(on_merge_request)
+    reviews = note.filter(pl.col("review_state").is_not_null()).with_columns(
+        pl.lit("review").alias("entity_type"),
+        (pl.col("merge_request") + "/reviews/" + pl.col("id")).alias("entity_id"),
+        pl.lit("reviewed").alias("action"),
+        pl.col("review_state").alias("state"),
+        pl.lit([], pl.List(S)).alias("ticket_keys"),
+        pl.struct(pl.col("id").alias("review_id")).struct.json_encode().alias("attributes"),
+    )
+    private = _is_true("internal") | _is_true("confidential")
+    comments = note.filter(~_is_true("system")).with_columns(
+        pl.lit("comment").alias("entity_type"),
+        (pl.col("merge_request") + "/notes/" + pl.col("id")).alias("entity_id"),
+        pl.lit("commented").alias("action"),
+        # An internal note is for project members only: its text stays in GitLab.
+        pl.when(private).then(None).otherwise(first_line(pl.col("body"))).alias("title"),
+        pl.when(private)
+        .then(pl.lit([], pl.List(S)))
+        .otherwise(_ticket_keys(pl.col("body")))
+        .alias("ticket_keys"),
+        pl.struct(
+            pl.col("id").alias("note_id"),
+            pl.col("type").alias("note_type"),
+            private.alias("internal"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([reviews, comments], how="diagonal_relaxed")),
+        quarantine=_done(rejected, undecodable),
+        accounts=_vault([note.get_column("author")], key),
+        references=pl.concat(
+            [
+                reference_rows(
+                    note.filter(_is_true("system") & pl.col("review_state").is_null()),
+                    "system note: restates an event other records give (push, review request, "
+                    "close)",
+                ),
+                reference_rows(others, "note on something other than a merge request"),
+            ]
+        ),
+    )
+
+
+# -- pipelines and jobs -------------------------------------------------------------------------
+PIPELINE = pl.Struct(
+    {
+        "id": S,
+        "iid": S,
+        "sha": S,
+        "ref": S,
+        "status": S,
+        "source": S,
+        "name": S,
+        "created_at": S,
+        "updated_at": S,
+        "started_at": S,
+        "finished_at": S,
+        "web_url": S,
+        "user": USER,
+    }
+)
+
+
+def pipelines(landing: pl.DataFrame, key: str) -> Normalised:
+    """``started`` and, once finished, ``completed`` with state = GitLab's status."""
+    decoded, undecodable = decode(landing, PIPELINE)
+    # ``source`` (push, merge_request_event, schedule…) would clash with the landing column.
+    names = [("trigger" if f.name == "source" else f.name) for f in PIPELINE.fields]
+    run = decoded.with_columns(pl.col("doc").struct.rename_fields(names)).unnest("doc")
+    run = run.with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("pipeline has no id")),
+            bad_timestamp("created_at", "created_at"),
+            _optional_time("started_at", "started_at"),
+            _optional_time("finished_at", "finished_at"),
+            _optional_time("updated_at", "updated_at"),
+        )
+    )
+    rejected = run.filter(pl.col("reason").is_not_null())
+    run = _person(run.filter(pl.col("reason").is_null()), "user", key=key, prefix="runner")
+    run = run.with_columns(
+        *_as_actor("runner"),
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("ci_run").alias("entity_type"),
+        (pl.col("scope") + "/pipelines/" + pl.col("id")).alias("entity_id"),
+        pl.col("scope").alias("repository"),
+        pl.col("sha").alias("commit_sha"),
+        _iid_from_ref(pl.col("ref")).alias("pr_number"),
+        _ticket_keys(pl.col("ref")).alias("ticket_keys"),
+        pl.coalesce("name", pl.lit("pipeline #") + pl.col("iid")).alias("title"),
+        pl.col("web_url").alias("url"),
+        pl.struct(
+            _branch(pl.col("ref")).alias("head_branch"),
+            pl.col("ref"),
+            pl.col("trigger").alias("event"),
+            pl.col("iid").cast(pl.Int64, strict=False).alias("pipeline_iid"),
+            pl.col("status"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    started = run.with_columns(
+        pl.lit("started").alias("action"),
+        utc(pl.coalesce("started_at", "created_at")).alias("occurred_at"),
+        pl.lit("running").alias("state"),
+    )
+    completed = run.filter(pl.col("status").is_in(PIPELINE_DONE)).with_columns(
+        pl.lit("completed").alias("action"),
+        utc(pl.coalesce("finished_at", "updated_at")).alias("occurred_at"),
+        pl.col("status").alias("state"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
+        quarantine=_done(rejected, undecodable),
+        accounts=_vault([run.get_column("user")], key),
+    )
+
+
+JOB = pl.Struct(
+    {
+        "id": S,
+        "name": S,
+        "stage": S,
+        "status": S,
+        "ref": S,
+        "allow_failure": S,
+        "failure_reason": S,
+        "created_at": S,
+        "started_at": S,
+        "finished_at": S,
+        "duration": S,
+        "queued_duration": S,
+        "web_url": S,
+        "user": USER,
+        "commit": pl.Struct({"id": S}),
+        "pipeline": pl.Struct({"id": S, "sha": S}),
+    }
+)
+
+
+def jobs(landing: pl.DataFrame, key: str) -> Normalised:
+    """Each job run: ``started`` when it started, ``completed`` when it finished.
+
+    A job that has not started (created, pending, manual) or never will (skipped) holds no
+    event yet; it is recorded as a reference.
+    """
+    decoded, undecodable = decode(landing, JOB)
+    job = decoded.unnest("doc").with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("job has no id")),
+            _optional_time("started_at", "started_at"),
+            _optional_time("finished_at", "finished_at"),
+        )
+    )
+    rejected = job.filter(pl.col("reason").is_not_null())
+    job = _person(job.filter(pl.col("reason").is_null()), "user", key=key, prefix="runner")
+    job = job.with_columns(
+        *_as_actor("runner"),
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("ci_run").alias("entity_type"),
+        (pl.col("scope") + "/jobs/" + pl.col("id")).alias("entity_id"),
+        pl.col("scope").alias("repository"),
+        pl.coalesce(
+            pl.col("commit").struct.field("id"), pl.col("pipeline").struct.field("sha")
+        ).alias("commit_sha"),
+        _iid_from_ref(pl.col("ref")).alias("pr_number"),
+        _ticket_keys(pl.col("ref")).alias("ticket_keys"),
+        pl.col("name").alias("title"),
+        pl.col("web_url").alias("url"),
+        pl.struct(
+            pl.col("pipeline").struct.field("id").cast(pl.Int64, strict=False).alias("pipeline_id"),
+            pl.col("stage"),
+            pl.col("name"),
+            _branch(pl.col("ref")).alias("head_branch"),
+            pl.col("ref"),
+            pl.col("duration").cast(pl.Float64, strict=False),
+            pl.col("queued_duration").cast(pl.Float64, strict=False),
+            _is_true("allow_failure").alias("allow_failure"),
+            pl.col("failure_reason"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    started = job.filter(pl.col("started_at").is_not_null()).with_columns(
+        pl.lit("started").alias("action"),
+        utc(pl.col("started_at")).alias("occurred_at"),
+        pl.lit("running").alias("state"),
+    )
+    completed = job.filter(
+        pl.col("status").is_in(JOB_DONE) & pl.col("finished_at").is_not_null()
+    ).with_columns(
+        pl.lit("completed").alias("action"),
+        utc(pl.col("finished_at")).alias("occurred_at"),
+        pl.col("status").alias("state"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
+        quarantine=_done(rejected, undecodable),
+        accounts=_vault([job.get_column("user")], key),
+        references=reference_rows(
+            job.filter(pl.col("started_at").is_null() & pl.col("finished_at").is_null()),
+            "job not started (created, pending, manual or skipped): nothing has happened yet",
+        ),
+    )
+
+
+# -- deployments, issues, commits ---------------------------------------------------------------
+DEPLOYMENT = pl.Struct(
+    {
+        "id": S,
+        "iid": S,
+        "ref": S,
+        "sha": S,
+        "status": S,
+        "created_at": S,
+        "updated_at": S,
+        "user": USER,
+        "environment": pl.Struct({"id": S, "name": S, "tier": S}),
+        "deployable": pl.Struct(
+            {"id": S, "name": S, "started_at": S, "finished_at": S, "web_url": S}
+        ),
+    }
+)
+
+
+def deployments(landing: pl.DataFrame, key: str) -> Normalised:
+    """``created``, then ``status_running`` when its deploy job started and ``status_<status>``
+    (``success``, ``failed``, ``canceled``…) when it finished; the list shows only the latest
+    status, and the deploy job's start and end times are the times of the transitions."""
+    decoded, undecodable = decode(landing, DEPLOYMENT)
+    dep = _with_web_root(decoded, landing).unnest("doc")
+    dep = dep.with_columns(
+        pl.col("deployable").struct.field("started_at").alias("job_started_at"),
+        pl.col("deployable").struct.field("finished_at").alias("job_finished_at"),
+    )
+    dep = dep.with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("deployment has no id")),
+            bad_timestamp("created_at", "created_at"),
+            _optional_time("updated_at", "updated_at"),
+            _optional_time("job_started_at", "deployable.started_at"),
+            _optional_time("job_finished_at", "deployable.finished_at"),
+        )
+    )
+    rejected = dep.filter(pl.col("reason").is_not_null())
+    dep = _person(dep.filter(pl.col("reason").is_null()), "user", key=key, prefix="deployer")
+    dep = dep.with_columns(
+        *_as_actor("deployer"),
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("deployment").alias("entity_type"),
+        (pl.col("scope") + "/deployments/" + pl.col("id")).alias("entity_id"),
+        pl.col("scope").alias("repository"),
+        pl.col("sha").alias("commit_sha"),
+        pl.col("id").alias("deployment_id"),
+        pl.col("environment").struct.field("name").alias("environment"),
+        pl.lit([], pl.List(S)).alias("ticket_keys"),
+        pl.coalesce(
+            pl.col("deployable").struct.field("web_url"),
+            pl.col("web_root") + "/" + pl.col("scope") + "/-/environments",
+        ).alias("url"),
+        pl.struct(
+            pl.col("ref"),
+            pl.col("iid").cast(pl.Int64, strict=False).alias("deployment_iid"),
+            pl.col("deployable").struct.field("name").alias("job"),
+            pl.col("environment").struct.field("tier").alias("tier"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    created = dep.with_columns(
+        pl.lit("created").alias("action"),
+        utc(pl.col("created_at")).alias("occurred_at"),
+        pl.lit("created").alias("state"),
+    )
+    running_at = pl.coalesce(
+        "job_started_at", pl.when(pl.col("status") == "running").then(pl.col("updated_at"))
+    )
+    running = dep.filter(
+        pl.col("status").is_in(["running", "success", "failed", "canceled"])
+        & running_at.is_not_null()
+    ).with_columns(
+        pl.lit("status_running").alias("action"),
+        utc(running_at).alias("occurred_at"),
+        pl.lit("running").alias("state"),
+    )
+    finished = dep.filter(pl.col("status").is_in(DEPLOYMENT_DONE)).with_columns(
+        ("status_" + pl.col("status")).alias("action"),
+        utc(pl.coalesce("job_finished_at", "updated_at")).alias("occurred_at"),
+        pl.col("status").alias("state"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([created, running, finished], how="diagonal_relaxed")),
+        quarantine=_done(rejected, undecodable),
+        accounts=_vault([dep.get_column("user")], key),
+    )
+
+
+ISSUE = pl.Struct(
+    {
+        "id": S,
+        "iid": S,
+        "title": S,
+        "description": S,
+        "state": S,
+        "created_at": S,
+        "closed_at": S,
+        "issue_type": S,
+        "web_url": S,
+        "labels": pl.List(S),
+        "author": USER,
+        "closed_by": USER,
+        "assignee": USER,
+        "assignees": pl.List(USER),
+    }
+)
+
+
+def issues(landing: pl.DataFrame, key: str) -> Normalised:
+    """Issues as tickets: ``created`` (status category ``new``) and ``closed`` (``done``).
+
+    ``components`` holds the project path: a GitLab issue belongs to its project the way a Jira
+    issue belongs to its component, which is how a team's tickets are found.
+    """
+    decoded, undecodable = decode(landing, ISSUE)
+    issue = (
+        decoded.unnest("doc")
+        .with_columns(
+            first_reason(
+                pl.when(pl.col("iid").is_null()).then(pl.lit("issue has no iid")),
+                bad_timestamp("created_at", "created_at"),
+                _optional_time("closed_at", "closed_at"),
+            ),
+            pl.coalesce(pl.col("assignee"), pl.col("assignees").list.first()).alias("assigned"),
+        )
+        .drop("assignee", "assignees")
+    )
+    rejected = issue.filter(pl.col("reason").is_not_null())
+    issue = issue.filter(pl.col("reason").is_null())
+    issue = _person(issue, "author", key=key, prefix="author")
+    issue = _person(issue, "closed_by", key=key, prefix="closer")
+    issue = _person(issue, "assigned", key=key, prefix="assignee")
+    issue = issue.with_columns(
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("ticket").alias("entity_type"),
+        (pl.col("scope") + "#" + pl.col("iid")).alias("entity_id"),
+        pl.concat_list(
+            pl.col("scope") + "#" + pl.col("iid"),
+            _ticket_keys(pl.col("title"), pl.col("description")),
+        )
+        .list.unique(maintain_order=True)
+        .alias("ticket_keys"),
+        pl.col("title"),
+        pl.col("web_url").alias("url"),
+    )
+
+    def attributes(category: str) -> pl.Expr:
+        return (
+            pl.struct(
+                pl.lit(category).alias("status_category"),
+                pl.concat_list(pl.col("scope")).alias("components"),
+                pl.col("assignee_actor").alias("assignee"),
+                pl.coalesce("issue_type", pl.lit("issue")).alias("issue_type"),
+                pl.col("labels"),
+            )
+            .struct.json_encode()
+            .alias("attributes")
+        )
+
+    created = issue.with_columns(
+        *_as_actor("author"),
+        pl.lit("created").alias("action"),
+        utc(pl.col("created_at")).alias("occurred_at"),
+        pl.lit("opened").alias("state"),
+        attributes("new"),
+    )
+    closed = issue.filter(
+        (pl.col("state") == "closed") & pl.col("closed_at").is_not_null()
+    ).with_columns(
+        *_as_actor("closer"),
+        pl.lit("closed").alias("action"),
+        utc(pl.col("closed_at")).alias("occurred_at"),
+        pl.lit("closed").alias("state"),
+        attributes("done"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([created, closed], how="diagonal_relaxed")),
+        quarantine=_done(rejected, undecodable),
+        accounts=_vault(
+            [
+                issue.get_column("author"),
+                issue.get_column("closed_by"),
+                issue.get_column("assigned"),
+            ],
+            key,
+        ),
+    )
+
+
+COMMIT = pl.Struct(
+    {
+        "id": S,
+        "title": S,
+        "message": S,
+        "author_name": S,
+        "author_email": S,
+        "committed_date": S,
+        "created_at": S,
+        "parent_ids": pl.List(S),
+        "web_url": S,
+    }
+)
+
+
+def commits(landing: pl.DataFrame, key: str) -> Normalised:
+    """One ``committed`` event per default-branch commit, at its committer date, attributed to
+    the pseudonym of its author email (as ``git log`` commits are); a merge commit's
+    "See merge request …!<iid>" line gives its merge request number."""
+    decoded, undecodable = decode(landing, COMMIT)
+    commit = decoded.unnest("doc").with_columns(
+        pl.coalesce("committed_date", "created_at").alias("committed_at")
+    )
+    commit = commit.with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("commit has no id")),
+            bad_timestamp("committed_at", "committed_date"),
+        ),
+        pl.when(
+            pl.col("author_email").str.contains(r"\[bot\]@")
+            | pl.col("author_name").str.ends_with("[bot]")
+        )
+        .then(pl.lit("bot"))
+        .when(pl.col("author_email").is_not_null())
+        .then(pl.lit("human"))
+        .otherwise(pl.lit("unknown"))
+        .alias("actor_kind"),
+    )
+    rejected = commit.filter(pl.col("reason").is_not_null())
+    commit = actor_columns(
+        commit.filter(pl.col("reason").is_null()),
+        source="email",
+        handle="author_email",
+        kind="actor_kind",
+        key=key,
+    )
+    message = pl.coalesce("message", "title").fill_null("")
+    events = commit.with_columns(
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("commit").alias("entity_type"),
+        (pl.col("scope") + "@" + pl.col("id")).alias("entity_id"),
+        pl.lit("committed").alias("action"),
+        utc(pl.col("committed_at")).alias("occurred_at"),
+        pl.col("scope").alias("repository"),
+        pl.col("id").alias("commit_sha"),
+        message.str.extract(MERGE_REQUEST_REF).cast(pl.Int64, strict=False).alias("pr_number"),
+        message.str.replace_all("\r", "", literal=True).str.split("\n").list.first().alias("title"),
+        message.str.extract_all(TICKET_KEY).list.unique(maintain_order=True).alias("ticket_keys"),
+        pl.col("web_url").alias("url"),
+        pl.struct(pl.col("parent_ids").list.len().alias("parents"))
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=_done(rejected, undecodable),
+        accounts=accounts(
+            commit, source="email", handle="author_email", name="author_name", email="author_email"
+        ),
+    )

@@ -1,0 +1,207 @@
+"""Jenkins builds → ``ci_run`` signals (``jenkins:<job>#<number>``).
+
+A build yields ``started`` at ``timestamp`` (epoch milliseconds) and, once it is no longer
+``building``, ``completed`` at ``timestamp + duration`` (milliseconds) with its result in lower
+case (``success``, ``failure``, ``unstable``, ``aborted``, ``not_built``). The built commit and
+branch come from the git plugin's ``lastBuiltRevision``, the repository from its remote URL.
+
+Who started a build comes from its causes: a Jenkins user (``userId``, pseudonymised as a
+``jenkins`` account; ``SYSTEM`` is Jenkins itself, a bot), or the GitHub login of a push (a
+``github`` account, the same pseudonym GitHub's own records give). Timers, SCM polling and
+upstream builds name nobody (``unknown``). Culprits and change-set authors carry names and
+emails, so they are not read.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flowsync_pipelines.normalise.common import (
+    TICKET_KEY,
+    Normalised,
+    accounts,
+    actor_columns,
+    decode,
+    finish,
+    first_reason,
+    quarantine_rows,
+)
+
+S = pl.String
+SOURCE = "jenkins"
+SYSTEM_USERS = ("SYSTEM",)
+GITHUB_PUSH = r"^Started by GitHub push by ([A-Za-z0-9][A-Za-z0-9-]*(?:\[bot\])?)$"
+MULTIBRANCH_PR = r"(?:^|/)PR-(\d+)$"
+BRANCH_PREFIX = r"^(?:refs/remotes/[^/]+/|refs/heads/|origin/)"
+# ``git@host:group/repo.git`` or ``https://host/group/repo.git`` → ``group/repo``.
+REMOTE_PATH = r"^(?:[a-z][a-z0-9+.-]*://[^/]+/|[^@/]+@[^:/]+:)(.+?)(?:\.git)?/?$"
+
+CAUSE = pl.Struct({"shortDescription": S, "userId": S, "userName": S})
+BUILD = pl.Struct(
+    {
+        "number": S,
+        "url": S,
+        "fullDisplayName": S,
+        "result": S,
+        "building": S,
+        "timestamp": S,
+        "duration": S,
+        "estimatedDuration": S,
+        "queueId": S,
+        "builtOn": S,
+        "actions": pl.List(
+            pl.Struct(
+                {
+                    "causes": pl.List(CAUSE),
+                    "lastBuiltRevision": pl.Struct(
+                        {"SHA1": S, "branch": pl.List(pl.Struct({"SHA1": S, "name": S}))}
+                    ),
+                    "remoteUrls": pl.List(S),
+                }
+            )
+        ),
+    }
+)
+
+
+def _first_in_actions(path: pl.Expr) -> pl.Expr:
+    """The first non-null value ``path`` (an expression on one action) finds in ``actions``."""
+    return pl.col("actions").list.eval(path).list.drop_nulls().list.first()
+
+
+def _millis(column: str) -> pl.Expr:
+    return (
+        pl.col(column).str.strip_chars().cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+    )
+
+
+def builds(landing: pl.DataFrame, key: str) -> Normalised:
+    decoded, undecodable = decode(landing, BUILD)
+    causes = pl.element().struct.field("causes").explode()
+    build = decoded.unnest("doc").with_columns(
+        pl.col("number").cast(pl.Int64, strict=False).alias("build_number"),
+        _millis("timestamp").alias("started_ms"),
+        _millis("duration").alias("duration_ms"),
+        _first_in_actions(
+            pl.element().struct.field("lastBuiltRevision").struct.field("SHA1")
+        ).alias("commit_sha"),
+        _first_in_actions(
+            pl.element()
+            .struct.field("lastBuiltRevision")
+            .struct.field("branch")
+            .explode()
+            .struct.field("name")
+        )
+        .str.replace(BRANCH_PREFIX, "")
+        .alias("branch"),
+        _first_in_actions(pl.element().struct.field("remoteUrls").explode())
+        .str.extract(REMOTE_PATH)
+        .alias("repository"),
+        _first_in_actions(causes.struct.field("userId")).alias("user_id"),
+        _first_in_actions(causes.struct.field("userName")).alias("user_name"),
+        _first_in_actions(causes.struct.field("shortDescription").str.extract(GITHUB_PUSH)).alias(
+            "github_login"
+        ),
+    )
+    not_building = pl.col("building").str.to_lowercase() == "false"
+    build = build.with_columns(
+        first_reason(
+            pl.when(pl.col("build_number").is_null()).then(pl.lit("build has no number")),
+            pl.when(pl.col("timestamp").is_null()).then(pl.lit("build has no timestamp")),
+            pl.when(pl.col("started_ms").is_null()).then(
+                pl.lit("timestamp is not epoch milliseconds: ") + pl.col("timestamp")
+            ),
+            pl.when(not_building & pl.col("duration_ms").is_null()).then(
+                pl.lit("finished build has no duration in milliseconds: ")
+                + pl.col("duration").fill_null("null")
+            ),
+        )
+    )
+    rejected = build.filter(pl.col("reason").is_not_null())
+    build = build.filter(pl.col("reason").is_null()).with_columns(
+        pl.when(pl.col("user_id").is_in(SYSTEM_USERS))
+        .then(pl.lit("bot"))
+        .when(pl.col("user_id").is_not_null())
+        .then(pl.lit("human"))
+        .when(pl.col("github_login").str.ends_with("[bot]"))
+        .then(pl.lit("bot"))
+        .when(pl.col("github_login").is_not_null())
+        .then(pl.lit("human"))
+        .otherwise(pl.lit("unknown"))
+        .alias("actor_kind")
+    )
+    by_user = actor_columns(
+        build.filter(pl.col("user_id").is_not_null()),
+        source=SOURCE,
+        handle="user_id",
+        kind="actor_kind",
+        key=key,
+    )
+    by_push = actor_columns(
+        build.filter(pl.col("user_id").is_null()),
+        source="github",
+        handle="github_login",
+        kind="actor_kind",
+        key=key,
+    )
+    build = pl.concat([by_user, by_push], how="diagonal_relaxed").with_columns(
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("ci_run").alias("entity_type"),
+        ("jenkins:" + pl.col("scope") + "#" + pl.col("build_number").cast(S)).alias("entity_id"),
+        # Multibranch pipelines build a pull request as branch (and job) "PR-<number>".
+        pl.coalesce(
+            pl.col("branch").str.extract(MULTIBRANCH_PR),
+            pl.col("scope").str.extract(MULTIBRANCH_PR),
+        )
+        .cast(pl.Int64, strict=False)
+        .alias("pr_number"),
+        pl.col("branch")
+        .fill_null("")
+        .str.extract_all(TICKET_KEY)
+        .list.unique(maintain_order=True)
+        .alias("ticket_keys"),
+        pl.coalesce(
+            "fullDisplayName", pl.col("scope") + " #" + pl.col("build_number").cast(S)
+        ).alias("title"),
+        pl.col("url"),
+        pl.struct(
+            pl.col("scope").alias("job"),
+            pl.col("build_number").alias("number"),
+            pl.col("branch").alias("head_branch"),
+            pl.when(pl.col("user_id").is_not_null())
+            .then(pl.lit("user"))
+            .when(pl.col("github_login").is_not_null())
+            .then(pl.lit("push"))
+            .alias("event"),
+            pl.col("duration_ms"),
+            _millis("estimatedDuration").alias("estimated_duration_ms"),
+            pl.col("builtOn").alias("built_on"),
+            pl.col("queueId").cast(pl.Int64, strict=False).alias("queue_id"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    started = build.with_columns(
+        pl.lit("started").alias("action"),
+        pl.from_epoch("started_ms", time_unit="ms")
+        .dt.replace_time_zone("UTC")
+        .alias("occurred_at"),
+        pl.lit("running").alias("state"),
+    )
+    completed = build.filter(not_building).with_columns(
+        pl.lit("completed").alias("action"),
+        pl.from_epoch(pl.col("started_ms") + pl.col("duration_ms"), time_unit="ms")
+        .dt.replace_time_zone("UTC")
+        .alias("occurred_at"),
+        pl.col("result").str.to_lowercase().alias("state"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=pl.concat(
+            [
+                accounts(by_user, source=SOURCE, handle="user_id", name="user_name", email=None),
+                accounts(by_push, source="github", handle="github_login", name=None, email=None),
+            ]
+        ),
+    )

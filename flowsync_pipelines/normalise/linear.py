@@ -1,0 +1,432 @@
+"""Linear GraphQL nodes → signals, with the attribute names the Jira normaliser writes.
+
+Issues are ``ticket``s keyed by their identifier (``MOB-12``). Linear's issue history is not
+read, so an issue's status over time comes from the timestamps it carries: ``created``
+(category ``new``), ``started`` (``indeterminate``), ``completed`` and ``canceled`` (``done``)
+and ``archived``. When the current state disagrees with what the latest of those implies (an
+issue started and then moved back to Todo), a ``transitioned`` event at ``updatedAt`` records
+the current state: the move happened no later than that. Attributes are Jira's:
+``status_category``, ``components`` (the team key, which is how a team's tickets are found),
+``assignee`` (a pseudonym) and ``issue_type``.
+
+The state *name* at an earlier timestamp is not in the record; where the current state is of
+another type, Linear's default name for the type stands in (``In Progress``, ``Done``,
+``Canceled``), and a creation state is left empty. Comments are ``comment``s, cycles ``sprint``s
+and projects ``project``s (``started`` / ``completed`` / ``canceled``); a cycle that has not
+started yet is reference data. Timestamps may be ISO-8601 or, in webhooks, epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flowsync_pipelines import schema
+from flowsync_pipelines.normalise.common import (
+    TICKET_KEY,
+    Normalised,
+    accounts,
+    actor_columns,
+    bad_timestamp,
+    decode,
+    finish,
+    first_reason,
+    quarantine_rows,
+    reference_rows,
+    utc,
+)
+from flowsync_pipelines.normalise.gitlab import first_line
+
+S = pl.String
+SOURCE = "linear"
+# Workflow state type → status category, as Jira's statusCategory keys name them.
+CATEGORIES = {
+    "triage": "new",
+    "backlog": "new",
+    "unstarted": "new",
+    "started": "indeterminate",
+    "completed": "done",
+    "canceled": "done",
+}
+USER = pl.Struct({"id": S, "name": S, "displayName": S, "email": S})
+TEAM = pl.Struct({"id": S, "key": S, "name": S})
+
+
+def _optional_time(column: str, label: str) -> pl.Expr:
+    return pl.when(pl.col(column).is_not_null()).then(bad_timestamp(column, label))
+
+
+def _user_kind(user: str) -> pl.Expr:
+    return (
+        pl.when(pl.col(user).struct.field("id").is_null())
+        .then(pl.lit("unknown"))
+        .otherwise(pl.lit("human"))
+    )
+
+
+def _person(frame: pl.DataFrame, user: str, *, key: str, prefix: str) -> pl.DataFrame:
+    """Add ``<prefix>_actor`` (pseudonym of the Linear user id) and ``<prefix>_kind``."""
+    frame = frame.with_columns(
+        _user_kind(user).alias(f"{prefix}_kind"),
+        pl.col(user).struct.field("id").alias(f"{prefix}_id"),
+    )
+    frame = actor_columns(
+        frame.drop("actor", strict=False),
+        source=SOURCE,
+        handle=f"{prefix}_id",
+        kind=f"{prefix}_kind",
+        key=key,
+    )
+    return frame.rename({"actor": f"{prefix}_actor"}).drop(f"{prefix}_id")
+
+
+def _vault(users: list[pl.Series], key: str) -> pl.DataFrame:
+    frame = pl.concat([u.cast(USER).rename("user").to_frame() for u in users]).drop_nulls()
+    frame = frame.with_columns(
+        _user_kind("user").alias("actor_kind"),
+        pl.col("user").struct.field("id").alias("account_id"),
+        pl.col("user").struct.field("name").alias("name"),
+        pl.col("user").struct.field("email").alias("email"),
+    )
+    frame = actor_columns(frame, source=SOURCE, handle="account_id", kind="actor_kind", key=key)
+    return accounts(frame, source=SOURCE, handle="account_id", name="name", email="email")
+
+
+def _rejected_and_kept(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return frame.filter(pl.col("reason").is_not_null()), frame.filter(pl.col("reason").is_null())
+
+
+def _quarantine(rejected: pl.DataFrame, undecodable: pl.DataFrame) -> pl.DataFrame:
+    return quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
+
+
+# -- issues -------------------------------------------------------------------------------------
+ISSUE = pl.Struct(
+    {
+        "id": S,
+        "identifier": S,
+        "title": S,
+        "url": S,
+        "priorityLabel": S,
+        "estimate": S,
+        "state": pl.Struct({"name": S, "type": S}),
+        "assignee": USER,
+        "creator": USER,
+        "team": TEAM,
+        "cycle": pl.Struct({"id": S, "number": S}),
+        "project": pl.Struct({"id": S, "name": S}),
+        "labels": pl.Struct({"nodes": pl.List(pl.Struct({"name": S}))}),
+        "createdAt": S,
+        "updatedAt": S,
+        "startedAt": S,
+        "completedAt": S,
+        "canceledAt": S,
+        "archivedAt": S,
+    }
+)
+
+# (action, timestamp field, state type it shows, default state name for that type)
+MILESTONES = (
+    ("started", "startedAt", "started", "In Progress"),
+    ("completed", "completedAt", "completed", "Done"),
+    ("canceled", "canceledAt", "canceled", "Canceled"),
+)
+
+
+def issues(landing: pl.DataFrame, key: str) -> Normalised:
+    decoded, undecodable = decode(landing, ISSUE)
+    issue = decoded.unnest("doc").with_columns(
+        pl.col("state").struct.field("name").alias("state_name"),
+        pl.col("state").struct.field("type").alias("state_type"),
+    )
+    issue = issue.with_columns(
+        pl.col("state_type").replace_strict(CATEGORIES, default=None).alias("current_category"),
+        first_reason(
+            pl.when(pl.col("identifier").is_null()).then(pl.lit("issue has no identifier")),
+            bad_timestamp("createdAt", "createdAt"),
+            *[_optional_time(field, field) for _, field, _, _ in MILESTONES],
+            _optional_time("archivedAt", "archivedAt"),
+            _optional_time("updatedAt", "updatedAt"),
+        ),
+    )
+    rejected, issue = _rejected_and_kept(issue)
+    issue = _person(issue, "assignee", key=key, prefix="assignee")
+    issue = _person(issue, "creator", key=key, prefix="creator")
+    issue = issue.with_columns(
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("ticket").alias("entity_type"),
+        pl.col("identifier").alias("entity_id"),
+        pl.concat_list(pl.col("identifier")).alias("ticket_keys"),
+        pl.col("url"),
+        pl.lit(None, S).alias("actor"),
+        pl.lit("unknown").alias("actor_kind"),
+    )
+
+    created = issue.with_columns(
+        pl.lit("created").alias("action"),
+        utc(pl.col("createdAt")).alias("occurred_at"),
+        pl.when(pl.col("current_category") == "new").then(pl.col("state_name")).alias("state"),
+        pl.lit("new").alias("category"),
+        pl.col("creator_actor").alias("actor"),
+        pl.col("creator_kind").alias("actor_kind"),
+    )
+    milestones = [
+        issue.filter(pl.col(field).is_not_null()).with_columns(
+            pl.lit(action).alias("action"),
+            utc(pl.col(field)).alias("occurred_at"),
+            pl.when(pl.col("state_type") == state_type)
+            .then(pl.col("state_name"))
+            .otherwise(pl.lit(default_name))
+            .alias("state"),
+            pl.lit(CATEGORIES[state_type]).alias("category"),
+        )
+        for action, field, state_type, default_name in MILESTONES
+    ]
+    status_events = pl.concat([created, *milestones], how="diagonal_relaxed")
+    # The category the latest timestamp implies; where the current state says otherwise, the
+    # issue moved there later (no later than its last update).
+    implied = (
+        status_events.sort("occurred_at", maintain_order=True)
+        .group_by("landing_ref", maintain_order=True)
+        .agg(pl.col("category").last().alias("implied"))
+    )
+    moved = (
+        issue.join(implied, on="landing_ref", how="left")
+        .filter(
+            pl.col("current_category").is_not_null()
+            & (pl.col("current_category") != pl.col("implied"))
+            & pl.col("updatedAt").is_not_null()
+        )
+        .with_columns(
+            pl.lit("transitioned").alias("action"),
+            utc(pl.col("updatedAt")).alias("occurred_at"),
+            pl.col("state_name").alias("state"),
+            pl.col("current_category").alias("category"),
+        )
+    )
+    archived = issue.filter(pl.col("archivedAt").is_not_null()).with_columns(
+        pl.lit("archived").alias("action"),
+        utc(pl.col("archivedAt")).alias("occurred_at"),
+        pl.col("state_name").alias("state"),
+        pl.col("current_category").alias("category"),
+    )
+    events = pl.concat([status_events, moved, archived], how="diagonal_relaxed").with_columns(
+        pl.struct(
+            pl.col("category").alias("status_category"),
+            pl.concat_list(pl.col("team").struct.field("key")).alias("components"),
+            pl.col("assignee_actor").alias("assignee"),
+            pl.lit("issue").alias("issue_type"),
+            pl.col("priorityLabel").alias("priority"),
+            pl.col("estimate").cast(pl.Float64, strict=False),
+            pl.col("labels")
+            .struct.field("nodes")
+            .list.eval(pl.element().struct.field("name"))
+            .alias("labels"),
+            pl.col("cycle").struct.field("number").cast(pl.Int64, strict=False).alias("cycle"),
+            pl.col("project").struct.field("name").alias("project"),
+        )
+        .struct.json_encode()
+        .alias("attributes")
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=_quarantine(rejected, undecodable),
+        accounts=_vault([issue.get_column("assignee"), issue.get_column("creator")], key),
+    )
+
+
+# -- comments -----------------------------------------------------------------------------------
+COMMENT = pl.Struct(
+    {
+        "id": S,
+        "body": S,
+        "createdAt": S,
+        "url": S,
+        "user": USER,
+        "issue": pl.Struct({"id": S, "identifier": S}),
+    }
+)
+
+
+def comments(landing: pl.DataFrame, key: str) -> Normalised:
+    """A comment on an issue: ``commented`` by its author (an integration's has no user)."""
+    decoded, undecodable = decode(landing, COMMENT)
+    comment = decoded.unnest("doc").with_columns(
+        pl.col("issue").struct.field("identifier").alias("issue_key")
+    )
+    comment = comment.with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
+            pl.when(pl.col("issue_key").is_null()).then(
+                pl.lit("comment names no issue (issue.identifier)")
+            ),
+            bad_timestamp("createdAt", "createdAt"),
+        )
+    )
+    rejected, comment = _rejected_and_kept(comment)
+    comment = _person(comment, "user", key=key, prefix="author")
+    events = comment.with_columns(
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("comment").alias("entity_type"),
+        (pl.col("issue_key") + "/comments/" + pl.col("id")).alias("entity_id"),
+        pl.lit("commented").alias("action"),
+        utc(pl.col("createdAt")).alias("occurred_at"),
+        pl.col("author_actor").alias("actor"),
+        pl.col("author_kind").alias("actor_kind"),
+        pl.concat_list(
+            pl.col("issue_key"), pl.col("body").fill_null("").str.extract_all(TICKET_KEY)
+        )
+        .list.unique(maintain_order=True)
+        .alias("ticket_keys"),
+        first_line(pl.col("body")).alias("title"),
+        pl.col("url"),
+        pl.struct(pl.col("id").alias("comment_id")).struct.json_encode().alias("attributes"),
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=_quarantine(rejected, undecodable),
+        accounts=_vault([comment.get_column("user")], key),
+    )
+
+
+# -- cycles and projects ------------------------------------------------------------------------
+CYCLE = pl.Struct(
+    {
+        "id": S,
+        "number": S,
+        "name": S,
+        "startsAt": S,
+        "endsAt": S,
+        "completedAt": S,
+        "progress": S,
+        "team": TEAM,
+    }
+)
+
+
+def cycles(landing: pl.DataFrame, key: str) -> Normalised:
+    """Cycles as sprints: ``started`` at ``startsAt`` once that has passed, ``completed``."""
+    decoded, undecodable = decode(landing, CYCLE)
+    cycle = decoded.unnest("doc").with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("cycle has no id")),
+            bad_timestamp("startsAt", "startsAt"),
+            _optional_time("completedAt", "completedAt"),
+        )
+    )
+    rejected, cycle = _rejected_and_kept(cycle)
+    cycle = cycle.with_columns(
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("sprint").alias("entity_type"),
+        # Jira's sprints are "sprint/<id>" too; Linear's ids are uuids, so the two never clash.
+        ("sprint/" + pl.col("id")).alias("entity_id"),
+        pl.coalesce("name", pl.lit("Cycle ") + pl.col("number")).alias("title"),
+        pl.lit("unknown").alias("actor_kind"),
+        pl.lit([], pl.List(S)).alias("ticket_keys"),
+        utc(pl.col("startsAt")).alias("starts_at"),
+        pl.struct(
+            pl.col("number").cast(pl.Int64, strict=False),
+            pl.col("endsAt").alias("ends_at"),
+            pl.col("progress").cast(pl.Float64, strict=False),
+            pl.concat_list(pl.col("team").struct.field("key")).alias("components"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    begun = pl.col("starts_at") <= pl.col("fetched_at")
+    started = cycle.filter(begun).with_columns(
+        pl.lit("started").alias("action"),
+        pl.col("starts_at").alias("occurred_at"),
+        pl.lit("active").alias("state"),
+    )
+    completed = cycle.filter(pl.col("completedAt").is_not_null()).with_columns(
+        pl.lit("completed").alias("action"),
+        utc(pl.col("completedAt")).alias("occurred_at"),
+        pl.lit("closed").alias("state"),
+    )
+    return Normalised(
+        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
+        quarantine=_quarantine(rejected, undecodable),
+        accounts=schema.empty(schema.ACCOUNTS),
+        references=reference_rows(
+            cycle.filter(~begun & pl.col("completedAt").is_null()),
+            "upcoming cycle: not started, nothing has happened yet",
+        ),
+    )
+
+
+PROJECT = pl.Struct(
+    {
+        "id": S,
+        "name": S,
+        "url": S,
+        "state": S,
+        "startDate": S,
+        "targetDate": S,
+        "startedAt": S,
+        "completedAt": S,
+        "canceledAt": S,
+        "progress": S,
+        "lead": USER,
+        "teams": pl.Struct({"nodes": pl.List(TEAM)}),
+    }
+)
+
+
+def projects(landing: pl.DataFrame, key: str) -> Normalised:
+    """Projects: ``started``, ``completed``, ``canceled``; a planned one is reference data."""
+    decoded, undecodable = decode(landing, PROJECT)
+    project = decoded.unnest("doc").with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("project has no id")),
+            *[_optional_time(f, f) for f in ("startedAt", "completedAt", "canceledAt")],
+        )
+    )
+    rejected, project = _rejected_and_kept(project)
+    project = _person(project, "lead", key=key, prefix="lead")
+    project = project.with_columns(
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("project").alias("entity_type"),
+        ("project/" + pl.col("id")).alias("entity_id"),
+        pl.col("name").alias("title"),
+        pl.col("url"),
+        pl.lit("unknown").alias("actor_kind"),
+        pl.lit([], pl.List(S)).alias("ticket_keys"),
+        pl.struct(
+            pl.col("state").alias("project_state"),
+            pl.col("progress").cast(pl.Float64, strict=False),
+            pl.col("startDate").alias("start_date"),
+            pl.col("targetDate").alias("target_date"),
+            pl.col("lead_actor").alias("lead"),
+            pl.col("teams")
+            .struct.field("nodes")
+            .list.eval(pl.element().struct.field("key"))
+            .alias("components"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    )
+    events = [
+        project.filter(pl.col(field).is_not_null()).with_columns(
+            pl.lit(action).alias("action"),
+            utc(pl.col(field)).alias("occurred_at"),
+            pl.lit(action).alias("state"),
+        )
+        for action, field in (
+            ("started", "startedAt"),
+            ("completed", "completedAt"),
+            ("canceled", "canceledAt"),
+        )
+    ]
+    return Normalised(
+        signals=finish(pl.concat(events, how="diagonal_relaxed")),
+        quarantine=_quarantine(rejected, undecodable),
+        accounts=_vault([project.get_column("lead")], key),
+        references=reference_rows(
+            project.filter(
+                pl.col("startedAt").is_null()
+                & pl.col("completedAt").is_null()
+                & pl.col("canceledAt").is_null()
+            ),
+            "planned project: not started, nothing has happened yet",
+        ),
+    )
