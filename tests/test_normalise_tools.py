@@ -278,14 +278,17 @@ def test_gitlab_ticket_keys_come_from_title_branch_and_description(gitlab, gitla
     assert key in _event(gitlab, f"{path}!{mr['iid']}", "opened")["ticket_keys"]
 
 
-def test_blocked_gitlab_accounts_are_deleted_with_no_pseudonym(gitlab, gitlab_records):
+def test_blocked_gitlab_accounts_keep_their_pseudonym(gitlab, gitlab_records):
+    # A blocked account is deactivated, not gone: its username still names the person, so the
+    # leaver's past work stays attributed (and erasable through the vault).
     blocked = [
         (p, m) for p, m in gitlab_records["merge_requests"] if m["author"]["state"] == "blocked"
     ]
     assert blocked, "the world's leaver has merge requests"
     for path, mr in blocked:
         opened = _event(gitlab, f"{path}!{mr['iid']}", "opened")
-        assert (opened["actor_kind"], opened["actor"]) == ("deleted", None)
+        expected = pseudonym(KEY, "gitlab", mr["author"]["username"])
+        assert (opened["actor_kind"], opened["actor"]) == ("human", expected)
 
 
 def test_gitlab_review_events_come_from_the_approval_system_notes(gitlab, gitlab_records):
@@ -431,14 +434,20 @@ def test_gitlab_ghost_blocked_and_bot_accounts():
     opened = _events(result, "pull_request", "opened").sort("pr_number")
     assert opened.get_column("actor_kind").to_list() == [
         "deleted",
-        "deleted",
+        "human",  # blocked: deactivated, still a known person
         "bot",
         "bot",
         "bot",
         "human",
     ]
-    assert opened.get_column("actor").is_null().to_list() == [True, True] + [False] * 4
-    assert sorted(result.accounts.get_column("actor_kind")) == ["bot", "bot", "bot", "human"]
+    assert opened.get_column("actor").is_null().to_list() == [True] + [False] * 5
+    assert sorted(result.accounts.get_column("actor_kind")) == [
+        "bot",
+        "bot",
+        "bot",
+        "human",
+        "human",
+    ]
 
 
 def test_malformed_gitlab_records_are_quarantined_with_a_reason():
