@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -474,51 +473,6 @@ def test_identity_clusters(truth: dict) -> None:
             assert owners.setdefault(account, person_id) == person_id, account
     multi_tool = [a for a in clusters.values() if len({x.split(":")[0] for x in a}) >= 4]
     assert len(multi_tool) >= 20
-
-
-def test_timing(world: World) -> None:
-    started = time.perf_counter()
-    fresh = build_world(11)
-    assert time.perf_counter() - started < 3
-    end = fresh.end
-    calls = []
-    for repo in fresh.github_repos():
-        for render in (
-            fresh.github_pulls,
-            fresh.github_commits,
-            fresh.github_workflow_runs,
-            fresh.github_deployments,
-            fresh.github_releases,
-        ):
-            calls.append((render, (repo, end)))
-    for project in fresh.gitlab_projects():
-        for render in (
-            fresh.gitlab_merge_requests,
-            fresh.gitlab_pipelines,
-            fresh.gitlab_deployments,
-            fresh.gitlab_commits,
-            fresh.gitlab_issues,
-        ):
-            calls.append((render, (project["id"], end)))
-    for slug in (p["slug"] for p in fresh.sentry_projects()):
-        calls += [(fresh.sentry_issues, (slug, end)), (fresh.sentry_releases, (slug, end))]
-    calls += [(fresh.figma_comments, (f["key"], end)) for f in fresh.figma_files()]
-    calls += [(fresh.jenkins_builds, (job, end)) for job in fresh.jenkins_jobs()]
-    calls += [
-        (fresh.jira_issues, (end,)),
-        (fresh.linear_issues, (end,)),
-        (fresh.linear_cycles, (end,)),
-        (fresh.linear_projects, (end,)),
-    ]
-    slowest = 0.0
-    for render, args in calls * 2:  # the second round measures warm renderers
-        started = time.perf_counter()
-        render(*args)
-        slowest = max(slowest, time.perf_counter() - started)
-    assert slowest < 0.4
-
-
-# --- GitLab ------------------------------------------------------------------------------
 
 
 def test_gitlab_projects_and_merge_requests(world: World) -> None:
