@@ -1,8 +1,11 @@
 """Role views in DuckDB, SQL in ``sql/duckdb/``: what each role needs, per team and day."""
 
+from collections.abc import Container
+
 import dagster as dg
 import polars as pl
 
+from flowsync_pipelines.gdpr import erased_identifiers
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.settings import FlowSyncConfig
 from flowsync_pipelines.warehouse import insert_rows, run_sql
@@ -17,11 +20,20 @@ from resources.stores import (
 MEMBER_HANDLES = {"github": "github", "gitlab": "gitlab", "jira": "jira", "linear": "linear"}
 
 
-def team_tables(config: FlowSyncConfig, key: str) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
-    """Team membership and ticket scopes as pseudonyms, plus vault rows naming the members."""
+def team_tables(
+    config: FlowSyncConfig, key: str, *, erased: Container[str] = frozenset()
+) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
+    """Team membership and ticket scopes as pseudonyms, plus vault rows naming the members.
+
+    Members whose email or a handle was erased (``flowsync gdpr forget``) are skipped, so a
+    stale ``flowsync.yaml`` entry cannot bring an erased person back into the vault.
+    """
     members, scopes, vault = [], [], []
     for team in config.teams:
         for member in team.members:
+            handles = [member.email, *(getattr(member, f) for f in MEMBER_HANDLES.values())]
+            if any(h and h in erased for h in handles):
+                continue
             for source, field in MEMBER_HANDLES.items():
                 handle = getattr(member, field)
                 if not handle:
@@ -70,7 +82,14 @@ def em_team_wip_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         metadata: MetadataResource,
     ) -> dg.MaterializeResult:
         window = context.partition_time_window
-        members, scopes, vault = team_tables(organisation.config(), privacy.pseudonym_key)
+        store = metadata.store()
+        try:
+            erased = erased_identifiers(store)
+        finally:
+            store.dispose()
+        members, scopes, vault = team_tables(
+            organisation.config(), privacy.pseudonym_key, erased=erased
+        )
         params = {"window_start": window.start, "window_end": window.end}
         with warehouse.connect() as con:
             con.execute("BEGIN TRANSACTION")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from flowsync_pipelines.gdpr_cli import gdpr_app
 from flowsync_pipelines.settings import flowsync_home
 from flowsync_pipelines.webhooks.cli import webhooks_app
 
@@ -19,6 +20,7 @@ app = typer.Typer(help="FlowSync: cited, confidence-banded engineering status di
 sandbox_app = typer.Typer(help="Local tool sandboxes serving the demo organisation.")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(gdpr_app, name="gdpr")
 
 
 @app.command()

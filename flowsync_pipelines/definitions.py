@@ -14,6 +14,7 @@ import dagster as dg
 from assets.digests import team_digests_asset
 from assets.identities import identities_asset
 from assets.ingestion import landing_asset
+from assets.privacy import pii_scan_check
 from assets.role_views import em_team_wip_asset
 from assets.signals import signals_asset
 from flowsync_pipelines.identity import overrides_path
@@ -96,6 +97,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
     daily_job = dg.define_asset_job("daily_refresh", selection="*", partitions_def=partitions)
     return dg.Definitions(
         assets=all_assets,
+        asset_checks=[pii_scan_check],
         jobs=[daily_job, *webhook_jobs],
         sensors=[webhook_queue_sensor(job, partitions) for job in webhook_jobs],
         schedules=[

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from flowsync_pipelines.gdpr import scrub_erased
 from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
 from flowsync_pipelines.metadata import MetadataStore
 
@@ -73,7 +74,8 @@ def run_sync(connector: Connector, landing: LandingStore, metadata: MetadataStor
         sync = EndpointSync(scope=scope, endpoint=endpoint, cursor_before=cursor, etag_before=etag)
         records = list(connector.fetch(sync))
         fetched_at = datetime.now(UTC)
-        landed = landing.append(landing_frame(connector.source, records, fetched_at=fetched_at))
+        frame = landing_frame(connector.source, records, fetched_at=fetched_at)
+        landed = landing.append(scrub_erased(frame, metadata))  # erased people stay erased
         metadata.save_sync_position(
             connector.source,
             scope,

@@ -33,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from flowsync_pipelines.gdpr import scrub_erased
 from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
 from flowsync_pipelines.webhooks.providers import PROVIDERS_BY_SOURCE, event_kind
 from flowsync_pipelines.webhooks.queue import DeliveryQueue, StoredDelivery
@@ -125,7 +126,8 @@ def _drain_batch(
             frames.append(frame.with_columns(fetched_at))
     refs: dict[int, list[str]] = {}
     if frames:
-        frame = pl.concat(frames)
+        # Erased people stay erased: a delivery naming them lands scrubbed, as polled data does.
+        frame = scrub_erased(pl.concat(frames), queue.engine)
         new = landing.append(frame)
         report.records += frame.height
         report.new_versions += new.height
