@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.digests import team_digests_asset
+from assets.graph import context_graph_asset
 from assets.identities import identities_asset
 from assets.ingestion import landing_asset
 from assets.privacy import pii_scan_check
@@ -35,6 +36,7 @@ from resources.gitlab import GitLabResource
 from resources.jenkins import JenkinsResource
 from resources.jira import JiraResource
 from resources.linear import LinearResource
+from resources.neo4j import Neo4jResource
 from resources.sentry import SentryResource
 from resources.stores import (
     LandingResource,
@@ -93,6 +95,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
         identities_asset(partitions, overrides_file=overrides_path(paths.home)),
         em_team_wip_asset(partitions),
         team_digests_asset(partitions),
+        context_graph_asset(partitions),
     ]
     daily_job = dg.define_asset_job("daily_refresh", selection="*", partitions_def=partitions)
     return dg.Definitions(
@@ -113,6 +116,12 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
             "privacy": PrivacyResource(pseudonym_key=dg.EnvVar(PSEUDONYM_KEY_ENV)),
             "outbox": OutboxResource(root=str(paths.outbox)),
             "organisation": OrganisationResource(config_path=str(config_file)),
+            # The graph is always in DuckDB; it is mirrored to Neo4j only when NEO4J_URI is set.
+            "neo4j": Neo4jResource(
+                uri=os.environ.get("NEO4J_URI", ""),
+                user=os.environ.get("NEO4J_USER", ""),
+                password=dg.EnvVar("NEO4J_PASSWORD") if os.environ.get("NEO4J_USER") else "",
+            ),
         },
         # DuckDB allows one writer per file: keep a run's steps in one process.
         executor=dg.in_process_executor,
