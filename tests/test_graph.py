@@ -139,8 +139,7 @@ def test_pull_request_ticket_high_band_is_95_percent_precise(scored: Any) -> Non
 
 def test_incident_deployment_high_band_is_95_percent_precise(scored: Any) -> None:
     graph, truth = scored
-    if graph.nodes.filter(pl.col("kind") == "incident").is_empty():
-        pytest.skip("no incident signals yet: the Sentry normaliser has not landed in signals")
+    assert not graph.nodes.filter(pl.col("kind") == "incident").is_empty(), "no incidents"
     report = _report(scored, "incident_deployment")
     high = report.row(by_predicate=pl.col("band") == "high", named=True)
     assert truth.links["incident_deployment"].height > 0, "no incident maps to ground truth"
@@ -151,8 +150,9 @@ def test_incident_deployment_high_band_is_95_percent_precise(scored: Any) -> Non
 @pytest.mark.parametrize("link_type", [link.name for link in LINK_TYPES])
 def test_every_link_type_high_band_is_precise_on_the_demo(scored: Any, link_type: str) -> None:
     _, truth = scored
-    if truth.links[link_type].is_empty():
-        pytest.skip(f"the demo's signals hold no {LINKS_BY_NAME[link_type].src_kind} entities yet")
+    assert not truth.links[link_type].is_empty(), (
+        f"the demo's signals hold no {LINKS_BY_NAME[link_type].src_kind} links to evaluate"
+    )
     report = _report(scored, link_type)
     high = report.row(by_predicate=pl.col("band") == "high", named=True)
     assert high["predicted"] > 0, report
