@@ -7,18 +7,15 @@ vault — display names in delivered digests excepted — and on any trace of an
 Non-blocking: a leak is a finding to fix, not a reason to hold back other teams' digests.
 """
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from flowsync_pipelines.gdpr import (
-    NEO4J_PASSWORD_ENV,
-    NEO4J_URI_ENV,
-    NEO4J_USER_ENV,
     Stores,
     pii_scan,
 )
+from resources.neo4j import Neo4jResource
 from resources.stores import (
     LandingResource,
     MetadataResource,
@@ -43,19 +40,16 @@ def pii_scan_check(
     metadata: MetadataResource,
     outbox: OutboxResource,
     organisation: OrganisationResource,
+    neo4j: Neo4jResource,
 ) -> dg.AssetCheckResult:
-    # Neo4j has no resource yet; read at execution time, like the rest of the graph tooling.
-    neo4j_password = os.environ.get(NEO4J_PASSWORD_ENV)
     stores = Stores(
         landing=Path(landing.root),
         duckdb=Path(warehouse.path),
         outbox=outbox.path(),
         metadata_url=metadata.url,
         config_file=Path(organisation.config_path),
-        neo4j_uri=os.environ.get(NEO4J_URI_ENV) or None,
-        neo4j_auth=(os.environ.get(NEO4J_USER_ENV, "neo4j"), neo4j_password)
-        if neo4j_password
-        else None,
+        neo4j_uri=neo4j.uri or None,
+        neo4j_auth=(neo4j.user, neo4j.password) if neo4j.user else None,
     )
     report = pii_scan(stores, include_raw_zone=False)
     violations = report.violations
