@@ -18,6 +18,7 @@ from assets.ingestion import landing_asset
 from assets.privacy import pii_scan_check
 from assets.role_views import em_team_wip_asset
 from assets.signals import signals_asset
+from flowsync_pipelines.gdpr import NEO4J_PASSWORD_ENV, NEO4J_URI_ENV, NEO4J_USER_ENV
 from flowsync_pipelines.identity import overrides_path
 from flowsync_pipelines.partitions import daily_partitions
 from flowsync_pipelines.settings import (
@@ -73,6 +74,17 @@ def source_resources(config: FlowSyncConfig) -> dict[str, dg.ConfigurableResourc
     }
 
 
+def neo4j_resource() -> Neo4jResource:
+    """The context graph's Neo4j mirror when NEO4J_URI is set; a disabled resource otherwise."""
+    if not os.environ.get(NEO4J_URI_ENV):
+        return Neo4jResource()  # empty uri: context_graph writes DuckDB only
+    return Neo4jResource(
+        uri=dg.EnvVar(NEO4J_URI_ENV),
+        user=dg.EnvVar(NEO4J_USER_ENV) if os.environ.get(NEO4J_USER_ENV) else "",
+        password=dg.EnvVar(NEO4J_PASSWORD_ENV) if os.environ.get(NEO4J_PASSWORD_ENV) else "",
+    )
+
+
 def build_definitions(home: Path | None = None, config_file: Path | None = None) -> dg.Definitions:
     """Definitions for one FlowSync home and configuration (both default to the environment)."""
     paths = Paths(home=home or flowsync_home())
@@ -117,11 +129,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
             "outbox": OutboxResource(root=str(paths.outbox)),
             "organisation": OrganisationResource(config_path=str(config_file)),
             # The graph is always in DuckDB; it is mirrored to Neo4j only when NEO4J_URI is set.
-            "neo4j": Neo4jResource(
-                uri=os.environ.get("NEO4J_URI", ""),
-                user=os.environ.get("NEO4J_USER", ""),
-                password=dg.EnvVar("NEO4J_PASSWORD") if os.environ.get("NEO4J_USER") else "",
-            ),
+            "neo4j": neo4j_resource(),
         },
         # DuckDB allows one writer per file: keep a run's steps in one process.
         executor=dg.in_process_executor,

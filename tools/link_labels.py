@@ -219,9 +219,14 @@ def _labelled(candidates: pl.DataFrame, truth: Truth, link: LinkType, seed: int)
 
 
 def derive(seeds: list[int], out: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="flowsync-labels-") as tmp:
+        _derive(seeds, out, Path(tmp))
+
+
+def _derive(seeds: list[int], out: Path, tmp: Path) -> None:
     runs = []
     for seed in seeds:
-        home = Path(tempfile.mkdtemp(prefix=f"flowsync-labels-{seed}-"))
+        home = tmp / f"seed-{seed}"
         world, key = run_world(seed, home)
         runs.append((seed, home, world, key))
         print(f"seed {seed}: pipeline run in {home}", flush=True)
@@ -272,10 +277,10 @@ def graph_and_truth(
 
 
 def evaluate(seed: int) -> None:
-    home = Path(tempfile.mkdtemp(prefix=f"flowsync-evaluate-{seed}-"))
-    world, key = run_world(seed, home)
-    models = fit_all(LINK_TYPES)
-    graph, truth = graph_and_truth(home, key, world, models)
+    with tempfile.TemporaryDirectory(prefix=f"flowsync-evaluate-{seed}-") as tmp:
+        world, key = run_world(seed, Path(tmp) / "home")
+        models = fit_all(LINK_TYPES)
+        graph, truth = graph_and_truth(Path(tmp) / "home", key, world, models)
     pl.Config.set_tbl_rows(50)
     pl.Config.set_tbl_width_chars(140)
     for link in LINK_TYPES:
