@@ -25,63 +25,94 @@ CREATION = {
 }
 
 
-def stamp_hlc(signals: pl.DataFrame) -> pl.DataFrame:
-    """Add the ``hlc`` column (int64: physical ms << 16 | counter) per entity."""
-    physical_ms = pl.col("occurred_at").dt.epoch("ms")
-    ordered = signals.sort(["entity_id", "observed_at", "occurred_at", "event_id"])
+# Per entity, events in the order they were observed (ties broken by content, so any arrival
+# order of the same event set gives the same sequence).
+OBSERVATION_ORDER = ["entity_id", "observed_at", "occurred_at", "event_id"]
+
+
+def _observed(signals: pl.DataFrame) -> pl.DataFrame:
+    """The ordering keys alone, in observation order, with each row's position in ``signals``,
+    its physical time, the entity's running maximum of physical times (``logical``) and the
+    previous event's (``seen``).
+
+    Sorting these narrow columns instead of the whole frame keeps the wide text columns
+    (titles, attributes, urls) from being moved. Entities are consecutive runs after the sort,
+    so per-entity scans are done as one global scan instead of a window over each of the
+    (mostly tiny) groups: ranks of physical times are offset by the entity's run number so
+    that every value of a later entity exceeds those of earlier ones, and the running maximum
+    of that never crosses an entity boundary. Ranks keep the offsets small (no overflow).
+    """
+    physical = pl.col("occurred_at").dt.epoch("ms")
+    first = (pl.col("entity_id") != pl.col("entity_id").shift(1)).fill_null(True)
+    offset = first.cum_sum().cast(pl.Int64) * (pl.len() + 1)
+    running_rank = (offset + physical.rank("dense").cast(pl.Int64)).cum_max() - offset
     return (
-        ordered.with_columns(
-            logical=physical_ms.cum_max().over("entity_id"),
+        signals.select(*OBSERVATION_ORDER, pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"))
+        .sort(OBSERVATION_ORDER)
+        .with_columns(
+            physical.alias("physical"),
+            physical.unique().sort().gather(running_rank - 1).alias("logical"),
+            first.alias("first"),
         )
         .with_columns(
-            (
-                pl.col("logical") * 65_536
-                + pl.int_range(pl.len()).over(["entity_id", "logical"]).clip(upper_bound=65_535)
-            ).alias("hlc")
+            pl.when(~pl.col("first")).then(pl.col("logical").shift(1)).alias("seen"),
         )
-        .drop("logical")
     )
+
+
+def stamp_hlc(signals: pl.DataFrame) -> pl.DataFrame:
+    """Set the ``hlc`` column (int64: logical ms << 16 | counter) per entity."""
+    position = pl.int_range(pl.len())
+    run_start = pl.col("first") | (pl.col("logical") != pl.col("seen"))
+    counter = position - pl.when(run_start).then(position).forward_fill()
+    stamps = _observed(signals).select(
+        "row", (pl.col("logical") * 65_536 + counter.clip(upper_bound=65_535)).alias("hlc")
+    )
+    return signals.with_columns(stamps.sort("row").get_column("hlc"))
 
 
 def violations(signals: pl.DataFrame) -> pl.DataFrame:
     """Out-of-sequence events of each entity (see module docstring), one row per finding."""
     if signals.is_empty():
         return schema.empty(schema.ORDERING_VIOLATIONS)
-    physical_ms = pl.col("occurred_at").dt.epoch("ms")
-    went_back = (
-        signals.sort(["entity_id", "observed_at", "occurred_at", "event_id"])
-        .with_columns(seen=physical_ms.cum_max().shift(1).over("entity_id"))
-        .filter(pl.col("seen").is_not_null() & (physical_ms < pl.col("seen")))
-        .with_columns(
-            pl.lit("time_went_backwards").alias("rule"),
-            pl.format(
-                "{} at {} was observed after an event of the same entity at a later time",
-                pl.col("action"),
-                pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            ).alias("detail"),
-        )
+    late = (
+        _observed(signals)
+        .filter(pl.col("seen").is_not_null() & (pl.col("physical") < pl.col("seen")))
+        .get_column("row")
+    )
+    went_back = signals[late].with_columns(
+        pl.lit("time_went_backwards").alias("rule"),
+        pl.format(
+            "{} at {} was observed after an event of the same entity at a later time",
+            pl.col("action"),
+            pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ).alias("detail"),
     )
     creation = pl.DataFrame(
         {"entity_type": list(CREATION), "creation_action": list(CREATION.values())}
     )
+    keys = signals.select(
+        "entity_id",
+        "entity_type",
+        "action",
+        "occurred_at",
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+    )
     created = (
-        signals.join(creation, on="entity_type")
+        keys.join(creation, on="entity_type")
         .filter(pl.col("action") == pl.col("creation_action"))
         .group_by("entity_id")
         .agg(pl.col("occurred_at").min().alias("created_at"))
     )
-    before_creation = (
-        signals.join(created, on="entity_id")
-        .filter(pl.col("occurred_at") < pl.col("created_at"))
-        .with_columns(
-            pl.lit("before_creation").alias("rule"),
-            pl.format(
-                "{} at {} precedes the entity's creation at {}",
-                pl.col("action"),
-                pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                pl.col("created_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            ).alias("detail"),
-        )
+    early = keys.join(created, on="entity_id").filter(pl.col("occurred_at") < pl.col("created_at"))
+    before_creation = signals[early.get_column("row")].with_columns(
+        pl.lit("before_creation").alias("rule"),
+        pl.format(
+            "{} at {} precedes the entity's creation at {}",
+            pl.col("action"),
+            pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            early.get_column("created_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ).alias("detail"),
     )
     found = pl.concat(
         [schema.conform(f, schema.ORDERING_VIOLATIONS) for f in (went_back, before_creation)]

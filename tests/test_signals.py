@@ -11,8 +11,10 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flowsync_pipelines import schema
 from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
 from flowsync_pipelines.normalise import normalise
+from flowsync_pipelines.ordering import stamp_hlc, violations
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.warehouse import insert_rows, run_sql
 
@@ -115,6 +117,9 @@ def test_merged_before_opened_is_recorded_as_an_ordering_violation():
     result = _normalise("pulls", [_pull(1, merged_at="2026-08-31T09:00:00Z")])
     rules = result.violations.select("entity_id", "rule").rows()
     assert rules == [("acme/api#1", "before_creation")]
+    assert result.violations.item(0, "detail").startswith(
+        "merged at 2026-08-31T09:00:00Z precedes the entity's creation at "
+    )
 
 
 def test_hlc_stamps_never_go_backwards_when_a_tool_clock_does():
@@ -137,10 +142,48 @@ def test_hlc_stamps_never_go_backwards_when_a_tool_clock_does():
             ),
         ]
     )
-    signals = normalise(frame, pseudonym_key=KEY).signals
-    pr = signals.filter(pl.col("entity_type") == "pull_request").sort("occurred_at")
+    result = normalise(frame, pseudonym_key=KEY)
+    pr = result.signals.filter(pl.col("entity_type") == "pull_request").sort("occurred_at")
     assert pr.get_column("hlc").is_sorted()
     assert pr.get_column("hlc").n_unique() == pr.height
+
+
+def test_an_event_observed_after_a_later_one_goes_back_in_time_but_its_hlc_does_not():
+    def event(action: str, occurred: str, observed: str) -> dict:
+        return {
+            "event_id": f"jira:ticket:PLAT-1:{action}",
+            "source": "jira",
+            "entity_type": "ticket",
+            "entity_id": "PLAT-1",
+            "action": action,
+            "occurred_at": datetime.fromisoformat(occurred),
+            "observed_at": datetime.fromisoformat(observed),
+        }
+
+    signals = schema.conform(
+        pl.DataFrame(
+            [
+                event("created", "2026-09-01T09:00:00+00:00", "2026-09-01T10:00:00+00:00"),
+                event("transitioned", "2026-09-03T09:00:00+00:00", "2026-09-03T10:00:00+00:00"),
+                # A delayed delivery: it happened before the transition but arrived after it.
+                event("commented", "2026-09-02T09:00:00+00:00", "2026-09-04T10:00:00+00:00"),
+            ]
+        ),
+        schema.SIGNALS,
+    )
+    stamped = stamp_hlc(signals)
+    hlc = dict(zip(stamped["action"], stamped["hlc"], strict=True))
+    assert hlc["created"] < hlc["transitioned"] < hlc["commented"]
+    # The late event keeps the transition's physical time and takes the next counter value.
+    assert hlc["commented"] == hlc["transitioned"] + 1
+    found = violations(stamped)
+    assert found.select("event_id", "rule").rows() == [
+        ("jira:ticket:PLAT-1:commented", "time_went_backwards")
+    ]
+    assert found.item(0, "detail") == (
+        "commented at 2026-09-02T09:00:00Z was observed after an event of the same entity "
+        "at a later time"
+    )
 
 
 def _current_state(landing: LandingStore) -> dict[str, list[tuple]]:

@@ -1,8 +1,9 @@
 """Conformance: every published GitHub and GitLab webhook example, through the real gateway.
 
 Each example is posted with a valid signature, drained with ``flowsync webhooks drain``, and
-normalised. Each must become at least one landing record, and each record at least one signal or
-a quarantine row with a reason — traceable back to its delivery id.
+normalised. Each must become at least one landing record, and each record at least one signal, a
+reference row (valid, no event) or a quarantine row with a reason — traceable back to its delivery
+id; no example is left waiting for a normaliser.
 
 The examples are read from ``$FLOWSYNC_CONFORMANCE_CORPUS`` (the Makefile and CI set it to
 ``../shared/corpus``); they are never copied into the repository.
@@ -142,9 +143,22 @@ def test_every_corpus_webhook_lands_and_normalises_or_is_quarantined_with_a_reas
         # landing record -> signal or quarantine row. Normalised alone, so versions of the same
         # entity in other examples cannot stand in for this one.
         result = normalise(records, pseudonym_key=PSEUDONYM_KEY)
-        traced = set(result.signals["landing_ref"]) | set(result.quarantine["landing_ref"])
+        traced = (
+            set(result.signals["landing_ref"])
+            | set(result.quarantine["landing_ref"])
+            | set(result.references["landing_ref"])
+        )
         assert traced == set(records["landing_ref"]), f"{path.name}: a record left no trace"
         assert result.quarantine.filter(pl.col("reason").str.len_chars() == 0).is_empty()
+        # Every event kind of the corpus has a normaliser: nothing waits as "unsupported".
+        assert result.unsupported == 0, f"{path.name}: {result.quarantine['reason'].to_list()}"
+        for row in result.signals.iter_rows(named=True):
+            assert row["entity_id"], path.name
+            assert row["occurred_at"].tzinfo is not None, path.name
+            assert row["url"] is None or row["url"].startswith("http"), path.name
+    # The published examples are well-formed but for one known quirk (a group hook whose
+    # attribute names end in a space): the quarantine stays at that.
+    assert whole.quarantine.height <= 1, whole.quarantine.select("record_id", "reason").rows()
 
 
 def test_webhook_entities_land_under_the_polled_kinds(gateway: GatewayProcess, queue_url: str):

@@ -62,6 +62,9 @@ NORMALISERS: dict[tuple[str, str], Normaliser] = {
     ("sentry", "releases"): sentry.releases,
     ("sentry", "deploys"): sentry.deploys,
     ("figma", "comments"): figma.comments,
+    # Webhook deliveries that no polled kind covers (kind ``webhook:<event>``).
+    **{("github", kind): normaliser for kind, normaliser in github.WEBHOOKS.items()},
+    **{("gitlab", kind): normaliser for kind, normaliser in gitlab.WEBHOOKS.items()},
 }
 
 

@@ -7,11 +7,14 @@ event each. Deleted accounts arrive as GitHub's ``ghost`` user (or ``null``); th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
     Normalised,
+    WebhookEvent,
     accounts,
     actor_columns,
     bad_timestamp,
@@ -20,6 +23,7 @@ from flowsync_pipelines.normalise.common import (
     first_reason,
     quarantine_rows,
     utc,
+    webhook_events,
 )
 
 S = pl.String
@@ -560,3 +564,364 @@ def releases(landing: pl.DataFrame, key: str) -> Normalised:
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
         accounts=accounts(rel, source="github", handle="login", name=None, email=None),
     )
+
+
+# -- webhook deliveries that no polled kind covers ----------------------------------------------
+# (Pull requests, reviews, workflow runs, deployments and releases arrive as their polled kinds;
+# see flowsync_pipelines/webhooks/drain.py.) Each delivery is one event, attributed to its
+# ``sender``; where the payload does not say when it happened, the receipt time stands in.
+REPO = pl.Struct({"full_name": S, "html_url": S, "pushed_at": S})
+COMMENT = pl.Struct(
+    {"id": S, "body": S, "html_url": S, "created_at": S, "updated_at": S, "commit_id": S}
+)
+ISSUE = pl.Struct(
+    {
+        "number": S,
+        "title": S,
+        "state": S,
+        "html_url": S,
+        "created_at": S,
+        "updated_at": S,
+        "closed_at": S,
+        "labels": pl.List(pl.Struct({"name": S})),
+        "pull_request": pl.Struct({"url": S}),
+    }
+)
+CHECK = {
+    "id": S,
+    "name": S,
+    "status": S,
+    "conclusion": S,
+    "head_sha": S,
+    "head_branch": S,
+    "html_url": S,
+    "created_at": S,
+    "updated_at": S,
+    "started_at": S,
+    "completed_at": S,
+    "pull_requests": pl.List(pl.Struct({"number": S})),
+}
+ZERO_SHA = "0" * 40
+
+
+def _hook(label: str, fields: dict[str, pl.DataType], **parts: object) -> WebhookEvent:
+    dtype = pl.Struct({"action": S, "sender": USER, "repository": REPO, **fields})
+    return WebhookEvent(label, dtype, **parts)  # type: ignore[arg-type]
+
+
+def _sender(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rows = rows.with_columns(
+        _actor_kind("sender").alias("actor_kind"),
+        pl.col("sender").struct.field("login").alias("login"),
+    )
+    rows = actor_columns(rows, source="github", handle="login", kind="actor_kind", key=key)
+    return rows, accounts(rows, source="github", handle="login", name=None, email=None)
+
+
+def _first_line(text: pl.Expr) -> pl.Expr:
+    return (
+        text.str.replace_all("\r", "", literal=True).str.strip_chars().str.split("\n").list.first()
+    )
+
+
+def _keys(*texts: pl.Expr) -> pl.Expr:
+    joined = pl.concat_str([t.fill_null("") for t in texts], separator="\n")
+    return joined.str.extract_all(TICKET_KEY).list.unique(maintain_order=True)
+
+
+def _ref_type(ref: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(ref.str.starts_with("refs/tags/")).then(pl.lit("tag")).otherwise(pl.lit("branch"))
+    )
+
+
+def _comment_action() -> pl.Expr:
+    return pl.col("action").replace({"created": "commented"})
+
+
+def _comment_time() -> pl.Expr:
+    comment = pl.col("comment")
+    return (
+        pl.when(pl.col("action") == "created")
+        .then(comment.struct.field("created_at"))
+        .otherwise(comment.struct.field("updated_at"))
+    )
+
+
+def _check_event(entity: str, path: str, queued_time: str) -> dict[str, object]:
+    """``check_run``/``check_suite``/``workflow_job``: ``completed`` once its status is
+    ``completed`` (state = conclusion), ``started`` while it runs, ``queued`` before."""
+    check = pl.col(entity)
+    status = check.struct.field("status")
+    done = status == "completed"
+    running = status == "in_progress"
+    return {
+        "entity_type": pl.lit("ci_run"),
+        "entity_id": pl.col("scope") + f"/{path}/" + check.struct.field("id"),
+        "action": pl.when(done)
+        .then(pl.lit("completed"))
+        .when(running)
+        .then(pl.lit("started"))
+        .otherwise(pl.lit("queued")),
+        "time": pl.when(done)
+        .then(pl.coalesce(check.struct.field("completed_at"), check.struct.field("updated_at")))
+        .when(running)
+        .then(check.struct.field("started_at"))
+        .otherwise(check.struct.field(queued_time)),
+        "columns": {
+            "repository": pl.col("scope"),
+            "commit_sha": check.struct.field("head_sha"),
+            "pr_number": check.struct.field("pull_requests")
+            .list.first()
+            .struct.field("number")
+            .cast(pl.Int64, strict=False),
+            "ticket_keys": _keys(check.struct.field("head_branch")),
+            "title": check.struct.field("name"),
+            "url": check.struct.field("html_url"),
+            "state": pl.when(done)
+            .then(check.struct.field("conclusion"))
+            .otherwise(pl.when(running).then(pl.lit("running")).otherwise(status)),
+            "attributes": pl.struct(
+                check.struct.field("head_branch"), pl.col("action").alias("webhook_action")
+            ).struct.json_encode(),
+        },
+    }
+
+
+HOOKS: dict[str, WebhookEvent] = {
+    # Issues are tickets: created / closed / reopened, or what else was done to them.
+    "issues": _hook(
+        "issue",
+        {"issue": ISSUE},
+        entity_type=pl.lit("ticket"),
+        entity_id=pl.col("scope") + "#" + pl.col("issue").struct.field("number"),
+        action=pl.col("action").replace({"opened": "created"}),
+        time=pl.when(pl.col("action") == "opened")
+        .then(pl.col("issue").struct.field("created_at"))
+        .when(pl.col("action") == "closed")
+        .then(pl.col("issue").struct.field("closed_at"))
+        .otherwise(pl.col("issue").struct.field("updated_at")),
+        columns={
+            "repository": pl.col("scope"),
+            "ticket_keys": pl.concat_list(
+                pl.col("scope") + "#" + pl.col("issue").struct.field("number"),
+                _keys(pl.col("issue").struct.field("title")),
+            ).list.unique(maintain_order=True),
+            "title": pl.col("issue").struct.field("title"),
+            "url": pl.col("issue").struct.field("html_url"),
+            "state": pl.col("issue").struct.field("state"),
+            "attributes": pl.struct(
+                pl.when(pl.col("issue").struct.field("state") == "closed")
+                .then(pl.lit("done"))
+                .otherwise(pl.lit("new"))
+                .alias("status_category"),
+                pl.concat_list(pl.col("scope")).alias("components"),
+                pl.col("issue")
+                .struct.field("labels")
+                .list.eval(pl.element().struct.field("name"))
+                .alias("labels"),
+            ).struct.json_encode(),
+        },
+        no_event=(
+            pl.col("issue").struct.field("pull_request").is_not_null(),
+            "issue event about a pull request: the pull request's own events cover it",
+        ),
+    ),
+    # Comments on issues and pull requests (a pull request is an issue to this event).
+    "issue_comment": _hook(
+        "issue comment",
+        {"issue": ISSUE, "comment": COMMENT},
+        entity_type=pl.lit("comment"),
+        entity_id=pl.col("scope")
+        + "#"
+        + pl.col("issue").struct.field("number")
+        + "/comments/"
+        + pl.col("comment").struct.field("id"),
+        action=_comment_action(),
+        time=_comment_time(),
+        columns={
+            "repository": pl.col("scope"),
+            "pr_number": pl.when(pl.col("issue").struct.field("pull_request").is_not_null())
+            .then(pl.col("issue").struct.field("number"))
+            .cast(pl.Int64, strict=False),
+            "ticket_keys": _keys(pl.col("comment").struct.field("body")),
+            "title": _first_line(pl.col("comment").struct.field("body")),
+            "url": pl.col("comment").struct.field("html_url"),
+        },
+    ),
+    "pull_request_review_comment": _hook(
+        "review comment",
+        {"comment": COMMENT, "pull_request": pl.Struct({"number": S})},
+        entity_type=pl.lit("comment"),
+        entity_id=pl.col("scope")
+        + "#"
+        + pl.col("pull_request").struct.field("number")
+        + "/review_comments/"
+        + pl.col("comment").struct.field("id"),
+        action=_comment_action(),
+        time=_comment_time(),
+        columns={
+            "repository": pl.col("scope"),
+            "pr_number": pl.col("pull_request").struct.field("number").cast(pl.Int64, strict=False),
+            "commit_sha": pl.col("comment").struct.field("commit_id"),
+            "ticket_keys": _keys(pl.col("comment").struct.field("body")),
+            "title": _first_line(pl.col("comment").struct.field("body")),
+            "url": pl.col("comment").struct.field("html_url"),
+        },
+    ),
+    "check_run": _hook(
+        "check run",
+        {"check_run": pl.Struct(CHECK)},
+        **_check_event("check_run", "check-runs", "started_at"),
+    ),
+    "check_suite": _hook(
+        "check suite",
+        {"check_suite": pl.Struct(CHECK)},
+        **_check_event("check_suite", "check-suites", "created_at"),
+    ),
+    "workflow_job": _hook(
+        "workflow job",
+        {"workflow_job": pl.Struct({**CHECK, "run_id": S, "workflow_name": S})},
+        **_check_event("workflow_job", "actions/jobs", "created_at"),
+    ),
+    # Commit statuses set by external CI: ``started`` while pending, then ``completed``.
+    "status": _hook(
+        "commit status",
+        {
+            "id": S,
+            "sha": S,
+            "state": S,
+            "context": S,
+            "target_url": S,
+            "created_at": S,
+            "updated_at": S,
+            "branches": pl.List(pl.Struct({"name": S})),
+        },
+        entity_type=pl.lit("ci_run"),
+        entity_id=pl.col("scope") + "/statuses/" + pl.col("id"),
+        action=pl.when(pl.col("state") == "pending")
+        .then(pl.lit("started"))
+        .otherwise(pl.lit("completed")),
+        time=pl.when(pl.col("state") == "pending")
+        .then(pl.col("created_at"))
+        .otherwise(pl.col("updated_at")),
+        columns={
+            "repository": pl.col("scope"),
+            "commit_sha": pl.col("sha"),
+            "ticket_keys": _keys(
+                pl.col("branches").list.eval(pl.element().struct.field("name")).list.join("\n")
+            ),
+            "title": pl.col("context"),
+            "url": pl.coalesce(
+                pl.col("target_url"),
+                "https://github.com/" + pl.col("scope") + "/commit/" + pl.col("sha"),
+            ),
+            "state": pl.when(pl.col("state") == "pending")
+            .then(pl.lit("running"))
+            .otherwise(pl.col("state")),
+        },
+    ),
+    # A push to a branch or tag: one ``pushed`` event on the ref, at the repository's
+    # ``pushed_at`` (epoch seconds in this payload, where other payloads send ISO text).
+    "push": _hook(
+        "push",
+        {
+            "ref": S,
+            "before": S,
+            "after": S,
+            "created": S,
+            "deleted": S,
+            "forced": S,
+            "compare": S,
+            "commits": pl.List(pl.Struct({"id": S, "message": S})),
+            "head_commit": pl.Struct({"id": S, "message": S, "timestamp": S}),
+        },
+        entity_type=_ref_type(pl.col("ref")),
+        entity_id=pl.col("scope") + ":" + pl.col("ref"),
+        action=pl.when(pl.col("deleted") == "true")
+        .then(pl.lit("deleted"))
+        .otherwise(pl.lit("pushed")),
+        time=pl.coalesce(
+            pl.col("repository").struct.field("pushed_at"),
+            pl.col("head_commit").struct.field("timestamp"),
+        ),
+        columns={
+            "repository": pl.col("scope"),
+            "commit_sha": pl.when(pl.col("after") != ZERO_SHA).then(pl.col("after")),
+            "ticket_keys": _keys(
+                pl.col("ref"),
+                pl.col("commits").list.eval(pl.element().struct.field("message")).list.join("\n"),
+            ),
+            "title": _first_line(pl.col("head_commit").struct.field("message")),
+            "url": pl.col("compare"),
+            "attributes": pl.struct(
+                pl.col("before"),
+                pl.col("after"),
+                (pl.col("created") == "true").alias("created"),
+                (pl.col("forced") == "true").alias("forced"),
+                pl.col("commits").list.eval(pl.element().struct.field("id")).alias("commit_shas"),
+            ).struct.json_encode(),
+        },
+    ),
+    # Branches and tags created or deleted (the payload carries no time: the receipt time).
+    **{
+        event: _hook(
+            f"{event} event",
+            {"ref": S, "ref_type": S},
+            entity_type=pl.col("ref_type"),
+            entity_id=pl.col("scope")
+            + ":refs/"
+            + pl.col("ref_type").replace({"branch": "heads", "tag": "tags"})
+            + "/"
+            + pl.col("ref"),
+            action=pl.lit(f"{event}d"),
+            time=pl.lit(None, S),
+            columns={
+                "repository": pl.col("scope"),
+                "ticket_keys": _keys(pl.col("ref")),
+                "title": pl.col("ref"),
+                "url": pl.col("repository").struct.field("html_url"),
+            },
+        )
+        for event in ("create", "delete")
+    },
+    # Published releases arrive as ``releases``; what is left here is their deletion.
+    "release": _hook(
+        "release",
+        {"release": pl.Struct({"id": S, "tag_name": S, "name": S, "html_url": S})},
+        entity_type=pl.lit("release"),
+        entity_id=pl.col("scope") + "/releases/" + pl.col("release").struct.field("id"),
+        action=pl.col("action"),
+        time=pl.lit(None, S),
+        columns={
+            "repository": pl.col("scope"),
+            "release": pl.col("release").struct.field("tag_name"),
+            "title": pl.coalesce(
+                pl.col("release").struct.field("name"), pl.col("release").struct.field("tag_name")
+            ),
+            "url": pl.col("release").struct.field("html_url"),
+        },
+    ),
+    # GitHub's hello when a hook is configured: nothing happened in the repository.
+    "ping": _hook(
+        "ping",
+        {"hook_id": S},
+        entity_type=pl.lit("hook"),
+        entity_id=pl.coalesce(pl.col("hook_id"), pl.lit("")),
+        action=pl.lit("ping"),
+        time=pl.lit(None, S),
+        columns={},
+        no_event=(pl.lit(True), "hook configuration ping: no event"),
+    ),
+}
+
+
+def _webhook(kind: str) -> Callable[[pl.DataFrame, str], Normalised]:
+    def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
+        return webhook_events(landing, key, HOOKS[kind], source="github", actor=_sender)
+
+    normaliser.__doc__ = f"GitHub ``{kind}`` webhook deliveries → events (see ``HOOKS``)."
+    return normaliser
+
+
+WEBHOOKS = {f"webhook:{kind}": _webhook(kind) for kind in HOOKS}

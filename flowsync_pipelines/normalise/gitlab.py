@@ -15,12 +15,15 @@ and project/group access-token users are bots.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
     Normalised,
+    WebhookEvent,
     accounts,
     actor_columns,
     bad_timestamp,
@@ -30,6 +33,7 @@ from flowsync_pipelines.normalise.common import (
     quarantine_rows,
     reference_rows,
     utc,
+    webhook_events,
 )
 
 S = pl.String
@@ -857,3 +861,439 @@ def commits(landing: pl.DataFrame, key: str) -> Normalised:
             commit, source="email", handle="author_email", name="author_name", email="author_email"
         ),
     )
+
+
+# -- webhook deliveries --------------------------------------------------------------------------
+# One event per delivery, named as the polled records' events are, attributed to the hook's
+# ``user``. GitLab hooks carry fewer times than the API (no ``merged_at``, no push time): the
+# entity's ``updated_at`` or, failing that, the receipt time stands in.
+PROJECT = pl.Struct({"path_with_namespace": S, "web_url": S})
+ZERO_SHA = "0" * 40
+ATTRS = pl.col("object_attributes")
+
+
+def _attr(name: str) -> pl.Expr:
+    return ATTRS.struct.field(name)
+
+
+def _hook(label: str, fields: dict[str, pl.DataType], **parts: object) -> WebhookEvent:
+    dtype = pl.Struct({"user": USER, "project": PROJECT, **fields})
+    return WebhookEvent(label, dtype, **parts)  # type: ignore[arg-type]
+
+
+def _hook_user(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rows = _person(rows, "user", key=key, prefix="hook").with_columns(*_as_actor("hook"))
+    return rows, _vault([rows.get_column("user")], key)
+
+
+# ``object_attributes.action`` → the action polled records name (or GitLab's own word).
+MERGE_REQUEST_ACTIONS = {
+    "open": "opened",
+    "merge": "merged",
+    "close": "closed",
+    "reopen": "reopened",
+    "update": "updated",
+    "approval": "approved",
+    "unapproval": "unapproved",
+}
+ISSUE_ACTIONS = {"open": "created", "close": "closed", "reopen": "reopened", "update": "updated"}
+
+
+def _push(label: str) -> WebhookEvent:
+    """Pushes to a branch (``Push Hook``) or tag (``Tag Push Hook``): ``pushed``, or ``deleted``
+    when ``after`` is all zeros. The user is given as flat ``user_*`` fields."""
+    return WebhookEvent(
+        label,
+        pl.Struct(
+            {
+                "project": PROJECT,
+                "ref": S,
+                "before": S,
+                "after": S,
+                "checkout_sha": S,
+                "user_id": S,
+                "user_username": S,
+                "user_name": S,
+                "total_commits_count": S,
+                "commits": pl.List(pl.Struct({"id": S, "message": S, "title": S})),
+            }
+        ),
+        derived={
+            "user": pl.struct(
+                pl.col("user_id").alias("id"),
+                pl.col("user_username").alias("username"),
+                pl.col("user_name").alias("name"),
+                pl.lit(None, S).alias("state"),
+                pl.lit(None, S).alias("bot"),
+            )
+        },
+        entity_type=pl.when(pl.col("ref").str.starts_with("refs/tags/"))
+        .then(pl.lit("tag"))
+        .otherwise(pl.lit("branch")),
+        entity_id=pl.col("scope") + ":" + pl.col("ref"),
+        action=pl.when(pl.col("after") == ZERO_SHA)
+        .then(pl.lit("deleted"))
+        .otherwise(pl.lit("pushed")),
+        time=pl.lit(None, S),
+        columns={
+            "repository": pl.col("scope"),
+            "commit_sha": pl.when(pl.col("after") != ZERO_SHA).then(
+                pl.coalesce("checkout_sha", "after")
+            ),
+            "ticket_keys": _ticket_keys(
+                pl.col("ref"),
+                pl.col("commits").list.eval(pl.element().struct.field("message")).list.join("\n"),
+            ),
+            "title": pl.col("commits").list.last().struct.field("title"),
+            "url": pl.col("project").struct.field("web_url"),
+            "attributes": pl.struct(
+                pl.col("before"),
+                pl.col("after"),
+                pl.col("total_commits_count").cast(pl.Int64, strict=False).alias("commits"),
+                pl.col("commits").list.eval(pl.element().struct.field("id")).alias("commit_shas"),
+            ).struct.json_encode(),
+        },
+    )
+
+
+NOTEABLE_PATHS = {"MergeRequest": "!", "Issue": "#"}
+
+HOOKS: dict[str, WebhookEvent] = {
+    "merge_request": _hook(
+        "merge request",
+        {
+            "object_attributes": pl.Struct(
+                {
+                    "iid": S,
+                    "title": S,
+                    "description": S,
+                    "state": S,
+                    "action": S,
+                    "created_at": S,
+                    "updated_at": S,
+                    "source_branch": S,
+                    "target_branch": S,
+                    "merge_commit_sha": S,
+                    "url": S,
+                    "last_commit": pl.Struct({"id": S}),
+                }
+            )
+        },
+        entity_type=pl.lit("pull_request"),
+        entity_id=pl.col("scope") + "!" + _attr("iid"),
+        # Older hooks have no action: they report an update.
+        action=_attr("action").replace(MERGE_REQUEST_ACTIONS).fill_null("updated"),
+        time=pl.when(_attr("action") == "open")
+        .then(_attr("created_at"))
+        .otherwise(_attr("updated_at")),
+        columns={
+            "repository": pl.col("scope"),
+            "pr_number": _attr("iid").cast(pl.Int64, strict=False),
+            "commit_sha": pl.when(_attr("action") == "merge")
+            .then(_attr("merge_commit_sha"))
+            .otherwise(_attr("last_commit").struct.field("id")),
+            "ticket_keys": _ticket_keys(
+                _attr("title"), _attr("source_branch"), _attr("description")
+            ),
+            "title": _attr("title").str.replace(DRAFT_PREFIX, ""),
+            "url": _attr("url"),
+            "state": _attr("state"),
+            "attributes": pl.struct(
+                _attr("source_branch").alias("head_branch"),
+                _attr("target_branch").alias("base_branch"),
+            ).struct.json_encode(),
+        },
+    ),
+    "pipeline": _hook(
+        "pipeline",
+        {
+            "object_attributes": pl.Struct(
+                {
+                    "id": S,
+                    "iid": S,
+                    "name": S,
+                    "ref": S,
+                    "sha": S,
+                    "status": S,
+                    "source": S,
+                    "created_at": S,
+                    "finished_at": S,
+                }
+            ),
+            "merge_request": pl.Struct({"iid": S}),
+        },
+        entity_type=pl.lit("ci_run"),
+        entity_id=pl.col("scope") + "/pipelines/" + _attr("id"),
+        action=pl.when(_attr("status").is_in(PIPELINE_DONE))
+        .then(pl.lit("completed"))
+        .when(_attr("status") == "running")
+        .then(pl.lit("started"))
+        .otherwise(pl.lit("queued")),
+        time=pl.when(_attr("status").is_in(PIPELINE_DONE))
+        .then(_attr("finished_at"))
+        .otherwise(_attr("created_at")),
+        columns={
+            "repository": pl.col("scope"),
+            "commit_sha": _attr("sha"),
+            "pr_number": pl.coalesce(
+                pl.col("merge_request").struct.field("iid").cast(pl.Int64, strict=False),
+                _iid_from_ref(_attr("ref")),
+            ),
+            "ticket_keys": _ticket_keys(_attr("ref")),
+            "title": pl.coalesce(_attr("name"), pl.lit("pipeline #") + _attr("iid")),
+            "url": pl.col("project").struct.field("web_url") + "/-/pipelines/" + _attr("id"),
+            "state": pl.when(_attr("status") == "running")
+            .then(pl.lit("running"))
+            .otherwise(_attr("status")),
+            "attributes": pl.struct(
+                _branch(_attr("ref")).alias("head_branch"),
+                _attr("ref").alias("ref"),
+                _attr("source").alias("event"),
+            ).struct.json_encode(),
+        },
+    ),
+    # Job hooks name the project only in ``repository.homepage`` in older payloads.
+    "job": _hook(
+        "job",
+        {
+            "build_id": S,
+            "build_name": S,
+            "build_stage": S,
+            "build_status": S,
+            "build_started_at": S,
+            "build_finished_at": S,
+            "build_failure_reason": S,
+            "pipeline_id": S,
+            "ref": S,
+            "sha": S,
+            "repository": pl.Struct({"homepage": S}),
+        },
+        derived={
+            "web": pl.coalesce(
+                pl.col("project").struct.field("web_url"),
+                pl.col("repository").struct.field("homepage"),
+            ),
+            "scope": pl.coalesce(
+                pl.when(pl.col("scope") != "").then(pl.col("scope")),
+                pl.col("repository").struct.field("homepage").str.extract(r"^https?://[^/]+/(.+)$"),
+            ),
+        },
+        entity_type=pl.lit("ci_run"),
+        entity_id=pl.col("scope") + "/jobs/" + pl.col("build_id"),
+        action=pl.when(pl.col("build_status").is_in(JOB_DONE))
+        .then(pl.lit("completed"))
+        .otherwise(pl.lit("started")),
+        time=pl.when(pl.col("build_status").is_in(JOB_DONE))
+        .then(pl.col("build_finished_at"))
+        .otherwise(pl.col("build_started_at")),
+        no_event=(
+            ~pl.col("build_status").is_in(JOB_DONE) & (pl.col("build_status") != "running"),
+            "job not started (created, pending, manual or skipped): nothing has happened yet",
+        ),
+        columns={
+            "repository": pl.col("scope"),
+            "commit_sha": pl.col("sha"),
+            "pr_number": _iid_from_ref(pl.col("ref")),
+            "ticket_keys": _ticket_keys(pl.col("ref")),
+            "title": pl.col("build_name"),
+            "url": pl.col("web") + "/-/jobs/" + pl.col("build_id"),
+            "state": pl.when(pl.col("build_status") == "running")
+            .then(pl.lit("running"))
+            .otherwise(pl.col("build_status")),
+            "attributes": pl.struct(
+                pl.col("pipeline_id").cast(pl.Int64, strict=False),
+                pl.col("build_stage").alias("stage"),
+                _branch(pl.col("ref")).alias("head_branch"),
+                pl.col("build_failure_reason").alias("failure_reason"),
+            ).struct.json_encode(),
+        },
+    ),
+    # Comments on merge requests, issues, commits and snippets. System notes (GitLab's own
+    # record of a change) are references: the change arrives as its own event.
+    "note": _hook(
+        "note",
+        {
+            "object_attributes": pl.Struct(
+                {
+                    "id": S,
+                    "note": S,
+                    "noteable_type": S,
+                    "created_at": S,
+                    "url": S,
+                    "system": S,
+                    "commit_id": S,
+                }
+            ),
+            "merge_request": pl.Struct({"iid": S}),
+            "issue": pl.Struct({"iid": S}),
+            "snippet": pl.Struct({"id": S}),
+        },
+        derived={
+            "noteable": pl.when(_attr("noteable_type") == "MergeRequest")
+            .then(pl.col("scope") + "!" + pl.col("merge_request").struct.field("iid"))
+            .when(_attr("noteable_type") == "Issue")
+            .then(pl.col("scope") + "#" + pl.col("issue").struct.field("iid"))
+            .when(_attr("noteable_type") == "Commit")
+            .then(pl.col("scope") + "@" + _attr("commit_id"))
+            .when(_attr("noteable_type") == "Snippet")
+            .then(pl.col("scope") + "/snippets/" + pl.col("snippet").struct.field("id"))
+        },
+        entity_type=pl.lit("comment"),
+        entity_id=pl.col("noteable") + "/notes/" + _attr("id"),
+        action=pl.lit("commented"),
+        time=_attr("created_at"),
+        no_event=(_attr("system") == "true", "system note: the change it records is an event"),
+        columns={
+            "repository": pl.col("scope"),
+            "pr_number": pl.col("merge_request").struct.field("iid").cast(pl.Int64, strict=False),
+            "commit_sha": _attr("commit_id"),
+            "ticket_keys": pl.concat_list(
+                pl.when(_attr("noteable_type") == "Issue")
+                .then(pl.concat_list(pl.col("noteable")))
+                .otherwise(pl.lit([], pl.List(S))),
+                _ticket_keys(_attr("note")),
+            ).list.unique(maintain_order=True),
+            "title": first_line(_attr("note")),
+            "url": _attr("url"),
+        },
+    ),
+    "issue": _hook(
+        "issue",
+        {
+            "object_attributes": pl.Struct(
+                {
+                    "iid": S,
+                    "title": S,
+                    "description": S,
+                    "state": S,
+                    "action": S,
+                    "created_at": S,
+                    "updated_at": S,
+                    "closed_at": S,
+                    "url": S,
+                    "labels": pl.List(pl.Struct({"title": S})),
+                }
+            )
+        },
+        entity_type=pl.lit("ticket"),
+        entity_id=pl.col("scope") + "#" + _attr("iid"),
+        action=_attr("action").replace(ISSUE_ACTIONS).fill_null("updated"),
+        time=pl.when(_attr("action") == "open")
+        .then(_attr("created_at"))
+        .when(_attr("action") == "close")
+        .then(pl.coalesce(_attr("closed_at"), _attr("updated_at")))
+        .otherwise(_attr("updated_at")),
+        columns={
+            "ticket_keys": pl.concat_list(
+                pl.col("scope") + "#" + _attr("iid"),
+                _ticket_keys(_attr("title"), _attr("description")),
+            ).list.unique(maintain_order=True),
+            "title": _attr("title"),
+            "url": _attr("url"),
+            "state": _attr("state"),
+            "attributes": pl.struct(
+                pl.when(_attr("state") == "closed")
+                .then(pl.lit("done"))
+                .otherwise(pl.lit("new"))
+                .alias("status_category"),
+                pl.concat_list(pl.col("scope")).alias("components"),
+                _attr("labels").list.eval(pl.element().struct.field("title")).alias("labels"),
+            ).struct.json_encode(),
+        },
+    ),
+    "deployment": _hook(
+        "deployment",
+        {
+            "deployment_id": S,
+            "status": S,
+            "status_changed_at": S,
+            "environment": S,
+            "ref": S,
+            "commit_url": S,
+            "commit_title": S,
+            "deployable_url": S,
+        },
+        entity_type=pl.lit("deployment"),
+        entity_id=pl.col("scope") + "/deployments/" + pl.col("deployment_id"),
+        action="status_" + pl.col("status"),
+        time=pl.col("status_changed_at"),
+        columns={
+            "repository": pl.col("scope"),
+            "commit_sha": pl.col("commit_url").str.extract(r"/commit/([0-9a-f]{40})"),
+            "deployment_id": pl.col("deployment_id"),
+            "environment": pl.col("environment"),
+            "state": pl.col("status"),
+            "title": pl.col("commit_title"),
+            "url": pl.coalesce(
+                "deployable_url", pl.col("project").struct.field("web_url") + "/-/environments"
+            ),
+            "attributes": pl.struct("ref").struct.json_encode(),
+        },
+    ),
+    "release": _hook(
+        "release",
+        {
+            "action": S,
+            "tag": S,
+            "name": S,
+            "url": S,
+            "released_at": S,
+            "commit": pl.Struct({"id": S}),
+        },
+        entity_type=pl.lit("release"),
+        entity_id=pl.col("scope") + "/releases/" + pl.col("tag"),
+        action=pl.col("action").replace({"create": "published", "update": "updated"}) + "",
+        time=pl.when(pl.col("action") == "create").then(pl.col("released_at")),
+        columns={
+            "repository": pl.col("scope"),
+            "release": pl.col("tag"),
+            "commit_sha": pl.col("commit").struct.field("id"),
+            "title": pl.coalesce("name", "tag"),
+            "url": pl.col("url"),
+        },
+    ),
+    "push": _push("push"),
+    "tag_push": _push("tag push"),
+}
+
+
+def _webhook(kind: str) -> Callable[[pl.DataFrame, str], Normalised]:
+    def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
+        return webhook_events(landing, key, HOOKS[kind], source=SOURCE, actor=_hook_user)
+
+    normaliser.__doc__ = f"GitLab ``{kind}`` webhook deliveries → events (see ``HOOKS``)."
+    return normaliser
+
+
+SYSTEM_EVENT = pl.Struct({"object_kind": S, "event_name": S})
+PROJECT_EVENTS = ("merge_request", "push", "tag_push")
+
+
+def system_hooks(landing: pl.DataFrame, key: str) -> Normalised:
+    """System hooks carry project events in the project hooks' shapes (merge requests, pushes,
+    tag pushes), normalised as those; the rest (users, groups, projects created…) is
+    administration and recorded as references."""
+    decoded, undecodable = decode(landing, SYSTEM_EVENT)
+    name = decoded.unnest("doc").select(
+        "landing_ref", pl.coalesce("object_kind", "event_name").alias("event")
+    )
+    empty = Normalised(
+        schema.empty(schema.SIGNALS), quarantine_rows(undecodable), schema.empty(schema.ACCOUNTS)
+    )
+    parts = [empty]
+    for event in PROJECT_EVENTS:
+        refs = name.filter(pl.col("event") == event).get_column("landing_ref")
+        of_event = landing.filter(pl.col("landing_ref").is_in(refs))
+        parts.append(WEBHOOKS[f"webhook:{event}"](of_event, key))
+    other = name.filter(~pl.col("event").is_in(PROJECT_EVENTS))
+    admin = reference_rows(other, "GitLab system event (administration): no engineering signal")
+    return Normalised(
+        signals=pl.concat([p.signals for p in parts]),
+        quarantine=pl.concat([p.quarantine for p in parts], how="diagonal_relaxed"),
+        accounts=pl.concat([p.accounts for p in parts]),
+        references=pl.concat([admin, *(p.references for p in parts if p.references is not None)]),
+    )
+
+
+WEBHOOKS = {f"webhook:{kind}": _webhook(kind) for kind in HOOKS}
+WEBHOOKS["webhook:system_hook"] = system_hooks

@@ -13,7 +13,8 @@ id the connector would give it, so a webhook and a poll of the same entity versi
   ``release`` with action ``deleted`` is no version of the release: it lands whole).
 
 Every other delivery lands whole as kind ``webhook:<event slug>`` with the delivery id as record
-id, until a normaliser for it exists. (Jira issue events are *not* mapped to ``issues``: their
+id; ``WEBHOOKS`` in each source's normaliser module turns it into events (kinds with none are
+quarantined as unsupported, counted apart from malformed data). (Jira issue events are *not* mapped to ``issues``: their
 issue has no changelog, and as the newest version it would hide the polled one's transitions.)
 
 Every record's ``request`` is ``delivery:<delivery id>``, and the queue row keeps the
