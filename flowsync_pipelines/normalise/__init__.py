@@ -63,8 +63,18 @@ NORMALISERS: dict[tuple[str, str], Normaliser] = {
     ("sentry", "deploys"): sentry.deploys,
     ("figma", "comments"): figma.comments,
     # Webhook deliveries that no polled kind covers (kind ``webhook:<event>``).
-    **{("github", kind): normaliser for kind, normaliser in github.WEBHOOKS.items()},
-    **{("gitlab", kind): normaliser for kind, normaliser in gitlab.WEBHOOKS.items()},
+    **{
+        (source, kind): normaliser
+        for source, module in (
+            ("github", github),
+            ("gitlab", gitlab),
+            ("jira", jira),
+            ("linear", linear),
+            ("sentry", sentry),
+            ("figma", figma),
+        )
+        for kind, normaliser in module.WEBHOOKS.items()
+    },
 }
 
 

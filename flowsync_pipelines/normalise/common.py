@@ -29,6 +29,11 @@ class Normalised:
     references: pl.DataFrame | None = None
 
 
+def text(*names: str) -> dict[str, pl.DataType]:
+    """Struct fields read as text (how :func:`decode` reads every leaf)."""
+    return dict.fromkeys(names, pl.String())
+
+
 def reference_rows(frame: pl.DataFrame, note: str) -> pl.DataFrame:
     return frame.select("landing_ref", pl.lit(note).alias("note"))
 

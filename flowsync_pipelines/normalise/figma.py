@@ -8,12 +8,20 @@ with no text, author or time: they hold no event and are recorded as references.
 The author is pseudonymised by Figma user *id*: Figma's ``handle`` is the display name a person
 chose (it changes, and two people can share it), so it goes to the vault as the display name,
 the way Jira's ``accountId`` and ``displayName`` do.
+
+Webhook deliveries (kind ``webhook:<event_type>``, the whole body as payload): a
+``FILE_COMMENT`` whose text fragments carry the tag yields the same ``commented`` (and
+``resolved``) events as the polled comment, by ``triggered_by``; one without the tag is a
+reference, as the connector's stub is. A ``PING`` is a reference.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
+from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
     Normalised,
@@ -32,6 +40,9 @@ S = pl.String
 SOURCE = "figma"
 WEB = "https://www.figma.com"
 UNTAGGED_NOTE = "untagged comment: counted, not processed"
+PING_NOTE = "configuration ping: no event"
+# resources/figma.py's TAG, ``(?<![\w#])#flowsync(?![\w-])``, without look-around.
+TAG = r"(?i)(?:^|[^\w#])#flowsync(?:$|[^\w-])"
 TITLE_CHARS = 500
 
 COMMENT = pl.Struct(
@@ -58,6 +69,7 @@ def comments(landing: pl.DataFrame, key: str) -> Normalised:
         pl.when(pl.col("parent_id") != "").then(pl.col("parent_id")).alias("parent"),
         pl.col("user").struct.field("id").alias("user_id"),
         pl.col("user").struct.field("handle").alias("user_handle"),
+        pl.col("client_meta").struct.field("node_id"),
     )
     comment = comment.with_columns(
         first_reason(
@@ -75,7 +87,20 @@ def comments(landing: pl.DataFrame, key: str) -> Normalised:
     rejected = comment.filter(pl.col("reason").is_not_null())
     comment = comment.filter(pl.col("reason").is_null())
     stubs = comment.filter(pl.col("is_stub"))
-    tagged = comment.filter(~pl.col("is_stub")).with_columns(
+    signals, vault = _comment_events(comment.filter(~pl.col("is_stub")), key)
+    return Normalised(
+        signals=signals,
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=vault,
+        references=reference_rows(stubs, UNTAGGED_NOTE),
+    )
+
+
+def _comment_events(tagged: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Signals and vault rows of tagged comments (columns ``id``, ``file``, ``parent``,
+    ``message``, ``created_at``, ``resolved_at``, ``user_id``, ``user_handle``, ``node_id``,
+    ``order_id``): ``commented`` by the author and, once resolved, ``resolved``."""
+    tagged = tagged.with_columns(
         pl.when(pl.col("user_id").is_not_null())
         .then(pl.lit("human"))
         .otherwise(pl.lit("unknown"))
@@ -101,7 +126,7 @@ def comments(landing: pl.DataFrame, key: str) -> Normalised:
         pl.struct(
             pl.col("file").alias("file_key"),
             pl.col("parent").alias("parent_id"),
-            pl.col("client_meta").struct.field("node_id").alias("node_id"),
+            pl.col("node_id"),
             pl.col("order_id"),
         )
         .struct.json_encode()
@@ -119,9 +144,89 @@ def comments(landing: pl.DataFrame, key: str) -> Normalised:
         pl.lit(None, S).alias("actor"),
         pl.lit("unknown").alias("actor_kind"),
     )
-    return Normalised(
-        signals=finish(pl.concat([commented, resolved], how="diagonal_relaxed")),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=accounts(tagged, source=SOURCE, handle="user_id", name="user_handle", email=None),
-        references=reference_rows(stubs, UNTAGGED_NOTE),
+    signals = finish(pl.concat([commented, resolved], how="diagonal_relaxed"))
+    return signals, accounts(
+        tagged, source=SOURCE, handle="user_id", name="user_handle", email=None
     )
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+FILE_COMMENT = pl.Struct(
+    {
+        "comment_id": S,
+        "file_key": S,
+        "parent_id": S,
+        "order_id": S,
+        "created_at": S,
+        "resolved_at": S,
+        "timestamp": S,
+        "comment": pl.List(pl.Struct({"text": S, "mention": S})),
+        "triggered_by": pl.Struct({"id": S, "handle": S}),
+    }
+)
+
+
+def file_comment_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
+    """``FILE_COMMENT`` deliveries: the polled ``design_comment`` ``figma:<file>/comments/<id>``.
+
+    The message is the text fragments joined (a mention fragment holds only a user id, left
+    out). With the ``#flowsync`` tag: ``commented`` at ``created_at`` (else the delivery's
+    ``timestamp``) by ``triggered_by``, and ``resolved`` if ``resolved_at`` is set; without it, a
+    reference row, as the connector lands an untagged comment.
+    """
+    decoded, undecodable = decode(landing, FILE_COMMENT)
+    comment = decoded.unnest("doc").with_columns(
+        pl.col("comment_id").alias("id"),
+        pl.col("file_key").alias("file"),
+        pl.when(pl.col("parent_id") != "").then(pl.col("parent_id")).alias("parent"),
+        pl.col("comment")
+        .list.eval(pl.element().struct.field("text"))
+        .list.drop_nulls()
+        .list.join("")
+        .alias("message"),
+        pl.coalesce("created_at", "timestamp").alias("created_at"),
+        pl.col("triggered_by").struct.field("id").alias("user_id"),
+        pl.col("triggered_by").struct.field("handle").alias("user_handle"),
+        pl.lit(None, S).alias("node_id"),
+    )
+    tagged = pl.col("message").fill_null("").str.contains(TAG)
+    comment = comment.with_columns(
+        first_reason(
+            pl.when(pl.col("id").is_null()).then(pl.lit("comment has no comment_id")),
+            pl.when(pl.col("file").is_null()).then(pl.lit("comment names no file (file_key)")),
+            pl.when(tagged).then(
+                pl.coalesce(
+                    bad_timestamp("created_at", "created_at (or timestamp)"),
+                    pl.when(pl.col("resolved_at").is_not_null()).then(
+                        bad_timestamp("resolved_at", "resolved_at")
+                    ),
+                )
+            ),
+        )
+    )
+    rejected = comment.filter(pl.col("reason").is_not_null())
+    comment = comment.filter(pl.col("reason").is_null())
+    signals, vault = _comment_events(comment.filter(tagged), key)
+    return Normalised(
+        signals=signals,
+        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        accounts=vault,
+        references=reference_rows(comment.filter(~tagged), UNTAGGED_NOTE),
+    )
+
+
+def ping_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
+    """``PING`` deliveries (sent when a webhook is created): reference rows, no event."""
+    decoded, undecodable = decode(landing, pl.Struct({"event_type": S}))
+    return Normalised(
+        signals=schema.empty(schema.SIGNALS),
+        quarantine=quarantine_rows(undecodable),
+        accounts=schema.empty(schema.ACCOUNTS),
+        references=reference_rows(decoded, PING_NOTE),
+    )
+
+
+WEBHOOKS: dict[str, Callable[[pl.DataFrame, str], Normalised]] = {
+    "webhook:file_comment": file_comment_webhooks,
+    "webhook:ping": ping_webhooks,
+}

@@ -22,6 +22,7 @@ from flowsync_pipelines.normalise.common import (
     finish,
     first_reason,
     quarantine_rows,
+    text,
     utc,
     webhook_events,
 )
@@ -576,29 +577,14 @@ COMMENT = pl.Struct(
 )
 ISSUE = pl.Struct(
     {
-        "number": S,
-        "title": S,
-        "state": S,
-        "html_url": S,
-        "created_at": S,
-        "updated_at": S,
-        "closed_at": S,
+        **text("number", "title", "state", "html_url", "created_at", "updated_at", "closed_at"),
         "labels": pl.List(pl.Struct({"name": S})),
         "pull_request": pl.Struct({"url": S}),
     }
 )
 CHECK = {
-    "id": S,
-    "name": S,
-    "status": S,
-    "conclusion": S,
-    "head_sha": S,
-    "head_branch": S,
-    "html_url": S,
-    "created_at": S,
-    "updated_at": S,
-    "started_at": S,
-    "completed_at": S,
+    **text("id", "name", "status", "conclusion", "head_sha", "head_branch", "html_url"),
+    **text("created_at", "updated_at", "started_at", "completed_at"),
     "pull_requests": pl.List(pl.Struct({"number": S})),
 }
 ZERO_SHA = "0" * 40
@@ -788,13 +774,7 @@ HOOKS: dict[str, WebhookEvent] = {
     "status": _hook(
         "commit status",
         {
-            "id": S,
-            "sha": S,
-            "state": S,
-            "context": S,
-            "target_url": S,
-            "created_at": S,
-            "updated_at": S,
+            **text("id", "sha", "state", "context", "target_url", "created_at", "updated_at"),
             "branches": pl.List(pl.Struct({"name": S})),
         },
         entity_type=pl.lit("ci_run"),
@@ -826,13 +806,7 @@ HOOKS: dict[str, WebhookEvent] = {
     "push": _hook(
         "push",
         {
-            "ref": S,
-            "before": S,
-            "after": S,
-            "created": S,
-            "deleted": S,
-            "forced": S,
-            "compare": S,
+            **text("ref", "before", "after", "created", "deleted", "forced", "compare"),
             "commits": pl.List(pl.Struct({"id": S, "message": S})),
             "head_commit": pl.Struct({"id": S, "message": S, "timestamp": S}),
         },

@@ -32,6 +32,7 @@ from flowsync_pipelines.normalise.common import (
     first_reason,
     quarantine_rows,
     reference_rows,
+    text,
     utc,
     webhook_events,
 )
@@ -956,25 +957,15 @@ def _push(label: str) -> WebhookEvent:
     )
 
 
-NOTEABLE_PATHS = {"MergeRequest": "!", "Issue": "#"}
-
 HOOKS: dict[str, WebhookEvent] = {
     "merge_request": _hook(
         "merge request",
         {
             "object_attributes": pl.Struct(
                 {
-                    "iid": S,
-                    "title": S,
-                    "description": S,
-                    "state": S,
-                    "action": S,
-                    "created_at": S,
-                    "updated_at": S,
-                    "source_branch": S,
-                    "target_branch": S,
-                    "merge_commit_sha": S,
-                    "url": S,
+                    **text("iid", "title", "description", "state", "action", "created_at"),
+                    **text("updated_at", "source_branch", "target_branch", "merge_commit_sha"),
+                    **text("url"),
                     "last_commit": pl.Struct({"id": S}),
                 }
             )
@@ -1009,15 +1000,8 @@ HOOKS: dict[str, WebhookEvent] = {
         {
             "object_attributes": pl.Struct(
                 {
-                    "id": S,
-                    "iid": S,
-                    "name": S,
-                    "ref": S,
-                    "sha": S,
-                    "status": S,
-                    "source": S,
-                    "created_at": S,
-                    "finished_at": S,
+                    **text("id", "iid", "name", "ref", "sha", "status", "source", "created_at"),
+                    **text("finished_at"),
                 }
             ),
             "merge_request": pl.Struct({"iid": S}),
@@ -1056,16 +1040,8 @@ HOOKS: dict[str, WebhookEvent] = {
     "job": _hook(
         "job",
         {
-            "build_id": S,
-            "build_name": S,
-            "build_stage": S,
-            "build_status": S,
-            "build_started_at": S,
-            "build_finished_at": S,
-            "build_failure_reason": S,
-            "pipeline_id": S,
-            "ref": S,
-            "sha": S,
+            **text("build_id", "build_name", "build_stage", "build_status", "build_started_at"),
+            **text("build_finished_at", "build_failure_reason", "pipeline_id", "ref", "sha"),
             "repository": pl.Struct({"homepage": S}),
         },
         derived={
@@ -1114,15 +1090,7 @@ HOOKS: dict[str, WebhookEvent] = {
         "note",
         {
             "object_attributes": pl.Struct(
-                {
-                    "id": S,
-                    "note": S,
-                    "noteable_type": S,
-                    "created_at": S,
-                    "url": S,
-                    "system": S,
-                    "commit_id": S,
-                }
+                text("id", "note", "noteable_type", "created_at", "url", "system", "commit_id")
             ),
             "merge_request": pl.Struct({"iid": S}),
             "issue": pl.Struct({"iid": S}),
@@ -1162,15 +1130,8 @@ HOOKS: dict[str, WebhookEvent] = {
         {
             "object_attributes": pl.Struct(
                 {
-                    "iid": S,
-                    "title": S,
-                    "description": S,
-                    "state": S,
-                    "action": S,
-                    "created_at": S,
-                    "updated_at": S,
-                    "closed_at": S,
-                    "url": S,
+                    **text("iid", "title", "description", "state", "action", "created_at"),
+                    **text("updated_at", "closed_at", "url"),
                     "labels": pl.List(pl.Struct({"title": S})),
                 }
             )
@@ -1204,14 +1165,8 @@ HOOKS: dict[str, WebhookEvent] = {
     "deployment": _hook(
         "deployment",
         {
-            "deployment_id": S,
-            "status": S,
-            "status_changed_at": S,
-            "environment": S,
-            "ref": S,
-            "commit_url": S,
-            "commit_title": S,
-            "deployable_url": S,
+            **text("deployment_id", "status", "status_changed_at", "environment", "ref"),
+            **text("commit_url", "commit_title", "deployable_url"),
         },
         entity_type=pl.lit("deployment"),
         entity_id=pl.col("scope") + "/deployments/" + pl.col("deployment_id"),
@@ -1233,11 +1188,7 @@ HOOKS: dict[str, WebhookEvent] = {
     "release": _hook(
         "release",
         {
-            "action": S,
-            "tag": S,
-            "name": S,
-            "url": S,
-            "released_at": S,
+            **text("action", "tag", "name", "url", "released_at"),
             "commit": pl.Struct({"id": S}),
         },
         entity_type=pl.lit("release"),

@@ -14,9 +14,17 @@ another type, Linear's default name for the type stands in (``In Progress``, ``D
 ``Canceled``), and a creation state is left empty. Comments are ``comment``s, cycles ``sprint``s
 and projects ``project``s (``started`` / ``completed`` / ``canceled``); a cycle that has not
 started yet is reference data. Timestamps may be ISO-8601 or, in webhooks, epoch milliseconds.
+
+Webhook deliveries (kind ``webhook:issue`` / ``webhook:comment``, the whole body as payload) use
+the same entities and actions: ``create`` → ``created`` / ``commented``; an ``update`` that
+changed ``stateId`` → the milestone the poll would record (``started`` / ``completed`` /
+``canceled`` at that timestamp) or else ``transitioned`` at ``updatedAt``, any other update →
+``updated``; ``remove`` → ``deleted``. The delivery's ``actor`` is pseudonymised by user id.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import polars as pl
 
@@ -30,6 +38,7 @@ from flowsync_pipelines.normalise.common import (
     decode,
     finish,
     first_reason,
+    merge_accounts,
     quarantine_rows,
     reference_rows,
     utc,
@@ -210,6 +219,18 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
         pl.col("current_category").alias("category"),
     )
     events = pl.concat([status_events, moved, archived], how="diagonal_relaxed").with_columns(
+        _issue_attributes(pl.col("labels").struct.field("nodes"))
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=_quarantine(rejected, undecodable),
+        accounts=_vault([issue.get_column("assignee"), issue.get_column("creator")], key),
+    )
+
+
+def _issue_attributes(labels: pl.Expr) -> pl.Expr:
+    """Jira's ticket attributes (``labels``: a list of ``{name}`` structs)."""
+    return (
         pl.struct(
             pl.col("category").alias("status_category"),
             pl.concat_list(pl.col("team").struct.field("key")).alias("components"),
@@ -217,20 +238,12 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
             pl.lit("issue").alias("issue_type"),
             pl.col("priorityLabel").alias("priority"),
             pl.col("estimate").cast(pl.Float64, strict=False),
-            pl.col("labels")
-            .struct.field("nodes")
-            .list.eval(pl.element().struct.field("name"))
-            .alias("labels"),
+            labels.list.eval(pl.element().struct.field("name")).alias("labels"),
             pl.col("cycle").struct.field("number").cast(pl.Int64, strict=False).alias("cycle"),
             pl.col("project").struct.field("name").alias("project"),
         )
         .struct.json_encode()
         .alias("attributes")
-    )
-    return Normalised(
-        signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=_vault([issue.get_column("assignee"), issue.get_column("creator")], key),
     )
 
 
@@ -264,14 +277,20 @@ def comments(landing: pl.DataFrame, key: str) -> Normalised:
     )
     rejected, comment = _rejected_and_kept(comment)
     comment = _person(comment, "user", key=key, prefix="author")
-    events = comment.with_columns(
+    events = comment.with_columns(*_comment_columns(), *_commented())
+    return Normalised(
+        signals=finish(events),
+        quarantine=_quarantine(rejected, undecodable),
+        accounts=_vault([comment.get_column("user")], key),
+    )
+
+
+def _comment_columns() -> list[pl.Expr]:
+    """The ``comment`` entity ``<issue key>/comments/<id>``, titled by its first line."""
+    return [
         pl.lit(SOURCE).alias("source"),
         pl.lit("comment").alias("entity_type"),
         (pl.col("issue_key") + "/comments/" + pl.col("id")).alias("entity_id"),
-        pl.lit("commented").alias("action"),
-        utc(pl.col("createdAt")).alias("occurred_at"),
-        pl.col("author_actor").alias("actor"),
-        pl.col("author_kind").alias("actor_kind"),
         pl.concat_list(
             pl.col("issue_key"), pl.col("body").fill_null("").str.extract_all(TICKET_KEY)
         )
@@ -280,12 +299,17 @@ def comments(landing: pl.DataFrame, key: str) -> Normalised:
         first_line(pl.col("body")).alias("title"),
         pl.col("url"),
         pl.struct(pl.col("id").alias("comment_id")).struct.json_encode().alias("attributes"),
-    )
-    return Normalised(
-        signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=_vault([comment.get_column("user")], key),
-    )
+    ]
+
+
+def _commented() -> list[pl.Expr]:
+    """``commented`` at ``createdAt`` by the author (see :func:`_person` ``prefix="author"``)."""
+    return [
+        pl.lit("commented").alias("action"),
+        utc(pl.col("createdAt")).alias("occurred_at"),
+        pl.col("author_actor").alias("actor"),
+        pl.col("author_kind").alias("actor_kind"),
+    ]
 
 
 # -- cycles and projects ------------------------------------------------------------------------
@@ -430,3 +454,226 @@ def projects(landing: pl.DataFrame, key: str) -> Normalised:
             "planned project: not started, nothing has happened yet",
         ),
     )
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+ACTOR = pl.Struct({"id": S, "type": S, "name": S, "email": S})
+HOOK_ISSUE = pl.Struct(
+    {
+        **{field.name: field.dtype for field in ISSUE.fields},
+        "number": S,
+        "labels": pl.List(pl.Struct({"name": S})),  # a list in webhooks, a connection in GraphQL
+    }
+)
+ISSUE_KEY_IN_URL = r"/issue/([A-Z][A-Z0-9]*-[0-9]+)"
+ACTIONS = ("create", "update", "remove")
+
+
+def _deliveries(landing: pl.DataFrame, data: pl.Struct) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One row per delivery: ``data``'s fields beside the envelope's ``action``, ``by`` (the
+    actor), ``acted_at`` (when the action happened), ``hook_url`` and ``updatedFrom`` (JSON
+    text: the previous values of the fields that changed)."""
+    envelope = pl.Struct(
+        {
+            "action": S,
+            "createdAt": S,
+            "webhookTimestamp": S,
+            "url": S,
+            "actor": ACTOR,
+            "updatedFrom": S,
+            "data": data,
+        }
+    )
+    decoded, undecodable = decode(landing, envelope)
+    hook = (
+        decoded.unnest("doc")
+        .rename({"createdAt": "acted_at", "url": "hook_url", "actor": "by"})
+        .unnest("data")
+        .with_columns(pl.coalesce("acted_at", "webhookTimestamp").alias("removed_at"))
+    )
+    return hook, undecodable
+
+
+def _changed(field: str) -> pl.Expr:
+    return pl.col("updatedFrom").fill_null("").str.contains(f'"{field}"\\s*:')
+
+
+def _bad_action() -> pl.Expr:
+    return pl.when(~pl.col("action").is_in(ACTIONS).fill_null(False)).then(
+        pl.lit("action is not create, update or remove: ") + pl.col("action").fill_null("null")
+    )
+
+
+def _bad_time(column: str, label: pl.Expr) -> pl.Expr:
+    raw = pl.col(column)
+    return (
+        pl.when(raw.is_null())
+        .then(label + " is missing")
+        .when(utc(raw).is_null())
+        .then(label + " is not a timestamp: " + raw)
+    )
+
+
+def _by(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """``actor`` / ``actor_kind`` of the delivery's actor: a user is human, an integration or
+    OAuth app a bot, no actor (a deleted user, Linear itself) unknown."""
+    frame = frame.with_columns(
+        pl.col("by").struct.field("id").alias("by_id"),
+        pl.col("by").struct.field("name").alias("by_name"),
+        pl.col("by").struct.field("email").alias("by_email"),
+        pl.when(pl.col("by").struct.field("id").is_null())
+        .then(pl.lit("unknown"))
+        .when(pl.col("by").struct.field("type").fill_null("user") == "user")
+        .then(pl.lit("human"))
+        .otherwise(pl.lit("bot"))
+        .alias("actor_kind"),
+    )
+    return actor_columns(
+        frame.drop("actor", strict=False), source=SOURCE, handle="by_id", kind="actor_kind", key=key
+    )
+
+
+def _by_vault(frame: pl.DataFrame) -> pl.DataFrame:
+    return accounts(frame, source=SOURCE, handle="by_id", name="by_name", email="by_email")
+
+
+def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
+    """``Issue`` deliveries: one ``ticket`` event each, by the delivery's actor.
+
+    ``create`` → ``created`` at ``createdAt``; ``update`` with ``stateId`` in ``updatedFrom`` →
+    ``started`` / ``completed`` / ``canceled`` when that timestamp was set by the same update
+    (the poll's events), else ``transitioned`` at ``updatedAt``; any other ``update`` →
+    ``updated`` at ``updatedAt``; ``remove`` → ``deleted`` at the delivery's ``createdAt``.
+    """
+    hook, undecodable = _deliveries(landing, HOOK_ISSUE)
+    action = pl.col("action")
+    milestone = pl.coalesce(
+        *[
+            pl.when(
+                (action == "update")
+                & _changed("stateId")
+                & _changed(field)
+                & pl.col(field).is_not_null()
+                & (pl.col("state").struct.field("type") == state_type)
+            ).then(pl.lit(verb))
+            for verb, field, state_type, _ in MILESTONES
+        ]
+    )
+    hook = hook.with_columns(
+        pl.coalesce(
+            "identifier",
+            pl.col("team").struct.field("key") + "-" + pl.col("number"),
+            pl.coalesce("url", "hook_url").str.extract(ISSUE_KEY_IN_URL),
+        ).alias("identifier"),
+        pl.when(action == "create")
+        .then(pl.lit("created"))
+        .when(action == "remove")
+        .then(pl.lit("deleted"))
+        .when((action == "update") & _changed("stateId"))
+        .then(pl.coalesce(milestone, pl.lit("transitioned")))
+        .when(action == "update")
+        .then(pl.lit("updated"))
+        .alias("verb"),
+    )
+    # When each verb happened: the field the poll reads for it, or the delivery's own time.
+    at = {"created": "createdAt", "deleted": "removed_at"} | {v: f for v, f, _, _ in MILESTONES}
+    at |= {"transitioned": "updatedAt", "updated": "updatedAt"}
+    labels = {verb: f"data.{field}" for verb, field in at.items()}
+    hook = hook.with_columns(
+        pl.coalesce(
+            *[pl.when(pl.col("verb") == verb).then(pl.col(field)) for verb, field in at.items()]
+        ).alias("at"),
+        pl.col("verb")
+        .replace_strict(labels | {"deleted": "createdAt (or webhookTimestamp)"}, default=None)
+        .alias("at_label"),
+    )
+    hook = hook.with_columns(
+        first_reason(
+            _bad_action(),
+            pl.when(pl.col("identifier").is_null()).then(pl.lit("issue has no identifier")),
+            _bad_time("at", pl.col("at_label")),
+        )
+    )
+    rejected, hook = _rejected_and_kept(hook)
+    hook = _by(_person(hook, "assignee", key=key, prefix="assignee"), key)
+    events = hook.with_columns(
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("ticket").alias("entity_type"),
+        pl.col("identifier").alias("entity_id"),
+        pl.concat_list(pl.col("identifier")).alias("ticket_keys"),
+        pl.coalesce("url", "hook_url").alias("url"),
+        pl.col("verb").alias("action"),
+        utc(pl.col("at")).alias("occurred_at"),
+        pl.when(pl.col("verb") == "deleted")
+        .then(pl.lit("deleted"))
+        .otherwise(pl.col("state").struct.field("name"))
+        .alias("state"),
+        pl.col("state")
+        .struct.field("type")
+        .replace_strict(CATEGORIES, default=None)
+        .alias("category"),
+    ).with_columns(_issue_attributes(pl.col("labels")))
+    return Normalised(
+        signals=finish(events),
+        quarantine=_quarantine(rejected, undecodable),
+        accounts=merge_accounts(
+            pl.concat([_vault([hook.get_column("assignee")], key), _by_vault(hook)])
+        ),
+    )
+
+
+def comment_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
+    """``Comment`` deliveries on issues: the polled ``comment`` entity and its events.
+
+    ``create`` / ``update`` → ``commented`` at the comment's ``createdAt`` by its author (an edit
+    re-delivers the same event); ``remove`` → ``deleted`` at the delivery's ``createdAt`` by the
+    delivery's actor. The issue key comes from ``data.issue.identifier``, else the comment URL.
+    """
+    hook, undecodable = _deliveries(landing, COMMENT)
+    hook = hook.with_columns(
+        pl.coalesce("url", "hook_url").alias("url"),
+        pl.coalesce(
+            pl.col("issue").struct.field("identifier"),
+            pl.coalesce("url", "hook_url").str.extract(ISSUE_KEY_IN_URL),
+        ).alias("issue_key"),
+    )
+    removed = pl.col("action") == "remove"
+    hook = hook.with_columns(
+        first_reason(
+            _bad_action(),
+            pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
+            pl.when(pl.col("issue_key").is_null()).then(
+                pl.lit("comment names no issue (data.issue.identifier or its url)")
+            ),
+            pl.when(removed)
+            .then(_bad_time("removed_at", pl.lit("createdAt (or webhookTimestamp)")))
+            .otherwise(_bad_time("createdAt", pl.lit("data.createdAt"))),
+        )
+    )
+    rejected, hook = _rejected_and_kept(hook)
+    commented = _person(hook.filter(~removed), "user", key=key, prefix="author")
+    deleted = _by(hook.filter(removed), key)
+    events = pl.concat(
+        [
+            commented.with_columns(*_comment_columns(), *_commented()),
+            deleted.with_columns(
+                *_comment_columns(),
+                pl.lit("deleted").alias("action"),
+                utc(pl.col("removed_at")).alias("occurred_at"),
+            ),
+        ],
+        how="diagonal_relaxed",
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=_quarantine(rejected, undecodable),
+        accounts=merge_accounts(
+            pl.concat([_vault([commented.get_column("user")], key), _by_vault(deleted)])
+        ),
+    )
+
+
+WEBHOOKS: dict[str, Callable[[pl.DataFrame, str], Normalised]] = {
+    "webhook:issue": issue_webhooks,
+    "webhook:comment": comment_webhooks,
+}

@@ -18,9 +18,17 @@ read as text and cast. Error titles can quote an email address; like every title
 pseudonymised by :func:`flowsync_pipelines.normalise.normalise`. The end user an event happened
 to and release authors are personal data (of people outside the organisation, or names): they
 are not read.
+
+Integration-platform ``issue`` webhooks (kind ``webhook:issue``, the whole body as payload) name
+the same incident, by ``data.issue.project.slug``: ``created`` → ``first_seen`` at
+``firstSeen``; ``resolved``, ``unresolved``, ``assigned`` and ``ignored`` (``archived`` in newer
+Sentry) → events of those names, by the delivery's ``actor``, at the time the delivery was
+received (the body carries no time for a status change).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import polars as pl
 
@@ -33,6 +41,7 @@ from flowsync_pipelines.normalise.common import (
     decode,
     finish,
     first_reason,
+    merge_accounts,
     quarantine_rows,
     utc,
 )
@@ -132,41 +141,19 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
         )
     )
     rejected = issue.filter(pl.col("reason").is_not_null())
-    issue = issue.filter(pl.col("reason").is_null()).with_columns(
-        _user_kind("assignee_user").alias("assignee_kind"),
-        pl.col("assignee_user").struct.field("id").alias("assignee_id"),
-    )
-    issue = actor_columns(
-        issue, source=SOURCE, handle="assignee_id", kind="assignee_kind", key=key
-    ).rename({"actor": "assignee"})
-    issue = issue.with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("incident").alias("entity_type"),
-        ("sentry:" + pl.col("scope") + "/" + pl.col("id")).alias("entity_id"),
-        pl.coalesce(
-            "permalink",
-            pl.col("web_root")
-            + "/organizations/"
-            + pl.col("organization")
-            + "/issues/"
-            + pl.col("id")
-            + "/",
-        ).alias("url"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.struct(
-            pl.col("scope").alias("project"),
-            pl.col("shortId").alias("short_id"),
-            pl.col("level"),
-            pl.col("status"),
-            pl.col("substatus"),
-            pl.col("priority"),
-            pl.col("count").cast(pl.Int64, strict=False),
-            pl.col("userCount").cast(pl.Int64, strict=False).alias("user_count"),
-            pl.col("lastSeen").alias("last_seen"),
-            pl.col("assignee"),
+    issue = _with_assignee(issue.filter(pl.col("reason").is_null()), key).with_columns(
+        *_incident_columns(
+            pl.col("scope"),
+            pl.coalesce(
+                "permalink",
+                pl.col("web_root")
+                + "/organizations/"
+                + pl.col("organization")
+                + "/issues/"
+                + pl.col("id")
+                + "/",
+            ),
         )
-        .struct.json_encode()
-        .alias("attributes"),
     )
     first_seen = issue.with_columns(
         pl.lit("first_seen").alias("action"),
@@ -200,6 +187,42 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
             [_vault(issue.get_column("assignee_user"), key), _vault(resolved["resolver"], key)]
         ),
     )
+
+
+def _with_assignee(issue: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Add ``assignee``: the pseudonym of ``assignee_user`` (a user; a team is not a person)."""
+    issue = issue.with_columns(
+        _user_kind("assignee_user").alias("assignee_kind"),
+        pl.col("assignee_user").struct.field("id").alias("assignee_id"),
+    )
+    return actor_columns(
+        issue, source=SOURCE, handle="assignee_id", kind="assignee_kind", key=key
+    ).rename({"actor": "assignee"})
+
+
+def _incident_columns(project: pl.Expr, url: pl.Expr) -> list[pl.Expr]:
+    """The incident ``sentry:<project>/<issue id>`` with its link and typed attributes."""
+    return [
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("incident").alias("entity_type"),
+        ("sentry:" + project + "/" + pl.col("id")).alias("entity_id"),
+        url.alias("url"),
+        pl.lit([], pl.List(S)).alias("ticket_keys"),
+        pl.struct(
+            project.alias("project"),
+            pl.col("shortId").alias("short_id"),
+            pl.col("level"),
+            pl.col("status"),
+            pl.col("substatus"),
+            pl.col("priority"),
+            pl.col("count").cast(pl.Int64, strict=False),
+            pl.col("userCount").cast(pl.Int64, strict=False).alias("user_count"),
+            pl.col("lastSeen").alias("last_seen"),
+            pl.col("assignee"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
+    ]
 
 
 TAG = pl.Struct({"key": S, "value": S})
@@ -424,3 +447,125 @@ def deploys(landing: pl.DataFrame, key: str) -> Normalised:
         quarantine=_quarantine(rejected, undecodable),
         accounts=schema.empty(schema.ACCOUNTS),
     )
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+HOOK_ISSUE = pl.Struct({**{f.name: f.dtype for f in ISSUE.fields}, "web_url": S, "url": S})
+WEBHOOK = pl.Struct(
+    {
+        "action": S,
+        "actor": pl.Struct({"id": S, "type": S, "name": S}),
+        "data": pl.Struct({"issue": HOOK_ISSUE}),
+    }
+)
+# Webhook action → (event, state); ``None`` keeps the issue's own status.
+ISSUE_ACTIONS: dict[str, tuple[str, str | None]] = {
+    "created": ("first_seen", "unresolved"),
+    "resolved": ("resolved", "resolved"),
+    "unresolved": ("unresolved", "unresolved"),
+    "ignored": ("ignored", "ignored"),
+    "archived": ("ignored", "ignored"),
+    "assigned": ("assigned", None),
+}
+
+
+def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
+    """``issue`` deliveries: an event of the polled incident ``sentry:<project slug>/<id>``.
+
+    ``created`` → ``first_seen`` at ``firstSeen`` (no actor, as polled); ``resolved``,
+    ``unresolved``, ``assigned`` and ``ignored`` / ``archived`` (→ ``ignored``) at the time the
+    delivery was received, by the ``actor``: a user is human, Sentry itself (``id`` ``sentry``)
+    or an integration a bot with no pseudonym (as a polled auto-resolution), no actor unknown.
+    """
+    decoded, undecodable = decode(landing, WEBHOOK)
+    received = landing.select(
+        "landing_ref", pl.coalesce("updated_at", "fetched_at").alias("received_at")
+    ).unique("landing_ref")
+    hook = (
+        decoded.join(received, on="landing_ref", how="left")
+        .with_columns(
+            pl.col("doc").struct.field("action").alias("hook_action"),
+            pl.col("doc").struct.field("actor").alias("by"),
+            pl.col("doc").struct.field("data").struct.field("issue"),
+        )
+        .drop("doc")
+        .unnest("issue")
+    )
+    hook = hook.with_columns(
+        pl.col("hook_action")
+        .replace_strict({a: e for a, (e, _) in ISSUE_ACTIONS.items()}, default=None)
+        .alias("action"),
+        pl.coalesce(
+            pl.col("project").struct.field("slug"), pl.col("scope").replace("", None)
+        ).alias("project_slug"),
+        pl.when(pl.col("assignedTo").struct.field("type").fill_null("user") == "user")
+        .then(pl.col("assignedTo"))
+        .alias("assignee_user"),
+    )
+    created = pl.col("hook_action") == "created"
+    hook = hook.with_columns(
+        first_reason(
+            pl.when(pl.col("action").is_null()).then(
+                pl.lit("issue action has no event: ") + pl.col("hook_action").fill_null("null")
+            ),
+            pl.when(pl.col("id").is_null()).then(pl.lit("issue has no id (data.issue.id)")),
+            pl.when(pl.col("project_slug").is_null()).then(
+                pl.lit("issue names no project (data.issue.project.slug)")
+            ),
+            pl.when(created).then(bad_timestamp("firstSeen", "data.issue.firstSeen")),
+        )
+    )
+    rejected = hook.filter(pl.col("reason").is_not_null())
+    by_id = pl.col("by").struct.field("id")
+    person = (pl.col("by").struct.field("type") == "user") & by_id.is_not_null()
+    hook = hook.filter(pl.col("reason").is_null()).with_columns(
+        pl.when(created)
+        .then(pl.lit("unknown"))
+        .when(person)
+        .then(pl.lit("human"))
+        .when(by_id.is_not_null() | pl.col("by").struct.field("type").is_not_null())
+        .then(pl.lit("bot"))
+        .otherwise(pl.lit("unknown"))
+        .alias("actor_kind"),
+        pl.when(person & ~created).then(by_id).alias("by_id"),
+        pl.struct(
+            by_id.alias("id"),
+            pl.col("by").struct.field("name").alias("name"),
+            pl.lit(None, S).alias("email"),
+            pl.lit("user").alias("type"),
+        ).alias("by_user"),
+    )
+    hook = actor_columns(
+        _with_assignee(hook, key), source=SOURCE, handle="by_id", kind="actor_kind", key=key
+    )
+    events = hook.with_columns(
+        *_incident_columns(
+            pl.col("project_slug"),
+            pl.coalesce(
+                "permalink", "web_url", pl.col("url").str.replace("/api/0/", "/", literal=True)
+            ),
+        ),
+        pl.when(created)
+        .then(utc(pl.col("firstSeen")))
+        .otherwise(pl.col("received_at"))
+        .alias("occurred_at"),
+        pl.col("hook_action")
+        .replace_strict({a: s for a, (_, s) in ISSUE_ACTIONS.items()}, default=None)
+        .fill_null(pl.col("status"))
+        .alias("state"),
+    )
+    return Normalised(
+        signals=finish(events),
+        quarantine=_quarantine(rejected, undecodable),
+        accounts=merge_accounts(
+            pl.concat(
+                [
+                    _vault(hook.get_column("assignee_user"), key),
+                    _vault(hook.filter(pl.col("by_id").is_not_null()).get_column("by_user"), key),
+                ]
+            )
+        ),
+    )
+
+
+WEBHOOKS: dict[str, Callable[[pl.DataFrame, str], Normalised]] = {"webhook:issue": issue_webhooks}

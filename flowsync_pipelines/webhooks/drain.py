@@ -14,8 +14,9 @@ id the connector would give it, so a webhook and a poll of the same entity versi
 
 Every other delivery lands whole as kind ``webhook:<event slug>`` with the delivery id as record
 id; ``WEBHOOKS`` in each source's normaliser module turns it into events (kinds with none are
-quarantined as unsupported, counted apart from malformed data). (Jira issue events are *not* mapped to ``issues``: their
-issue has no changelog, and as the newest version it would hide the polled one's transitions.)
+quarantined as unsupported, counted apart from malformed data). Jira issue events are *not*
+mapped to ``issues``: their issue has no changelog, and as the newest version it would hide the
+polled one's transitions.
 
 Every record's ``request`` is ``delivery:<delivery id>``, and the queue row keeps the
 ``landing_ref`` of each record it produced: a signal or quarantine row leads to its landing
@@ -26,6 +27,7 @@ same versions again on the next drain, which landing's de-duplication absorbs.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ import polars as pl
 
 from flowsync_pipelines.gdpr import scrub_erased
 from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
+from flowsync_pipelines.normalise.figma import TAG as FIGMA_TAG
 from flowsync_pipelines.webhooks.providers import PROVIDERS_BY_SOURCE, event_kind
 from flowsync_pipelines.webhooks.queue import DeliveryQueue, StoredDelivery
 
@@ -158,6 +161,8 @@ def landing_records(delivery: StoredDelivery) -> list[FetchedRecord]:
     mapped = _github_entity(delivery, document) if delivery.source == "github" else None
     if mapped is not None:
         return [mapped]
+    if delivery.source == "figma" and not _tagged_figma_comment(document):
+        document = _untagged_stub(document)
     return [
         FetchedRecord(
             kind=event_kind(delivery.source, delivery.event_type),
@@ -168,6 +173,24 @@ def landing_records(delivery: StoredDelivery) -> list[FetchedRecord]:
             request=f"delivery:{delivery.delivery_id}",
         )
     ]
+
+
+def _tagged_figma_comment(document: dict[str, Any]) -> bool:
+    """Whether a Figma delivery is other than a comment, or a comment carrying the tag."""
+    if document.get("event_type") != "FILE_COMMENT":
+        return True
+    fragments = document.get("comment")
+    text = "".join(
+        f["text"] for f in fragments or [] if isinstance(f, dict) and isinstance(f.get("text"), str)
+    )
+    return re.search(FIGMA_TAG, text) is not None
+
+
+def _untagged_stub(document: dict[str, Any]) -> dict[str, Any]:
+    """What the Figma connector lands of a comment without the tag: that it exists, not what it
+    says or who wrote it (people's design chatter is not FlowSync's to keep)."""
+    kept = ("event_type", "file_key", "comment_id", "timestamp", "webhook_id")
+    return {**{k: document[k] for k in kept if k in document}, "untagged": True}
 
 
 def _github_repo(document: dict[str, Any]) -> str | None:
