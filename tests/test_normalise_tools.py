@@ -801,7 +801,7 @@ def test_figma_crlf_emoji_deleted_and_malformed_comments():
     assert result.accounts.get_column("display_name").to_list() == ["Zoë Lefèvre"]
     assert "Zoë" not in str(result.signals.to_dicts())
     assert result.quarantine.get_column("reason").to_list() == ["created_at is missing"]
-    assert _count(result, "comments", "deleted") == 1
+    assert _event(result, "figma:F1/comments/9", "deleted")["entity_type"] == "design_comment"
 
 
 # -- privacy --------------------------------------------------------------------------------------

@@ -249,17 +249,59 @@ def test_mentions_and_emails_in_titles_become_pseudonyms():
     )
 
 
-def test_a_tombstone_becomes_a_deleted_event_of_the_record_it_names():
+def test_a_tombstone_becomes_a_deleted_event_of_the_entity_it_names():
     from flowsync_pipelines.landing import tombstone
 
-    stone = tombstone(
-        "issues", "MOB", "MOB-7", deleted_at="2026-09-03T10:00:00Z", reason="archived", request="t"
+    moved = tombstone(
+        "issues", "acme/web", "acme/web#7", deleted_at="2026-09-03T10:00:00Z", reason="moved",
+        request="t",
+    )  # fmt: skip
+    # GitLab answered 404 for a merge request its list had just shown: no time but our own.
+    gone = tombstone("merge_requests", "acme/web", "acme/web!4", deleted_at=None, reason="404",
+                     request="t")  # fmt: skip
+    frame = landing_frame("gitlab", [moved, gone], fetched_at=AT)
+    result = normalise(frame, pseudonym_key=KEY)
+    assert result.quarantine.is_empty()
+    events = result.signals.select("entity_type", "entity_id", "action", "occurred_at").rows()
+    assert sorted(events) == [
+        ("pull_request", "acme/web!4", "deleted", AT),
+        ("ticket", "acme/web#7", "deleted", datetime(2026, 9, 3, 10, tzinfo=UTC)),
+    ]
+    # An archived Linear issue's tombstone names only its uuid; the issue's own record carries
+    # the archival, so the tombstone is accounted for as a reference.
+    archived = tombstone("issues", "MOB", "0b5c-uuid", deleted_at="2026-09-03T10:00:00Z",
+                         reason="archived", request="t")  # fmt: skip
+    linear = normalise(landing_frame("linear", [archived], fetched_at=AT), pseudonym_key=KEY)
+    assert linear.signals.is_empty() and linear.quarantine.is_empty()
+    assert linear.references.height == 1
+
+
+def test_a_deleted_merge_request_is_deleted_in_current_state_not_open(tmp_path):
+    from flowsync_pipelines.landing import tombstone
+
+    mr = {
+        "iid": 4,
+        "title": "PLAT-1 thing",
+        "state": "opened",
+        "created_at": "2026-09-01T10:00:00Z",
+        "web_url": "https://gitlab.com/acme/web/-/merge_requests/4",
+        "author": {"id": 7, "username": "jdoe", "name": "Jane Doe", "state": "active"},
+    }
+    store = LandingStore(tmp_path)
+    store.append(
+        landing_frame(
+            "gitlab",
+            [FetchedRecord("merge_requests", "acme/web", "acme/web!4", None, mr, "t")],
+            fetched_at=AT,
+        )
     )
-    frame = landing_frame("linear", [stone], fetched_at=AT)
-    event = normalise(frame, pseudonym_key=KEY).signals.row(0, named=True)
-    assert (event["entity_type"], event["entity_id"], event["action"]) == (
-        "issues",
-        "MOB-7",
-        "deleted",
-    )
-    assert event["occurred_at"] == datetime(2026, 9, 3, 10, tzinfo=UTC)
+    state = _current_state(store)["pull_requests"]
+    assert [(row[0], row[7]) for row in state] == [("acme/web!4", "open")]
+    gone = tombstone("merge_requests", "acme/web", "acme/web!4", deleted_at=None, reason="404",
+                     request="t")  # fmt: skip
+    store.append(landing_frame("gitlab", [gone], fetched_at=AT + timedelta(days=1)))
+    state = _current_state(store)["pull_requests"]
+    # Still one row: the deletion joins the pull request it names, keeping its title and link.
+    assert [(row[0], row[4], row[7]) for row in state] == [
+        ("acme/web!4", "PLAT-1 thing", "deleted")
+    ]

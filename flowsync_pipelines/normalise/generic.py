@@ -15,6 +15,7 @@ from flowsync_pipelines.normalise.common import (
     finish,
     first_reason,
     quarantine_rows,
+    reference_rows,
     utc,
 )
 
@@ -81,10 +82,38 @@ def git_commits(landing: pl.DataFrame, key: str) -> Normalised:
 
 
 TOMBSTONE = pl.Struct({"kind": S, "record_id": S, "deleted_at": S, "reason": S})
+RECORD_ID = pl.col("deleted_id")
+# The entity a deleted record is, per (source, landing kind): connectors give most records their
+# entity's id. Kinds not listed keep their landing kind and record id.
+DELETED_ENTITIES: dict[tuple[str, str], tuple[str, pl.Expr]] = {
+    ("gitlab", "merge_requests"): ("pull_request", RECORD_ID),
+    ("gitlab", "pipelines"): ("ci_run", RECORD_ID),
+    ("gitlab", "issues"): ("ticket", RECORD_ID),
+    ("figma", "comments"): (
+        "design_comment",
+        "figma:" + pl.col("scope") + "/comments/" + RECORD_ID,
+    ),
+    ("linear", "cycles"): ("sprint", "sprint/" + RECORD_ID),
+    ("linear", "projects"): ("project", "project/" + RECORD_ID),
+}
+# Archived Linear issues and comments land as themselves too (with ``archivedAt``), and their
+# normalisers record the ``archived`` event under the key the tombstone lacks (it has the uuid).
+ARCHIVED_IN_PAYLOAD = (("linear", "issues"), ("linear", "comments"))
+
+
+def _deleted_entity(part: int) -> pl.Expr:
+    """Part 0 (the entity type) or 1 (the entity id) of each tombstone's deleted record."""
+    expr = pl.col("deleted_kind") if part == 0 else RECORD_ID
+    for (source, kind), entity in DELETED_ENTITIES.items():
+        value = pl.lit(entity[0]) if part == 0 else entity[1]
+        match = (pl.col("source") == source) & (pl.col("deleted_kind") == kind)
+        expr = pl.when(match).then(value).otherwise(expr)
+    return expr
 
 
 def tombstones(landing: pl.DataFrame, key: str) -> Normalised:
-    """An API-reported deletion becomes a ``deleted`` event of the record it names."""
+    """An API-reported deletion becomes a ``deleted`` event of the entity it names, at the time
+    the tool gave, or when FlowSync saw it gone (a 404 for a record its list had just shown)."""
     decoded, undecodable = decode(landing, TOMBSTONE)
     # The payload's "kind" names the deleted record's kind, not the landing kind: read it aside.
     stone = decoded.with_columns(
@@ -95,22 +124,33 @@ def tombstones(landing: pl.DataFrame, key: str) -> Normalised:
     ).with_columns(
         first_reason(
             pl.when(pl.col("deleted_id").is_null()).then(pl.lit("tombstone names no record")),
-            bad_timestamp("deleted_at", "deleted_at"),
+            pl.when(pl.col("deleted_at").is_not_null()).then(
+                bad_timestamp("deleted_at", "deleted_at")
+            ),
         )
     )
     rejected = stone.filter(pl.col("reason").is_not_null())
-    events = stone.filter(pl.col("reason").is_null()).with_columns(
-        pl.col("deleted_kind").alias("entity_type"),
-        pl.col("deleted_id").alias("entity_id"),
+    stone = stone.filter(pl.col("reason").is_null())
+    archived = pl.concat_str("source", "deleted_kind", separator="/").is_in(
+        [f"{source}/{kind}" for source, kind in ARCHIVED_IN_PAYLOAD]
+    )
+    events = stone.filter(~archived).with_columns(
+        _deleted_entity(0).alias("entity_type"),
+        _deleted_entity(1).alias("entity_id"),
         pl.lit("deleted").alias("action"),
-        utc(pl.col("deleted_at")).alias("occurred_at"),
+        pl.coalesce(utc(pl.col("deleted_at")), pl.col("fetched_at")).alias("occurred_at"),
         pl.lit("deleted").alias("state"),
         pl.lit("unknown").alias("actor_kind"),
         pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.struct("why").struct.json_encode().alias("attributes"),
+        pl.struct("why", pl.lit("deleted").alias("status_category"))
+        .struct.json_encode()
+        .alias("attributes"),
     )
     return Normalised(
         signals=finish(events),
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
         accounts=schema.empty(schema.ACCOUNTS),
+        references=reference_rows(
+            stone.filter(archived), "archival: the record's own archived event records it"
+        ),
     )

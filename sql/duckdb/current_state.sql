@@ -13,6 +13,7 @@ SELECT
     arg_max(url, (occurred_at, event_id)) AS url,
     arg_min(actor, (occurred_at, event_id)) FILTER (WHERE action = 'opened') AS author,
     CASE
+        WHEN bool_or(action = 'deleted') THEN 'deleted'
         WHEN bool_or(action = 'merged') THEN 'merged'
         WHEN max(occurred_at) FILTER (WHERE action = 'closed')
              >= coalesce(max(occurred_at) FILTER (WHERE action = 'reopened'), TIMESTAMPTZ '0001-01-01')
@@ -97,7 +98,8 @@ SELECT
     arg_max(url, (occurred_at, event_id)) AS url,
     list_distinct(flatten(list(ticket_keys))) AS ticket_keys,
     min(occurred_at) AS created_at,
-    bool_or(action = 'resolved') AS resolved
+    bool_or(action = 'resolved') AS resolved,
+    bool_or(action = 'deleted') AS deleted
 FROM signals
 WHERE entity_type = 'design_comment'
 GROUP BY entity_id;

@@ -7,11 +7,13 @@ WITH days AS (
     FROM range(CAST($window_start AS TIMESTAMPTZ), CAST($window_end AS TIMESTAMPTZ), INTERVAL 1 DAY) AS t(d)
 ),
 pull_requests AS (
+    -- A deletion (a tombstone names only the entity) ends a pull request like a close.
     SELECT
-        entity_id, source, repository, pr_number,
+        entity_id, any_value(source) AS source, max(repository) AS repository,
+        max(pr_number) AS pr_number,
         min(occurred_at) FILTER (WHERE action = 'opened') AS opened_at,
         min(occurred_at) FILTER (WHERE action = 'merged') AS merged_at,
-        min(occurred_at) FILTER (WHERE action = 'closed') AS closed_at,
+        min(occurred_at) FILTER (WHERE action IN ('closed', 'deleted')) AS closed_at,
         any_value(actor) FILTER (WHERE action = 'opened') AS author,
         any_value(title) AS title,
         any_value(url) AS url,
@@ -19,7 +21,7 @@ pull_requests AS (
         min(event_id) FILTER (WHERE action = 'merged') AS merged_event
     FROM signals
     WHERE entity_type = 'pull_request'
-    GROUP BY entity_id, source, repository, pr_number
+    GROUP BY entity_id
 ),
 reviews AS (
     SELECT repository, pr_number, occurred_at, state, event_id
