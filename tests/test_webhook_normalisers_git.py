@@ -1,4 +1,4 @@
-"""GitHub and GitLab webhook deliveries that no polled kind covers → signals.
+"""GitHub, GitLab and Jenkins webhook deliveries that no polled kind covers → signals.
 
 Fixtures are hand-written in the tools' documented shapes (the conformance test runs the
 published examples). Each delivery lands whole, as the drain lands it: kind ``webhook:<event>``,
@@ -8,7 +8,7 @@ the delivery id as record id, the receipt time as ``updated_at``.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -395,3 +395,44 @@ def test_no_login_or_email_of_a_webhook_sender_reaches_signals():
     vault = result.accounts.row(0, named=True)
     assert (vault["handle"], vault["display_name"]) == ("gl.dev", "Gitte Lab")
     assert pl.Series([row["entity_id"]]).to_list() == ["acme/web#2"]
+
+
+def test_jenkins_notification_plugin_deliveries_are_the_polled_builds_events():
+    def build(phase: str, status: str | None = None) -> dict[str, Any]:
+        return {
+            "name": "api-ci",
+            "url": "job/api-ci/",
+            "build": {
+                "full_url": "https://ci.example/job/api-ci/42/",
+                "number": 42,
+                "phase": phase,
+                "status": status,
+                "timestamp": 1788948000000,  # epoch milliseconds
+                "duration": 90000,
+                "scm": {"url": "git@github.com:acme/api.git", "branch": "origin/PLAT-5-x",
+                        "commit": "a" * 40},
+            },
+        }  # fmt: skip
+
+    result = _deliveries(
+        "jenkins",
+        ("unknown", "", build("QUEUED")),
+        ("unknown", "", build("STARTED")),
+        ("unknown", "", build("COMPLETED", "FAILURE")),
+        ("build", "", build("FINALIZED", "FAILURE")),  # the same completion again
+    )
+    assert result.quarantine.is_empty()
+    rows = result.signals.select("entity_id", "action", "occurred_at", "state").rows()
+    started = datetime.fromtimestamp(1788948000, UTC)
+    assert rows == [
+        ("jenkins:api-ci#42", "completed", started + timedelta(seconds=90), "failure"),
+        ("jenkins:api-ci#42", "started", started, "running"),
+    ]
+    first = result.signals.row(0, named=True)
+    assert (first["repository"], first["commit_sha"], first["ticket_keys"]) == (
+        "acme/api",
+        "a" * 40,
+        ["PLAT-5"],
+    )
+    assert first["actor"] is None and first["actor_kind"] == "unknown"
+    assert result.references.get_column("note").to_list() == ["build queued: nothing has run yet"]

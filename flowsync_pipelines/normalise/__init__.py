@@ -68,6 +68,7 @@ NORMALISERS: dict[tuple[str, str], Normaliser] = {
         for source, module in (
             ("github", github),
             ("gitlab", gitlab),
+            ("jenkins", jenkins),
             ("jira", jira),
             ("linear", linear),
             ("sentry", sentry),

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import polars as pl
 
+from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
     Normalised,
+    WebhookEvent,
     accounts,
     actor_columns,
     decode,
     finish,
     first_reason,
     quarantine_rows,
+    text,
+    webhook_events,
 )
 
 S = pl.String
@@ -205,3 +209,82 @@ def builds(landing: pl.DataFrame, key: str) -> Normalised:
             ]
         ),
     )
+
+
+# -- webhook deliveries --------------------------------------------------------------------------
+# The Notification plugin posts a build at each phase (QUEUED, STARTED, COMPLETED, FINALIZED)
+# with no event name (kind ``webhook:unknown``; a sender that names it ``build`` is read alike).
+NOTIFICATION = pl.Struct(
+    {
+        "name": S,
+        "build": pl.Struct(
+            {
+                **text("full_url", "number", "phase", "status", "timestamp", "duration"),
+                "scm": pl.Struct(text("url", "branch", "commit")),
+            }
+        ),
+    }
+)
+BUILD_FIELD = pl.col("build").struct.field
+DONE_PHASES = ("COMPLETED", "FINALIZED")
+
+
+def _nobody(rows: pl.DataFrame, _key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The plugin does not say who started a build."""
+    rows = rows.with_columns(pl.lit(None, S).alias("actor"), pl.lit("unknown").alias("actor_kind"))
+    return rows, schema.empty(schema.ACCOUNTS)
+
+
+NOTIFIED_BUILD = WebhookEvent(
+    "build notification",
+    NOTIFICATION,
+    entity_type=pl.lit("ci_run"),
+    entity_id="jenkins:" + pl.col("name") + "#" + BUILD_FIELD("number"),
+    action=pl.when(BUILD_FIELD("phase").is_in(DONE_PHASES))
+    .then(pl.lit("completed"))
+    .when(BUILD_FIELD("phase") == "STARTED")
+    .then(pl.lit("started"))
+    .otherwise(pl.lit("queued")),
+    # Epoch milliseconds, as the polled builds: start, or start + duration once done.
+    time=pl.when(BUILD_FIELD("phase").is_in(DONE_PHASES))
+    .then(
+        BUILD_FIELD("timestamp").cast(pl.Int64, strict=False)
+        + BUILD_FIELD("duration").cast(pl.Int64, strict=False)
+    )
+    .otherwise(BUILD_FIELD("timestamp").cast(pl.Int64, strict=False))
+    .cast(S),
+    no_event=(BUILD_FIELD("phase") == "QUEUED", "build queued: nothing has run yet"),
+    columns={
+        "repository": BUILD_FIELD("scm").struct.field("url").str.extract(REMOTE_PATH),
+        "commit_sha": BUILD_FIELD("scm").struct.field("commit"),
+        "pr_number": pl.coalesce(
+            BUILD_FIELD("scm").struct.field("branch").str.extract(MULTIBRANCH_PR),
+            pl.col("name").str.extract(MULTIBRANCH_PR),
+        ).cast(pl.Int64, strict=False),
+        "ticket_keys": BUILD_FIELD("scm")
+        .struct.field("branch")
+        .fill_null("")
+        .str.extract_all(TICKET_KEY)
+        .list.unique(maintain_order=True),
+        "title": pl.col("name") + " #" + BUILD_FIELD("number"),
+        "url": BUILD_FIELD("full_url"),
+        "state": pl.when(BUILD_FIELD("phase").is_in(DONE_PHASES))
+        .then(BUILD_FIELD("status").str.to_lowercase())
+        .otherwise(pl.lit("running")),
+        "attributes": pl.struct(
+            pl.col("name").alias("job"),
+            BUILD_FIELD("scm")
+            .struct.field("branch")
+            .str.replace(BRANCH_PREFIX, "")
+            .alias("head_branch"),
+        ).struct.json_encode(),
+    },
+)
+
+
+def build_notifications(landing: pl.DataFrame, key: str) -> Normalised:
+    """Notification-plugin deliveries: ``started`` / ``completed`` events of the polled build."""
+    return webhook_events(landing, key, NOTIFIED_BUILD, source=SOURCE, actor=_nobody)
+
+
+WEBHOOKS = {"webhook:unknown": build_notifications, "webhook:build": build_notifications}
