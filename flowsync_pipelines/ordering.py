@@ -4,8 +4,9 @@ Tools' clocks disagree and their events arrive late, twice or out of order. Each
 get an HLC stamp (Kulkarni et al.): in observation order, the logical time is the running
 maximum of physical times seen for the entity, and a counter breaks ties, so a stamp never goes
 backwards even when a tool's timestamp does. Where it would have, and where a lifecycle is
-impossible (merged before opened, closed before created), an ordering violation is recorded for
-the integration-health monitor. Both are pure functions of the event set: re-runs and any arrival
+impossible (merged before opened, closed before created) or regresses (a merged pull request
+opened again, activity after a deletion), an ordering violation is recorded for the
+integration-health monitor. Both are pure functions of the event set: re-runs and any arrival
 order give the same stamps and the same violations.
 """
 
@@ -23,6 +24,14 @@ CREATION = {
     "incident": "first_seen",
     "deployment": "created",
 }
+
+# Actions that cannot happen after a final one: (entity types, final action, later actions).
+# ``None`` means any entity type, or any action but the final one. A creation after the final
+# action is not listed again: ``before_creation`` already reports the final action.
+REGRESSIONS: list[tuple[tuple[str, ...] | None, str, tuple[str, ...] | None]] = [
+    (("pull_request", "merge_request"), "merged", ("reopened",)),
+    (None, "deleted", None),
+]
 
 
 # Per entity, events in the order they were observed (ties broken by content, so any arrival
@@ -114,7 +123,46 @@ def violations(signals: pl.DataFrame) -> pl.DataFrame:
             early.get_column("created_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
         ).alias("detail"),
     )
+    regressed = [_regressions(signals, keys, *rule) for rule in REGRESSIONS]
     found = pl.concat(
-        [schema.conform(f, schema.ORDERING_VIOLATIONS) for f in (went_back, before_creation)]
+        [
+            schema.conform(f, schema.ORDERING_VIOLATIONS)
+            for f in (went_back, before_creation, *regressed)
+        ]
     )
     return found.unique(["event_id", "rule"]).sort(["entity_id", "occurred_at", "rule"])
+
+
+def _regressions(
+    signals: pl.DataFrame,
+    keys: pl.DataFrame,
+    entity_types: tuple[str, ...] | None,
+    final: str,
+    later: tuple[str, ...] | None,
+) -> pl.DataFrame:
+    """Events of ``later`` actions that happened after the entity's ``final`` action."""
+    of_type = pl.col("entity_type").is_in(entity_types) if entity_types else pl.lit(True)
+    finals = (
+        keys.filter(of_type & (pl.col("action") == final))
+        .group_by("entity_id")
+        .agg(pl.col("occurred_at").min().alias("final_at"))
+    )
+    creation = pl.col("entity_type").replace_strict(CREATION, default=None)
+    is_later = (
+        pl.col("action").is_in(later)
+        if later
+        else (pl.col("action") != final) & (pl.col("action") != creation).fill_null(True)
+    )
+    after = keys.join(finals, on="entity_id").filter(
+        is_later & (pl.col("occurred_at") > pl.col("final_at"))
+    )
+    return signals[after.get_column("row")].with_columns(
+        pl.lit("state_regression").alias("rule"),
+        pl.format(
+            "{} at {} follows the entity's {} at {}",
+            pl.col("action"),
+            pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            pl.lit(final),
+            after.get_column("final_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ).alias("detail"),
+    )

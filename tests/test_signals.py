@@ -305,3 +305,41 @@ def test_a_deleted_merge_request_is_deleted_in_current_state_not_open(tmp_path):
     assert [(row[0], row[4], row[7]) for row in state] == [
         ("acme/web!4", "PLAT-1 thing", "deleted")
     ]
+
+
+def test_a_merged_pull_request_opened_again_and_activity_after_a_deletion_are_regressions():
+    def event(entity: str, entity_type: str, action: str, occurred: str) -> dict:
+        return {
+            "event_id": f"gitlab:{entity_type}:{entity}:{action}",
+            "source": "gitlab",
+            "entity_type": entity_type,
+            "entity_id": entity,
+            "action": action,
+            "occurred_at": datetime.fromisoformat(occurred),
+            "observed_at": datetime.fromisoformat("2026-09-10T00:00:00+00:00"),
+        }
+
+    signals = schema.conform(
+        pl.DataFrame(
+            [
+                event("acme/web!1", "pull_request", "opened", "2026-09-01T09:00:00+00:00"),
+                event("acme/web!1", "pull_request", "merged", "2026-09-02T09:00:00+00:00"),
+                event("acme/web!1", "pull_request", "reopened", "2026-09-03T09:00:00+00:00"),
+                # Closed and reopened before any merge is an ordinary life.
+                event("acme/web!2", "pull_request", "opened", "2026-09-01T09:00:00+00:00"),
+                event("acme/web!2", "pull_request", "closed", "2026-09-02T09:00:00+00:00"),
+                event("acme/web!2", "pull_request", "reopened", "2026-09-03T09:00:00+00:00"),
+                event("acme/web#5", "ticket", "created", "2026-09-01T09:00:00+00:00"),
+                event("acme/web#5", "ticket", "deleted", "2026-09-02T09:00:00+00:00"),
+                event("acme/web#5", "ticket", "updated", "2026-09-04T09:00:00+00:00"),
+            ]
+        ),
+        schema.SIGNALS,
+    )
+    found = violations(stamp_hlc(signals)).filter(pl.col("rule") == "state_regression")
+    assert found.select("entity_id", "detail").rows() == [
+        ("acme/web!1", "reopened at 2026-09-03T09:00:00Z follows the entity's merged at "
+                       "2026-09-02T09:00:00Z"),
+        ("acme/web#5", "updated at 2026-09-04T09:00:00Z follows the entity's deleted at "
+                       "2026-09-02T09:00:00Z"),
+    ]  # fmt: skip
