@@ -64,7 +64,12 @@ def signals_asset(
                 "records_read": records.height,
                 "records_quarantined": result.quarantine.height,
                 "records_of_unsupported_kinds": result.unsupported,
+                # Valid records that hold no event (a ping, a queued job…), each with a note.
+                "records_without_events": result.references.height,
                 "ordering_violations": result.violations.height,
+                "ordering_violations_by_rule": dict(
+                    result.violations.group_by("rule").len().sort("rule").iter_rows()
+                ),
                 "quarantine_rate": round(rate, 5),
                 "events_by_kind": dg.MetadataValue.md(_markdown(by_action)),
                 "preview": dg.MetadataValue.md(

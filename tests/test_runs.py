@@ -49,6 +49,8 @@ def test_a_malformed_record_is_quarantined_with_its_reason_and_the_run_succeeds(
         ]
         materialization = result.asset_materializations_for_node("signals")[0]
         assert materialization.metadata["records_quarantined"].value == 1
+        assert materialization.metadata["records_of_unsupported_kinds"].value == 0
+        assert materialization.metadata["ordering_violations_by_rule"].value == {}
         check = result.get_asset_check_evaluations()[0]
         assert check.check_name == "quarantine_rate"
 
