@@ -217,7 +217,30 @@ def _versions(world) -> list[FetchedRecord]:
                     "issues", "PLAT", issue["key"], issue["fields"]["updated"], issue, "t"
                 )
             )
+    # Webhook deliveries of check runs, phase by phase (each lands whole, at its receipt time).
+    for run in range(3):
+        for minute, (status, conclusion) in enumerate(
+            [("queued", None), ("in_progress", None), ("completed", "success")]
+        ):
+            check = {
+                "id": run,
+                "name": "lint",
+                "status": status,
+                "conclusion": conclusion,
+                "head_sha": f"{run:040d}",
+                "started_at": f"2026-09-0{run + 1}T10:01:00Z",
+                "completed_at": f"2026-09-0{run + 1}T10:09:00Z" if conclusion else None,
+            }
+            received = f"2026-09-0{run + 1}T10:{minute:02d}:30Z"
+            body = {"action": status, "check_run": check, "sender": {"login": "ci[bot]"}}
+            records.append(
+                FetchedRecord("webhook:check_run", repo, f"d{run}{minute}", received, body, "t")
+            )
     return records
+
+
+def _source(record: FetchedRecord) -> str:
+    return "jira" if record.kind == "issues" else "github"
 
 
 @settings(max_examples=15, deadline=None)
@@ -226,18 +249,24 @@ def test_current_state_is_the_same_for_any_arrival_order(world, tmp_path_factory
     records = _versions(world)
     in_order = LandingStore(tmp_path_factory.mktemp("ordered"))
     for n, record in enumerate(records):
-        source = "github" if record.kind == "pulls" else "jira"
-        in_order.append(landing_frame(source, [record], fetched_at=AT + timedelta(seconds=n)))
+        in_order.append(
+            landing_frame(_source(record), [record], fetched_at=AT + timedelta(seconds=n))
+        )
 
     rng = random.Random(seed)
     shuffled = records + rng.sample(records, duplicates)
     rng.shuffle(shuffled)
     arrived = LandingStore(tmp_path_factory.mktemp("shuffled"))
     for n, record in enumerate(shuffled):
-        source = "github" if record.kind == "pulls" else "jira"
-        arrived.append(landing_frame(source, [record], fetched_at=AT + timedelta(seconds=n)))
+        arrived.append(
+            landing_frame(_source(record), [record], fetched_at=AT + timedelta(seconds=n))
+        )
 
-    assert _current_state(arrived) == _current_state(in_order)
+    expected = _current_state(in_order)
+    assert _current_state(arrived) == expected
+    assert [(run[0], run[5]) for run in expected["ci_runs"]] == [
+        (f"{world.github_repos()[0]}/check-runs/{run}", "success") for run in range(3)
+    ]
 
 
 def test_mentions_and_emails_in_titles_become_pseudonyms():
