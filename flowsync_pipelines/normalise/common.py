@@ -267,7 +267,8 @@ def webhook_events(
     rows, vault = actor(rows, key)
     events = rows.with_columns(
         pl.lit(source).alias("source"),
-        pl.coalesce(utc(pl.col("raw_time")), pl.col("received_at")).alias("occurred_at"),
+        # A delivery landed without a receipt time falls back to when it was fetched from the queue.
+        pl.coalesce(utc(pl.col("raw_time")), "received_at", "fetched_at").alias("occurred_at"),
         **event.columns,
     )
     return Normalised(

@@ -1236,7 +1236,7 @@ def system_hooks(landing: pl.DataFrame, key: str) -> Normalised:
         refs = name.filter(pl.col("event") == event).get_column("landing_ref")
         of_event = landing.filter(pl.col("landing_ref").is_in(refs))
         parts.append(WEBHOOKS[f"webhook:{event}"](of_event, key))
-    other = name.filter(~pl.col("event").is_in(PROJECT_EVENTS))
+    other = name.filter(~pl.col("event").is_in(PROJECT_EVENTS).fill_null(False))
     admin = reference_rows(other, "GitLab system event (administration): no engineering signal")
     return Normalised(
         signals=pl.concat([p.signals for p in parts]),
