@@ -19,7 +19,8 @@ MAX_PAGE_SIZE = 250  # Linear rejects ``first`` above 250
 
 _USER = "id name displayName email"
 # Selections mirror what each node carries; ``archivedAt`` is asked for wherever Linear has it,
-# since with ``includeArchived`` it is how an archival shows up.
+# since with ``includeArchived`` it is how an archival shows up. An issue's ``history`` (its state
+# changes, newest first) is what dates its past states; 50 entries cover all but the rarest.
 _ISSUE_FIELDS = f"""
     id identifier number title description url priority priorityLabel estimate
     state {{ id name type color }}
@@ -30,6 +31,13 @@ _ISSUE_FIELDS = f"""
     project {{ id name }}
     labels {{ nodes {{ id name color }} }}
     createdAt updatedAt startedAt completedAt canceledAt archivedAt dueDate branchName
+    history(first: 50) {{
+        nodes {{
+            id createdAt actor {{ id }}
+            fromState {{ id name type }} toState {{ id name type }}
+        }}
+        pageInfo {{ hasNextPage }}
+    }}
 """
 _COMMENT_FIELDS = """
     id body createdAt updatedAt archivedAt url

@@ -693,6 +693,50 @@ def test_a_linear_issue_moved_back_to_todo_is_new_again_at_its_last_update():
     assert (moved["state"], json.loads(moved["attributes"])["status_category"]) == ("Todo", "new")
 
 
+def test_a_linear_issue_history_dates_every_move_and_an_incomplete_one_falls_back():
+    def change(at: str, old: str, new: str, actor: str | None = "ana") -> dict:
+        types = {"Todo": "unstarted", "In Progress": "started", "Done": "completed"}
+        return {
+            "createdAt": at,
+            "fromState": {"name": old, "type": types[old]},
+            "toState": {"name": new, "type": types[new]},
+            "actor": {"id": actor} if actor else None,
+        }
+
+    moves = [  # newest first, as Linear pages them
+        change("2026-09-06T09:00:00.000Z", "In Progress", "Done", actor=None),
+        change("2026-09-05T09:00:00.000Z", "Todo", "In Progress"),
+        change("2026-09-04T09:00:00.000Z", "In Progress", "Todo"),
+        change("2026-09-03T10:00:00.000Z", "Todo", "In Progress"),
+    ]
+    done = {"name": "Done", "type": "completed"}
+    whole = _linear_issue(state=done, history={"nodes": moves, "pageInfo": {"hasNextPage": False}})
+    result = _run("linear", [_record("issues", "MOB", "u1", whole)])
+    ticket = result.signals.filter(pl.col("action").is_in(["created", "transitioned"]))
+    assert ticket.sort("occurred_at").select("action", "state").rows() == [
+        ("created", "Todo"),
+        ("transitioned", "In Progress"),
+        ("transitioned", "Todo"),
+        ("transitioned", "In Progress"),
+        ("transitioned", "Done"),
+    ]
+    back = ticket.filter(pl.col("state") == "Todo", pl.col("action") == "transitioned")
+    assert back.item(0, "actor") == pseudonym(KEY, "linear", "ana")
+    by_system = ticket.filter(pl.col("state") == "Done").row(0, named=True)
+    assert (by_system["actor"], by_system["actor_kind"]) == (None, "unknown")
+    # Only the first page of a long history: its moves are not all known, so the issue is
+    # dated by its timestamps as if it had none.
+    partial = _linear_issue(
+        state=done,
+        updatedAt="2026-09-07T09:00:00.000Z",
+        history={"nodes": moves[:1], "pageInfo": {"hasNextPage": True}},
+    )
+    fallback = _run("linear", [_record("issues", "MOB", "u1", partial)])
+    assert fallback.signals.filter(pl.col("action") == "transitioned").select(
+        "occurred_at", "state"
+    ).rows() == [(datetime(2026, 9, 7, 9, tzinfo=UTC), "Done")]
+
+
 # -- Sentry ---------------------------------------------------------------------------------------
 def test_sentry_issues_are_incidents_first_seen_then_last_seen_with_release(sentry, sentry_items):
     assert sentry.quarantine.is_empty()

@@ -1,19 +1,22 @@
 """Linear GraphQL nodes → signals, with the attribute names the Jira normaliser writes.
 
-Issues are ``ticket``s keyed by their identifier (``MOB-12``). Linear's issue history is not
-read, so an issue's status over time comes from the timestamps it carries: ``created``
-(category ``new``), ``started`` (``indeterminate``), ``completed`` and ``canceled`` (``done``)
-and ``archived``. When the current state disagrees with what the latest of those implies (an
-issue started and then moved back to Todo), a ``transitioned`` event at ``updatedAt`` records
-the current state: the move happened no later than that. Attributes are Jira's:
+Issues are ``ticket``s keyed by their identifier (``MOB-12``). Each carries ``created`` (in its
+first state), ``started`` (``indeterminate``), ``completed`` and ``canceled`` (``done``) and
+``archived`` at the timestamps Linear records, and one ``transitioned`` event per state change
+in its ``history`` (read with the issue, 50 entries: like a Jira changelog, it dates every move,
+by whoever made it). An issue whose history was not read whole is dated by its timestamps alone:
+when its current state disagrees with what the latest of them implies (started, then moved back
+to Todo), a ``transitioned`` event at ``updatedAt`` records the current state, since the move
+happened no later than that. Attributes are Jira's:
 ``status_category``, ``components`` (the team key, which is how a team's tickets are found),
 ``assignee`` (a pseudonym) and ``issue_type``.
 
-The state *name* at an earlier timestamp is not in the record; where the current state is of
-another type, Linear's default name for the type stands in (``In Progress``, ``Done``,
-``Canceled``), and a creation state is left empty. Comments are ``comment``s, cycles ``sprint``s
-and projects ``project``s (``started`` / ``completed`` / ``canceled``); a cycle that has not
-started yet is reference data. Timestamps may be ISO-8601 or, in webhooks, epoch milliseconds.
+Without a history, the state *name* at an earlier timestamp is not in the record; where the
+current state is of another type, Linear's default name for the type stands in (``In Progress``,
+``Done``, ``Canceled``), and a creation state is left empty. Comments are ``comment``s, cycles
+``sprint``s and projects ``project``s (``started`` / ``completed`` / ``canceled``); a cycle that
+has not started yet is reference data. Timestamps may be ISO-8601 or, in webhooks, epoch
+milliseconds.
 
 Webhook deliveries (kind ``webhook:issue`` / ``webhook:comment``, the whole body as payload) use
 the same entities and actions: ``create`` → ``created`` / ``commented``; an ``update`` that
@@ -109,6 +112,7 @@ def _quarantine(rejected: pl.DataFrame, undecodable: pl.DataFrame) -> pl.DataFra
 
 
 # -- issues -------------------------------------------------------------------------------------
+STATE = pl.Struct({"name": S, "type": S})
 ISSUE = pl.Struct(
     {
         "id": S,
@@ -117,7 +121,7 @@ ISSUE = pl.Struct(
         "url": S,
         "priorityLabel": S,
         "estimate": S,
-        "state": pl.Struct({"name": S, "type": S}),
+        "state": STATE,
         "assignee": USER,
         "creator": USER,
         "team": TEAM,
@@ -130,6 +134,21 @@ ISSUE = pl.Struct(
         "completedAt": S,
         "canceledAt": S,
         "archivedAt": S,
+        "history": pl.Struct(
+            {
+                "nodes": pl.List(
+                    pl.Struct(
+                        {
+                            "createdAt": S,
+                            "actor": pl.Struct({"id": S}),
+                            "fromState": STATE,
+                            "toState": STATE,
+                        }
+                    )
+                ),
+                "pageInfo": pl.Struct({"hasNextPage": S}),
+            }
+        ),
     }
 )
 
@@ -170,14 +189,37 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
         pl.lit("unknown").alias("actor_kind"),
     )
 
+    # An issue whose whole history was read (it pages at 50) is dated by it, like a Jira
+    # changelog; otherwise by the timestamps the issue carries (below).
+    history = pl.col("history").struct.field("nodes")
+    issue = issue.with_columns(
+        (
+            history.is_not_null()
+            & (
+                pl.col("history").struct.field("pageInfo").struct.field("hasNextPage") != "true"
+            ).fill_null(True)
+        ).alias("has_history"),
+        history.list.eval(pl.element().sort_by(pl.element().struct.field("createdAt")).first())
+        .list.first()
+        .struct.field("fromState")
+        .alias("initial_state"),
+    )
+    initial = pl.coalesce(
+        pl.col("initial_state").struct.field("name"),
+        pl.when(pl.col("current_category") == "new").then(pl.col("state_name")),
+    )
     created = issue.with_columns(
         pl.lit("created").alias("action"),
         utc(pl.col("createdAt")).alias("occurred_at"),
-        pl.when(pl.col("current_category") == "new").then(pl.col("state_name")).alias("state"),
-        pl.lit("new").alias("category"),
+        initial.alias("state"),
+        pl.coalesce(
+            pl.col("initial_state").struct.field("type").replace_strict(CATEGORIES, default=None),
+            pl.lit("new"),
+        ).alias("category"),
         pl.col("creator_actor").alias("actor"),
         pl.col("creator_kind").alias("actor_kind"),
     )
+    transitions, movers = _transitions(issue.filter(pl.col("has_history")), key)
     milestones = [
         issue.filter(pl.col(field).is_not_null()).with_columns(
             pl.lit(action).alias("action"),
@@ -201,7 +243,8 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
     moved = (
         issue.join(implied, on="landing_ref", how="left")
         .filter(
-            pl.col("current_category").is_not_null()
+            ~pl.col("has_history")
+            & pl.col("current_category").is_not_null()
             & (pl.col("current_category") != pl.col("implied"))
             & pl.col("updatedAt").is_not_null()
         )
@@ -218,14 +261,48 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
         pl.col("state_name").alias("state"),
         pl.col("current_category").alias("category"),
     )
-    events = pl.concat([status_events, moved, archived], how="diagonal_relaxed").with_columns(
-        _issue_attributes(pl.col("labels").struct.field("nodes"))
-    )
+    events = pl.concat(
+        [status_events, transitions, moved, archived], how="diagonal_relaxed"
+    ).with_columns(_issue_attributes(pl.col("labels").struct.field("nodes")))
     return Normalised(
         signals=finish(events),
         quarantine=_quarantine(rejected, undecodable),
-        accounts=_vault([issue.get_column("assignee"), issue.get_column("creator")], key),
+        accounts=merge_accounts(
+            pl.concat(
+                [_vault([issue.get_column("assignee"), issue.get_column("creator")], key), movers]
+            )
+        ),
     )
+
+
+def _transitions(issue: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One ``transitioned`` event per state change in an issue's history, by who made it."""
+    change = pl.col("change")
+    rows = (
+        issue.select(
+            pl.exclude("history", "actor", "actor_kind"),
+            pl.col("history").struct.field("nodes").alias("change"),
+        )
+        .explode("change")
+        .filter(change.struct.field("toState").is_not_null())
+        .with_columns(
+            pl.lit("transitioned").alias("action"),
+            utc(change.struct.field("createdAt")).alias("occurred_at"),
+            change.struct.field("toState").struct.field("name").alias("state"),
+            change.struct.field("toState")
+            .struct.field("type")
+            .replace_strict(CATEGORIES, default=None)
+            .alias("category"),
+            change.struct.field("actor").struct.field("id").alias("mover_id"),
+            pl.when(change.struct.field("actor").struct.field("id").is_not_null())
+            .then(pl.lit("human"))
+            .otherwise(pl.lit("unknown"))
+            .alias("actor_kind"),
+        )
+    )
+    rows = actor_columns(rows, source=SOURCE, handle="mover_id", kind="actor_kind", key=key)
+    vault = accounts(rows, source=SOURCE, handle="mover_id", name=None, email=None)
+    return rows.drop("change", "mover_id"), vault
 
 
 def _issue_attributes(labels: pl.Expr) -> pl.Expr:

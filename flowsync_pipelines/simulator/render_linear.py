@@ -22,6 +22,7 @@ STATES = {
     "Done": ("completed", "#5e6ad2"),
     "Canceled": ("canceled", "#95a2b3"),
 }
+HISTORY_PAGE = 50  # the connector asks for history(first: 50)
 PRIORITY_LABELS = {0: "No priority", 1: "Urgent", 2: "High", 3: "Medium", 4: "Low"}
 _LABEL_COLOURS = {"Bug": "#eb5757", "Feature": "#bb87fc", "Improvement": "#4ea7fc"}
 
@@ -136,6 +137,25 @@ class LinearRenderer:
             "archivedAt": None,
             "dueDate": None,
             "branchName": self._branch_name(ticket, assignee),
+            "history": self._history(ticket, as_of),
+        }
+
+    def _history(self, ticket: Ticket, as_of: datetime) -> dict[str, Any]:
+        """The issue's state changes, newest first, as ``history(first: 50)`` pages them."""
+        changes = [c for c in ticket.changes if c.field == "status" and c.at <= as_of]
+        nodes = [
+            {
+                "id": uuid_from(self.seed, "linear-history", ticket.key, n),
+                "createdAt": iso_ms_z(change.at),
+                "fromState": self.state(change.old),
+                "toState": self.state(change.new),
+                "actor": {"id": user["id"]} if (user := self.user(change.actor)) else None,
+            }
+            for n, change in enumerate(changes)
+        ][::-1]
+        return {
+            "nodes": nodes[:HISTORY_PAGE],
+            "pageInfo": {"hasNextPage": len(nodes) > HISTORY_PAGE},
         }
 
     def issues(self, as_of: datetime) -> list[dict[str, Any]]:
