@@ -75,6 +75,16 @@ def _actor_kind(user: str) -> pl.Expr:
     )
 
 
+def _attributed(rows: pl.DataFrame, user: str, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Attribute ``rows`` to the account in struct column ``user``: ``actor`` (its pseudonym),
+    ``actor_kind`` and ``login``; and the vault rows of those accounts."""
+    rows = rows.with_columns(
+        _actor_kind(user).alias("actor_kind"), pl.col(user).struct.field("login").alias("login")
+    )
+    rows = actor_columns(rows, source="github", handle="login", kind="actor_kind", key=key)
+    return rows, accounts(rows, source="github", handle="login", name=None, email=None)
+
+
 def pull_requests(landing: pl.DataFrame, key: str) -> Normalised:
     decoded, undecodable = decode(landing, PULL)
     pr = decoded.unnest("doc").with_columns(
@@ -82,8 +92,6 @@ def pull_requests(landing: pl.DataFrame, key: str) -> Normalised:
         pl.coalesce(pl.col("base").struct.field("repo").struct.field("full_name"), "scope").alias(
             "repository"
         ),
-        _actor_kind("user").alias("actor_kind"),
-        pl.col("user").struct.field("login").alias("login"),
     )
     pr = pr.with_columns(
         first_reason(
@@ -96,13 +104,7 @@ def pull_requests(landing: pl.DataFrame, key: str) -> Normalised:
         )
     )
     rejected = pr.filter(pl.col("reason").is_not_null())
-    pr = actor_columns(
-        pr.filter(pl.col("reason").is_null()),
-        source="github",
-        handle="login",
-        kind="actor_kind",
-        key=key,
-    )
+    pr, vault = _attributed(pr.filter(pl.col("reason").is_null()), "user", key)
     pr = pr.with_columns(
         pl.lit("github").alias("source"),
         pl.lit("pull_request").alias("entity_type"),
@@ -153,7 +155,7 @@ def pull_requests(landing: pl.DataFrame, key: str) -> Normalised:
     return Normalised(
         signals=signals,
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=accounts(pr, source="github", handle="login", name=None, email=None),
+        accounts=vault,
     )
 
 
@@ -165,8 +167,6 @@ def reviews(landing: pl.DataFrame, key: str) -> Normalised:
         .cast(pl.Int64, strict=False)
         .alias("pr_number"),
         pl.col("scope").alias("repository"),
-        _actor_kind("user").alias("actor_kind"),
-        pl.col("user").struct.field("login").alias("login"),
         pl.col("state").str.to_lowercase().alias("state"),
     )
     review = review.with_columns(
@@ -182,12 +182,8 @@ def reviews(landing: pl.DataFrame, key: str) -> Normalised:
         )
     )
     rejected = review.filter(pl.col("reason").is_not_null())
-    review = actor_columns(
-        review.filter(pl.col("reason").is_null() & (pl.col("state") != "pending")),
-        source="github",
-        handle="login",
-        kind="actor_kind",
-        key=key,
+    review, vault = _attributed(
+        review.filter(pl.col("reason").is_null() & (pl.col("state") != "pending")), "user", key
     )
     events = review.with_columns(
         pl.lit("github").alias("source"),
@@ -205,7 +201,7 @@ def reviews(landing: pl.DataFrame, key: str) -> Normalised:
     return Normalised(
         signals=finish(events),
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=accounts(review, source="github", handle="login", name=None, email=None),
+        accounts=vault,
     )
 
 
@@ -335,8 +331,6 @@ def workflow_runs(landing: pl.DataFrame, key: str) -> Normalised:
     decoded, undecodable = decode(landing, RUN)
     run = decoded.unnest("doc").with_columns(
         pl.coalesce("run_started_at", "created_at").alias("started_at"),
-        _actor_kind("triggering_actor").alias("actor_kind"),
-        pl.col("triggering_actor").struct.field("login").alias("login"),
     )
     run = run.with_columns(
         first_reason(
@@ -345,13 +339,8 @@ def workflow_runs(landing: pl.DataFrame, key: str) -> Normalised:
         )
     )
     rejected = run.filter(pl.col("reason").is_not_null())
-    run = actor_columns(
-        run.filter(pl.col("reason").is_null()),
-        source="github",
-        handle="login",
-        kind="actor_kind",
-        key=key,
-    ).with_columns(
+    run, vault = _attributed(run.filter(pl.col("reason").is_null()), "triggering_actor", key)
+    run = run.with_columns(
         pl.lit("github").alias("source"),
         pl.lit("ci_run").alias("entity_type"),
         (pl.col("scope") + "/actions/runs/" + pl.col("id")).alias("entity_id"),
@@ -387,7 +376,7 @@ def workflow_runs(landing: pl.DataFrame, key: str) -> Normalised:
     return Normalised(
         signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=accounts(run, source="github", handle="login", name=None, email=None),
+        accounts=vault,
     )
 
 
@@ -418,10 +407,7 @@ DEPLOYMENT_STATUS = pl.Struct(
 def deployments(landing: pl.DataFrame, key: str) -> Normalised:
     """A deployment's ``created`` event carries the sha it ships and its environment."""
     decoded, undecodable = decode(landing, DEPLOYMENT)
-    dep = decoded.unnest("doc").with_columns(
-        _actor_kind("creator").alias("actor_kind"),
-        pl.col("creator").struct.field("login").alias("login"),
-    )
+    dep = decoded.unnest("doc").with_columns()
     dep = dep.with_columns(
         first_reason(
             pl.when(pl.col("id").is_null()).then(pl.lit("deployment has no id")),
@@ -429,13 +415,7 @@ def deployments(landing: pl.DataFrame, key: str) -> Normalised:
         )
     )
     rejected = dep.filter(pl.col("reason").is_not_null())
-    dep = actor_columns(
-        dep.filter(pl.col("reason").is_null()),
-        source="github",
-        handle="login",
-        kind="actor_kind",
-        key=key,
-    )
+    dep, vault = _attributed(dep.filter(pl.col("reason").is_null()), "creator", key)
     events = dep.with_columns(
         pl.lit("github").alias("source"),
         pl.lit("deployment").alias("entity_type"),
@@ -454,7 +434,7 @@ def deployments(landing: pl.DataFrame, key: str) -> Normalised:
     return Normalised(
         signals=finish(events),
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=accounts(dep, source="github", handle="login", name=None, email=None),
+        accounts=vault,
     )
 
 
@@ -463,8 +443,6 @@ def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
     decoded, undecodable = decode(landing, DEPLOYMENT_STATUS)
     status = decoded.unnest("doc").with_columns(
         pl.col("deployment_url").str.extract(r"/deployments/(\d+)$").alias("deployment_id"),
-        _actor_kind("creator").alias("actor_kind"),
-        pl.col("creator").struct.field("login").alias("login"),
     )
     status = status.with_columns(
         first_reason(
@@ -475,13 +453,7 @@ def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
         )
     )
     rejected = status.filter(pl.col("reason").is_not_null())
-    status = actor_columns(
-        status.filter(pl.col("reason").is_null()),
-        source="github",
-        handle="login",
-        kind="actor_kind",
-        key=key,
-    )
+    status, vault = _attributed(status.filter(pl.col("reason").is_null()), "creator", key)
     events = status.with_columns(
         pl.lit("github").alias("source"),
         pl.lit("deployment").alias("entity_type"),
@@ -502,7 +474,7 @@ def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
     return Normalised(
         signals=finish(events),
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=accounts(status, source="github", handle="login", name=None, email=None),
+        accounts=vault,
     )
 
 
@@ -525,10 +497,7 @@ RELEASE = pl.Struct(
 def releases(landing: pl.DataFrame, key: str) -> Normalised:
     """``published`` at publication (drafts have none yet and yield no event)."""
     decoded, undecodable = decode(landing, RELEASE)
-    rel = decoded.unnest("doc").with_columns(
-        _actor_kind("author").alias("actor_kind"),
-        pl.col("author").struct.field("login").alias("login"),
-    )
+    rel = decoded.unnest("doc").with_columns()
     rel = rel.with_columns(
         first_reason(
             pl.when(pl.col("id").is_null()).then(pl.lit("release has no id")),
@@ -538,13 +507,7 @@ def releases(landing: pl.DataFrame, key: str) -> Normalised:
         )
     )
     rejected = rel.filter(pl.col("reason").is_not_null())
-    rel = actor_columns(
-        rel.filter(pl.col("reason").is_null()),
-        source="github",
-        handle="login",
-        kind="actor_kind",
-        key=key,
-    )
+    rel, vault = _attributed(rel.filter(pl.col("reason").is_null()), "author", key)
     events = rel.filter(pl.col("published_at").is_not_null()).with_columns(
         pl.lit("github").alias("source"),
         pl.lit("release").alias("entity_type"),
@@ -563,7 +526,7 @@ def releases(landing: pl.DataFrame, key: str) -> Normalised:
     return Normalised(
         signals=finish(events),
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=accounts(rel, source="github", handle="login", name=None, email=None),
+        accounts=vault,
     )
 
 
@@ -596,12 +559,7 @@ def _hook(label: str, fields: dict[str, pl.DataType], **parts: object) -> Webhoo
 
 
 def _sender(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    rows = rows.with_columns(
-        _actor_kind("sender").alias("actor_kind"),
-        pl.col("sender").struct.field("login").alias("login"),
-    )
-    rows = actor_columns(rows, source="github", handle="login", kind="actor_kind", key=key)
-    return rows, accounts(rows, source="github", handle="login", name=None, email=None)
+    return _attributed(rows, "sender", key)
 
 
 def _first_line(text: pl.Expr) -> pl.Expr:
