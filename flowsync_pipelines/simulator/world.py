@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +18,8 @@ from .render_jenkins import JenkinsRenderer
 from .render_jira import JiraRenderer
 from .render_linear import LinearRenderer
 from .render_sentry import SentryRenderer
+from .render_webhooks import ROUTES as WEBHOOK_ROUTES
+from .render_webhooks import Delivery, deliveries
 from .timeline import simulate
 from .truth import build_config, build_ground_truth
 
@@ -242,6 +245,22 @@ class World:
     def jenkins_builds(self, job: str, as_of: datetime) -> list[dict[str, Any]]:
         """Builds that had started by ``as_of``, number ascending (result null while building)."""
         return self._jenkins.list_builds(job, _utc(as_of))
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def webhook_deliveries(
+        self,
+        *,
+        sources: Sequence[str] = WEBHOOK_ROUTES,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        teams: Iterable[str] | None = None,
+    ) -> list[Delivery]:
+        """The signed-to-be webhook deliveries of GitHub, Jira and Sentry, oldest first.
+
+        See :func:`flowsync_pipelines.simulator.render_webhooks.deliveries`.
+        """
+        return deliveries(self, sources=sources, start=start, end=end, teams=teams)
 
     # --- timeline-derived metrics (computed without rendering) -----------------------------
 
