@@ -18,7 +18,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,15 @@ from typing import Any
 import polars as pl
 import pytest
 
-from flowsync_pipelines.landing import LandingStore
+from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
 from flowsync_pipelines.normalise import NormaliseResult, normalise
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.simulator import World, build_world
+from flowsync_pipelines.simulator.model import TicketComment
 from flowsync_pipelines.simulator.render_webhooks import Delivery, deliveries
 from flowsync_pipelines.webhooks.drain import DrainReport, drain
 from flowsync_pipelines.webhooks.harness import GatewayProcess, write_gateway_config
+from flowsync_pipelines.webhooks.providers import event_kind
 from flowsync_pipelines.webhooks.queue import DeliveryQueue, StoredDelivery
 from flowsync_pipelines.webhooks.replay import ReplayError, ReplayReport, replay
 
@@ -436,3 +438,39 @@ def test_pushes_are_ref_events_today_naming_every_pushed_commit(replayed):
     }
     carried = commits_in_pushes(replayed.deliveries)
     assert named == set(carried)
+
+
+def test_a_comment_on_a_jira_ticket_is_delivered_and_becomes_a_commented_event():
+    """The demo's Jira tickets get no comments, so this world is given one."""
+    world = build_world(3, START, 3)
+    ticket = next(t for t in world.timeline.tickets if t.tracker == "jira" and t.team == TEAM)
+    at = ticket.created_at + timedelta(hours=2)
+    body = f"Blocked on the ledger migration, see {ticket.key}"
+    world.timeline.ticket_comments.append(
+        TicketComment("c0ffee00-0000-4000-8000-000000000001", ticket.key, ticket.reporter, at, body)
+    )
+    [delivery] = [
+        d
+        for d in deliveries(world, sources=("jira",), teams=[TEAM])
+        if d.event == "comment_created"
+    ]
+    assert delivery.delivered_at == at
+    assert delivery.payload["issue"]["key"] == ticket.key
+    record = FetchedRecord(
+        kind=event_kind("jira", delivery.event),
+        scope="PLAT",
+        record_id=delivery.delivery_id,
+        updated_at=at.isoformat(),
+        payload=delivery.payload,
+        request=f"delivery:{delivery.delivery_id}",
+    )
+    result = normalise(landing_frame("jira", [record], fetched_at=at), pseudonym_key=PSEUDONYM_KEY)
+    [event] = result.signals.to_dicts()
+    comment_id = delivery.payload["comment"]["id"]
+    assert (event["entity_id"], event["action"]) == (
+        f"{ticket.key}/comments/{comment_id}",
+        "commented",
+    )
+    assert event["occurred_at"] == at.replace(microsecond=at.microsecond // 1000 * 1000)
+    reporter = world.organisation.person(ticket.reporter)
+    assert event["actor"] == pseudonym(PSEUDONYM_KEY, "jira", reporter.accounts["jira"])
