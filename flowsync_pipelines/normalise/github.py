@@ -220,8 +220,30 @@ COMMIT = pl.Struct(
         ),
         "author": USER,
         "parents": pl.List(pl.Struct({"sha": S})),
+        # Only the commit-detail endpoint (``GET /repos/{o}/{r}/commits/{sha}``) lists files.
+        "files": pl.List(pl.Struct({"filename": S})),
     }
 )
+
+
+def _commit_attributes() -> pl.Expr:
+    """``parents`` (their count) and, when the record lists them, ``files``: the sorted
+    distinct paths the commit changed (the key webhook push commits use too)."""
+    parents = pl.col("parents").list.len().alias("parents")
+    files = (
+        pl.col("files")
+        .list.eval(pl.element().struct.field("filename"))
+        .list.drop_nulls()
+        .list.unique()
+        .list.sort()
+        .alias("files")
+    )
+    return (
+        pl.when(pl.col("files").is_null())
+        .then(pl.struct(parents).struct.json_encode())
+        .otherwise(pl.struct(parents, files).struct.json_encode())
+        .alias("attributes")
+    )
 
 
 def commits(landing: pl.DataFrame, key: str) -> Normalised:
@@ -283,9 +305,7 @@ def commits(landing: pl.DataFrame, key: str) -> Normalised:
         .list.unique()
         .alias("ticket_keys"),
         pl.col("html_url").alias("url"),
-        pl.struct(pl.col("parents").list.len().alias("parents"))
-        .struct.json_encode()
-        .alias("attributes"),
+        _commit_attributes(),
     )
     vault = pl.concat(
         [
