@@ -753,6 +753,11 @@ def test_sentry_issues_are_incidents_first_seen_then_last_seen_with_release(sent
     assert last["release"] == event["release"]["version"]
     assert last["environment"] == "production"
     assert last["occurred_at"] == _utc(event["dateCreated"])
+    # What the incident says of its cause, for matching it to a deployment's changed files.
+    attributes = json.loads(last["attributes"])
+    assert attributes["culprit"] == event["culprit"]
+    assert attributes["files"] == [event["metadata"]["filename"]]
+    assert json.loads(first["attributes"])["files"] == [issue["metadata"]["filename"]]
 
 
 def test_sentry_releases_and_deploys(sentry, sentry_items):

@@ -168,7 +168,9 @@ def test_a_push_is_dated_by_its_epoch_seconds_pushed_at_and_shares_the_ref_entit
         "head_commit": {"id": "c" * 40, "message": "Fix the thing", "timestamp": "2026-09-09"},
         "repository": {**REPO, "pushed_at": 1788948000},  # epoch seconds, not ISO text
     }
-    pushed = _only(_github("push", push))
+    result = _github("push", push)
+    assert result.quarantine.is_empty()
+    pushed = result.signals.filter(pl.col("entity_type") == "branch").row(0, named=True)
     assert (pushed["entity_type"], pushed["entity_id"], pushed["action"]) == (
         "branch",
         "acme/api:refs/heads/PLAT-9-fix",

@@ -154,23 +154,46 @@ def actor_columns(
     )
 
 
-def event_id() -> pl.Expr:
-    """``<source>:<entity_type>:<entity_id>:<action>:<occurred_at>``, deterministic by design."""
-    return pl.concat_str(
+# Column a normaliser may add when two distinct events of one entity can share an action and a
+# timestamp (two pushes to one branch in the same second): it is appended to the event id.
+DISCRIMINATOR = "discriminator"
+
+
+def event_id(*, discriminated: bool = False) -> pl.Expr:
+    """``<source>:<entity_type>:<entity_id>:<action>:<occurred_at>``, deterministic by design.
+
+    With ``discriminated``, rows whose :data:`DISCRIMINATOR` column is not null get
+    ``:<discriminator>`` appended (a push's ``after`` sha); rows where it is null keep the
+    five-part id, so adding a discriminator to one kind changes no other kind's ids.
+    """
+    base = pl.concat_str(
         pl.col("source"),
         pl.col("entity_type"),
         pl.col("entity_id"),
         pl.col("action"),
         pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"),
         separator=":",
-    ).alias("event_id")
+    )
+    if discriminated:
+        base = (
+            pl.when(pl.col(DISCRIMINATOR).is_null())
+            .then(base)
+            .otherwise(base + ":" + pl.col(DISCRIMINATOR))
+        )
+    return base.alias("event_id")
 
 
 def finish(events: pl.DataFrame) -> pl.DataFrame:
-    """Give events their id, the observation time, and the canonical column order."""
+    """Give events their id, the observation time, and the canonical column order.
+
+    A :data:`DISCRIMINATOR` column, when ``events`` has one, extends the event id (see
+    :func:`event_id`); it is not a signals column and is dropped here.
+    """
     events = events.filter(pl.col("occurred_at").is_not_null())
     events = events.with_columns(
-        event_id(), pl.col("fetched_at").alias("observed_at"), pl.lit(0, pl.Int64).alias("hlc")
+        event_id(discriminated=DISCRIMINATOR in events.columns),
+        pl.col("fetched_at").alias("observed_at"),
+        pl.lit(0, pl.Int64).alias("hlc"),
     )
     return schema.conform(events, schema.SIGNALS)
 
@@ -231,6 +254,9 @@ class WebhookEvent:
     derived: dict[str, pl.Expr] = field(default_factory=dict)  # helpers, before everything else
     # Deliveries that are valid but hold no event: (condition, note for the reference row).
     no_event: tuple[pl.Expr, str] | None = None
+    # Tells apart distinct deliveries that would otherwise share an event id (same entity,
+    # action and time): appended to the event id when not null (see :func:`event_id`).
+    discriminator: pl.Expr | None = None
 
 
 def webhook_events(
@@ -271,9 +297,176 @@ def webhook_events(
         pl.coalesce(utc(pl.col("raw_time")), "received_at", "fetched_at").alias("occurred_at"),
         **event.columns,
     )
+    if event.discriminator is not None:
+        events = events.with_columns(event.discriminator.alias(DISCRIMINATOR))
     return Normalised(
         signals=finish(events),
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
         accounts=vault,
         references=references,
     )
+
+
+# -- commits inside push deliveries --------------------------------------------------------------
+# GitHub's ``push`` and GitLab's ``Push Hook`` list the pushed commits in one shape (GitLab's
+# people have no ``username``, and no ``committer``): each becomes the polled commit's
+# ``committed`` event.
+PUSH_PERSON = pl.Struct(text("name", "email", "username"))
+PUSH_COMMIT = pl.Struct(
+    {
+        **text("id", "message", "timestamp", "url", "distinct"),
+        "author": PUSH_PERSON,
+        "committer": PUSH_PERSON,
+        **{change: pl.List(pl.String()) for change in ("added", "modified", "removed")},
+    }
+)
+# Accounts that commit for a tool rather than a person: GitHub's web-flow (merges and edits
+# made in the web UI) and apps (``name[bot]``, ``…[bot]@users.noreply.github.com``).
+_BOT_LOGINS = ("web-flow",)
+_BOT_EMAILS = ("noreply@github.com",)
+
+
+def _push_person(who: str) -> list[pl.Expr]:
+    person = pl.col(who)
+    return [
+        person.struct.field(part).alias(f"{who}_{part}") for part in ("name", "email", "username")
+    ]
+
+
+def _push_person_kind(who: str) -> pl.Expr:
+    username, email, name = (pl.col(f"{who}_{part}") for part in ("username", "email", "name"))
+    return (
+        pl.when(username.is_null() & email.is_null())
+        .then(pl.lit("unknown"))
+        .when(
+            username.str.ends_with("[bot]").fill_null(False)
+            | username.is_in(_BOT_LOGINS).fill_null(False)
+            | name.str.ends_with("[bot]").fill_null(False)
+            | email.str.contains(r"\[bot\]@").fill_null(False)
+            | email.str.to_lowercase().is_in(_BOT_EMAILS).fill_null(False)
+        )
+        .then(pl.lit("bot"))
+        .otherwise(pl.lit("human"))
+    )
+
+
+def _push_pseudonyms(
+    rows: pl.DataFrame, who: str, *, key: str, login_source: str
+) -> tuple[pl.Series, pl.DataFrame]:
+    """The pseudonym of each row's ``who`` (its ``login_source`` username, else its email, as
+    polled commits with no linked account) and the vault rows of those people."""
+    username, email = rows.get_column(f"{who}_username"), rows.get_column(f"{who}_email")
+    by_login = pseudonymise(login_source, username, key)
+    by_email = pseudonymise("email", email, key)
+    people = rows.select(
+        pl.col(f"{who}_kind").alias("actor_kind"),
+        pl.when(username.is_not_null())
+        .then(pl.lit(login_source))
+        .otherwise(pl.lit("email"))
+        .alias("source"),
+        pl.coalesce(username, email).alias("handle"),
+        pl.col(f"{who}_name").alias("display_name"),
+        email.alias("email"),
+    ).with_columns(
+        pl.when(pl.col("actor_kind").is_in(["human", "bot"]))
+        .then(pl.coalesce(by_login, by_email))
+        .alias("pseudonym")
+    )
+    vault = schema.conform(people.filter(pl.col("pseudonym").is_not_null()), schema.ACCOUNTS)
+    return people.get_column("pseudonym"), vault
+
+
+def pushed_commits(
+    landing: pl.DataFrame,
+    key: str,
+    *,
+    source: str,
+    login_source: str,
+    fields: dict[str, pl.DataType],
+    web_url: pl.Expr,
+    merge_request_ref: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The ``commit`` events of the ``commits`` listed in push deliveries, and vault rows.
+
+    Each commit is the entity ``<scope>@<sha>`` with action ``committed``, as the tool's polled
+    commits are, at the commit's ``timestamp`` (the delivery's receipt time when it has none);
+    it is attributed to its author's ``login_source`` username, else to the author's email
+    (source ``email``). Author and committer both get vault rows (handle, name, email), so
+    identity resolution can join username, email and name. ``attributes`` holds ``files`` (the
+    sorted distinct paths added, modified or removed) and ``committer`` (its pseudonym). A
+    listed commit without an id is skipped: the delivery is accounted for by its ref event.
+
+    Args:
+        landing: push deliveries (kind ``webhook:<event>``, whole bodies as payloads).
+        key: the pseudonym key.
+        source: the tool (``github``, ``gitlab``).
+        login_source: the pseudonym source of the people's ``username``.
+        fields: other top-level fields ``web_url`` reads (the repository or project).
+        web_url: the repository's web address; a commit without a ``url`` gets
+            ``<web_url>/commit/<sha>``.
+        merge_request_ref: a regex whose group 1 is the pull request a merge commit merged.
+
+    Returns:
+        the commit events (finished signals) and the vault rows.
+    """
+    dtype = pl.Struct({**fields, "commits": pl.List(PUSH_COMMIT)})
+    decoded, _ = decode(landing, dtype)
+    received = landing.select(
+        "landing_ref", pl.coalesce("updated_at", "fetched_at").alias("received_at")
+    ).unique("landing_ref")
+    rows = (
+        decoded.join(received, on="landing_ref", how="left")
+        .unnest("doc")
+        .with_columns(web_url.alias("web_url"))
+        .select("landing_ref", "scope", "fetched_at", "received_at", "web_url", "commits")
+        .explode("commits")
+        .unnest("commits")
+        .filter(pl.col("id").is_not_null())
+    )
+    rows = rows.with_columns(*_push_person("author"), *_push_person("committer"))
+    rows = rows.with_columns(
+        _push_person_kind("author").alias("author_kind"),
+        _push_person_kind("committer").alias("committer_kind"),
+    )
+    author, author_vault = _push_pseudonyms(rows, "author", key=key, login_source=login_source)
+    committer, committer_vault = _push_pseudonyms(
+        rows, "committer", key=key, login_source=login_source
+    )
+    no_paths = pl.lit([], pl.List(pl.String))
+    message = pl.col("message").fill_null("")
+    events = rows.with_columns(
+        author.alias("actor"),
+        pl.col("author_kind").alias("actor_kind"),
+        committer.alias("committer"),
+        pl.lit(source).alias("source"),
+        pl.lit("commit").alias("entity_type"),
+        (pl.col("scope") + "@" + pl.col("id")).alias("entity_id"),
+        pl.lit("committed").alias("action"),
+        pl.coalesce(utc(pl.col("timestamp")), "received_at", "fetched_at").alias("occurred_at"),
+        pl.col("scope").alias("repository"),
+        pl.col("id").alias("commit_sha"),
+        message.str.extract(merge_request_ref).cast(pl.Int64, strict=False).alias("pr_number"),
+        pl.col("message")
+        .str.replace_all("\r", "", literal=True)
+        .str.split("\n")
+        .list.first()
+        .alias("title"),
+        message.str.extract_all(TICKET_KEY).list.unique(maintain_order=True).alias("ticket_keys"),
+        pl.coalesce("url", pl.col("web_url") + "/commit/" + pl.col("id")).alias("url"),
+    ).with_columns(
+        pl.struct(
+            pl.concat_list(
+                pl.col("added").fill_null(no_paths),
+                pl.col("modified").fill_null(no_paths),
+                pl.col("removed").fill_null(no_paths),
+            )
+            .list.drop_nulls()
+            .list.unique()
+            .list.sort()
+            .alias("files"),
+            pl.col("committer"),
+        )
+        .struct.json_encode()
+        .alias("attributes")
+    )
+    return finish(events), merge_accounts(pl.concat([author_vault, committer_vault]))

@@ -21,6 +21,8 @@ from flowsync_pipelines.normalise.common import (
     decode,
     finish,
     first_reason,
+    merge_accounts,
+    pushed_commits,
     quarantine_rows,
     text,
     utc,
@@ -218,8 +220,30 @@ COMMIT = pl.Struct(
         ),
         "author": USER,
         "parents": pl.List(pl.Struct({"sha": S})),
+        # Only the commit-detail endpoint (``GET /repos/{o}/{r}/commits/{sha}``) lists files.
+        "files": pl.List(pl.Struct({"filename": S})),
     }
 )
+
+
+def _commit_attributes() -> pl.Expr:
+    """``parents`` (their count) and, when the record lists them, ``files``: the sorted
+    distinct paths the commit changed (the key webhook push commits use too)."""
+    parents = pl.col("parents").list.len().alias("parents")
+    files = (
+        pl.col("files")
+        .list.eval(pl.element().struct.field("filename"))
+        .list.drop_nulls()
+        .list.unique()
+        .list.sort()
+        .alias("files")
+    )
+    return (
+        pl.when(pl.col("files").is_null())
+        .then(pl.struct(parents).struct.json_encode())
+        .otherwise(pl.struct(parents, files).struct.json_encode())
+        .alias("attributes")
+    )
 
 
 def commits(landing: pl.DataFrame, key: str) -> Normalised:
@@ -281,9 +305,7 @@ def commits(landing: pl.DataFrame, key: str) -> Normalised:
         .list.unique()
         .alias("ticket_keys"),
         pl.col("html_url").alias("url"),
-        pl.struct(pl.col("parents").list.len().alias("parents"))
-        .struct.json_encode()
-        .alias("attributes"),
+        _commit_attributes(),
     )
     vault = pl.concat(
         [
@@ -760,7 +782,9 @@ HOOKS: dict[str, WebhookEvent] = {
         },
     ),
     # A push to a branch or tag: one ``pushed`` event on the ref, at the repository's
-    # ``pushed_at`` (epoch seconds in this payload, where other payloads send ISO text).
+    # ``pushed_at`` (epoch seconds in this payload, where other payloads send ISO text). Two
+    # pushes to one ref in one second are two events: the ``after`` sha discriminates their
+    # ids. The commits listed are commit events too (see ``push_webhooks``).
     "push": _hook(
         "push",
         {
@@ -773,6 +797,7 @@ HOOKS: dict[str, WebhookEvent] = {
         action=pl.when(pl.col("deleted") == "true")
         .then(pl.lit("deleted"))
         .otherwise(pl.lit("pushed")),
+        discriminator=pl.col("after"),
         time=pl.coalesce(
             pl.col("repository").struct.field("pushed_at"),
             pl.col("head_commit").struct.field("timestamp"),
@@ -856,4 +881,33 @@ def _webhook(kind: str) -> Callable[[pl.DataFrame, str], Normalised]:
     return normaliser
 
 
+MERGE_PULL_REQUEST = r"^Merge pull request #(\d+)"
+
+
+def push_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
+    """``push`` deliveries: the ref's ``pushed`` (or ``deleted``) event, by the sender, and a
+    ``committed`` event per listed commit, the same entity and action as the polled commit
+    (``<repo>@<sha>``), by its author's login (or, without one, the author's email), with the
+    changed ``files`` and the ``committer`` in ``attributes``. A delivery quarantined for its
+    ref yields no commits either."""
+    ref = webhook_events(landing, key, HOOKS["push"], source="github", actor=_sender)
+    valid = landing.filter(~pl.col("landing_ref").is_in(ref.quarantine.get_column("landing_ref")))
+    commit_events, commit_vault = pushed_commits(
+        valid,
+        key,
+        source="github",
+        login_source="github",
+        fields={"repository": REPO},
+        web_url=pl.col("repository").struct.field("html_url"),
+        merge_request_ref=MERGE_PULL_REQUEST,
+    )
+    return Normalised(
+        signals=pl.concat([ref.signals, commit_events]),
+        quarantine=ref.quarantine,
+        accounts=merge_accounts(pl.concat([ref.accounts, commit_vault])),
+        references=ref.references,
+    )
+
+
 WEBHOOKS = {f"webhook:{kind}": _webhook(kind) for kind in HOOKS}
+WEBHOOKS["webhook:push"] = push_webhooks

@@ -30,6 +30,8 @@ from flowsync_pipelines.normalise.common import (
     decode,
     finish,
     first_reason,
+    merge_accounts,
+    pushed_commits,
     quarantine_rows,
     reference_rows,
     text,
@@ -902,7 +904,8 @@ ISSUE_ACTIONS = {"open": "created", "close": "closed", "reopen": "reopened", "up
 
 def _push(label: str) -> WebhookEvent:
     """Pushes to a branch (``Push Hook``) or tag (``Tag Push Hook``): ``pushed``, or ``deleted``
-    when ``after`` is all zeros. The user is given as flat ``user_*`` fields."""
+    when ``after`` is all zeros, the event id ending in ``:<after>``. The user is given as flat
+    ``user_*`` fields. The commits listed are commit events too (see ``_with_commits``)."""
     return WebhookEvent(
         label,
         pl.Struct(
@@ -935,6 +938,8 @@ def _push(label: str) -> WebhookEvent:
         action=pl.when(pl.col("after") == ZERO_SHA)
         .then(pl.lit("deleted"))
         .otherwise(pl.lit("pushed")),
+        # Pushes carry no time (the receipt time stands in): ``after`` tells two apart.
+        discriminator=pl.col("after"),
         time=pl.lit(None, S),
         columns={
             "repository": pl.col("scope"),
@@ -1029,10 +1034,13 @@ HOOKS: dict[str, WebhookEvent] = {
             "state": pl.when(_attr("status") == "running")
             .then(pl.lit("running"))
             .otherwise(_attr("status")),
+            # The polled pipeline's attributes, so either version reads alike.
             "attributes": pl.struct(
                 _branch(_attr("ref")).alias("head_branch"),
                 _attr("ref").alias("ref"),
                 _attr("source").alias("event"),
+                _attr("iid").cast(pl.Int64, strict=False).alias("pipeline_iid"),
+                _attr("status").alias("status"),
             ).struct.json_encode(),
         },
     ),
@@ -1246,5 +1254,33 @@ def system_hooks(landing: pl.DataFrame, key: str) -> Normalised:
     )
 
 
+def _with_commits(kind: str) -> Callable[[pl.DataFrame, str], Normalised]:
+    def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
+        ref = webhook_events(landing, key, HOOKS[kind], source=SOURCE, actor=_hook_user)
+        quarantined = ref.quarantine.get_column("landing_ref")
+        commit_events, commit_vault = pushed_commits(
+            landing.filter(~pl.col("landing_ref").is_in(quarantined)),
+            key,
+            source=SOURCE,
+            login_source=SOURCE,
+            fields={"project": PROJECT},
+            web_url=pl.col("project").struct.field("web_url") + "/-",
+            merge_request_ref=MERGE_REQUEST_REF,
+        )
+        return Normalised(
+            signals=pl.concat([ref.signals, commit_events]),
+            quarantine=ref.quarantine,
+            accounts=merge_accounts(pl.concat([ref.accounts, commit_vault])),
+            references=ref.references,
+        )
+
+    normaliser.__doc__ = (
+        f"GitLab ``{kind}`` deliveries: the ref's event and a ``committed`` event per listed "
+        "commit (``<project>@<sha>``, as polled), by the author's email, with its ``files``."
+    )
+    return normaliser
+
+
 WEBHOOKS = {f"webhook:{kind}": _webhook(kind) for kind in HOOKS}
+WEBHOOKS.update({f"webhook:{kind}": _with_commits(kind) for kind in ("push", "tag_push")})
 WEBHOOKS["webhook:system_hook"] = system_hooks

@@ -43,6 +43,7 @@ from flowsync_pipelines.normalise.common import (
     first_reason,
     merge_accounts,
     quarantine_rows,
+    text,
     utc,
 )
 
@@ -96,6 +97,8 @@ def _quarantine(rejected: pl.DataFrame, undecodable: pl.DataFrame) -> pl.DataFra
 
 
 # -- issues and their latest events -------------------------------------------------------------
+# What an error names of its cause: the file and function of its top in-app frame.
+METADATA = pl.Struct({"filename": S, "function": S, "type": S, "value": S})
 ISSUE = pl.Struct(
     {
         "id": S,
@@ -114,6 +117,8 @@ ISSUE = pl.Struct(
         "assignedTo": USER,
         "project": pl.Struct({"id": S, "slug": S}),
         "activity": pl.List(pl.Struct({"type": S, "dateCreated": S, "user": USER})),
+        "metadata": METADATA,
+        "firstRelease": pl.Struct({"version": S}),  # the issue-details endpoint gives it
     }
 )
 
@@ -200,8 +205,24 @@ def _with_assignee(issue: pl.DataFrame, key: str) -> pl.DataFrame:
     ).rename({"actor": "assignee"})
 
 
+def _metadata_files() -> pl.Expr:
+    """``[metadata.filename]``, or no files when the error names none."""
+    filename = pl.col("metadata").struct.field("filename")
+    return (
+        pl.when(filename.is_not_null())
+        .then(pl.concat_list(filename))
+        .otherwise(pl.lit([], pl.List(S)))
+    )
+
+
 def _incident_columns(project: pl.Expr, url: pl.Expr) -> list[pl.Expr]:
-    """The incident ``sentry:<project>/<issue id>`` with its link and typed attributes."""
+    """The incident ``sentry:<project>/<issue id>`` with its link and typed attributes.
+
+    Besides the issue's state, ``attributes`` carries what it says of its cause, for linking it
+    to the deployment that shipped it: ``culprit`` (Sentry's "file/function" text), ``files``
+    (``[metadata.filename]``; the latest event adds its in-app stack frames) and
+    ``first_release`` (the version it was first seen in, when the record says).
+    """
     return [
         pl.lit(SOURCE).alias("source"),
         pl.lit("incident").alias("entity_type"),
@@ -219,6 +240,9 @@ def _incident_columns(project: pl.Expr, url: pl.Expr) -> list[pl.Expr]:
             pl.col("userCount").cast(pl.Int64, strict=False).alias("user_count"),
             pl.col("lastSeen").alias("last_seen"),
             pl.col("assignee"),
+            pl.col("culprit"),
+            _metadata_files().alias("files"),
+            pl.col("firstRelease").struct.field("version").alias("first_release"),
         )
         .struct.json_encode()
         .alias("attributes"),
@@ -226,6 +250,12 @@ def _incident_columns(project: pl.Expr, url: pl.Expr) -> list[pl.Expr]:
 
 
 TAG = pl.Struct({"key": S, "value": S})
+# The API names frame fields in camelCase, an event's raw JSON in snake_case: both are read.
+FRAME = pl.Struct(text("filename", "absPath", "abs_path", "inApp", "in_app"))
+STACKTRACE = pl.Struct({"frames": pl.List(FRAME)})
+ENTRY = pl.Struct(
+    {"type": S, "data": pl.Struct({"values": pl.List(pl.Struct({"stacktrace": STACKTRACE}))})}
+)
 EVENT = pl.Struct(
     {
         "id": S,
@@ -237,6 +267,9 @@ EVENT = pl.Struct(
         "environment": S,
         "tags": pl.List(TAG),
         "release": pl.Struct({"version": S}),
+        "culprit": S,
+        "metadata": METADATA,
+        "entries": pl.List(ENTRY),
     }
 )
 
@@ -250,10 +283,39 @@ def _tag(name: str) -> pl.Expr:
     )
 
 
+def _in_app_files(event: pl.DataFrame) -> pl.DataFrame:
+    """``landing_ref`` → ``files``: the sorted distinct paths of the in-app stack frames of the
+    event's ``exception`` entries, and its ``metadata.filename``."""
+    frames = (
+        event.select("landing_ref", "entries")
+        .explode("entries")
+        .unnest("entries")
+        .filter(pl.col("type") == "exception")
+        .select("landing_ref", pl.col("data").struct.field("values"))
+        .explode("values")
+        .select("landing_ref", pl.col("values").struct.field("stacktrace").struct.field("frames"))
+        .explode("frames")
+        .unnest("frames")
+        .filter(pl.coalesce("inApp", "in_app") == "true")
+        .select("landing_ref", pl.coalesce("filename", "absPath", "abs_path").alias("file"))
+    )
+    named = event.select("landing_ref", pl.col("metadata").struct.field("filename").alias("file"))
+    return (
+        pl.concat([frames, named])
+        .drop_nulls()
+        .group_by("landing_ref")
+        .agg(pl.col("file").unique().sort().alias("files"))
+    )
+
+
 def latest_events(landing: pl.DataFrame, key: str) -> Normalised:
-    """An issue's latest event: ``last_seen``, with the release and environment it ran in."""
+    """An issue's latest event: ``last_seen``, with the release and environment it ran in, and
+    its ``culprit`` and ``files`` (see :func:`_in_app_files`) in ``attributes``."""
     decoded, undecodable = decode(landing, EVENT)
     event = _requests(decoded, landing).unnest("doc")
+    event = event.join(_in_app_files(event), on="landing_ref", how="left").with_columns(
+        pl.col("files").fill_null(pl.lit([], pl.List(S)))
+    )
     event = event.with_columns(
         pl.coalesce("groupID", "record_id").alias("issue_id"),
         pl.coalesce("eventID", "id").alias("event_id_"),
@@ -289,6 +351,8 @@ def latest_events(landing: pl.DataFrame, key: str) -> Normalised:
             _tag("level").alias("level"),
             pl.col("platform"),
             _tag("transaction").alias("transaction"),
+            pl.col("culprit"),
+            pl.col("files"),
         )
         .struct.json_encode()
         .alias("attributes"),

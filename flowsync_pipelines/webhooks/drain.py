@@ -10,7 +10,8 @@ id the connector would give it, so a webhook and a poll of the same entity versi
   ``<repo>#<number>/reviews/<review id>``;
 - GitHub ``workflow_run``, ``deployment``, ``deployment_status`` and ``release`` → the kinds
   ``workflow_runs``, ``deployments``, ``deployment_statuses`` and ``releases`` likewise (a
-  ``release`` with action ``deleted`` is no version of the release: it lands whole).
+  ``release`` with action ``deleted`` is no version of the release: it lands whole); a
+  ``deployment_status`` also lands the ``deployment`` it embeds (``GITHUB_EMBEDDED``).
 
 Every other delivery lands whole as kind ``webhook:<event slug>`` with the delivery id as record
 id; ``WEBHOOKS`` in each source's normaliser module turns it into events (kinds with none are
@@ -30,7 +31,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -160,7 +161,11 @@ def landing_records(delivery: StoredDelivery) -> list[FetchedRecord]:
         raise ValueError(f"body is JSON but a {type(document).__name__}, not an object")
     mapped = _github_entity(delivery, document) if delivery.source == "github" else None
     if mapped is not None:
-        return [mapped]
+        embedded = (
+            _github_entity(replace(delivery, event_type=event), document)
+            for event in GITHUB_EMBEDDED.get(delivery.event_type, ())
+        )
+        return [mapped, *(record for record in embedded if record is not None)]
     if delivery.source == "figma" and not _tagged_figma_comment(document):
         document = _untagged_stub(document)
     return [
@@ -260,6 +265,12 @@ GITHUB_ENTITIES: dict[str, EntityMapping] = {
         "releases", "release", _under("releases"), ("published_at", "created_at")
     ),
 }
+
+
+# Entities a delivery embeds besides its own, landed as their polled kinds too: a
+# ``deployment_status`` carries its ``deployment`` (sha, ref, environment, creator), so a hook
+# subscribed to statuses alone still yields the deployment that shipped the sha.
+GITHUB_EMBEDDED: dict[str, tuple[str, ...]] = {"deployment_status": ("deployment",)}
 
 
 def _github_entity(delivery: StoredDelivery, document: dict[str, Any]) -> FetchedRecord | None:
