@@ -21,7 +21,7 @@ import yaml
 from flowsync_pipelines.sandbox import Sandbox, SandboxServer
 from flowsync_pipelines.sandbox.app import TOOLS
 from flowsync_pipelines.settings import Paths
-from flowsync_pipelines.simulator import World, build_world
+from flowsync_pipelines.simulator import DEMO, Conventions, World, build_world
 
 # The sandboxes check that a token is sent, not its value; real deployments set real ones.
 DEMO_TOKENS = {
@@ -88,13 +88,23 @@ def run_demo(
     port: int = 0,
     instance: dg.DagsterInstance | None = None,
     progress: Callable[[str], None] = print,
+    conventions: Conventions = DEMO,
 ) -> DemoResult:
-    """Run the demo into ``home`` and return where its outputs are."""
+    """Run the demo into ``home`` and return where its outputs are.
+
+    ``conventions`` are the simulated organisation's habits (``simulator.conventions``): the
+    demo's by default, or e.g. ``HELD_OUT`` to run the pipeline on an organisation whose
+    conventions no model was trained on. Its ``flowsync.yaml`` follows them (no members when
+    they are not configured, Sentry projects by their slugs).
+    """
     started = time.perf_counter()
     home = home.resolve()
     paths = Paths(home=home)
-    progress(f"[1/4] simulating the demo organisation ({days} days, seed {seed})")
-    world = build_world(seed=seed, days=days)
+    progress(
+        f"[1/4] simulating the demo organisation ({days} days, seed {seed}, "
+        f"conventions {conventions.name})"
+    )
+    world = build_world(seed=seed, days=days, conventions=conventions)
     (home / "demo").mkdir(parents=True, exist_ok=True)
     # Ground truth is for measuring accuracy; no pipeline code reads it.
     world.write_ground_truth(home / "demo" / "ground_truth.json")

@@ -1,9 +1,10 @@
 """GitHub REST connector (github.com or GitHub Enterprise via ``base_url``).
 
 Each repository is synced as five endpoints, each with its own cursor and first-page ETag:
-``pulls`` (+ reviews), ``commits``, ``workflow_runs``, ``deployments`` (+ statuses) and
-``releases``. The first page of every list is requested with ``If-None-Match``, so a sync with
-nothing new costs one 304 per endpoint and transfers nothing.
+``pulls`` (+ reviews), ``commits`` (+ each new commit's detail: the files it changed),
+``workflow_runs``, ``deployments`` (+ statuses) and ``releases``. The first page of every list
+is requested with ``If-None-Match``, so a sync with nothing new costs one 304 per endpoint and
+transfers nothing.
 
 What this connector does not read, and why:
 
@@ -27,7 +28,7 @@ from pydantic import Field
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord
 from flowsync_pipelines.settings import SourceConfig
-from resources.http import HttpClient, Page, RequestStats
+from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
 ENDPOINTS = ("pulls", "commits", "workflow_runs", "deployments", "releases")
@@ -223,7 +224,7 @@ class GitHubConnector:
                     older_seen = True
                     break
                 sync.observe(_normalised(committed))
-                yield self._commit_record(repo, commit, page.url)
+                yield self._detailed(repo, commit, page.url)
                 parents = [p.get("sha") for p in commit.get("parents") or []]
                 if since is not None and len(parents) > 1:
                     merges += [(parents[0], other) for other in parents[1:]]
@@ -233,7 +234,27 @@ class GitHubConnector:
             url = f"/repos/{repo}/compare/{base}...{head}"
             for page in self.client.paginate_link(url, params={"per_page": self.page_size}):
                 for commit in page.data.get("commits") or []:
-                    yield self._commit_record(repo, commit, page.url)
+                    yield self._detailed(repo, commit, page.url)
+
+    def _detailed(self, repo: str, commit: dict[str, Any], request: str) -> FetchedRecord:
+        """The commit as ``GET /commits/{sha}`` returns it: the list item plus ``stats`` and
+        ``files`` (what it changed), which the list leaves out.
+
+        One request per commit the list brought (only commits new since the cursor, so a
+        no-change sync asks for none). A commit whose detail cannot be had (a malformed sha,
+        an empty answer) lands as listed; normalisation judges it.
+        """
+        sha = commit.get("sha")
+        if isinstance(sha, str) and sha:
+            try:
+                page = self.client.get(f"/repos/{repo}/commits/{sha}")
+            except ApiError as error:
+                if error.status_code not in (404, 409, 422):
+                    raise
+                page = None  # GitHub: "No commit found for SHA"; an empty repository: 409
+            if page is not None and isinstance(page.data, dict) and page.data.get("sha") == sha:
+                return self._commit_record(repo, page.data, page.url)
+        return self._commit_record(repo, commit, request)
 
     @staticmethod
     def _commit_record(repo: str, commit: dict[str, Any], request: str) -> FetchedRecord:

@@ -2,7 +2,8 @@
 
 Each project is synced as five endpoints, each with its own cursor and first-page ETag:
 ``merge_requests`` (+ approvals and notes of each changed one), ``pipelines`` (+ jobs of each
-changed one), ``deployments``, ``issues`` and ``commits`` (default branch).
+changed one), ``deployments``, ``issues`` and ``commits`` (default branch; each new commit
+with its ``diff``).
 
 Why the lists are read newest-updated first instead of with ``updated_after=<cursor>``: a cursor
 in the URL changes the URL whenever the cursor moves, so the ETag one sync saves never matches
@@ -401,10 +402,32 @@ class GitLabConnector:
                     scope=path,
                     record_id=f"{path}@{commit.get('id')}",
                     updated_at=gitlab_time(commit.get("committed_date")),
-                    payload=commit,
+                    payload=self._with_diff(url, commit),
                     request=page.url,
                 )
         sync.observe(gitlab_time(tip.get("committed_date")))
+
+    def _with_diff(self, url: str, commit: dict[str, Any]) -> dict[str, Any]:
+        """The listed commit with ``diff``: the files it changed, exactly as
+        ``GET …/repository/commits/:sha/diff`` returns them (all pages).
+
+        The commit list carries no files and GitLab has no single call for both, so the diff
+        rides along under the endpoint's own name. One request per commit the list brought
+        (only those new since the cursor: a no-change sync asks for none). A commit whose diff
+        cannot be had (a malformed id, 404) lands as listed.
+        """
+        sha = commit.get("id")
+        if not isinstance(sha, str) or not sha:
+            return commit
+        diff: list[Any] = []
+        try:
+            for page in self.client.paginate_link(f"{url}/{sha}/diff", params={"per_page": 100}):
+                diff += page.data if isinstance(page.data, list) else []
+        except ApiError as error:
+            if error.status_code not in (404, 422):
+                raise
+            return commit
+        return {**commit, "diff": diff}
 
     def _mainline_at(self, url: str, tip: Any, moment: datetime) -> str | None:
         """The sha the default branch's first-parent line had at ``moment`` (None: none yet)."""

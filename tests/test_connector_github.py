@@ -62,8 +62,9 @@ class TestGitHubConnector(ConnectorContract):
             commits = world.github_commits(repo, as_of)
             marks = commit_watermarks(commits)
             for commit in commits:
+                # Commits land as their detail (``/commits/{sha}``): with the files they changed.
                 records["commits", f"{repo}@{commit['sha']}"] = (
-                    commit,
+                    world.github_commit(repo, commit["sha"], as_of),
                     marks[commit["sha"]],
                     cursor(repo, "commits"),
                 )

@@ -50,7 +50,9 @@ def _gitlab_records(world: World, as_of: datetime) -> Records:
             records["issues", key] = (issue, issue["updated_at"], f"{path}/issues")
         for commit in world.gitlab_commits(project_id, as_of):
             key = f"{path}@{commit['id']}"
-            records["commits", key] = (commit, commit["committed_date"], f"{path}/commits")
+            # Each commit lands with its diff (``…/commits/:sha/diff``): the files it changed.
+            detailed = {**commit, "diff": world.gitlab_commit_diff(project_id, commit["id"], as_of)}
+            records["commits", key] = (detailed, commit["committed_date"], f"{path}/commits")
     return records
 
 

@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from flowsync_pipelines.simulator import Person, Team, World, build_world
+from flowsync_pipelines.simulator import (
+    DEMO,
+    HELD_OUT,
+    Conventions,
+    KeyHabits,
+    Person,
+    Team,
+    World,
+    build_world,
+    sample_conventions,
+)
+from flowsync_pipelines.simulator.conventions import uses_held_out_value
+from flowsync_pipelines.simulator.sim_files import file_tree
 
 JIRA_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}$")
 GITHUB_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -650,3 +664,205 @@ def test_github_flaky_rerun_keeps_sha(world: World) -> None:
     )
     assert after["conclusion"] == "success" and after["run_attempt"] == 2
     assert after["head_sha"] == before["head_sha"] and after["previous_attempt_url"]
+
+
+# --- conventions -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def held_out() -> World:
+    return build_world(7, conventions=HELD_OUT)
+
+
+def _pr_texts(world: World, pr) -> str:
+    """Everything a PR shows: title, branch, body and its commits' messages."""
+    messages = [c.message for push in pr.pushes for c in push.commits]
+    return "\n".join([pr.title, pr.head_ref, pr.body or "", *messages]).lower()
+
+
+def test_sampling_never_produces_a_held_out_value() -> None:
+    assert len(uses_held_out_value(HELD_OUT)) >= 3
+    for seed in range(400):
+        sampled = sample_conventions(random.Random(seed))
+        assert uses_held_out_value(sampled) == [], sampled.name
+        assert sampled != HELD_OUT
+
+
+def test_sampling_is_deterministic_and_varied() -> None:
+    assert sample_conventions(random.Random(5)) == sample_conventions(random.Random(5))
+    drawn = [sample_conventions(random.Random(seed)) for seed in range(30)]
+    assert len({c.members_configured for c in drawn}) == 2
+    assert len({c.sentry_slug_style for c in drawn}) >= 2
+    assert len({c.habits(0).title_formats for c in drawn}) >= 10
+
+
+def test_same_seed_and_conventions_give_the_same_world() -> None:
+    conventions = sample_conventions(random.Random(3))
+    one = build_world(3, days=10, conventions=conventions)
+    two = build_world(3, days=10, conventions=conventions)
+    assert json.dumps(one.ground_truth(), sort_keys=True) == json.dumps(
+        two.ground_truth(), sort_keys=True
+    )
+    assert one.ground_truth()["conventions"]["name"] == conventions.name
+
+
+def test_invalid_conventions_are_refused() -> None:
+    with pytest.raises(ValueError, match="sentry_slug_style"):
+        Conventions(name="bad", team_habits=DEMO.team_habits, sentry_slug_style="nope")
+    with pytest.raises(ValueError, match="unknown formats"):
+        KeyHabits(placement=(1, 1, 1, 1, 1), title_formats=("x",), branch_formats=(("y", 1),))
+
+
+def test_held_out_names_no_key_for_about_fifteen_percent_of_ticketed_prs(held_out: World) -> None:
+    ticketed = [p for p in held_out.timeline.pulls if p.ticket_key]
+    nowhere = [p for p in ticketed if p.link_where == "none"]
+    assert 0.09 <= len(nowhere) / len(ticketed) <= 0.21
+    assert all(p.ticket_key.lower() not in _pr_texts(held_out, p) for p in nowhere)
+    named = [p for p in ticketed if p.link_where != "none"]
+    assert all(p.ticket_key.lower() in _pr_texts(held_out, p) for p in named)
+
+
+def test_held_out_teams_put_keys_in_titles_or_in_branches(held_out: World) -> None:
+    by_team: dict[str, Counter] = {}
+    for pr in held_out.timeline.pulls:
+        if pr.ticket_key:
+            team = held_out.organisation.repo(pr.repo).team
+            by_team.setdefault(team, Counter())[pr.link_where] += 1
+    assert by_team["payments"]["branch"] == 0 < by_team["payments"]["title"]
+    assert by_team["platform"]["title"] == 0 < by_team["platform"]["branch"]
+    titled = [p for p in held_out.timeline.pulls if p.link_where == "title"]
+    assert all(p.title.startswith(f"{p.ticket_key} | ") for p in titled)
+    branched = [p for p in held_out.timeline.pulls if p.link_where == "branch"]
+    assert all(p.head_ref.startswith(f"{p.ticket_key}_") for p in branched)
+    # a title-team PR's branch does not carry the key (branch_with_title = 0)
+    assert all(p.ticket_key not in p.head_ref for p in titled)
+
+
+def test_titles_written_independently_share_no_summary(world: World) -> None:
+    conventions = Conventions(name="no-echo", team_habits=DEMO.team_habits, title_echo_rate=0.0)
+    independent = build_world(7, days=20, conventions=conventions)
+    tickets = {t.key: t for t in independent.timeline.tickets}
+    ticketed = [p for p in independent.timeline.pulls if p.ticket_key]
+    assert ticketed and not any(tickets[p.ticket_key].title in p.title for p in ticketed)
+    echoed = [p for p in world.timeline.pulls if p.ticket_key and p.link_where != "commit"]
+    tickets = {t.key: t for t in world.timeline.tickets}
+    assert sum(tickets[p.ticket_key].title.lower() in p.title.lower() for p in echoed) > 0.6 * len(
+        echoed
+    )
+
+
+def test_login_styles_follow_the_conventions() -> None:
+    conventions = Conventions(
+        name="digits", team_habits=DEMO.team_habits, login_styles=("surname_digits",)
+    )
+    people = build_world(7, days=5, conventions=conventions).people
+    logins = [p.accounts["github"] for p in people if not p.is_bot and "github" in p.accounts]
+    assert logins and all(re.fullmatch(r"[a-z]+\d{2,}", login) for login in logins)
+
+
+def test_unconfigured_members_leave_teams_with_their_repos(held_out: World) -> None:
+    config = held_out.config({"github": "http://gh.local", "sentry": "http://sentry.local"})
+    assert all("members" not in team for team in config["teams"])
+    assert all(team["repos"] for team in config["teams"])
+    assert any(team.get("jira_components") for team in config["teams"])
+
+
+def test_held_out_sentry_slugs_differ_from_repository_names(held_out: World) -> None:
+    projects = held_out.sentry_projects()
+    services = {r.service for r in held_out.organisation.repos}
+    assert {p["slug"] for p in projects}.isdisjoint(services)
+    assert held_out.sentry_slug("payments-api") == "payments-backend"
+    config = held_out.config({"sentry": "http://sentry.local"})
+    assert set(config["sources"][0]["scopes"]["projects"]) == {
+        held_out.sentry_slug(s) for s in services
+    }
+    issues = held_out.sentry_issues("payments-backend", held_out.end)
+    assert issues and all(i["project"]["slug"] == "payments-backend" for i in issues)
+    assert all(i["shortId"].startswith("PAYMENTS-BACKEND-") for i in issues)
+
+
+# --- files, culprits and late manifests ---------------------------------------------------
+
+
+def _cause_files(world: World, deployment_key: str) -> set[str]:
+    dep = next(d for d in world.timeline.deployments if d.key == deployment_key)
+    commits = {c.sha: c for h in world.timeline.main_commits.values() for c in h}
+    return {f for sha in dep.shipped_shas for f in commits[sha].files}
+
+
+@pytest.mark.parametrize("which", ["demo", "held_out"])
+def test_caused_incidents_raise_in_a_file_their_deployment_changed(
+    which: str, world: World, held_out: World
+) -> None:
+    chosen = world if which == "demo" else held_out
+    caused = [s for s in chosen.timeline.sentry_issues if s.cause_deployment]
+    assert len(caused) >= 3
+    for issue in caused:
+        assert issue.filename in _cause_files(chosen, issue.cause_deployment)
+        event = chosen.sentry_latest_event(issue.id, chosen.end)
+        frames = event["entries"][0]["data"]["values"][0]["stacktrace"]["frames"]
+        in_app = [f for f in frames if f["inApp"]]
+        assert in_app[-1]["filename"] == issue.filename == event["metadata"]["filename"]
+        assert issue.culprit.startswith(issue.filename)
+        assert any(not f["inApp"] for f in frames)
+
+
+def test_noise_incidents_raise_in_files_of_their_service(world: World) -> None:
+    noise = [s for s in world.timeline.sentry_issues if s.cause_deployment is None]
+    repos = {r.service: r for r in world.organisation.repos}
+    assert noise
+    for issue in noise:
+        assert issue.filename in file_tree(repos[issue.project]).sources
+
+
+def test_late_manifest_incidents_show_after_a_later_deployment_with_its_release(
+    held_out: World,
+) -> None:
+    truth = held_out.ground_truth()
+    deployments = {d.key: d for d in held_out.timeline.deployments}
+    late = [s for s in held_out.timeline.sentry_issues if s.late_manifest]
+    assert late
+    assert not any(s.late_manifest for s in build_world(7, days=30).timeline.sentry_issues)
+    for issue in late:
+        cause = deployments[issue.cause_deployment]
+        later = [
+            d
+            for d in held_out.timeline.deployments
+            if d.service == cause.service
+            and d.environment == "production"
+            and d.succeeded_at is not None
+            and cause.created_at < d.created_at
+            and d.succeeded_at < issue.first_seen
+        ]
+        assert later, "a late-manifest incident is first seen after a later deployment"
+        event = held_out.sentry_latest_event(issue.id, issue.first_seen)
+        release = {t["key"]: t["value"] for t in event["tags"]}["release"]
+        assert release == later[-1].release_version != cause.release_version
+        row = next(c for c in truth["incident_causes"] if c["sentry_issue_id"] == issue.id)
+        assert row["late_manifest"] and row["release_when_first_seen"] == release
+
+
+def test_commit_detail_lists_the_files_each_commit_changed(world: World) -> None:
+    repo = "acme/payments-api"
+    merge = next(c for c in world.timeline.main_commits[repo] if c.kind == "merge")
+    detail = world.github_commit(repo, merge.sha, world.end)
+    listed = next(c for c in world.github_commits(repo, world.end) if c["sha"] == merge.sha)
+    assert {k: v for k, v in detail.items() if k not in ("stats", "files")} == listed
+    files = detail["files"]
+    assert [f["filename"] for f in files] == merge.files and files
+    assert all(f["changes"] == f["additions"] + f["deletions"] for f in files)
+    assert detail["stats"]["total"] == sum(f["changes"] for f in files)
+    pr = next(p for p in world.timeline.pulls if p.merge_commit is merge)
+    assert set(merge.files) == {f for push in pr.pushes for c in push.commits for f in c.files}
+    assert world.github_commit(repo, merge.sha, merge.on_main_at - timedelta(seconds=1)) == {}
+    project = world.gitlab_projects()[0]
+    commit = world.gitlab_commits(project["id"], world.end)[0]
+    diff = world.gitlab_commit_diff(project["id"], commit["id"], world.end)
+    assert diff and {
+        "new_path",
+        "old_path",
+        "new_file",
+        "deleted_file",
+        "renamed_file",
+        "diff",
+    } <= (diff[0].keys())

@@ -189,6 +189,23 @@ def commits(sandbox: Sandbox, request: Request) -> Response:
     return paginated(request, items)
 
 
+def commit(sandbox: Sandbox, request: Request) -> Response:
+    """``GET /repos/{o}/{r}/commits/{sha}``: one commit with ``stats`` and its ``files``.
+
+    A default-branch commit only (the world renders no other refs); 422 for an unknown sha, as
+    GitHub answers "No commit found for SHA".
+    """
+    repo = _repo(request)
+    if not _known(sandbox, repo):
+        return not_found()
+    sha = request.path_params["sha"]
+    detail = sandbox.rendered("github_commit", repo, sha)
+    if not detail:
+        return validation_failed(f"No commit found for SHA: {sha}")
+    body = sandbox.corrupt(f"github:{repo}@{sha}", detail)
+    return json_response(request, body, rate_limit_headers())
+
+
 def _ancestry(graph: dict[str, list[str]], sha: str) -> set[str]:
     """Every commit reachable from ``sha`` through parents, ``sha`` included."""
     seen, stack = set(), [sha]
@@ -356,6 +373,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         route("/pulls", pulls),
         route("/pulls/{number:int}/reviews", reviews),
         route("/commits", commits),
+        route("/commits/{sha}", commit),
         route("/compare/{basehead}", compare),
         route("/actions/runs", workflow_runs),
         route("/deployments", deployments),

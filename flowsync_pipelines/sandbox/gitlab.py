@@ -305,6 +305,20 @@ def commits(sandbox: Sandbox, request: Request, rate: RateWindow) -> Response:
     return paginated(request, listed, rate)
 
 
+def commit_diff(sandbox: Sandbox, request: Request, rate: RateWindow) -> Response:
+    """``GET /projects/:id/repository/commits/:sha/diff``: the files one commit changed, paged."""
+    project = _project(sandbox, request)
+    if project is None:
+        return not_found("Project")
+    diff = sandbox.rendered("gitlab_commit_diff", project["id"], request.path_params["sha"])
+    if not diff and not any(
+        c["id"] == request.path_params["sha"]
+        for c in sandbox.rendered("gitlab_commits", project["id"])
+    ):
+        return not_found("Commit")
+    return paginated(request, diff, rate)
+
+
 def _reachable(by_sha: dict[str, dict[str, Any]], tip: str, *, first_parent: bool) -> set[str]:
     """Shas reachable from ``tip`` through parents the repository holds."""
     seen: set[str] = set()
@@ -342,4 +356,5 @@ def routes(sandbox: Sandbox) -> list[Route]:
         route("/deployments", deployments),
         route("/issues", issues),
         route("/repository/commits", commits),
+        route("/repository/commits/{sha}/diff", commit_diff),
     ]

@@ -6,7 +6,26 @@ Figma, Jenkins), as of any instant, together with the ground truth needed to sco
 Pure Python and seeded: the same seed always gives byte-identical output.
 """
 
+from .conventions import (
+    DEMO,
+    HELD_OUT,
+    NAMED,
+    Conventions,
+    KeyHabits,
+    sample_conventions,
+)
 from .org import Person, Team
 from .world import World, build_world
 
-__all__ = ["Person", "Team", "World", "build_world"]
+__all__ = [
+    "DEMO",
+    "HELD_OUT",
+    "NAMED",
+    "Conventions",
+    "KeyHabits",
+    "Person",
+    "Team",
+    "World",
+    "build_world",
+    "sample_conventions",
+]

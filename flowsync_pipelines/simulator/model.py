@@ -180,6 +180,8 @@ class Commit:
     on_main_at: datetime | None = None
     pr_key: str | None = None
     tree_sha: str = ""
+    # Paths this commit changed (a merge commit: its diff against the first parent).
+    files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -382,7 +384,7 @@ class GitlabIssue:
 @dataclass
 class SentryIssue:
     key: str
-    project: str  # slug (== service)
+    project: str  # the service (repository name); its Sentry slug follows the conventions
     id: str
     short_id: str
     title: str
@@ -398,6 +400,10 @@ class SentryIssue:
     resolved_at: datetime | None
     ignored_at: datetime | None
     cause_deployment: str | None  # Deployment.key
+    # In-app frames, outermost first, the raising frame last: (path, function).
+    frames: list[tuple[str, str]] = field(default_factory=list)
+    # Caused, but first seen only after a later deployment of the same service.
+    late_manifest: bool = False
 
     def bursts_at(self, as_of: datetime) -> list[tuple[datetime, int, int]]:
         return self.bursts[: bisect_right([b[0] for b in self.bursts], as_of)]

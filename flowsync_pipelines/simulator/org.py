@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .clock import align_to_work
+from .conventions import DEMO, LOGIN_STYLES, Conventions
 from .ids import digits, hex_id, int_from, uuid_from
 
 COMPANY = "Acme"
@@ -220,16 +221,13 @@ _REPO_SPECS = [
 ]
 
 
-def _github_login(rng: random.Random, first: str, last: str) -> str:
-    style = rng.randrange(6)
-    return [
-        f"{first[0]}{last}-acme",
-        f"{first}{last}",
-        f"{first}-{last[0]}",
-        f"{last}{first[0]}",
-        f"{first}dev",
-        f"{first}-{last}",
-    ][style]
+def _github_login(rng: random.Random, first: str, last: str, styles: tuple[str, ...]) -> str:
+    style = LOGIN_STYLES[styles[rng.randrange(len(styles))]]
+    nn = str(rng.randint(10, 99)) if "{nn}" in style else ""
+    return style.format(f=first[0], l=last[0], first=first, last=last, org=ORG_SLUG, nn=nn)
+
+
+_PERSONAL_PLAN = ["git", "git", "git+jira", "jira", "linear", "gitlab+sentry"]
 
 
 def _gitlab_username(rng: random.Random, first: str, last: str) -> str:
@@ -245,7 +243,10 @@ def _jira_account_id(seed: int, person_id: str, rng: random.Random) -> str:
     return hex_id(24, seed, "jira-legacy", person_id)
 
 
-def build_organisation(seed: int, start: datetime, days: int) -> Organisation:
+def build_organisation(
+    seed: int, start: datetime, days: int, conventions: Conventions = DEMO
+) -> Organisation:
+    """The organisation's teams, people and repositories, their habits as ``conventions`` say."""
     rng = random.Random(f"{seed}:org")
     pool = list(_OTHER_NAMES)
     rng.shuffle(pool)
@@ -259,7 +260,9 @@ def build_organisation(seed: int, start: datetime, days: int) -> Organisation:
     person_counter = 0
 
     # People who use a personal address somewhere (and where).
-    personal_plan = ["git", "git", "git+jira", "jira", "linear", "gitlab+sentry"]
+    personal_plan = [
+        _PERSONAL_PLAN[i % len(_PERSONAL_PLAN)] for i in range(conventions.personal_email_people)
+    ]
 
     drafts: list[dict] = []
     for key, team_name, tz, tracker, tracker_key, channel in _TEAM_SPECS:
@@ -269,7 +272,7 @@ def build_organisation(seed: int, start: datetime, days: int) -> Organisation:
             person_counter += 1
             display, first, last = next(name_iter)
             pid = f"p{person_counter:02d}"
-            login = _github_login(rng, first, last)
+            login = _github_login(rng, first, last, conventions.login_styles)
             while login in used_logins:
                 login = f"{login}{rng.randint(2, 9)}"
             used_logins.add(login)
@@ -305,7 +308,9 @@ def build_organisation(seed: int, start: datetime, days: int) -> Organisation:
     figma_teams = {"payments", "mobile", "growth"}
     personal_people = rng.sample([d["pid"] for d in drafts], len(personal_plan))
     personal_usage = dict(zip(personal_people, personal_plan, strict=True))
-    noreply_people = set(rng.sample([d["pid"] for d in drafts], 4))
+    noreply_people = set(
+        rng.sample([d["pid"] for d in drafts], round(conventions.noreply_share * len(drafts)))
+    )
 
     # The leaver: an engineer on a Jira team, leaving around mid-period.
     leaver_candidates = [
@@ -368,7 +373,7 @@ def build_organisation(seed: int, start: datetime, days: int) -> Organisation:
                 tool_emails=tool_emails,
                 github_id=github_id,
                 gitlab_id=gitlab_id,
-                jira_email_visible=rng.random() > 0.15,
+                jira_email_visible=rng.random() > conventions.jira_email_hidden_rate,
                 day_start=rng.choice([8, 9, 9, 9, 10]),
             )
         )

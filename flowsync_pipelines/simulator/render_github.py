@@ -10,6 +10,7 @@ from .clock import iso_z
 from .ids import github_node_id, hex_id, int_from, legacy_node_id
 from .model import CiRun, Commit, Deployment, PullRequest, Timeline
 from .org import DEPENDABOT_ID, ORG_SLUG, Organisation, Person, Repo
+from .sim_files import file_changes
 
 API = "https://api.github.com"
 WEB = "https://github.com"
@@ -72,6 +73,9 @@ class GithubRenderer:
         self.pulls_by_key = {p.key: p for p in timeline.pulls}
         self.pull_by_number = {(p.repo, p.number): p for p in timeline.pulls}
         self.main_commits = timeline.main_commits
+        self.commit_by_sha = {
+            (repo, c.sha): c for repo, history in timeline.main_commits.items() for c in history
+        }
         self.runs: dict[str, list[CiRun]] = {name: [] for name in self.repos}
         for run in timeline.ci_runs:
             if run.system == "actions":
@@ -420,6 +424,45 @@ class GithubRenderer:
         ]
         visible.sort(key=lambda c: (c.committed_at, c.sha), reverse=True)
         return [self.commit(c, as_of) for c in visible]
+
+    def commit_detail(self, repo: str, sha: str, as_of: datetime) -> dict[str, Any]:
+        """``GET /repos/{o}/{r}/commits/{sha}``: the list item plus ``stats`` and ``files``.
+
+        A merge commit's files are its diff against the first parent, as GitHub shows them.
+        ``{}`` when the commit is not on the default branch at ``as_of``.
+        """
+        commit = self.commit_by_sha.get((repo, sha))
+        if commit is None or commit.on_main_at is None or commit.on_main_at > as_of:
+            return {}
+        changes = file_changes(self.seed, commit.sha, commit.files)
+        files = []
+        for change in changes:
+            raw = f"{WEB}/{repo}/raw/{commit.sha}/{change.path}"
+            files.append(
+                {
+                    "sha": change.blob_sha,
+                    "filename": change.path,
+                    "status": change.status,
+                    "additions": change.additions,
+                    "deletions": change.deletions,
+                    "changes": change.additions + change.deletions,
+                    "blob_url": f"{WEB}/{repo}/blob/{commit.sha}/{change.path}",
+                    "raw_url": raw,
+                    "contents_url": f"{API}/repos/{repo}/contents/{change.path}?ref={commit.sha}",
+                    "patch": change.patch,
+                }
+            )
+        additions = sum(c.additions for c in changes)
+        deletions = sum(c.deletions for c in changes)
+        return {
+            **self.commit(commit, as_of),
+            "stats": {
+                "total": additions + deletions,
+                "additions": additions,
+                "deletions": deletions,
+            },
+            "files": files,
+        }
 
     # --- actions ----------------------------------------------------------------------------
 

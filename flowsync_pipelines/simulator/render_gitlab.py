@@ -9,6 +9,7 @@ from .clock import iso_ms_z, zone
 from .ids import hex_id, int_from
 from .model import CiAttempt, CiRun, Commit, Deployment, GitlabIssue, PullRequest, Timeline
 from .org import CI_BOT_ID, ORG_SLUG, Organisation, Repo
+from .sim_files import file_changes
 
 WEB = "https://gitlab.com"
 _RUNNER_HOST = "saas-linux-small-amd64.runners-manager.gitlab.com"
@@ -68,6 +69,9 @@ class GitlabRenderer:
         for issue in timeline.gitlab_issues:
             self.issues[issue.project].append(issue)
         self.main_commits = timeline.main_commits
+        self.commit_by_sha = {
+            (repo, c.sha): c for repo, history in timeline.main_commits.items() for c in history
+        }
         self.notes = self._build_notes()
 
     # --- shared objects -------------------------------------------------------------------
@@ -664,3 +668,30 @@ class GitlabRenderer:
         ]
         visible.sort(key=lambda c: (c.committed_at, c.sha), reverse=True)
         return [self._commit(c) for c in visible]
+
+    def commit_diff(self, project_id: int, sha: str, as_of: datetime) -> list[dict[str, Any]]:
+        """``GET /projects/:id/repository/commits/:sha/diff`` (a merge: against its first parent).
+
+        ``[]`` when the commit is not on the default branch at ``as_of``.
+        """
+        repo: Repo | None = self.projects.get(project_id)
+        commit = self.commit_by_sha.get((repo.full_name, sha)) if repo else None
+        if commit is None or commit.on_main_at is None or commit.on_main_at > as_of:
+            return []
+        mode = "100644"
+        return [
+            {
+                "diff": change.patch + "\n",
+                "collapsed": False,
+                "too_large": False,
+                "new_path": change.path,
+                "old_path": change.path,
+                "a_mode": mode,
+                "b_mode": mode,
+                "new_file": change.status == "added",
+                "renamed_file": change.status == "renamed",
+                "deleted_file": change.status == "removed",
+                "generated_file": change.path.endswith(("lock.json", ".sum")),
+            }
+            for change in file_changes(self.seed, commit.sha, commit.files)
+        ]

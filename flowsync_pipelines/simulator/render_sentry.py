@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import iso_us_z
+from .conventions import sentry_slug
 from .ids import digits, hex_id
 from .model import Deployment, SentryIssue, Timeline
 from .org import ORG_SLUG, Organisation, Repo
+from .sim_files import FRAMEWORK_FRAMES
 
 WEB = "https://sentry.io"
 _PLATFORMS = {"python": "python", "go": "go", "typescript": "javascript"}
@@ -29,10 +31,16 @@ def _platform(repo: Repo) -> str:
 
 
 class SentryRenderer:
-    def __init__(self, org: Organisation, timeline: Timeline, seed: int) -> None:
+    """Renders per service; the API speaks in project slugs (``slug`` / ``service_of``)."""
+
+    def __init__(
+        self, org: Organisation, timeline: Timeline, seed: int, slug_style: str = "service"
+    ) -> None:
         self.org = org
         self.seed = seed
         self.repos = {r.service: r for r in org.repos}
+        self.slugs = {s: sentry_slug(slug_style, s, ORG_SLUG) for s in self.repos}
+        self.services = {slug: s for s, slug in self.slugs.items()}
         self.project_ids = {s: digits(7, seed, "sentry-project", s) for s in self.repos}
         self.org_id = digits(6, seed, "sentry-org")
         self.issues: dict[str, list[SentryIssue]] = {s: [] for s in self.repos}
@@ -54,11 +62,14 @@ class SentryRenderer:
         for versions in self.production.values():
             versions.sort()
 
+    def slug(self, service: str) -> str:
+        return self.slugs[service]
+
     def _project_ref(self, service: str) -> dict[str, Any]:
         return {
             "id": self.project_ids[service],
-            "name": service,
-            "slug": service,
+            "name": self.slugs[service],
+            "slug": self.slugs[service],
             "platform": _platform(self.repos[service]),
         }
 
@@ -151,9 +162,38 @@ class SentryRenderer:
         }
 
     def issues_at(self, project_slug: str, as_of: datetime) -> list[dict[str, Any]]:
-        return [
-            self.issue(i, as_of) for i in self.issues.get(project_slug, []) if i.first_seen <= as_of
+        service = self.services.get(project_slug, "")
+        return [self.issue(i, as_of) for i in self.issues.get(service, []) if i.first_seen <= as_of]
+
+    def _frames(self, issue: SentryIssue, platform: str) -> list[dict[str, Any]]:
+        """Framework frames, then in-app ones; the raising frame is last, as Sentry orders them."""
+        language = self.repos[issue.project].language
+        out = [
+            {
+                "filename": path,
+                "absPath": path,
+                "module": None,
+                "function": function,
+                "lineNo": 100 + int(issue.id) % 97 + n,
+                "inApp": False,
+            }
+            for n, (path, function) in enumerate(FRAMEWORK_FRAMES[language])
         ]
+        prefix = {"python": "/srv/app/", "go": "/build/"}.get(language, "app:///")
+        for n, (path, function) in enumerate(issue.frames or [(issue.filename, issue.function)]):
+            out.append(
+                {
+                    "filename": path,
+                    "absPath": prefix + path,
+                    "module": path.rsplit(".", 1)[0].replace("/", ".")
+                    if language == "python"
+                    else None,
+                    "function": function,
+                    "lineNo": 10 + (int(issue.id) + 37 * n) % 300,
+                    "inApp": True,
+                }
+            )
+        return out
 
     def latest_event(self, issue_id: str, as_of: datetime) -> dict[str, Any]:
         """Latest event of an issue at ``as_of``; ``{}`` when the issue does not exist yet."""
@@ -228,16 +268,7 @@ class SentryRenderer:
                                 "type": issue.error_type,
                                 "value": issue.error_value,
                                 "mechanism": {"type": "generic", "handled": issue.level != "fatal"},
-                                "stacktrace": {
-                                    "frames": [
-                                        {
-                                            "filename": issue.filename,
-                                            "function": issue.function,
-                                            "lineNo": 10 + int(issue.id) % 300,
-                                            "inApp": True,
-                                        }
-                                    ]
-                                },
+                                "stacktrace": {"frames": self._frames(issue, platform)},
                             }
                         ]
                     },
@@ -274,15 +305,16 @@ class SentryRenderer:
     def releases(self, project_slug: str, as_of: datetime) -> list[dict[str, Any]]:
         """Releases of one project that exist at ``as_of``, oldest first."""
         out = []
+        service = self.services.get(project_slug, "")
         for version, deps in self.deploys_by_version.items():
             first = deps[0]
-            if first.service != project_slug or first.created_at > as_of:
+            if first.service != service or first.created_at > as_of:
                 continue
             seen = [d for d in deps if d.created_at <= as_of]
             new_groups = [
                 i
-                for i in self.issues.get(project_slug, [])
-                if i.first_seen <= as_of and self.release_at(project_slug, i.first_seen) == version
+                for i in self.issues.get(service, [])
+                if i.first_seen <= as_of and self.release_at(service, i.first_seen) == version
             ]
             events = [b[0] for i in new_groups for b in i.bursts_at(as_of)]
             released = next(
@@ -311,7 +343,7 @@ class SentryRenderer:
                     "firstEvent": iso_us_z(min(events)) if events else None,
                     "lastEvent": iso_us_z(max(events)) if events else None,
                     "authors": [],
-                    "projects": [{**self._project_ref(project_slug), "newGroups": len(new_groups)}],
+                    "projects": [{**self._project_ref(service), "newGroups": len(new_groups)}],
                     "status": "open",
                 }
             )

@@ -13,6 +13,7 @@ import random
 from datetime import datetime, timedelta
 
 from .clock import align_to_work, with_ms, work_delay
+from .conventions import BRANCH_FORMATS, DEMO, LINK_PLACES, TITLE_FORMATS, Conventions
 from .ids import git_sha
 from .model import Commit, PullRequest, Push, Review, ReviewRequest, Ticket
 from .org import (
@@ -20,6 +21,7 @@ from .org import (
     DEPENDABOT_ID,
     ROLE_ENGINEER,
     ROLE_MANAGER,
+    ROLE_PRODUCT,
     Organisation,
     Person,
     Repo,
@@ -27,7 +29,20 @@ from .org import (
 from .sim_ci import CiSimulator, roll_outcome
 from .sim_tickets import slugify
 
-LINK_STYLES = {"title": 40, "branch": 18, "body": 15, "commit": 9, "none": 18}
+# Words for PR titles written without looking at the ticket (conventions.title_echo_rate).
+_OWN_VERBS = ["Rework", "Handle", "Wire up", "Clean up", "Support", "Harden", "Split", "Add"]
+_OWN_OBJECTS = [
+    "retry budget",
+    "request validation",
+    "cache invalidation",
+    "error mapping",
+    "pagination helper",
+    "feature flag plumbing",
+    "background job",
+    "serializer",
+    "timeout handling",
+    "metrics labels",
+]
 COVERAGE_BOT_REPOS = ("acme/payments-api", "acme/api-gateway", "acme/growth-web")
 _CHORE_TITLES = [
     "Update CI cache keys",
@@ -74,6 +89,17 @@ _DEPENDENCIES = {
 }
 
 
+def _weighted(rng: random.Random, options: tuple[tuple[str, float], ...]) -> str:
+    """One of ``options`` by weight, with a single draw (first option below its share)."""
+    total = sum(weight for _, weight in options)
+    point = rng.random() * total
+    for name, weight in options:
+        if point < weight:
+            return name
+        point -= weight
+    return options[-1][0]
+
+
 def linear_display_name(person: Person) -> str:
     """Linear's username-like display name; also the prefix of Linear's branch names."""
     return person.work_email.split("@", 1)[0].split(".", 1)[0]
@@ -87,9 +113,15 @@ class CodeSimulation:
         seed: int,
         start: datetime,
         end: datetime,
+        conventions: Conventions = DEMO,
     ) -> None:
         self.org = org
         self.seed = seed
+        self.conventions = conventions
+        # Every decision only a non-demo convention needs draws from its own stream, so the
+        # demo's streams (and so the demo world) stay exactly as they were.
+        self.habit_rng = random.Random(f"{seed}:habits")
+        self._team_index = {t.key: i for i, t in enumerate(org.teams)}
         self.start = start
         self.end = end
         self.rng = random.Random(f"{seed}:code")
@@ -107,6 +139,24 @@ class CodeSimulation:
         self.tickets_by_key = {t.key: t for t in tickets}
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _chance(self, rate: float) -> bool:
+        """A habit that holds with probability ``rate`` (no draw when it always / never holds)."""
+        if rate >= 1.0:
+            return True
+        if rate <= 0.0:
+            return False
+        return self.habit_rng.random() < rate
+
+    def _someone_else(self, team: str, author: str) -> str:
+        """The PM or lead who moves tickets for others (``author`` when there is none)."""
+        others = [
+            p.person_id
+            for role in (ROLE_PRODUCT, ROLE_MANAGER)
+            for p in self.org.members_with_role(team, role)
+            if p.person_id != author
+        ]
+        return self.habit_rng.choice(others) if others else author
 
     def active(self, person: Person, at: datetime) -> bool:
         return person.left_at is None or at < person.left_at
@@ -263,26 +313,43 @@ class CodeSimulation:
 
     def _naming(
         self, person: Person, repo: Repo, ticket: Ticket | None
-    ) -> tuple[str, str, str | None, str, str]:
-        """Branch, title, body, link style and kind for a new PR."""
+    ) -> tuple[str, str, str | None, str, str, str]:
+        """Branch, title, body, link style, kind and the summary the PR is written with."""
         rng = self.rng
+        conv = self.conventions
+        habits = conv.habits(self._team_index.get(repo.team, 0))
         if ticket is not None:
             kind = "fix" if ticket.kind == "Bug" else "feature"
-            style = rng.choices(list(LINK_STYLES), list(LINK_STYLES.values()))[0]
+            style = rng.choices(LINK_PLACES, habits.placement)[0]
             summary, slug, key = ticket.title, ticket.slug, ticket.key
+            if not self._chance(conv.title_echo_rate):
+                # Written without looking at the ticket: no words in common by design.
+                summary = (
+                    f"{self.habit_rng.choice(_OWN_VERBS)} {self.habit_rng.choice(_OWN_OBJECTS)}"
+                )
+                slug = slugify(summary)
         else:
             kind = rng.choice(["chore", "refactor", "docs", "test"])
             style = "none"
             summary = rng.choice(_CHORE_TITLES)
             slug, key = slugify(summary), ""
         prefix = {"feature": "feature", "fix": "fix"}.get(kind, "chore")
-        if ticket is not None and style in ("title", "branch"):
-            if ticket.tracker == "linear":
-                branch = f"{linear_display_name(person)}/{key.lower()}-{slug}"
-            elif rng.random() < 0.15:
-                branch = f"{prefix}/{key.lower()}-{slug}"
+        keyed_branch = style == "branch" or (
+            style == "title" and self._chance(habits.branch_with_title)
+        )
+        if ticket is not None and keyed_branch:
+            if ticket.tracker == "linear" and conv.linear_branch_format is not None:
+                form = conv.linear_branch_format
             else:
-                branch = f"{prefix}/{key}-{slug}"
+                form = _weighted(rng, habits.branch_formats)
+            branch = BRANCH_FORMATS[form].format(
+                prefix=prefix,
+                user=linear_display_name(person),
+                KEY=key,
+                key=key.lower(),
+                slug=slug,
+                slug_=slug.replace("-", "_"),
+            )
         else:
             branch = f"{prefix}/{slug}"
         taken = self._branches.setdefault(repo.full_name, set())
@@ -292,15 +359,15 @@ class CodeSimulation:
         taken.add(branch)
 
         if style == "title":
-            title = rng.choice(
-                [
-                    f"{key}: {summary}",
-                    f"[{key}] {summary}",
-                    f"{summary} ({key})",
-                    f"{key} {summary}",
-                ]
+            form = rng.choice(habits.title_formats)
+            written = key.lower() if self._chance(conv.key_lower_in_title_rate) else key
+            title = TITLE_FORMATS[form].format(
+                KEY=written,
+                summary=summary,
+                lsummary=f"{summary[0].lower()}{summary[1:]}",
+                type={"feature": "feat"}.get(kind, kind),
             )
-        elif rng.random() < 0.3:
+        elif rng.random() < conv.conventional_title_rate:
             conventional = {"feature": "feat"}.get(kind, kind)
             title = f"{conventional}: {summary[0].lower()}{summary[1:]}"
         else:
@@ -333,28 +400,29 @@ class CodeSimulation:
                     "",
                 ]
             )
-        return branch, title, body, style, kind
+        return branch, title, body, style, kind, summary
 
     def _commit_messages(
-        self, ticket: Ticket | None, style: str, title: str, count: int
+        self, ticket: Ticket | None, style: str, title: str, summary: str, count: int
     ) -> list[str]:
         rng = self.rng
         key = ticket.key if ticket else ""
-        first = title if style != "title" else (ticket.title if ticket else title)
+        first = title if style != "title" else (summary if ticket else title)
         messages = [first] + [rng.choice(_FOLLOW_UP_MESSAGES) for _ in range(count - 1)]
         if style == "commit" and ticket is not None:
             # the key lives only in one commit message
             slot = rng.randrange(count)
-            messages[slot] = f"{key} {messages[slot] if slot else ticket.title}"
+            messages[slot] = f"{key} {messages[slot] if slot else summary}"
         elif style in ("title", "branch"):
-            messages = [f"{key}: {m}" if rng.random() < 0.3 else m for m in messages]
+            rate = self.conventions.commit_key_prefix_rate
+            messages = [f"{key}: {m}" if rng.random() < rate else m for m in messages]
         return messages
 
     def _pull_request(
         self, author: Person, repo: Repo, ticket: Ticket | None, started: datetime
     ) -> PullRequest:
         rng = self.rng
-        branch, title, body, style, kind = self._naming(author, repo, ticket)
+        branch, title, body, style, kind, summary = self._naming(author, repo, ticket)
         pr = PullRequest(
             key=f"{repo.full_name}@{len(self.pulls):05d}",
             host=repo.host,
@@ -374,7 +442,7 @@ class CodeSimulation:
         # Work before opening the PR: one to three pushes.
         opened = work_delay(started, author.tz, rng, 4, 48)
         n_commits = rng.choices([1, 2, 3, 4, 5], [18, 30, 25, 15, 12])[0]
-        messages = self._commit_messages(ticket, style, title, n_commits)
+        messages = self._commit_messages(ticket, style, title, summary, n_commits)
         n_pushes = 1 if n_commits == 1 else rng.randint(1, min(3, n_commits))
         cuts = sorted(rng.sample(range(1, n_commits), n_pushes - 1)) if n_pushes > 1 else []
         groups = [messages[a:b] for a, b in zip([0, *cuts], [*cuts, n_commits], strict=True)]
@@ -405,10 +473,12 @@ class CodeSimulation:
             pr.starts_draft = True
             ready = work_delay(pr.created_at, author.tz, rng, 2, 30)
             pr.draft_until = ready
-        if ticket is not None:
-            mover = (
-                CI_BOT_ID if ticket.tracker == "jira" and rng.random() < 0.35 else author.person_id
-            )
+        conv = self.conventions
+        if ticket is not None and self._chance(conv.review_move_rate):
+            automated = ticket.tracker == "jira" and rng.random() < conv.review_move_by_automation
+            mover = CI_BOT_ID if automated else author.person_id
+            if not automated and self._chance(conv.moved_by_other_rate):
+                mover = self._someone_else(ticket.team, author.person_id)
             self._ticket_move(ticket, ready, mover, "In Review")
 
         if rng.random() < 0.05:
@@ -445,10 +515,15 @@ class CodeSimulation:
             return pr
         self._merge(pr, repo, merger, merge_at)
         if ticket is not None:
-            done_actor = (
-                CI_BOT_ID if ticket.tracker == "jira" and rng.random() < 0.5 else author.person_id
-            )
+            automated = ticket.tracker == "jira" and rng.random() < conv.done_move_by_automation
+            done_actor = CI_BOT_ID if automated else author.person_id
             done_at = with_ms(merge_at + timedelta(minutes=rng.randint(1, 25)), rng)
+            if not self._chance(conv.done_move_rate):
+                # Nobody moves it on merge; a PM or lead tidies the board later.
+                done_actor = self._someone_else(ticket.team, author.person_id)
+                done_at = work_delay(done_at, self.org.person(done_actor).tz, self.habit_rng, 2, 72)
+            elif not automated and self._chance(conv.moved_by_other_rate):
+                done_actor = self._someone_else(ticket.team, author.person_id)
             self._ticket_move(ticket, done_at, done_actor, "Done")
             if ticket.tracker == "jira" and rng.random() < 0.05:
                 reopen = work_delay(done_at, author.tz, rng, 20, 90)

@@ -1,7 +1,12 @@
 """Sentry issues: regressions caused by specific production deploys, plus background noise.
 
-Some noise issues are deliberately first seen shortly after an unrelated deploy so that a
-naive "first seen within N hours of a deploy" heuristic has confounders to get wrong.
+A regression raises in a file the causing deployment's commits changed (its culprit and last
+in-app stack frame), under framework frames. Depending on the conventions, some regressions
+first show only after a later, unrelated production deployment of the same service (a code path
+that runs rarely): their events carry the release running then, as Sentry's SDK tags them.
+Noise issues raise in any file of the service, and some are deliberately first seen shortly
+after an unrelated deploy so that a naive "first seen within N hours of a deploy" heuristic has
+confounders to get wrong.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ import random
 from datetime import datetime, timedelta
 
 from .clock import with_ms
+from .conventions import DEMO, Conventions, sentry_slug
 from .ids import base36, int_from
-from .model import Deployment, SentryIssue
-from .org import Organisation
+from .model import Commit, Deployment, SentryIssue
+from .org import ORG_SLUG, Organisation
+from .sim_files import file_tree, functions_of, is_source
 
 _ERRORS = {
     "python": [
@@ -87,10 +94,47 @@ def _bursts(
         bursts.append((t, events, rng.randint(1, max(1, events // 2))))
 
 
+def _changed_sources(dep: Deployment, commits: dict[str, Commit]) -> list[str]:
+    """Application files the commits a deployment newly shipped changed."""
+    return sorted(
+        {
+            f
+            for sha in dep.shipped_shas
+            if sha in commits
+            for f in commits[sha].files
+            if is_source(f)
+        }
+    )
+
+
+def _late_window(
+    dep: Deployment, production: list[Deployment], end: datetime
+) -> tuple[datetime, datetime] | None:
+    """When a regression of ``dep`` can first show after the service's next deployment."""
+    later = [d for d in production if d.service == dep.service and d.created_at > dep.created_at]
+    if not later or later[0].succeeded_at is None:
+        return None
+    shown_after = later[0].succeeded_at
+    earliest = shown_after + timedelta(minutes=5)
+    latest = min(shown_after + timedelta(hours=24), end)
+    if len(later) > 1:
+        latest = min(latest, later[1].created_at - timedelta(minutes=1))
+    return (earliest, latest) if latest - earliest >= timedelta(minutes=10) else None
+
+
 def simulate_sentry(
-    org: Organisation, deployments: list[Deployment], seed: int, start: datetime, end: datetime
+    org: Organisation,
+    deployments: list[Deployment],
+    main_commits: dict[str, list[Commit]],
+    seed: int,
+    start: datetime,
+    end: datetime,
+    conventions: Conventions = DEMO,
 ) -> list[SentryIssue]:
     rng = random.Random(f"{seed}:sentry")
+    habits = random.Random(f"{seed}:sentry-habits")
+    commits = {c.sha: c for history in main_commits.values() for c in history}
+    conv = conventions
     drafts: list[dict] = []
     production = sorted(
         (d for d in deployments if d.environment == "production" and d.succeeded_at is not None),
@@ -114,15 +158,39 @@ def simulate_sentry(
         if latest - earliest >= timedelta(minutes=10):
             windows[dep.key] = (earliest, latest)
     eligible = [d for d in production if d.key in windows]
-    caused = [d for d in eligible if rng.random() < min(0.15, 0.03 + 0.01 * len(d.pr_keys))]
+    caused = [
+        d
+        for d in eligible
+        if rng.random()
+        < min(
+            conv.incident_max_rate,
+            conv.incident_base_rate + conv.incident_per_pr_rate * len(d.pr_keys),
+        )
+    ]
     minimum = max(3, len(production) // 12)
     caused_keys = {d.key for d in caused}
     spare = [d for d in eligible if d.key not in caused_keys]
     if len(caused) < minimum and spare:
         caused += rng.sample(spare, min(len(spare), minimum - len(caused)))
+    # Only a deployment that changed application code can ship a bug raised in it: one that
+    # shipped only manifests or docs hands its bug to another deployment that changed code.
+    with_code = [d for d in eligible if _changed_sources(d, commits)]
+    chosen = {d.key for d in caused}
+    for n, dep in enumerate(caused):
+        if not _changed_sources(dep, commits):
+            free = [d for d in with_code if d.key not in chosen]
+            if free:
+                caused[n] = habits.choice(free)
+                chosen.add(caused[n].key)
+    caused = [d for d in caused if _changed_sources(d, commits)]
     caused_keys = {d.key for d in caused}
     for dep in sorted(caused, key=lambda d: d.created_at):
         earliest, latest = windows[dep.key]
+        late = None
+        if conv.late_manifest_share > 0 and habits.random() < conv.late_manifest_share:
+            late = _late_window(dep, production, end)
+        if late is not None:
+            earliest, latest = late
         first = with_ms(earliest + (latest - earliest) * rng.random(), rng)
         fix = next(
             (
@@ -143,6 +211,8 @@ def simulate_sentry(
                 "ignored": None,
                 "cause": dep.key,
                 "level": "error" if rng.random() < 0.8 else "fatal",
+                "late": late is not None,
+                "raised_in": habits.choice(_changed_sources(dep, commits)),
             }
         )
 
@@ -150,11 +220,14 @@ def simulate_sentry(
     scale = (end - start).days / 60
     confounder_deploys = [d for d in production if d.key not in caused_keys]
     confounders: dict[str, list[Deployment]] = {}
-    for dep in rng.sample(confounder_deploys, min(2, len(confounder_deploys))):
+    for dep in rng.sample(
+        confounder_deploys, min(conv.confounder_incidents, len(confounder_deploys))
+    ):
         confounders.setdefault(dep.service, []).append(dep)
     for repo in org.repos:
         planned = confounders.get(repo.service, [])
-        for i in range(max(len(planned), round(rng.randint(3, 7) * scale))):
+        low, high = conv.noise_incidents_per_service
+        for i in range(max(len(planned), round(rng.randint(low, high) * scale))):
             first = with_ms(start + (end - start) * rng.random(), rng)
             if i < len(planned):
                 after = planned[i].succeeded_at
@@ -179,6 +252,8 @@ def simulate_sentry(
                     "ignored": ignored if ignored and ignored < end else None,
                     "cause": None,
                     "level": rng.choice(["error", "error", "warning", "info"]),
+                    "late": False,
+                    "raised_in": habits.choice(file_tree(repo).sources),
                 }
             )
 
@@ -186,17 +261,25 @@ def simulate_sentry(
     next_id = int_from(5_600_000_000, 6_200_000_000, seed, "sentry-first-id")
     short_counters = {r.service: int_from(40, 1200, seed, "short-id", r.service) for r in org.repos}
     languages = {r.service: r.language for r in org.repos}
+    trees = {r.service: file_tree(r) for r in org.repos}
+    frames_rng = random.Random(f"{seed}:sentry-frames")
     issues: list[SentryIssue] = []
     for n, d in enumerate(drafts):
         next_id += int_from(1, 90_000, seed, "sentry-id-gap", n)
         short_counters[d["service"]] += 1
-        error_type, value, filename, function = rng.choice(_ERRORS[languages[d["service"]]])
+        error_type, value, _, _ = rng.choice(_ERRORS[languages[d["service"]]])
+        language, filename = languages[d["service"]], d["raised_in"]
+        slug = sentry_slug(conv.sentry_slug_style, d["service"], ORG_SLUG)
+        function = frames_rng.choice(functions_of(language, filename))
+        callers = frames_rng.sample(trees[d["service"]].sources, frames_rng.randint(1, 2))
+        frames = [(c, frames_rng.choice(functions_of(language, c))) for c in callers]
+        frames = [f for f in frames if f[0] != filename] + [(filename, function)]
         issues.append(
             SentryIssue(
                 key=f"sentry-{n:04d}",
                 project=d["service"],
                 id=str(next_id),
-                short_id=f"{d['service'].upper()}-{base36(short_counters[d['service']])}",
+                short_id=f"{slug.upper()}-{base36(short_counters[d['service']])}",
                 title=f"{error_type}: {value}",
                 culprit=f"{filename} in {function}",
                 level=d["level"],
@@ -209,6 +292,8 @@ def simulate_sentry(
                 resolved_at=d["resolved"],
                 ignored_at=d["ignored"],
                 cause_deployment=d["cause"],
+                frames=frames,
+                late_manifest=d["late"],
             )
         )
     return issues

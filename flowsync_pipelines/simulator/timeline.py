@@ -13,12 +13,14 @@ from bisect import bisect_right
 from datetime import datetime
 
 from .clock import work_delay
+from .conventions import DEMO, Conventions
 from .ids import SequentialIds, git_sha, int_from
 from .model import CiRun, Commit, PullRequest, Ticket, Timeline
 from .org import ROLE_ENGINEER, ROLE_MANAGER, Organisation
 from .sim_code import CodeSimulation
 from .sim_deploy import simulate_deployments, simulate_releases
 from .sim_design import simulate_design
+from .sim_files import assign_commit_files
 from .sim_incidents import simulate_sentry
 from .sim_tickets import (
     add_ticket_comments,
@@ -31,10 +33,16 @@ from .sim_tickets import (
 )
 
 
-def simulate(org: Organisation, seed: int, start: datetime, end: datetime) -> Timeline:
+def simulate(
+    org: Organisation,
+    seed: int,
+    start: datetime,
+    end: datetime,
+    conventions: Conventions = DEMO,
+) -> Timeline:
     sprints, cycles = build_sprints(seed, start, end)
     tickets, linear_projects = build_ticket_pool(org, seed, start, end)
-    code = CodeSimulation(org, tickets, seed, start, end)
+    code = CodeSimulation(org, tickets, seed, start, end, conventions)
     pulls = code.run()
     close_untouched_backlog(org, tickets, seed, end)
     _hand_over_leaver_tickets(org, tickets, seed, end)
@@ -46,6 +54,7 @@ def simulate(org: Organisation, seed: int, start: datetime, end: datetime) -> Ti
     pulls = _clip_pulls(pulls, end)
     runs = _clip_runs(code.ci.runs, end, {p.key for p in pulls})
     main_commits = _finalise_pulls(org, pulls, seed)
+    assign_commit_files({r.full_name: r for r in org.repos}, pulls, seed)
     _finalise_runs(runs, seed)
 
     deployments = simulate_deployments(org, runs, main_commits, seed, start, end)
@@ -57,7 +66,7 @@ def simulate(org: Organisation, seed: int, start: datetime, end: datetime) -> Ti
     for n, release in enumerate(sorted(releases, key=lambda r: r.created_at)):
         release.id = int_from(150_000_000, 160_000_000, seed, "release-first") + n * 9_113 + n % 7
 
-    sentry_issues = simulate_sentry(org, deployments, seed, start, end)
+    sentry_issues = simulate_sentry(org, deployments, main_commits, seed, start, end, conventions)
     figma_files, figma_comments = simulate_design(org, tickets, seed, start, end)
     return Timeline(
         tickets=sorted(tickets, key=lambda t: (t.created_at, t.key)),

@@ -51,6 +51,11 @@ def build_ground_truth(world: World) -> dict[str, Any]:
     pulls_by_key = {p.key: p for p in tl.pulls}
     pulls = sorted(tl.pulls, key=lambda p: (p.host, p.repo, p.number))
     run_numbers = {r.key: r.number for r in tl.ci_runs}
+    files_by_sha = {c.sha: c.files for commits in tl.main_commits.values() for c in commits}
+    sentry = world._sentry
+
+    def changed_files(shas: list[str]) -> list[str]:
+        return sorted({f for sha in shas for f in files_by_sha.get(sha, [])})
 
     def dep_ref(key: str | None) -> dict[str, Any] | None:
         if key is None:
@@ -69,6 +74,7 @@ def build_ground_truth(world: World) -> dict[str, Any]:
         "start": _ts(world.start),
         "end": _ts(world.end),
         "organisation": ORG_SLUG,
+        "conventions": world.conventions.as_dict(),
         "teams": [
             {
                 "key": t.key,
@@ -125,15 +131,20 @@ def build_ground_truth(world: World) -> dict[str, Any]:
                 "shipped_shas": list(d.shipped_shas),
                 "pull_requests": sorted(pulls_by_key[k].number for k in d.pr_keys),
                 "release_version": d.release_version,
+                "changed_files": changed_files(d.shipped_shas),
             }
             for d in sorted(tl.deployments, key=lambda d: d.id)
         ],
         "incident_causes": [
             {
                 "sentry_issue_id": s.id,
-                "project": s.project,
+                "project": sentry.slug(s.project),
+                "service": s.project,
                 "first_seen": _ts(s.first_seen),
                 "cause_deployment": dep_ref(s.cause_deployment),
+                "culprit_file": s.filename,
+                "late_manifest": s.late_manifest,
+                "release_when_first_seen": sentry.release_at(s.project, s.first_seen),
             }
             for s in sorted(tl.sentry_issues, key=lambda s: int(s.id))
         ],
@@ -195,7 +206,7 @@ def build_config(world: World, base_urls: dict[str, str]) -> dict[str, Any]:
         (
             "sentry",
             "SENTRY_TOKEN",
-            {"organization": ORG_SLUG, "projects": [r.service for r in repos]},
+            {"organization": ORG_SLUG, "projects": [world.sentry_slug(r.service) for r in repos]},
             {},
         ),
         ("figma", "FIGMA_TOKEN", {"files": [f.key for f in world.timeline.figma_files]}, {}),
@@ -236,7 +247,8 @@ def build_config(world: World, base_urls: dict[str, str]) -> dict[str, Any]:
             item["jira_components"] = [team.jira_component]
         if team.linear_team_key:
             item["linear_teams"] = [team.linear_team_key]
-        item["members"] = members
+        if world.conventions.members_configured:
+            item["members"] = members
         teams.append(item)
 
     digests = [

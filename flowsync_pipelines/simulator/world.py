@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .conventions import DEMO, Conventions
 from .model import Timeline
 from .org import JIRA_PROJECT_KEY, Organisation, Person, Team, build_organisation
 from .render_figma import FigmaRenderer
@@ -49,8 +50,10 @@ class World:
         end: datetime,
         organisation: Organisation,
         timeline: Timeline,
+        conventions: Conventions = DEMO,
     ) -> None:
         self.seed = seed
+        self.conventions = conventions
         self.start = start
         self.end = end
         self.organisation = organisation
@@ -86,6 +89,13 @@ class World:
     def github_commits(self, repo: str, as_of: datetime) -> list[dict[str, Any]]:
         """Default-branch commits, newest first (as GitHub returns them)."""
         return self._github.list_commits(repo, _utc(as_of))
+
+    def github_commit(self, repo: str, sha: str, as_of: datetime) -> dict[str, Any]:
+        """``GET /repos/{o}/{r}/commits/{sha}``: the list item plus ``stats`` and ``files``.
+
+        ``{}`` when the commit is not on the default branch at ``as_of``.
+        """
+        return self._github.commit_detail(repo, sha, _utc(as_of))
 
     def github_workflow_runs(self, repo: str, as_of: datetime) -> list[dict[str, Any]]:
         return self._github.list_workflow_runs(repo, _utc(as_of))
@@ -169,6 +179,12 @@ class World:
         """Default-branch commits, newest first (as GitLab returns them)."""
         return self._gitlab.list_commits(project_id, _utc(as_of))
 
+    def gitlab_commit_diff(
+        self, project_id: int, sha: str, as_of: datetime
+    ) -> list[dict[str, Any]]:
+        """``GET /projects/:id/repository/commits/:sha/diff``; ``[]`` for an unknown commit."""
+        return self._gitlab.commit_diff(project_id, sha, _utc(as_of))
+
     # --- Linear -----------------------------------------------------------------------------
 
     @cached_property
@@ -198,10 +214,16 @@ class World:
 
     @cached_property
     def _sentry(self) -> SentryRenderer:
-        return SentryRenderer(self.organisation, self.timeline, self.seed)
+        return SentryRenderer(
+            self.organisation, self.timeline, self.seed, self.conventions.sentry_slug_style
+        )
+
+    def sentry_slug(self, service: str) -> str:
+        """The Sentry project slug of a service (its repository name, or as conventions say)."""
+        return self._sentry.slug(service)
 
     def sentry_projects(self) -> list[dict[str, Any]]:
-        """One project per service (slug == service name), by numeric id."""
+        """One project per service (slug as the conventions name it), by numeric id."""
         return self._sentry.projects()
 
     def sentry_issues(self, project_slug: str, as_of: datetime) -> list[dict[str, Any]]:
@@ -308,12 +330,21 @@ class World:
         return build_config(self, base_urls)
 
 
-def build_world(seed: int = 7, start: datetime = DEFAULT_START, days: int = 60) -> World:
-    """Simulate ``days`` days of Acme from ``start`` (inclusive) with the given seed."""
+def build_world(
+    seed: int = 7,
+    start: datetime = DEFAULT_START,
+    days: int = 60,
+    conventions: Conventions = DEMO,
+) -> World:
+    """Simulate ``days`` days of Acme from ``start`` (inclusive) with the given seed.
+
+    ``conventions`` are the organisation's habits (:mod:`.conventions`); the default,
+    :data:`~.conventions.DEMO`, is the demo organisation.
+    """
     start = _utc(start)
     if days < 1:
         raise ValueError("days must be >= 1")
     end = start + timedelta(days=days)
-    organisation = build_organisation(seed, start, days)
-    timeline = simulate(organisation, seed, start, end)
-    return World(seed, start, end, organisation, timeline)
+    organisation = build_organisation(seed, start, days, conventions)
+    timeline = simulate(organisation, seed, start, end, conventions)
+    return World(seed, start, end, organisation, timeline, conventions)
