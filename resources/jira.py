@@ -1,6 +1,10 @@
 """Jira Cloud connector: issues by JQL ``updated >= cursor`` with their full changelog, and the
 configured board's sprints and epics from the Agile API.
 
+Endpoints: ``GET /rest/api/3/search/jql`` (enhanced search, ``nextPageToken`` paging),
+``GET /rest/api/3/issue/{key}/changelog`` (``startAt`` paging) for histories beyond the page
+search embeds, and ``GET /rest/agile/1.0/board/{id}/sprint|epic``.
+
 Deletions: Jira Cloud's search only returns issues that exist, and says nothing about issues
 deleted since the last sync; nor do the Agile lists. So this connector lands no tombstones.
 Deletions reach FlowSync only through the webhook gateway, from ``jira:issue_deleted`` events.
@@ -21,6 +25,10 @@ from resources.http import HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
 AGILE_MAX_RESULTS = 50  # Jira Software caps Agile list pages at 50
+SEARCH_URL = "/rest/api/3/search/jql"  # the enhanced search; "/rest/api/3/search" answers 410
+# Every field: the landed issue is the whole issue, as the normalisers and the webhook path see it.
+SEARCH_FIELDS = "*all"
+SEARCH_MAX_RESULTS = 100  # the enhanced search's page cap when fields are asked for (5000 for ids)
 
 
 class JiraResource(ToolResource):
@@ -35,7 +43,7 @@ class JiraResource(ToolResource):
     @classmethod
     def from_source(cls, source: SourceConfig) -> JiraResource:
         fields = cls.common_fields(source)
-        fields["page_size"] = min(source.page_size, 100)  # Jira caps maxResults at 100
+        fields["page_size"] = min(source.page_size, SEARCH_MAX_RESULTS)
         return cls(
             base_url=source.base_url,
             projects=[str(p) for p in source.scopes.get("projects", [])],
@@ -53,6 +61,18 @@ class JiraResource(ToolResource):
         return JiraConnector(
             client, projects=self.projects, page_size=self.page_size, board_id=self.board_id
         )
+
+
+def _next_page_token(page: Page) -> str | None:
+    """The enhanced search's continuation: none on the last page.
+
+    ``isLast`` says so; the last page also omits the token (rather than sending null, as the
+    reference says), so a missing token ends the search too.
+    """
+    if page.data.get("isLast") is True:
+        return None
+    token = page.data.get("nextPageToken")
+    return str(token) if token else None
 
 
 def board_scope(board_id: int) -> str:
@@ -97,22 +117,36 @@ class JiraConnector:
     def _issues(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
         """Issues updated since the cursor, oldest first, each with its complete changelog.
 
-        JQL compares at minute precision in the site's time zone; the overlap window in
-        :mod:`flowsync_pipelines.ingest` covers both, and landing drops the re-read versions.
+        Reads Jira Cloud's enhanced search, ``/rest/api/3/search/jql`` (the old ``/search`` was
+        removed in 2025 and answers 410). It pages with an opaque ``nextPageToken`` until
+        ``isLast``, has no ``total``, and returns bare issue ids unless ``fields`` are named, so
+        every request asks for ``*all`` fields and ``expand=changelog``.
+
+        JQL compares at minute precision in the site's time zone, and the search index is
+        eventually consistent: an issue changed seconds before the search may be missing from
+        its pages while later ones are not. The overlap window in
+        :mod:`flowsync_pipelines.ingest` covers all three: the next sync asks again from the
+        cursor minus ten minutes, so an issue the index had not caught up with is read then, and
+        landing drops the re-read versions it already holds.
         """
         since = sync.since()
         jql = f'project = "{sync.scope}"'
         if since is not None:
             jql += f' AND updated >= "{since.astimezone(UTC):%Y-%m-%d %H:%M}"'
         jql += " ORDER BY updated ASC"
-        pages = self.client.paginate_offset(
-            "/rest/api/3/search",
-            items_key="issues",
-            params={"jql": jql, "expand": "changelog", "fields": "*all"},
-            page_size=self.page_size,
+        pages = self.client.paginate_cursor(
+            SEARCH_URL,
+            params={
+                "jql": jql,
+                "fields": SEARCH_FIELDS,
+                "expand": "changelog",
+                "maxResults": min(self.page_size, SEARCH_MAX_RESULTS),
+            },
+            next_cursor=_next_page_token,
+            cursor_param="nextPageToken",
         )
         for page in pages:
-            for issue in page.data.get("issues", []):
+            for issue in page.data.get("issues") or []:
                 self._complete_changelog(issue)
                 updated = (issue.get("fields") or {}).get("updated")
                 sync.observe(updated)
