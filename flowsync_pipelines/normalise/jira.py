@@ -10,8 +10,16 @@ Webhook deliveries (kind ``webhook:<event>``, the whole body as payload) use the
 so a delivery and a poll of the same change meet under one event id where their times agree:
 ``jira:issue_created`` → ``created``, ``jira:issue_updated`` → one ``transitioned`` per status
 item of its ``changelog`` (at the delivery's epoch-millisecond ``timestamp``),
-``jira:issue_deleted`` → ``deleted``, and ``comment_created`` / ``comment_updated`` →
-``commented`` on the ``comment`` ``<issue key>/comments/<id>``.
+``jira:issue_deleted`` → ``deleted``, ``comment_created`` / ``comment_updated`` →
+``commented`` and ``comment_deleted`` → ``deleted`` on the ``comment``
+``<issue key>/comments/<id>``, and ``issuelink_created`` / ``issuelink_deleted`` → ``linked`` /
+``unlinked`` of the ``ticket_link`` ``jira-issue-id:<source issue id>/links/<link id>``.
+
+Where a delivery names an issue only by id (links always; comments without an ``issue``
+object), the entity starts ``jira-issue-id:<id>``; every Jira ticket event records its issue's
+``issue_id``, and ``sql/duckdb/jira_issue_links.sql`` resolves ids to keys from those events,
+whichever batch they came in. A time that falls back to another field (``timestamp`` that is
+not epoch milliseconds) says so in the attribute ``time_source``.
 """
 
 from __future__ import annotations
@@ -353,8 +361,10 @@ ADF_TEXT = r'"text"\s*:\s*"((?:[^"\\]|\\.)*)"'
 EPOCH_MS = r"^\s*[0-9]{12,14}\s*$"
 # ``https://<site>/rest/api/<version>/issue/<issue id>/comment/<comment id>``
 COMMENT_SELF_ISSUE_ID = r"/rest/api/[^/]+/issue/([0-9]+)/comment/"
-# Entity prefix for an issue a delivery names only by id; resolved to its key by
-# ``sql/duckdb/jira_issue_links.sql`` through the ``issue_id`` every Jira ticket event carries.
+# Entity prefix for an issue a delivery names only by id (the normaliser sees one kind of
+# delivery at a time, so not the issue events that would name its key, and an event id must not
+# depend on what else was in the batch). Resolved to the key in SQL through the ``issue_id``
+# every Jira ticket event carries (``sql/duckdb/jira_issue_links.sql``).
 ISSUE_ID_PREFIX = "jira-issue-id:"
 RECEIVED = "received"  # time_source of an event dated by when FlowSync received the delivery
 
@@ -640,12 +650,14 @@ def _link_actor(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFram
 ISSUE_LINK = WebhookEvent(
     label="issue link",
     dtype=LINK,
-    entity_type=pl.lit("ticket"),
-    # Jira sends issue ids, not keys: the source issue as ``jira-issue-id:<id>``, resolved to its
-    # key through the ``issue_id`` of the issue's own events (sql/duckdb/jira_issue_links.sql).
-    entity_id=pl.when(_link("id").is_not_null() & _link("destinationIssueId").is_not_null()).then(
-        pl.lit(ISSUE_ID_PREFIX) + _link("sourceIssueId")
-    ),
+    # A child of the source issue, as a comment is: two links made in the same millisecond are
+    # two events. Jira sends issue ids, not keys: ``jira-issue-id:<source id>/links/<link id>``,
+    # resolved to keys through the ``issue_id`` of the issues' own events
+    # (sql/duckdb/jira_issue_links.sql).
+    entity_type=pl.lit("ticket_link"),
+    entity_id=pl.when(
+        _link("sourceIssueId").is_not_null() & _link("destinationIssueId").is_not_null()
+    ).then(pl.lit(ISSUE_ID_PREFIX) + _link("sourceIssueId") + "/links/" + _link("id")),
     action=pl.col("kind").replace_strict(
         {"webhook:issuelink_created": "linked", "webhook:issuelink_deleted": "unlinked"},
         default=None,
@@ -675,13 +687,15 @@ ISSUE_LINK = WebhookEvent(
 
 
 def issue_link_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
-    """``issuelink_created`` / ``_deleted`` → ``linked`` / ``unlinked`` on the source ticket.
+    """``issuelink_created`` / ``_deleted`` → ``linked`` / ``unlinked`` of a ``ticket_link``.
 
-    Attributes: ``link_id``, ``link_type`` (e.g. ``Blocks``), ``outward`` ("blocks"),
-    ``inward`` ("is blocked by"), ``source_issue_id``, ``destination_issue_id``: "<source>
-    <outward> <destination>" and "<destination> <inward> <source>". The entity is the source
-    issue by id (see :data:`ISSUE_ID_PREFIX`); the payload has no site, so no URL: the resolved
-    ticket's URL stands in. Sub-task links are references (the parent field carries them).
+    The entity is the link under its source issue, ``jira-issue-id:<source id>/links/<link id>``
+    (see :data:`ISSUE_ID_PREFIX`). Attributes: ``link_id``, ``link_type`` (e.g. ``Blocks``),
+    ``outward`` ("blocks"), ``inward`` ("is blocked by"), ``source_issue_id``,
+    ``destination_issue_id`` and ``time_source``: "<source> <outward> <destination>" and
+    "<destination> <inward> <source>". Jira sends no user (``unknown``) and no site, so no URL:
+    the resolved tickets' URLs stand in. Sub-task links are references (the parent field
+    carries the hierarchy).
     """
     return webhook_events(landing, key, ISSUE_LINK, source="jira", actor=_link_actor)
 
