@@ -415,7 +415,9 @@ BLOCKS = {
 }
 
 
-def _jira_link_hook(event: str, link_id: int, source: int, destination: int, **link: Any):
+def _jira_link_hook(
+    event: str, link_id: int, source: int, destination: int | None, **link: Any
+) -> dict[str, Any]:
     """An issue link delivery as Jira Cloud sends it: ids as numbers, no user, no site."""
     return {
         "timestamp": 1790000000123,
