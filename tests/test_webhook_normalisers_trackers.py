@@ -16,8 +16,9 @@ from typing import Any
 import polars as pl
 import pytest
 
+from flowsync_pipelines import warehouse
 from flowsync_pipelines.landing import FetchedRecord, landing_frame
-from flowsync_pipelines.normalise import figma, jira, linear, sentry
+from flowsync_pipelines.normalise import figma, jira, linear, normalise, sentry
 from flowsync_pipelines.normalise.common import Normalised
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.webhooks.drain import landing_records
@@ -128,7 +129,6 @@ def test_jira_issue_updated_is_one_transition_per_status_item():
         [
             ("d-1", _jira_hook("jira:issue_updated", changelog=changelog)),
             ("d-2", _jira_hook("jira:issue_updated", changelog=no_status)),
-            ("d-3", _jira_hook("jira:issue_updated", changelog=changelog, timestamp="yesterday")),
             ("d-4", _jira_hook("jira:issue_updated", issue={"id": "1", "fields": {}})),
         ],
         scope="PAY",
@@ -149,12 +149,10 @@ def test_jira_issue_updated_is_one_transition_per_status_item():
     assert attributes["from_status"] == "In Progress"
     assert attributes["assignee"] == pseudonym(KEY, "jira", BO["accountId"])
     assert attributes["components"] == ["refunds"] and attributes["issue_type"] == "Bug"
+    assert attributes["issue_id"] == "10042" and attributes["time_source"] == "timestamp"
 
     assert _notes(result, landing) == {"d-2": jira.NO_STATUS_CHANGE}
-    assert _reasons(result) == {
-        "d-3": "timestamp is not a timestamp (epoch milliseconds): yesterday",
-        "d-4": "issue has no key (issue.key)",
-    }
+    assert _reasons(result) == {"d-4": "issue has no key (issue.key)"}
     _accounted(landing, result)
     _no_raw(result, ANA["accountId"], "Ana Silva", ANA["emailAddress"], BO["accountId"])
     vault = {row["handle"]: row for row in result.accounts.iter_rows(named=True)}
@@ -227,7 +225,12 @@ def test_jira_comment_webhooks_are_commented_on_the_issue_comment():
             ("c-2", _jira_hook("comment_updated", comment=edited)),
             ("c-3", _jira_hook("comment_created", comment=system)),
             ("c-4", _jira_hook("comment_created", comment={**comment, "id": None})),
-            ("c-5", _jira_hook("comment_created", comment={**comment, "created": "soon"})),
+            (
+                "c-5",
+                _jira_hook(
+                    "comment_created", comment={**comment, "created": "soon", "updated": None}
+                ),
+            ),
         ],
         scope="PAY",
     )
@@ -250,11 +253,307 @@ def test_jira_comment_webhooks_are_commented_on_the_issue_comment():
     assert automation["ticket_keys"] == ["PAY-42", "PAY-9"]
     assert _reasons(result) == {
         "c-4": "comment has no id",
-        "c-5": "comment.created is not an ISO-8601 timestamp: soon",
+        "c-5": "comment: no usable time (comment.created and comment.updated are not timestamps)",
     }
     _accounted(landing, result)
     _no_raw(result, ANA["accountId"], "Ana Silva", ANA["emailAddress"])
     assert result.accounts.get_column("handle").to_list() == [ANA["accountId"]]
+
+
+JIRA_COMMENT = {
+    "self": f"{SITE}/rest/api/2/issue/10042/comment/10100",
+    "id": "10100",
+    "author": ANA,
+    "updateAuthor": ANA,
+    "body": "Repro attached, see PAY-7",
+    "created": "2026-10-02T11:00:00.000+0000",
+    "updated": "2026-10-02T11:30:00.000+0000",
+    "jsdPublic": True,
+}
+
+
+def _jira_comment_hook(event: str, **body: Any) -> dict[str, Any]:
+    """A comment delivery as Jira Cloud sends it: no ``user``; ``issue`` is a trimmed object."""
+    issue = _jira_issue()
+    issue["fields"] = {k: issue["fields"][k] for k in ("summary", "issuetype", "status")}
+    return {
+        "timestamp": 1790000000123,
+        "webhookEvent": event,
+        "comment": JIRA_COMMENT,
+        "issue": issue,
+        **body,
+    }
+
+
+def _attributes(event: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(event["attributes"])
+
+
+def test_jira_issue_timestamp_not_in_epoch_milliseconds_falls_back_and_says_so():
+    moves = {"items": [{"field": "status", "fromString": "To Do", "toString": "In Progress"}]}
+    stale = _jira_issue(updated="not a date")
+
+    def update(timestamp: Any, **body: Any) -> dict[str, Any]:
+        hook = _jira_hook("jira:issue_updated", changelog=moves, **body)
+        if timestamp is None:
+            del hook["timestamp"]
+        else:
+            hook["timestamp"] = timestamp
+        return hook
+
+    landing = _frame(
+        "jira",
+        "webhook:jira_issue_updated",
+        [
+            ("ms", update(1790000000123)),
+            ("missing", update(None, issue={**_jira_issue(), "key": "PAY-1"})),
+            ("iso", update("2026-09-21T14:13:20Z", issue={**_jira_issue(), "key": "PAY-2"})),
+            ("seconds", update(1790000000, issue={**_jira_issue(), "key": "PAY-3"})),
+            ("no-time", update("yesterday", issue=stale)),
+        ],
+        scope="PAY",
+    )
+    deleted = _jira_hook("jira:issue_deleted", timestamp="2026-10-03T11:59:00Z")
+    deleted_landing = _frame("jira", "webhook:jira_issue_deleted", [("gone", deleted)])
+    result = jira.issue_webhooks(landing, KEY)
+
+    on_time = _event(result, "PAY-42", "transitioned")
+    assert on_time["occurred_at"] == datetime(2026, 9, 21, 14, 13, 20, 123000, tzinfo=UTC)
+    assert _attributes(on_time)["time_source"] == "timestamp"
+    for key in ("PAY-1", "PAY-2", "PAY-3"):
+        moved = _event(result, key, "transitioned")
+        # issue.fields.updated, "2026-10-02T10:00:00.000+0000": when Jira recorded the change.
+        assert moved["occurred_at"] == datetime(2026, 10, 2, 10, tzinfo=UTC), key
+        assert _attributes(moved)["time_source"] == "issue.fields.updated", key
+    assert _reasons(result) == {
+        "no-time": "issue update: no usable time (timestamp is not epoch milliseconds, "
+        "issue.fields.updated is not a timestamp)"
+    }
+    _accounted(landing, result)
+
+    # A deletion's fields.updated is the last edit, not the deletion: the receipt stands in.
+    gone = _event(jira.issue_webhooks(deleted_landing, KEY), "PAY-42", "deleted")
+    assert gone["occurred_at"] == RECEIVED
+    assert _attributes(gone)["time_source"] == "received"
+
+
+def test_jira_comment_without_an_issue_object_names_its_issue_by_the_id_in_comment_self():
+    orphan = _jira_comment_hook("comment_created")
+    del orphan["issue"]
+    nowhere = _jira_comment_hook("comment_created", comment={**JIRA_COMMENT, "self": None})
+    del nowhere["issue"]
+    landing = _frame("jira", "webhook:comment_created", [("c-1", orphan), ("c-2", nowhere)])
+    result = jira.comment_webhooks(landing, KEY)
+
+    event = _event(result, "jira-issue-id:10042/comments/10100", "commented")
+    assert event["ticket_keys"] == ["PAY-7"]  # the issue's key is not in the payload
+    assert event["url"] == JIRA_COMMENT["self"]
+    assert event["title"] == "Repro attached, see PAY-7"
+    assert event["actor"] == pseudonym(KEY, "jira", ANA["accountId"])
+    assert event["occurred_at"] == datetime(2026, 10, 2, 11, tzinfo=UTC)
+    assert _attributes(event) == {
+        "comment_id": "10100",
+        "issue_id": "10042",
+        "time_source": "comment.created",
+    }
+    assert _reasons(result) == {
+        "c-2": "comment names no issue (issue.key, nor an issue id in comment.self)"
+    }
+    _accounted(landing, result)
+
+
+def test_jira_comment_without_a_created_time_falls_back_to_updated_and_says_so():
+    hook = _jira_comment_hook("comment_updated", comment={**JIRA_COMMENT, "created": None})
+    landing = _frame("jira", "webhook:comment_updated", [("c-1", hook)])
+    event = _event(jira.comment_webhooks(landing, KEY), "PAY-42/comments/10100", "commented")
+    assert event["occurred_at"] == datetime(2026, 10, 2, 11, 30, tzinfo=UTC)
+    assert _attributes(event)["time_source"] == "comment.updated"
+
+
+def test_jira_comment_deleted_is_the_deleted_event_of_the_comment_on_its_ticket():
+    deleted = _jira_comment_hook("comment_deleted")
+    by_bo = _jira_comment_hook("comment_deleted", user=BO, timestamp="1790000000")
+    by_bo["comment"] = {**JIRA_COMMENT, "id": "10101"}
+    orphan = _jira_comment_hook("comment_deleted", comment={**JIRA_COMMENT, "id": "10102"})
+    del orphan["issue"]
+    landing = _frame(
+        "jira",
+        "webhook:comment_deleted",
+        [("d-1", deleted), ("d-2", by_bo), ("d-3", orphan)],
+    )
+    result = jira.comment_webhooks(landing, KEY)
+
+    gone = _event(result, "PAY-42/comments/10100", "deleted")
+    assert gone["entity_type"] == "comment" and gone["state"] == "deleted"
+    assert gone["ticket_keys"] == ["PAY-42"]
+    assert gone["occurred_at"] == datetime(2026, 9, 21, 14, 13, 20, 123000, tzinfo=UTC)
+    # Jira names no one who deleted it; the comment's author is not that person.
+    assert gone["actor"] is None and gone["actor_kind"] == "unknown"
+    assert gone["title"] is None  # the deleted text is not kept
+    assert gone["url"] == f"{SITE}/browse/PAY-42?focusedCommentId=10100"
+    assert _attributes(gone)["time_source"] == "timestamp"
+
+    by_user = _event(result, "PAY-42/comments/10101", "deleted")
+    assert by_user["actor"] == pseudonym(KEY, "jira", BO["accountId"])
+    assert by_user["occurred_at"] == RECEIVED  # epoch seconds are not what Jira sends
+    assert _attributes(by_user)["time_source"] == "received"
+
+    assert _event(result, "jira-issue-id:10042/comments/10102", "deleted")["ticket_keys"] == []
+    assert result.quarantine.is_empty()
+    _accounted(landing, result)
+    _no_raw(result, ANA["accountId"], BO["accountId"], "Repro attached")
+    assert result.accounts.get_column("handle").to_list() == [BO["accountId"]]
+
+
+BLOCKS = {
+    "id": "10000",
+    "name": "Blocks",
+    "outwardName": "blocks",
+    "inwardName": "is blocked by",
+    "isSubTaskLinkType": False,
+    "isSystemLinkType": False,
+}
+
+
+def _jira_link_hook(
+    event: str, link_id: int, source: int, destination: int | None, **link: Any
+) -> dict[str, Any]:
+    """An issue link delivery as Jira Cloud sends it: ids as numbers, no user, no site."""
+    return {
+        "timestamp": 1790000000123,
+        "webhookEvent": event,
+        "issueLink": {
+            "id": link_id,
+            "sourceIssueId": source,
+            "destinationIssueId": destination,
+            "issueLinkType": BLOCKS,
+            "systemLink": False,
+            **link,
+        },
+    }
+
+
+def test_jira_issue_links_are_linked_and_unlinked_under_the_source_issue_id():
+    subtask = {**BLOCKS, "name": "jira_subtask_link", "outwardName": "jira_subtask_outward",
+               "inwardName": "jira_subtask_inward", "isSubTaskLinkType": True,
+               "isSystemLinkType": True}  # fmt: skip
+    created = _jira_link_hook("issuelink_created", 20001, 10042, 10043)
+    late = {**_jira_link_hook("issuelink_deleted", 20001, 10042, 10043), "timestamp": "soon"}
+    landing = _frame(
+        "jira",
+        "webhook:issuelink_created",
+        [
+            ("l-1", created),
+            ("l-2", late),
+            ("l-3", _jira_link_hook("issuelink_created", 20002, 10042, 10050,
+                                    issueLinkType=subtask)),
+            ("l-4", _jira_link_hook("issuelink_created", 20003, 10042, None)),
+        ],
+    ).with_columns(
+        pl.when(pl.col("record_id") == "l-2")
+        .then(pl.lit("webhook:issuelink_deleted"))
+        .otherwise(pl.col("kind"))
+        .alias("kind")
+    )  # fmt: skip
+    result = jira.issue_link_webhooks(landing, KEY)
+
+    linked = _event(result, "jira-issue-id:10042/links/20001", "linked")
+    assert linked["entity_type"] == "ticket_link" and linked["source"] == "jira"
+    assert linked["occurred_at"] == datetime(2026, 9, 21, 14, 13, 20, 123000, tzinfo=UTC)
+    assert linked["actor"] is None and linked["actor_kind"] == "unknown"
+    assert linked["state"] is None and linked["ticket_keys"] == []  # ids only, no keys
+    assert _attributes(linked) == {
+        "link_id": "20001",
+        "link_type": "Blocks",
+        "outward": "blocks",
+        "inward": "is blocked by",
+        "source_issue_id": "10042",
+        "destination_issue_id": "10043",
+        "time_source": "timestamp",
+    }
+    unlinked = _event(result, "jira-issue-id:10042/links/20001", "unlinked")
+    assert unlinked["occurred_at"] == RECEIVED
+    assert _attributes(unlinked)["time_source"] == "received"
+    assert _attributes(unlinked)["link_id"] == "20001"
+
+    assert _notes(result, landing) == {"l-3": jira.SUBTASK_LINK}
+    assert _reasons(result) == {"l-4": "issue link has no id"}
+    assert result.accounts.is_empty()
+    _accounted(landing, result)
+
+
+def test_jira_link_ids_resolve_to_ticket_keys_from_any_batch(tmp_path):
+    """ "A blocks B" / "B is blocked by A" from link events of one batch and issues of others."""
+    blocked = {**_jira_issue(), "id": "10043", "key": "PAY-43"}
+    earlier = _frame("jira", "issues", [("PAY-42", _jira_issue())], scope="PAY")
+    links = _frame(
+        "jira",
+        "webhook:issuelink_created",
+        [
+            ("l-1", _jira_link_hook("issuelink_created", 20001, 10042, 10043)),
+            ("l-2", _jira_link_hook("issuelink_created", 20002, 10042, 10099)),
+            ("l-3", _jira_link_hook("issuelink_created", 20003, 10043, 10042)),
+            ("l-4", {**_jira_link_hook("issuelink_deleted", 20003, 10043, 10042),
+                     "timestamp": 1790000009999}),
+        ],
+    ).with_columns(
+        pl.when(pl.col("record_id") == "l-4")
+        .then(pl.lit("webhook:issuelink_deleted"))
+        .otherwise(pl.col("kind"))
+        .alias("kind")
+    )  # fmt: skip
+    later = _frame("jira", "webhook:jira_issue_created", [("c-1", _jira_hook(
+        "jira:issue_created", issue=blocked))])  # fmt: skip
+    with warehouse.connect(tmp_path / "warehouse.duckdb") as con:
+        for batch in (earlier, links, later):  # three runs, as three days' partitions
+            signals = normalise(batch, pseudonym_key=KEY).signals
+            warehouse.replace_rows(con, "signals", signals, key="event_id")
+        rows = warehouse.query(con, "jira_issue_links").to_dicts()
+
+    statements = [
+        (f"{r['source_key']} {r['outward']} {r['destination_key']}",
+         f"{r['destination_key']} {r['inward']} {r['source_key']}") for r in rows
+    ]  # fmt: skip
+    assert statements == [
+        ("PAY-42 blocks PAY-43", "PAY-43 is blocked by PAY-42"),
+        # Nothing has shown issue 10099 yet: it stays named by id, not guessed.
+        ("PAY-42 blocks jira-issue-id:10099", "jira-issue-id:10099 is blocked by PAY-42"),
+    ]  # link 20003 was deleted
+    assert rows[0]["source_url"] == f"{SITE}/browse/PAY-42"
+    assert rows[0]["destination_url"] == f"{SITE}/browse/PAY-43"
+
+
+def test_an_absent_jira_user_is_unknown_never_deleted():
+    moves = {"items": [{"field": "status", "fromString": "To Do", "toString": "Done"}]}
+    no_people = _jira_issue(assignee=None, reporter=None)
+    batches = [
+        jira.issue_webhooks(
+            _frame("jira", "webhook:jira_issue_updated", [("u", {
+                **{k: v for k, v in _jira_hook("jira:issue_updated").items() if k != "user"},
+                "changelog": moves, "issue": no_people})]),
+            KEY,
+        ),
+        jira.issue_webhooks(
+            _frame("jira", "webhook:jira_issue_created", [("c", _jira_hook(
+                "jira:issue_created", issue=no_people, user=None))]),
+            KEY,
+        ),
+        jira.comment_webhooks(
+            _frame("jira", "webhook:comment_created", [("m", _jira_comment_hook(
+                "comment_created", comment={**JIRA_COMMENT, "author": None}))]),
+            KEY,
+        ),
+        jira.issue_link_webhooks(
+            _frame("jira", "webhook:issuelink_created", [("l", _jira_link_hook(
+                "issuelink_created", 1, 2, 3))]),
+            KEY,
+        ),
+    ]  # fmt: skip
+    for result in batches:
+        assert result.signals.height == 1, result.quarantine.to_dicts()
+        event = result.signals.row(0, named=True)
+        assert event["actor_kind"] == "unknown" and event["actor"] is None, event["action"]
+        assert result.accounts.is_empty()
 
 
 # -- Linear -------------------------------------------------------------------------------------

@@ -10,8 +10,16 @@ Webhook deliveries (kind ``webhook:<event>``, the whole body as payload) use the
 so a delivery and a poll of the same change meet under one event id where their times agree:
 ``jira:issue_created`` → ``created``, ``jira:issue_updated`` → one ``transitioned`` per status
 item of its ``changelog`` (at the delivery's epoch-millisecond ``timestamp``),
-``jira:issue_deleted`` → ``deleted``, and ``comment_created`` / ``comment_updated`` →
-``commented`` on the ``comment`` ``<issue key>/comments/<id>``.
+``jira:issue_deleted`` → ``deleted``, ``comment_created`` / ``comment_updated`` →
+``commented`` and ``comment_deleted`` → ``deleted`` on the ``comment``
+``<issue key>/comments/<id>``, and ``issuelink_created`` / ``issuelink_deleted`` → ``linked`` /
+``unlinked`` of the ``ticket_link`` ``jira-issue-id:<source issue id>/links/<link id>``.
+
+Where a delivery names an issue only by id (links always; comments without an ``issue``
+object), the entity starts ``jira-issue-id:<id>``; every Jira ticket event records its issue's
+``issue_id``, and ``sql/duckdb/jira_issue_links.sql`` resolves ids to keys from those events,
+whichever batch they came in. A time that falls back to another field (``timestamp`` that is
+not epoch milliseconds) says so in the attribute ``time_source``.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
     Normalised,
+    WebhookEvent,
     accounts,
     actor_columns,
     bad_timestamp,
@@ -33,6 +42,7 @@ from flowsync_pipelines.normalise.common import (
     quarantine_rows,
     reference_rows,
     utc,
+    webhook_events,
 )
 from flowsync_pipelines.normalise.gitlab import first_line
 
@@ -118,15 +128,22 @@ def _ticket_columns() -> list[pl.Expr]:
 
 
 def _with_attributes(events: pl.DataFrame, categories: pl.DataFrame) -> pl.DataFrame:
-    """Join each event's ``state`` to its status category and encode the ticket attributes."""
+    """Join each event's ``state`` to its status category and encode the ticket attributes.
+
+    ``issue_id`` is Jira's stable id of the issue (its key changes when it moves project): what
+    link deliveries name issues by. Webhook events add ``time_source``, the field their time
+    came from.
+    """
     events = events.join(categories, left_on="state", right_on="status", how="left")
+    optional = [pl.col(c) for c in ("from_status", "time_source") if c in events.columns]
     return events.with_columns(
         pl.struct(
             pl.col("category").alias("status_category"),
-            pl.col("from_status") if "from_status" in events.columns else pl.lit(None, S),
+            *optional,
             pl.col("component_names").alias("components"),
             pl.col("assignee"),
             pl.col("issuetype").struct.field("name").alias("issue_type"),
+            pl.col("id").alias("issue_id"),
         )
         .struct.json_encode()
         .alias("attributes")
@@ -327,36 +344,62 @@ def schema_empty_accounts() -> pl.DataFrame:
 
 # -- webhooks -----------------------------------------------------------------------------------
 ITEM = pl.Struct({"field": S, "fromString": S, "toString": S})
+COMMENT = pl.Struct({"id": S, "self": S, "body": S, "author": USER, "created": S, "updated": S})
 WEBHOOK = pl.Struct(
     {
         "timestamp": S,
         "user": USER,
         "issue": ISSUE,
         "changelog": pl.Struct({"items": pl.List(ITEM)}),
-        "comment": pl.Struct({"id": S, "self": S, "body": S, "author": USER, "created": S}),
+        "comment": COMMENT,
     }
 )
 NO_STATUS_CHANGE = "issue update changing no status: no event (the poll carries its fields)"
 # ``"text": "…"`` pairs of an Atlassian Document Format body (Jira Cloud's v3 comment bodies).
 ADF_TEXT = r'"text"\s*:\s*"((?:[^"\\]|\\.)*)"'
+# Jira's ``timestamp`` is epoch milliseconds; anything else (ISO text, seconds) is not trusted.
+EPOCH_MS = r"^\s*[0-9]{12,14}\s*$"
+# ``https://<site>/rest/api/<version>/issue/<issue id>/comment/<comment id>``
+COMMENT_SELF_ISSUE_ID = r"/rest/api/[^/]+/issue/([0-9]+)/comment/"
+# Entity prefix for an issue a delivery names only by id (the normaliser sees one kind of
+# delivery at a time, so not the issue events that would name its key, and an event id must not
+# depend on what else was in the batch). Resolved to the key in SQL through the ``issue_id``
+# every Jira ticket event carries (``sql/duckdb/jira_issue_links.sql``).
+ISSUE_ID_PREFIX = "jira-issue-id:"
+RECEIVED = "received"  # time_source of an event dated by when FlowSync received the delivery
 
 
-def bad_epoch_ms(column: str, label: str) -> pl.Expr:
-    """A reason when ``column`` is missing or not epoch milliseconds (nor ISO-8601)."""
+def epoch_ms(column: str) -> pl.Expr:
+    """``column`` as a UTC time when it is epoch milliseconds, as Jira documents it; else null."""
     raw = pl.col(column)
-    return (
-        pl.when(raw.is_null())
-        .then(pl.lit(f"{label} is missing"))
-        .when(utc(raw).is_null())
-        .then(pl.lit(f"{label} is not a timestamp (epoch milliseconds): ") + raw)
+    return pl.when(raw.str.contains(EPOCH_MS)).then(utc(raw))
+
+
+def first_time(candidates: list[tuple[str, pl.Expr]]) -> tuple[pl.Expr, pl.Expr]:
+    """The first candidate time that is not null, and the name of the field it came from.
+
+    Candidates are ``(name, parsed time)`` in order of preference; the name is recorded in the
+    event's attributes as ``time_source`` so a fallback is never silent.
+    """
+    occurred = pl.coalesce([time for _, time in candidates])
+    source = pl.coalesce(
+        [pl.when(time.is_not_null()).then(pl.lit(name)) for name, time in candidates]
     )
+    return occurred, source
 
 
 def _webhooks(landing: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Decode deliveries into one flat row each: the issue's fields next to the envelope."""
+    """Decode deliveries into one flat row each: the issue's fields next to the envelope.
+
+    ``received_at`` is when FlowSync received the delivery (else when it was fetched from the
+    queue), for events whose payload carries no usable time of their own.
+    """
     decoded, undecodable = decode(landing, WEBHOOK)
+    received = landing.select("landing_ref", pl.col("updated_at").alias("received_at"))
     hook = (
-        decoded.unnest("doc")
+        decoded.join(received, on="landing_ref", how="left")
+        .with_columns(pl.coalesce("received_at", "fetched_at").alias("received_at"))
+        .unnest("doc")
         .with_columns(pl.col("changelog").struct.field("items"))
         .drop("changelog")
         .unnest("issue")
@@ -366,6 +409,12 @@ def _webhooks(landing: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return hook, undecodable
 
 
+def _no_time(label: str, fields: str) -> pl.Expr:
+    return pl.when(pl.col("occurred_at").is_null()).then(
+        pl.lit(f"{label}: no usable time ({fields})")
+    )
+
+
 def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     """``jira:issue_created``, ``jira:issue_updated`` and ``jira:issue_deleted`` deliveries.
 
@@ -373,22 +422,51 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     Updated: one ``transitioned`` per ``status`` item of ``changelog.items`` (from/to may be
     null) at the delivery's ``timestamp``, by ``user``; an update changing no status is a
     reference row. Deleted: ``deleted`` at ``timestamp`` by ``user``.
+
+    A ``timestamp`` that is not epoch milliseconds (missing, ISO text, seconds) is not trusted:
+    an update falls back to ``issue.fields.updated`` (Jira sets it at the change), a deletion to
+    the time FlowSync received it (``updated`` is the last edit, not the deletion); the
+    attribute ``time_source`` names the field used. A missing ``user`` is ``unknown``.
     """
     hook, undecodable = _webhooks(landing)
     event = pl.col("kind").str.strip_prefix("webhook:jira_issue_")
+    created_at, created_source = first_time([("issue.fields.created", utc(pl.col("created")))])
+    moved_at, moved_source = first_time(
+        [("timestamp", epoch_ms("timestamp")), ("issue.fields.updated", utc(pl.col("updated")))]
+    )
+    deleted_at, deleted_source = first_time(
+        [("timestamp", epoch_ms("timestamp")), (RECEIVED, pl.col("received_at"))]
+    )
     hook = hook.with_columns(
+        pl.when(event == "created")
+        .then(created_at)
+        .when(event == "updated")
+        .then(moved_at)
+        .otherwise(deleted_at)
+        .alias("occurred_at"),
+        pl.when(event == "created")
+        .then(created_source)
+        .when(event == "updated")
+        .then(moved_source)
+        .otherwise(deleted_source)
+        .alias("time_source"),
+    ).with_columns(
         first_reason(
             pl.when(pl.col("key").is_null()).then(pl.lit("issue has no key (issue.key)")),
             pl.when(event == "created")
             .then(bad_timestamp("created", "issue.fields.created"))
-            .otherwise(bad_epoch_ms("timestamp", "timestamp")),
+            .otherwise(
+                _no_time(
+                    "issue update",
+                    "timestamp is not epoch milliseconds, issue.fields.updated is not a timestamp",
+                )
+            ),
         )
     )
     rejected = hook.filter(pl.col("reason").is_not_null())
     hook = _prepare_issues(hook.filter(pl.col("reason").is_null()), key)
     created = hook.filter(event == "created").with_columns(
         pl.lit("created").alias("action"),
-        utc(pl.col("created")).alias("occurred_at"),
         pl.col("status_name").alias("state"),
     )
     moved = _user_actor(
@@ -399,13 +477,11 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
         key,
     ).with_columns(
         pl.lit("transitioned").alias("action"),
-        utc(pl.col("timestamp")).alias("occurred_at"),
         pl.col("items").struct.field("fromString").alias("from_status"),
         pl.col("items").struct.field("toString").alias("state"),
     )
     deleted = _user_actor(hook.filter(event == "deleted"), "user", key).with_columns(
         pl.lit("deleted").alias("action"),
-        utc(pl.col("timestamp")).alias("occurred_at"),
         pl.lit("deleted").alias("state"),
     )
     events = pl.concat(
@@ -426,27 +502,9 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     )
 
 
-def comment_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
-    """``comment_created`` / ``comment_updated``: ``commented`` on the ``comment`` entity.
-
-    The entity is ``<issue key>/comments/<id>`` (ticket keys: the issue's and any in the text),
-    at the comment's ``created`` by its ``author``, so an edit re-delivers the same event. The
-    body may be text or Atlassian Document Format; its first line of text is the title.
-    """
-    hook, undecodable = _webhooks(landing)
-    hook = hook.with_columns(
-        pl.col("comment").struct.field("id").alias("comment_id"),
-        pl.col("comment").struct.field("created").alias("commented_at"),
-    ).with_columns(
-        first_reason(
-            pl.when(pl.col("key").is_null()).then(pl.lit("comment names no issue (issue.key)")),
-            pl.when(pl.col("comment_id").is_null()).then(pl.lit("comment has no id")),
-            bad_timestamp("commented_at", "comment.created"),
-        )
-    )
-    rejected = hook.filter(pl.col("reason").is_not_null())
-    body = pl.col("comment").struct.field("body")
-    text = (
+def _comment_text(body: pl.Expr) -> pl.Expr:
+    """Plain text of a comment body: wiki markup as is, Atlassian Document Format's text runs."""
+    return (
         # An ADF object arrives as its JSON text; wiki markup may start with "{code}" too.
         pl.when(body.str.contains(r'^\{\s*"'))
         .then(
@@ -458,39 +516,188 @@ def comment_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
         )
         .otherwise(body)
     )
-    comment = hook.filter(pl.col("reason").is_null()).with_columns(
-        pl.col("comment").struct.field("author")
+
+
+def comment_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
+    """``comment_created`` / ``comment_updated`` → ``commented``; ``comment_deleted`` → ``deleted``.
+
+    The entity is ``<issue key>/comments/<id>``. A delivery without an ``issue`` object names its
+    issue only by the id in ``comment.self`` (``…/rest/api/2/issue/<issue id>/comment/<id>``):
+    the entity is then ``jira-issue-id:<issue id>/comments/<id>`` (resolved to the key later,
+    see :data:`ISSUE_ID_PREFIX`) and the citation is ``comment.self``.
+
+    ``commented`` is at the comment's ``created`` (else ``updated``) by its ``author``, so an
+    edit re-delivers the same event; ticket keys are the issue's and any in the text, the title
+    the first line of text (plain or Atlassian Document Format). ``deleted`` is at the
+    delivery's ``timestamp`` (else when FlowSync received it) by ``user`` (``unknown`` when
+    absent: the author is not who deleted it), with no title, so the deleted text is not kept.
+    ``time_source`` in the attributes names the field an event's time came from.
+    """
+    hook, undecodable = _webhooks(landing)
+    deleting = pl.col("kind") == "webhook:comment_deleted"
+    comment_self = pl.col("comment").struct.field("self")
+    commented_at, commented_source = first_time(
+        [
+            ("comment.created", utc(pl.col("comment").struct.field("created"))),
+            ("comment.updated", utc(pl.col("comment").struct.field("updated"))),
+        ]
     )
-    comment = _user_actor(comment, "author", key).with_columns(
-        pl.coalesce(pl.col("self"), pl.col("comment").struct.field("self"))
-        .str.extract(r"^(https?://[^/]+)")
-        .alias("site"),
-        text.alias("text"),
+    deleted_at, deleted_source = first_time(
+        [("timestamp", epoch_ms("timestamp")), (RECEIVED, pl.col("received_at"))]
     )
-    events = comment.with_columns(
+    hook = hook.with_columns(
+        pl.col("comment").struct.field("id").alias("comment_id"),
+        pl.coalesce(pl.col("id"), comment_self.str.extract(COMMENT_SELF_ISSUE_ID)).alias(
+            "issue_id"
+        ),
+        pl.when(deleting).then(deleted_at).otherwise(commented_at).alias("occurred_at"),
+        pl.when(deleting).then(deleted_source).otherwise(commented_source).alias("time_source"),
+    ).with_columns(
+        first_reason(
+            pl.when(pl.col("key").is_null() & pl.col("issue_id").is_null()).then(
+                pl.lit("comment names no issue (issue.key, nor an issue id in comment.self)")
+            ),
+            pl.when(pl.col("comment_id").is_null()).then(pl.lit("comment has no id")),
+            _no_time("comment", "comment.created and comment.updated are not timestamps"),
+        )
+    )
+    rejected = hook.filter(pl.col("reason").is_not_null())
+    valid = hook.filter(pl.col("reason").is_null()).with_columns(
+        pl.col("comment").struct.field("author"),
+        pl.coalesce(pl.col("self"), comment_self).str.extract(r"^(https?://[^/]+)").alias("site"),
+        pl.coalesce(pl.col("key"), pl.lit(ISSUE_ID_PREFIX) + pl.col("issue_id")).alias("ticket"),
+    )
+    written = _user_actor(valid.filter(~deleting), "author", key).with_columns(
+        _comment_text(pl.col("comment").struct.field("body")).alias("text"),
+        pl.lit("commented").alias("action"),
+        pl.lit(None, S).alias("state"),
+    )
+    removed = _user_actor(valid.filter(deleting), "user", key).with_columns(
+        pl.lit(None, S).alias("text"),
+        pl.lit("deleted").alias("action"),
+        pl.lit("deleted").alias("state"),
+    )
+    events = pl.concat([written, removed], how="diagonal_relaxed").with_columns(
         pl.lit("jira").alias("source"),
         pl.lit("comment").alias("entity_type"),
-        (pl.col("key") + "/comments/" + pl.col("comment_id")).alias("entity_id"),
-        pl.lit("commented").alias("action"),
-        utc(pl.col("commented_at")).alias("occurred_at"),
+        (pl.col("ticket") + "/comments/" + pl.col("comment_id")).alias("entity_id"),
         pl.concat_list(pl.col("key"), pl.col("text").fill_null("").str.extract_all(TICKET_KEY))
+        .list.drop_nulls()
         .list.unique(maintain_order=True)
         .alias("ticket_keys"),
         first_line(pl.col("text")).alias("title"),
-        (
+        pl.when(pl.col("key").is_not_null())
+        .then(
             pl.col("site")
             + "/browse/"
             + pl.col("key")
             + "?focusedCommentId="
             + pl.col("comment_id")
-        ).alias("url"),
-        pl.struct(pl.col("comment_id")).struct.json_encode().alias("attributes"),
+        )
+        .otherwise(comment_self)
+        .alias("url"),
+        pl.struct("comment_id", "issue_id", "time_source").struct.json_encode().alias("attributes"),
     )
     return Normalised(
         signals=finish(events),
         quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=_vault_rows([comment.get_column("author")], key),
+        accounts=_vault_rows([written.get_column("author"), removed.get_column("user")], key),
     )
+
+
+LINK_TYPE = pl.Struct(
+    {
+        "id": S,
+        "name": S,
+        "outwardName": S,
+        "inwardName": S,
+        "isSubTaskLinkType": S,
+        "isSystemLinkType": S,
+    }
+)
+LINK = pl.Struct(
+    {
+        "timestamp": S,
+        "user": USER,
+        "issueLink": pl.Struct(
+            {
+                "id": S,
+                "sourceIssueId": S,
+                "destinationIssueId": S,
+                "systemLink": S,
+                "issueLinkType": LINK_TYPE,
+            }
+        ),
+    }
+)
+SUBTASK_LINK = "sub-task link: the hierarchy comes from the sub-task's parent field, no event"
+
+
+def _link(name: str) -> pl.Expr:
+    return pl.col("issueLink").struct.field(name)
+
+
+def _link_type(name: str) -> pl.Expr:
+    return _link("issueLinkType").struct.field(name)
+
+
+def _link_actor(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Link deliveries name no user (Jira does not send one): ``unknown`` unless one is there."""
+    rows = _user_actor(rows, "user", key)
+    return rows, _vault_rows([rows.get_column("user")], key)
+
+
+ISSUE_LINK = WebhookEvent(
+    label="issue link",
+    dtype=LINK,
+    # A child of the source issue, as a comment is: two links made in the same millisecond are
+    # two events. Jira sends issue ids, not keys: ``jira-issue-id:<source id>/links/<link id>``,
+    # resolved to keys through the ``issue_id`` of the issues' own events
+    # (sql/duckdb/jira_issue_links.sql).
+    entity_type=pl.lit("ticket_link"),
+    entity_id=pl.when(
+        _link("sourceIssueId").is_not_null() & _link("destinationIssueId").is_not_null()
+    ).then(pl.lit(ISSUE_ID_PREFIX) + _link("sourceIssueId") + "/links/" + _link("id")),
+    action=pl.col("kind").replace_strict(
+        {"webhook:issuelink_created": "linked", "webhook:issuelink_deleted": "unlinked"},
+        default=None,
+        return_dtype=S,
+    ),
+    # Epoch milliseconds as text (parsed by ``utc``); anything else: the receipt time.
+    time=pl.when(pl.col("timestamp").str.contains(EPOCH_MS)).then(
+        pl.col("timestamp").str.strip_chars()
+    ),
+    columns={
+        "ticket_keys": pl.lit([], pl.List(S)),
+        "attributes": pl.struct(
+            _link("id").alias("link_id"),
+            _link_type("name").alias("link_type"),
+            _link_type("outwardName").alias("outward"),
+            _link_type("inwardName").alias("inward"),
+            _link("sourceIssueId").alias("source_issue_id"),
+            _link("destinationIssueId").alias("destination_issue_id"),
+            pl.when(pl.col("raw_time").is_not_null())
+            .then(pl.lit("timestamp"))
+            .otherwise(pl.lit(RECEIVED))
+            .alias("time_source"),
+        ).struct.json_encode(),
+    },
+    no_event=(_link_type("isSubTaskLinkType") == "true", SUBTASK_LINK),
+)
+
+
+def issue_link_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
+    """``issuelink_created`` / ``_deleted`` → ``linked`` / ``unlinked`` of a ``ticket_link``.
+
+    The entity is the link under its source issue, ``jira-issue-id:<source id>/links/<link id>``
+    (see :data:`ISSUE_ID_PREFIX`). Attributes: ``link_id``, ``link_type`` (e.g. ``Blocks``),
+    ``outward`` ("blocks"), ``inward`` ("is blocked by"), ``source_issue_id``,
+    ``destination_issue_id`` and ``time_source``: "<source> <outward> <destination>" and
+    "<destination> <inward> <source>". Jira sends no user (``unknown``) and no site, so no URL:
+    the resolved tickets' URLs stand in. Sub-task links are references (the parent field
+    carries the hierarchy).
+    """
+    return webhook_events(landing, key, ISSUE_LINK, source="jira", actor=_link_actor)
 
 
 WEBHOOKS: dict[str, Callable[[pl.DataFrame, str], Normalised]] = {
@@ -499,4 +706,7 @@ WEBHOOKS: dict[str, Callable[[pl.DataFrame, str], Normalised]] = {
     "webhook:jira_issue_deleted": issue_webhooks,
     "webhook:comment_created": comment_webhooks,
     "webhook:comment_updated": comment_webhooks,
+    "webhook:comment_deleted": comment_webhooks,
+    "webhook:issuelink_created": issue_link_webhooks,
+    "webhook:issuelink_deleted": issue_link_webhooks,
 }
