@@ -89,13 +89,16 @@ def run_demo(
     instance: dg.DagsterInstance | None = None,
     progress: Callable[[str], None] = print,
     conventions: Conventions = DEMO,
+    upstream_of: str | None = None,
 ) -> DemoResult:
     """Run the demo into ``home`` and return where its outputs are.
 
     ``conventions`` are the simulated organisation's habits (``simulator.conventions``): the
     demo's by default, or e.g. ``HELD_OUT`` to run the pipeline on an organisation whose
     conventions no model was trained on. Its ``flowsync.yaml`` follows them (no members when
-    they are not configured, Sentry projects by their slugs).
+    they are not configured, Sentry projects by their slugs). ``upstream_of`` names an asset:
+    only what it depends on is materialised (the link-label tool builds the graph itself, with
+    models it is still fitting).
     """
     started = time.perf_counter()
     home = home.resolve()
@@ -124,8 +127,16 @@ def run_demo(
         progress(f"[3/4] materialising every asset for {first} … {last} in one backfill run")
         job = defs.resolve_job_def("daily_refresh")
         instance = instance or dg.DagsterInstance.get()
+        selection = None
+        if upstream_of is not None:
+            selection = list(
+                dg.AssetSelection.assets(upstream_of)
+                .upstream(include_self=False)
+                .resolve(defs.resolve_asset_graph())
+            )
         result = job.execute_in_process(
             instance=instance,
+            asset_selection=selection,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             tags={
                 "dagster/asset_partition_range_start": first,

@@ -105,7 +105,9 @@ def build_demo_graph(deployment: Deployment) -> tuple[ContextGraph, Any]:
         graph = build_graph(con, inputs, lambda link, c: models[link.name].predict(c))
         tool = link_labels_tool()
         jobs = tool.gitlab_ci_jobs(con)
-    truth = tool.truth_links(deployment.world, PSEUDONYM_KEY, graph, inputs.actor_person, jobs)
+    truth = tool.truth_links(
+        deployment.world, PSEUDONYM_KEY, graph.nodes, inputs.actor_person, jobs
+    )
     return graph, truth
 
 

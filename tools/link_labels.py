@@ -1,18 +1,21 @@
 """Labelled link sets for the context graph's confidence models, and their evaluation.
 
-    python tools/link_labels.py derive [--seeds 11 13]    writes flowsync_pipelines/graph/labels/
-    python tools/link_labels.py evaluate [--seed 7]       precision/recall by band per link type
+    python tools/link_labels.py derive                    writes flowsync_pipelines/graph/labels/
+    python tools/link_labels.py evaluate [--seed 7] [--held-out]
+                                                          precision/recall by band per link type
 
-``derive`` runs the whole demo pipeline (sandboxes, connectors, normalisers) for simulated
-organisations whose seeds differ from the demo's (7), computes every link type's candidates and
-features with the pipeline's own linking code, labels each candidate from that organisation's
-ground truth, and writes ``labels/<link_type>.csv`` (features, method, label). The pipeline
-fits its calibrated models on these files and never reads ground truth itself. Link types
-depend on earlier ones (``pr_ticket`` reads ``commit_pr`` confidences), so each type's model is
-fitted on the labels just derived before the next type's features are computed.
+``derive`` runs the demo pipeline (sandboxes, connectors, normalisers) for simulated
+organisations that differ in their conventions (:data:`TRAINING_WORLDS`, drawn by
+``sample_conventions``) and for organisations with the held-out conventions
+(:data:`HELD_OUT_WORLDS`), computes every link type's candidates and features with the
+pipeline's own linking code, labels each candidate from that organisation's ground truth, and
+writes ``labels/<link_type>.csv`` (training) and ``labels/held_out/<link_type>.csv`` (scored
+only). The pipeline fits its calibrated models on these files and never reads ground truth
+itself. Link types depend on earlier ones (``pr_ticket`` reads ``commit_pr`` links), so each
+type's model is fitted on the training labels before the next type's features are computed.
 
-``evaluate`` runs the demo organisation (seed 7 unless told otherwise) with the shipped models
-and prints, per link type, precision and recall by confidence band against its ground truth.
+``evaluate`` runs one organisation (the demo, seed 7, unless told otherwise) with the shipped
+models and prints, per link type, precision and recall by confidence band against its truth.
 
 Re-derive the labels when a normaliser that feeds a link type's features lands or changes.
 """
@@ -20,15 +23,17 @@ Re-derive the labels when a normaliser that feeds a link type's features lands o
 from __future__ import annotations
 
 import argparse
+import contextlib
+import random
 import re
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,12 +49,26 @@ from flowsync_pipelines.graph.calibrate import (  # noqa: E402
     fit_all,
 )
 from flowsync_pipelines.graph.inputs import jira_source_names, load_inputs  # noqa: E402
-from flowsync_pipelines.graph.linking import ContextGraph, build_graph  # noqa: E402
+from flowsync_pipelines.graph.linking import (  # noqa: E402
+    ContextGraph,
+    band_expr,
+    build_graph,
+    keep,
+    prepare,
+    propose,
+)
 from flowsync_pipelines.graph.spec import LINK_TYPES, LinkType  # noqa: E402
 from flowsync_pipelines.landing import LandingStore  # noqa: E402
 from flowsync_pipelines.pseudonym import pseudonym  # noqa: E402
 from flowsync_pipelines.settings import load_config  # noqa: E402
 from flowsync_pipelines.simulator import World, build_world  # noqa: E402
+from flowsync_pipelines.simulator.conventions import (  # noqa: E402
+    DEMO,
+    HELD_OUT,
+    Conventions,
+    sample_conventions,
+)
+from flowsync_pipelines.warehouse import query  # noqa: E402
 
 KEY_COLUMNS = ("src", "dst")
 
@@ -57,10 +76,21 @@ KEY_COLUMNS = ("src", "dst")
 # --- running a simulated organisation through the pipeline ------------------------------------
 
 
-def run_world(seed: int, home: Path) -> tuple[World, str]:
-    """Run the demo pipeline for ``seed`` into ``home``; returns the world and pseudonym key."""
-    world = build_world(seed=seed)
-    run_demo(home, seed=seed, instance=dg.DagsterInstance.ephemeral(), progress=lambda _: None)
+def run_world(
+    seed: int, home: Path, conventions: Conventions = DEMO, *, days: int = 60
+) -> tuple[World, str]:
+    """Run the demo pipeline (up to the graph) for ``seed`` with ``conventions`` into ``home``;
+    returns the world and the run's pseudonym key."""
+    world = build_world(seed=seed, conventions=conventions, days=days)
+    run_demo(
+        home,
+        seed=seed,
+        days=days,
+        conventions=conventions,
+        instance=dg.DagsterInstance.ephemeral(),
+        progress=lambda _: None,
+        upstream_of="context_graph",
+    )
     key = next(
         line.split("=", 1)[1]
         for line in (home / "secrets.env").read_text().splitlines()
@@ -86,22 +116,62 @@ class Truth:
     # can name); predicted links from other sources are left out of the evaluation.
     sources: dict[str, set[str]]
 
-    def report(self, graph: ContextGraph, link_type: str) -> pl.DataFrame:
+    def predicted(self, graph: ContextGraph, link_type: str) -> pl.DataFrame:
+        """The graph's links of one type among the sources truth covers, with ``real``."""
         predicted = graph.links(link_type)
         if link_type in self.sources:
             predicted = predicted.filter(pl.col("src").is_in(list(self.sources[link_type])))
-        return band_report(predicted, self.links[link_type])
+        real = self.links[link_type].select("src", "dst").unique()
+        return predicted.join(
+            real.with_columns(pl.lit(True).alias("real")), on=["src", "dst"], how="left"
+        ).with_columns(pl.col("real").fill_null(False))
+
+    def report(self, graph: ContextGraph, link_type: str) -> pl.DataFrame:
+        return band_report(self.predicted(graph, link_type), self.links[link_type])
+
+    def reliability(self, graph: ContextGraph, link_type: str) -> pl.DataFrame:
+        """Per band and per tenth of confidence: links, mean confidence, measured precision."""
+        predicted = self.predicted(graph, link_type)
+        return (
+            predicted.with_columns(
+                band_expr().alias("band"),
+                (pl.col("confidence") * 10).floor().clip(0, 9).truediv(10).alias("bin"),
+            )
+            .group_by("band", "bin")
+            .agg(
+                pl.len().alias("links"),
+                pl.col("confidence").mean().round(3).alias("mean_confidence"),
+                pl.col("real").mean().round(3).alias("precision"),
+            )
+            .sort("bin", descending=True)
+        )
+
+    def band_gaps(self, graph: ContextGraph, link_type: str) -> pl.DataFrame:
+        """Per band: links, mean confidence, measured precision and their gap."""
+        return (
+            self.predicted(graph, link_type)
+            .with_columns(band_expr().alias("band"))
+            .group_by("band")
+            .agg(
+                pl.len().alias("links"),
+                pl.col("confidence").mean().alias("mean_confidence"),
+                pl.col("real").mean().alias("precision"),
+            )
+            .with_columns((pl.col("mean_confidence") - pl.col("precision")).abs().alias("gap"))
+            .sort("band")
+        )
 
 
 def truth_links(
-    world: World, key: str, graph: ContextGraph, actor_person: pl.DataFrame, ci_jobs: dict
+    world: World, key: str, nodes: pl.DataFrame, actor_person: pl.DataFrame, ci_jobs: dict
 ) -> Truth:
     """Ground truth mapped onto the graph's node ids, among the entities the graph saw.
 
     Args:
         world: the simulated organisation.
         key: the pseudonymisation key of the run (to recognise people's accounts).
-        graph: the built graph (incident and design-comment ids are matched by their tool id).
+        nodes: the graph's ``node_id`` and ``kind`` (incident and design-comment ids are matched
+            by their tool id; truth is kept for the sources seen).
         actor_person: accounts to persons, as the linker used them.
         ci_jobs: GitLab CI job entity id -> its pipeline id (the simulator's CI run).
     """
@@ -145,8 +215,7 @@ def truth_links(
             (node, f"commit:{dep['repo']}@{s}") for s in dep["shipped_shas"]
         ]
     incidents = {
-        _trailing_id(n): n
-        for n in graph.nodes.filter(pl.col("kind") == "incident").get_column("node_id")
+        _trailing_id(n): n for n in nodes.filter(pl.col("kind") == "incident").get_column("node_id")
     }
     for cause in truth["incident_causes"]:
         dep = cause["cause_deployment"]
@@ -159,7 +228,7 @@ def truth_links(
             )
     comments = {
         _trailing_id(n): n
-        for n in graph.nodes.filter(pl.col("kind") == "design_comment").get_column("node_id")
+        for n in nodes.filter(pl.col("kind") == "design_comment").get_column("node_id")
     }
     for comment_id, ticket_key in truth["design_comment_links"].items():
         if ticket_key and comment_id in comments:
@@ -184,7 +253,7 @@ def truth_links(
             out["ticket_epic"].append((f"ticket:{ticket.key}", parent))
         for sprint_id in ticket.value_at("sprint", world.end, None) or ():
             out["ticket_sprint"].append((f"ticket:{ticket.key}", f"sprint:sprint/{sprint_id}"))
-    seen = set(graph.nodes.get_column("node_id").to_list())
+    seen = set(nodes.get_column("node_id").to_list())
     links = {
         name: pl.DataFrame(pairs, schema=["src", "dst"], orient="row")
         .unique()
@@ -207,62 +276,116 @@ def gitlab_ci_jobs(con: Any) -> dict[str, str]:
 # --- derive and evaluate ------------------------------------------------------------------------
 
 
-def _labelled(candidates: pl.DataFrame, truth: Truth, link: LinkType, seed: int) -> pl.DataFrame:
+def _labelled(candidates: pl.DataFrame, truth: Truth, link: LinkType, world: str) -> pl.DataFrame:
     if link.name in truth.sources:
         candidates = candidates.filter(pl.col("src").is_in(list(truth.sources[link.name])))
     real = truth.links[link.name].with_columns(pl.lit(1).alias("label"))
     return (
         candidates.join(real, on=list(KEY_COLUMNS), how="left")
-        .with_columns(pl.col("label").fill_null(0), pl.lit(seed).alias("seed"))
+        .with_columns(pl.col("label").fill_null(0), pl.lit(world).alias("world"))
         .drop("evidence", "confidence", strict=False)
     )
 
 
-def derive(seeds: list[int], out: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="flowsync-labels-") as tmp:
-        _derive(seeds, out, Path(tmp))
+@dataclass(frozen=True)
+class WorldSpec:
+    """A simulated organisation labels come from: a seed, its conventions, how many days."""
+
+    name: str
+    seed: int
+    conventions: Conventions
+    days: int = 45
 
 
-def _derive(seeds: list[int], out: Path, tmp: Path) -> None:
-    runs = []
-    for seed in seeds:
-        home = tmp / f"seed-{seed}"
-        world, key = run_world(seed, home)
-        runs.append((seed, home, world, key))
-        print(f"seed {seed}: pipeline run in {home}", flush=True)
-    labelled: dict[str, list[pl.DataFrame]] = {}
-    models: dict[str, LinkModel] = {}
+# Training worlds: organisations whose habits are drawn at random (never the held-out values),
+# plus two with the demo's habits (they are one way to work among many). The demo itself (seed
+# 7) is never trained on.
+TRAINING_WORLDS = (
+    *(
+        WorldSpec(f"sampled-{seed}", seed, sample_conventions(random.Random(seed)))
+        for seed in range(101, 109)
+    ),
+    WorldSpec("demo-habits-11", 11, DEMO),
+    WorldSpec("demo-habits-13", 13, DEMO),
+)
+# Organisations with the held-out conventions: only ever scored.
+HELD_OUT_WORLDS = (
+    WorldSpec("held-out-201", 201, HELD_OUT),
+    WorldSpec("held-out-202", 202, HELD_OUT),
+)
 
-    # Link types in dependency order: fit each on every seed's labels before the next.
-    for link in LINK_TYPES:
-        for seed, home, world, key in runs:
-            graph, truth = graph_and_truth(home, key, world, models)
-            labelled.setdefault(link.name, []).append(
-                _labelled(graph.candidates[link.name], truth, link, seed)
+
+@dataclass
+class _Run:
+    spec: WorldSpec
+    world: World
+    key: str
+    con: Any
+    truth: Truth
+
+
+def _open(spec: WorldSpec, home: Path, stack: contextlib.ExitStack) -> _Run:
+    world, key = run_world(spec.seed, home, spec.conventions, days=spec.days)
+    config = load_config(home / "flowsync.yaml")
+    con = stack.enter_context(warehouse.connect(home / "flowsync.duckdb"))
+    landing = LandingStore(home / "landing")
+    issues = pl.concat(
+        [landing.latest(source=name, kind="issues") for name in jira_source_names(config)]
+        or [schema.empty(schema.LANDING)]
+    )
+    inputs = load_inputs(con, config, key, jira_issues=issues)
+    prepare(con, inputs)
+    nodes = query(con, "graph_entity_nodes").select("node_id", "kind")
+    truth = truth_links(world, key, nodes, inputs.actor_person, gitlab_ci_jobs(con))
+    return _Run(spec, world, key, con, truth)
+
+
+def derive(worlds: tuple[WorldSpec, ...], held_out: tuple[WorldSpec, ...], out: Path) -> None:
+    """Label every candidate of every link type in ``worlds`` (and ``held_out``, written to
+    ``out/held_out``), fitting each type on the training worlds before the next type's
+    candidates are proposed (they read the earlier types' links)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="flowsync-labels-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        runs = []
+        for spec in (*worlds, *held_out):
+            started = time.perf_counter()
+            runs.append(_open(spec, Path(tmp) / spec.name, stack))
+            print(f"{spec.name}: pipeline ran in {time.perf_counter() - started:.0f} s", flush=True)
+        training = [r for r in runs if r.spec in worlds]
+        for link in LINK_TYPES:
+            candidates = {r.spec.name: propose(r.con, link) for r in runs}
+            frames = {
+                r.spec.name: _labelled(candidates[r.spec.name], r.truth, link, r.spec.name)
+                for r in runs
+            }
+            frame = pl.concat([frames[r.spec.name] for r in training], how="diagonal_relaxed")
+            model = fit(link, frame)
+            for r in runs:
+                scored = candidates[r.spec.name].with_columns(
+                    pl.Series("confidence", model.predict(candidates[r.spec.name]), pl.Float64)
+                )
+                keep(r.con, link, scored)
+            columns = ["world", *KEY_COLUMNS, "method", *link.features, "label"]
+            held = [frames[r.spec.name] for r in runs if r.spec in held_out]
+            for directory, rows in ((out, frame), (out / "held_out", pl.concat(held))):
+                directory.mkdir(parents=True, exist_ok=True)
+                rows.select(columns).sort(columns).write_csv(
+                    directory / f"{link.name}.csv", float_precision=5
+                )
+            card = model.describe()
+            print(
+                f"{link.name}: {frame.height} candidates, {int(frame['label'].sum())} links; "
+                f"{card['kind']} brier {card['brier']} ece {card['ece']}",
+                flush=True,
             )
-        frame = pl.concat(labelled[link.name], how="diagonal_relaxed")
-        models[link.name] = fit(link, frame)
-        out.mkdir(parents=True, exist_ok=True)
-        columns = ["seed", *KEY_COLUMNS, "method", *link.features, "label"]
-        frame.select(columns).sort(columns).write_csv(out / f"{link.name}.csv", float_precision=5)
-        card = models[link.name].describe()
-        print(
-            f"{link.name}: {frame.height} candidates, {int(frame['label'].sum())} links; "
-            f"{card['kind']} brier {card['brier']} ece {card['ece']}",
-            flush=True,
-        )
 
 
 def graph_and_truth(
     home: Path, key: str, world: World, models: dict[str, LinkModel]
 ) -> tuple[ContextGraph, Truth]:
-    """The graph with the models fitted so far (later link types get a placeholder score)."""
-
-    def scorer(link: LinkType, candidates: pl.DataFrame) -> np.ndarray:
-        if link.name in models:
-            return models[link.name].predict(candidates)
-        return np.full(candidates.height, 0.5)
-
+    """The graph as the pipeline builds it with ``models``, and the world's truth on it."""
     config = load_config(home / "flowsync.yaml")
     with warehouse.connect(home / "flowsync.duckdb") as con:
         landing = LandingStore(home / "landing")
@@ -271,15 +394,15 @@ def graph_and_truth(
             or [schema.empty(schema.LANDING)]
         )
         inputs = load_inputs(con, config, key, jira_issues=issues)
-        graph = build_graph(con, inputs, scorer)
+        graph = build_graph(con, inputs, lambda link, c: models[link.name].predict(c))
         jobs = gitlab_ci_jobs(con)
-    return graph, truth_links(world, key, graph, inputs.actor_person, jobs)
+    return graph, truth_links(world, key, graph.nodes, inputs.actor_person, jobs)
 
 
-def evaluate(seed: int) -> None:
+def evaluate(seed: int, conventions: Conventions, labels: Path = LABELS_DIR) -> None:
     with tempfile.TemporaryDirectory(prefix=f"flowsync-evaluate-{seed}-") as tmp:
-        world, key = run_world(seed, Path(tmp) / "home")
-        models = fit_all(LINK_TYPES)
+        world, key = run_world(seed, Path(tmp) / "home", conventions)
+        models = fit_all(LINK_TYPES, labels, labels / "held_out")
         graph, truth = graph_and_truth(Path(tmp) / "home", key, world, models)
     pl.Config.set_tbl_rows(50)
     pl.Config.set_tbl_width_chars(140)
@@ -287,8 +410,8 @@ def evaluate(seed: int) -> None:
         report = truth.report(graph, link.name)
         card = models[link.name].describe()
         print(
-            f"\n{link.name} ({link.edge_type}; {card['kind']} model, labelled "
-            f"brier {card['brier']}, ece {card['ece']})"
+            f"\n{link.name} ({link.edge_type}; {card['kind']} model, out of fold "
+            f"brier {card['brier']}, ece {card['ece']}; held out {card.get('held_out')})"
         )
         print(report)
 
@@ -296,18 +419,18 @@ def evaluate(seed: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("derive", help="write labels/<link_type>.csv from other seeds")
-    d.add_argument("--seeds", type=int, nargs="+", default=[11, 13])
+    d = sub.add_parser("derive", help="write labels/ from the training and held-out worlds")
     d.add_argument("--out", type=Path, default=LABELS_DIR)
+    d.add_argument("--worlds", type=int, default=len(TRAINING_WORLDS), help="training worlds")
     e = sub.add_parser("evaluate", help="precision/recall by band against ground truth")
     e.add_argument("--seed", type=int, default=7)
+    e.add_argument("--held-out", action="store_true", help="the held-out conventions, not DEMO")
+    e.add_argument("--labels", type=Path, default=LABELS_DIR)
     args = parser.parse_args(argv)
     if args.command == "derive":
-        if 7 in args.seeds:
-            parser.error("seed 7 is the demo organisation the models are evaluated on")
-        derive(args.seeds, args.out)
+        derive(TRAINING_WORLDS[: args.worlds], HELD_OUT_WORLDS, args.out)
     else:
-        evaluate(args.seed)
+        evaluate(args.seed, HELD_OUT if args.held_out else DEMO, args.labels)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,29 @@
 """Calibrated confidence for inferred links, fitted on labelled outcomes with scikit-learn.
 
 Each link type has a labelled set in ``labels/<link_type>.csv``: the candidate features the
-linker computes, plus ``label`` (1 = a real link). The sets were derived once, by
-``tools/link_labels.py derive``, from simulated organisations with seeds other than the demo's
-(see ``labels/README.md``); pipeline code never reads any ground truth.
+linker computes, ``label`` (1 = a real link) and ``world``, the simulated organisation the row
+comes from. The organisations differ in their conventions (where ticket keys appear, how titles
+are written, whether members are configured, how incidents follow deployments; see
+``simulator/conventions.py``), so that no habit of one world can carry a model. A second set,
+``labels/held_out/<link_type>.csv``, comes from organisations whose conventions were never
+sampled for training; it is only ever scored, never fitted (see ``labels/README.md``).
 
 Two kinds of model:
 
-* ``logistic`` — standardised features, L2 logistic regression, wrapped in
-  ``CalibratedClassifierCV`` (Platt scaling on held-out folds) so that a confidence of 0.9 means
-  "9 in 10 such links are real". Used when both outcomes have at least :data:`MIN_PER_CLASS` rows.
+* ``boosted`` — gradient-boosted trees (``HistGradientBoostingClassifier``) whose response is
+  constrained to be monotone in each evidence feature (``LinkType.monotone``): a ticket key in
+  the title can only raise a link's confidence, whatever else the world does; weak evidence
+  (time proximity, word overlap) adds to it and cannot override it. Calibrated (isotonic, or
+  Platt on small sets) on out-of-fold scores whose folds leave whole worlds out, so that a
+  confidence of 0.9 means "9 in 10 such links are real *in an organisation the model has not
+  seen*". Used when both outcomes have at least :data:`MIN_PER_CLASS` rows.
 * ``rate`` — for link types whose labelled candidates are (nearly) all one outcome, such as the
   tracker's own parent field: the confidence of a method is its smoothed empirical precision,
   ``(links + 1) / (candidates + 2)``.
 
-Quality is measured out of fold (5-fold cross-validation on the labelled set): Brier score and
-expected calibration error (ECE, 10 equal-width bins), reported as asset metadata and checked by
-the ``link_calibration`` asset check.
+Quality is measured twice: out of fold with whole worlds left out (on the training set), and on
+the held-out conventions. Both are asset metadata; the ``link_calibration`` check reads the
+held-out one.
 """
 
 from __future__ import annotations
@@ -27,24 +34,26 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.model_selection import GroupKFold, StratifiedKFold
 
 from flowsync_pipelines.graph.spec import HIGH, MEDIUM, LinkType
 
 LABELS_DIR = Path(__file__).resolve().parent / "labels"
+HELD_OUT_DIR = LABELS_DIR / "held_out"
 MIN_PER_CLASS = 8
 FOLDS = 5
 ECE_BINS = 10
 SEED = 0
+# Isotonic calibration needs enough rows per fold to be smooth; Platt scaling below that.
+ISOTONIC_MIN_ROWS = 2000
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Out-of-fold quality of a link model on its labelled set."""
+    """Quality of a link model's confidence on a labelled set it was not fitted on."""
 
     rows: int
     positives: int
@@ -67,10 +76,11 @@ class LinkModel:
     """A fitted confidence model for one link type."""
 
     link: LinkType
-    kind: str  # logistic | rate
-    calibration: Calibration
+    kind: str  # boosted | rate
+    calibration: Calibration  # out of fold, whole worlds left out
     estimator: Any = None
     rates: dict[str, float] = field(default_factory=dict)
+    held_out: Calibration | None = None  # on conventions never trained on
 
     def predict(self, candidates: pl.DataFrame) -> np.ndarray:
         """Confidence in [0, 1] for each candidate row (rounded to 4 decimals, deterministic)."""
@@ -85,17 +95,14 @@ class LinkModel:
         return np.round(out, 4)
 
     def describe(self) -> dict[str, Any]:
-        """Model card for metadata: kind, calibration and, for logistic models, weights."""
+        """Model card for metadata: kind, out-of-fold and held-out calibration."""
         card: dict[str, Any] = {"kind": self.kind, **self.calibration.as_metadata()}
+        if self.held_out is not None:
+            card["held_out"] = self.held_out.as_metadata()
         if self.kind == "rate":
             card["rates"] = {k: round(v, 4) for k, v in sorted(self.rates.items())}
         else:
-            weights = np.mean(
-                [c.estimator[-1].coef_[0] for c in self.estimator.calibrated_classifiers_], axis=0
-            )
-            card["weights"] = {
-                f: round(float(w), 3) for f, w in zip(self.link.features, weights, strict=True)
-            }
+            card["monotone"] = {f: s for f, s in self.link.monotone.items() if s}
         return card
 
 
@@ -130,7 +137,8 @@ def _reliability(p: np.ndarray, y: np.ndarray) -> tuple[tuple[float, int, float,
     return tuple(rows)
 
 
-def _calibration(p: np.ndarray, y: np.ndarray) -> Calibration:
+def calibration_of(p: np.ndarray, y: np.ndarray) -> Calibration:
+    """Brier score, ECE and the reliability table of confidences ``p`` for outcomes ``y``."""
     return Calibration(
         rows=len(y),
         positives=int(y.sum()),
@@ -140,9 +148,73 @@ def _calibration(p: np.ndarray, y: np.ndarray) -> Calibration:
     )
 
 
-def _logistic() -> CalibratedClassifierCV:
-    base = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    return CalibratedClassifierCV(base, method="sigmoid", cv=3)
+def _splits(y: np.ndarray, worlds: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds that leave whole worlds out when there are enough of them (else stratified)."""
+    distinct = np.unique(worlds)
+    if len(distinct) >= 3:
+        folds = GroupKFold(n_splits=min(FOLDS, len(distinct)))
+        return list(folds.split(np.zeros(len(y)), y, worlds))
+    stratified = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
+    return list(stratified.split(np.zeros(len(y)), y))
+
+
+def _trees(link: LinkType) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        max_depth=3,
+        max_iter=150,
+        learning_rate=0.08,
+        l2_regularization=1.0,
+        min_samples_leaf=40,
+        early_stopping=False,
+        monotonic_cst=[link.monotone.get(f, 0) for f in link.features],
+        random_state=SEED,
+    )
+
+
+# An inferred link is never certain: confidences stay inside this range.
+CONFIDENCE_RANGE = (0.005, 0.99)
+
+
+class _Calibrator:
+    """Raw tree scores → probabilities: isotonic on plenty of rows, Platt scaling below that."""
+
+    def __init__(self, raw: np.ndarray, y: np.ndarray) -> None:
+        if len(y) >= ISOTONIC_MIN_ROWS:
+            self.isotonic: IsotonicRegression | None = IsotonicRegression(
+                y_min=0.0, y_max=1.0, out_of_bounds="clip"
+            ).fit(raw, y)
+        else:
+            self.isotonic = None
+            self.platt = LogisticRegression(C=1.0).fit(_logit(raw), y)
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        p = (
+            self.isotonic.predict(raw)
+            if self.isotonic is not None
+            else self.platt.predict_proba(_logit(raw))[:, 1]
+        )
+        return np.clip(p, *CONFIDENCE_RANGE)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p)).reshape(-1, 1)
+
+
+@dataclass
+class CrossFitted:
+    """Trees fitted on every labelled row, calibrated on their out-of-fold scores.
+
+    The out-of-fold scores come from trees that never saw the world a row is from, so the
+    calibration maps a score to how often such a link is real in an unseen organisation.
+    """
+
+    trees: HistGradientBoostingClassifier
+    calibrator: _Calibrator
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = self.calibrator(self.trees.predict_proba(x)[:, 1])
+        return np.column_stack([1 - p, p])
 
 
 def fit(link: LinkType, labelled: pl.DataFrame) -> LinkModel:
@@ -150,7 +222,8 @@ def fit(link: LinkType, labelled: pl.DataFrame) -> LinkModel:
 
     Args:
         link: the link type (its ``features`` are read from ``labelled``).
-        labelled: candidate rows with the feature columns, ``method`` and ``label`` (0/1).
+        labelled: candidate rows with the feature columns, ``method``, ``label`` (0/1) and,
+            optionally, ``world`` (rows of one world are kept together in every fold).
 
     Returns:
         a :class:`LinkModel` with out-of-fold calibration measured on ``labelled``.
@@ -165,10 +238,23 @@ def fit(link: LinkType, labelled: pl.DataFrame) -> LinkModel:
     positives, negatives = int(y.sum()), int(len(y) - y.sum())
     if min(positives, negatives) >= MIN_PER_CLASS:
         x = _matrix(labelled, link)
-        folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
-        oof = cross_val_predict(_logistic(), x, y, cv=folds, method="predict_proba")[:, 1]
-        estimator = _logistic().fit(x, y)
-        return LinkModel(link, "logistic", _calibration(np.round(oof, 4), y), estimator=estimator)
+        world = next((c for c in ("world", "seed") if c in labelled.columns), None)
+        worlds = (
+            labelled.get_column(world).cast(pl.String).to_numpy()
+            if world
+            else np.zeros(len(y), dtype=str)
+        )
+        splits = _splits(y, worlds)
+        raw = np.zeros(len(y))
+        for train, test in splits:
+            raw[test] = _trees(link).fit(x[train], y[train]).predict_proba(x[test])[:, 1]
+        # Measured out of fold twice over: each fold's confidence comes from a calibrator
+        # fitted on the other folds' scores.
+        oof = np.zeros(len(y))
+        for train, test in splits:
+            oof[test] = _Calibrator(raw[train], y[train])(raw[test])
+        estimator = CrossFitted(_trees(link).fit(x, y), _Calibrator(raw, y))
+        return LinkModel(link, "boosted", calibration_of(np.round(oof, 4), y), estimator)
     rates = _method_rates(labelled)
     # Out of fold for a rate: each row's method rate without that row.
     by_method = labelled.group_by("method").agg(
@@ -180,7 +266,13 @@ def fit(link: LinkType, labelled: pl.DataFrame) -> LinkModel:
         .get_column("p")
         .to_numpy()
     )
-    return LinkModel(link, "rate", _calibration(np.round(loo, 4), y), rates=rates)
+    return LinkModel(link, "rate", calibration_of(np.round(loo, 4), y), rates=rates)
+
+
+def score_held_out(model: LinkModel, labelled: pl.DataFrame) -> Calibration:
+    """Calibration of ``model`` on labelled candidates from conventions it was not fitted on."""
+    y = labelled.get_column("label").cast(pl.Int64).to_numpy()
+    return calibration_of(model.predict(labelled), y)
 
 
 def _method_rates(labelled: pl.DataFrame) -> dict[str, float]:
@@ -196,19 +288,32 @@ def _method_rates(labelled: pl.DataFrame) -> dict[str, float]:
 
 
 def load_labels(link: LinkType, directory: Path = LABELS_DIR) -> pl.DataFrame:
-    """The labelled candidates of ``link`` (``labels/<name>.csv``)."""
+    """The labelled candidates of ``link`` (``<directory>/<name>.csv``)."""
     path = directory / f"{link.name}.csv"
     if not path.exists():
         raise FileNotFoundError(
             f"no labelled set for link type {link.name!r} at {path}; "
             "derive the sets with `python tools/link_labels.py derive`"
         )
-    return pl.read_csv(path, schema_overrides={"label": pl.Int64, "method": pl.String})
+    return pl.read_csv(
+        path, schema_overrides={"label": pl.Int64, "method": pl.String, "world": pl.String}
+    )
 
 
-def fit_all(links: tuple[LinkType, ...], directory: Path = LABELS_DIR) -> dict[str, LinkModel]:
-    """A fitted model per link type, from the shipped labelled sets."""
-    return {link.name: fit(link, load_labels(link, directory)) for link in links}
+def fit_all(
+    links: tuple[LinkType, ...],
+    directory: Path = LABELS_DIR,
+    held_out: Path | None = HELD_OUT_DIR,
+) -> dict[str, LinkModel]:
+    """A fitted model per link type from the shipped labelled sets, scored on the held-out
+    conventions where a held-out set exists."""
+    models = {}
+    for link in links:
+        model = fit(link, load_labels(link, directory))
+        if held_out is not None and (held_out / f"{link.name}.csv").exists():
+            model.held_out = score_held_out(model, load_labels(link, held_out))
+        models[link.name] = model
+    return models
 
 
 def band_report(predicted: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
@@ -263,9 +368,10 @@ def fitted_models(
     links: tuple[LinkType, ...], directory: Path = LABELS_DIR
 ) -> dict[str, LinkModel]:
     """:func:`fit_all`, cached per process until a labels file changes."""
-    stamp = tuple(sorted((p.name, p.stat().st_mtime) for p in directory.glob("*.csv")))
+    stamp = tuple(sorted((str(p), p.stat().st_mtime) for p in directory.rglob("*.csv")))
     key = (str(directory), stamp)
     if key not in _FITTED:
         _FITTED.clear()
-        _FITTED[key] = fit_all(links, directory)
+        held_out = directory / "held_out"
+        _FITTED[key] = fit_all(links, directory, held_out if held_out.is_dir() else None)
     return _FITTED[key]

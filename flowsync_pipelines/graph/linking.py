@@ -62,6 +62,12 @@ class ContextGraph:
         """The edges of one inferred link type."""
         return self.edges.filter(pl.col("link_type") == link_type)
 
+    def unexplained_incidents(self) -> int:
+        """Incidents no deployment is linked to at Medium or above: FlowSync names no cause."""
+        incidents = self.nodes.filter(pl.col("kind") == "incident").get_column("node_id")
+        caused = self.links("incident_deployment").filter(pl.col("confidence") >= MEDIUM)
+        return incidents.is_in(caused.get_column("dst").implode()).not_().sum()
+
 
 def band_expr(column: str = "confidence") -> pl.Expr:
     c = pl.col(column)
@@ -74,22 +80,38 @@ def band_expr(column: str = "confidence") -> pl.Expr:
     )
 
 
+def prepare(con: duckdb.DuckDBPyConnection, inputs: GraphInputs) -> None:
+    """Register the inputs and build the entity tables the linkers read (``g_*``)."""
+    inputs.register(con)
+    run_sql(con, "graph_prepare")
+    empty = pl.DataFrame(schema={"src": S, "dst": S, "confidence": pl.Float64})
+    for link in LINK_TYPES:
+        _register(con, f"g_link_{link.name}", empty)
+
+
+def propose(con: duckdb.DuckDBPyConnection, link: LinkType) -> pl.DataFrame:
+    """The candidates of one link type, with their features (earlier types already kept)."""
+    return query(con, f"graph_candidates_{link.name}")
+
+
+def keep(con: duckdb.DuckDBPyConnection, link: LinkType, scored: pl.DataFrame) -> None:
+    """Register a link type's kept links as ``g_link_<type>``, for the linkers after it (a pull
+    request's keys in its commits; a deployment's changed files through the commits it
+    shipped)."""
+    kept = scored.filter(pl.col("confidence") >= MIN_CONFIDENCE)
+    _register(con, f"g_link_{link.name}", kept.select("src", "dst", "confidence"))
+
+
 def score_candidates(
     con: duckdb.DuckDBPyConnection, scorer: Scorer, links: tuple[LinkType, ...] = LINK_TYPES
 ) -> dict[str, pl.DataFrame]:
-    """Candidates of every link type with a ``confidence`` column (prepared tables needed)."""
-    _register(
-        con, "g_link_commit_pr", pl.DataFrame(schema={"src": S, "dst": S, "confidence": pl.Float64})
-    )
+    """Candidates of every link type with a ``confidence`` column (after :func:`prepare`)."""
     scored: dict[str, pl.DataFrame] = {}
     for link in links:
-        candidates = query(con, f"graph_candidates_{link.name}")
+        candidates = propose(con, link)
         confidence = scorer(link, candidates)
-        candidates = candidates.with_columns(pl.Series("confidence", confidence, pl.Float64))
-        scored[link.name] = candidates
-        if link.name == "commit_pr":
-            kept = candidates.filter(pl.col("confidence") >= MIN_CONFIDENCE)
-            _register(con, "g_link_commit_pr", kept.select("src", "dst", "confidence"))
+        scored[link.name] = candidates.with_columns(pl.Series("confidence", confidence, pl.Float64))
+        keep(con, link, scored[link.name])
     return scored
 
 
@@ -104,8 +126,7 @@ def build_graph(
         scorer: confidence for a link type's candidates (a fitted
             :class:`~flowsync_pipelines.graph.calibrate.LinkModel` per type, in the pipeline).
     """
-    inputs.register(con)
-    run_sql(con, "graph_prepare")
+    prepare(con, inputs)
     scored = score_candidates(con, scorer)
 
     inferred = []

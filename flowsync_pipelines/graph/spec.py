@@ -9,7 +9,7 @@ messages of a pull request).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 NODE_KINDS = (
     "person",
@@ -67,8 +67,10 @@ class LinkType:
         edge_type: the relationship it becomes (one of :data:`EDGE_TYPES`).
         src_kind / dst_kind: node kinds at either end (``ticket`` ends may be epics).
         features: numeric columns of the candidate frame the model reads.
-        one_per_source: at most one true target per source (a pull request has one ticket in
-            most teams' practice); the linker then adds the candidate's rank as a feature.
+        monotone: per feature, +1 when more of it can only raise the confidence, -1 when it
+            can only lower it (unnamed features are free). Strong, convention-free evidence (a
+            key in the title, a culprit file the deployment changed) is constrained this way so
+            that no combination of weaker cues learnt in one world can override it.
     """
 
     name: str
@@ -77,6 +79,7 @@ class LinkType:
     dst_kind: str
     features: tuple[str, ...]
     description: str
+    monotone: dict[str, int] = field(default_factory=dict)
 
 
 LINK_TYPES: tuple[LinkType, ...] = (
@@ -107,6 +110,17 @@ LINK_TYPES: tuple[LinkType, ...] = (
             "f_best_gap",
         ),
         description="a commit belongs to a pull request (merge sha, branch CI head, author+time)",
+        monotone={
+            f: 1
+            for f in (
+                "f_merge_sha",
+                "f_merge_title",
+                "f_head_sha",
+                "f_ci_branch",
+                "f_same_author",
+                "f_key_overlap",
+            )
+        },
     ),
     LinkType(
         name="ci_pr",
@@ -115,6 +129,7 @@ LINK_TYPES: tuple[LinkType, ...] = (
         dst_kind="pull_request",
         features=("f_pr_number", "f_branch", "f_merge_sha", "f_in_window", "f_n_candidates"),
         description="a CI run ran for a pull request (its number, its branch, its merge commit)",
+        monotone={f: 1 for f in ("f_pr_number", "f_branch", "f_merge_sha", "f_in_window")},
     ),
     LinkType(
         name="pr_ticket",
@@ -140,9 +155,28 @@ LINK_TYPES: tuple[LinkType, ...] = (
             "f_mover_author",
             "f_same_team",
             "f_n_implicit",
+            "f_other_explicit",
         ),
         description="a pull request implements a ticket (key in title, branch, body or commits; "
         "else the same person moving the ticket as the pull request opens and merges)",
+        monotone={
+            "f_title": 1,
+            "f_branch": 1,
+            "f_branch_leading": 1,
+            "f_body": 1,
+            "f_commit": 1,
+            "f_explicit": 1,
+            "f_ticket_seen": 1,
+            "f_title_sim": 1,
+            "f_best_title_sim": 1,
+            "f_assignee_author": 1,
+            "f_review_gap_h": -1,
+            "f_done_gap_h": -1,
+            "f_mover_author": 1,
+            "f_same_team": 1,
+            "f_n_implicit": -1,
+            "f_other_explicit": -1,
+        },
     ),
     LinkType(
         name="deployment_commit",
@@ -157,6 +191,7 @@ LINK_TYPES: tuple[LinkType, ...] = (
             "f_range_size",
         ),
         description="a deployment shipped a commit (range since the environment's last deploy)",
+        monotone={"f_direct": 1, "f_commit_pr_conf": 1, "f_success": 1},
     ),
     LinkType(
         name="incident_deployment",
@@ -164,17 +199,36 @@ LINK_TYPES: tuple[LinkType, ...] = (
         src_kind="deployment",
         dst_kind="incident",
         features=(
+            "f_file_match",
+            "f_culprit_match",
+            "f_latest_culprit_change",
             "f_release_match",
+            "f_same_service",
             "f_hours_since",
             "f_is_latest",
-            "f_before_next",
+            "f_later_deploys",
             "f_novel",
             "f_level_error",
-            "f_intensity",
-            "f_has_count",
+            "f_has_files",
+            "f_other_file_match",
         ),
-        description="an incident first seen after a production deploy of its service "
-        "(release, time proximity, error novelty, intensity)",
+        description="an incident caused by a production deploy: the incident's culprit or "
+        "stack-frame files among the deploy's changed files, its release naming the deployed "
+        "sha, the same service, time since the deploy (every deploy of the window is a "
+        "candidate, not only the last)",
+        monotone={
+            "f_file_match": 1,
+            "f_culprit_match": 1,
+            "f_latest_culprit_change": 1,
+            "f_release_match": 1,
+            "f_same_service": 1,
+            "f_hours_since": -1,
+            "f_is_latest": 1,
+            "f_later_deploys": -1,
+            "f_novel": 1,
+            "f_level_error": 1,
+            "f_other_file_match": -1,
+        },
     ),
     LinkType(
         name="design_ticket",
@@ -191,6 +245,7 @@ LINK_TYPES: tuple[LinkType, ...] = (
         dst_kind="team",
         features=("f_configured", "f_activity_share", "f_log_events", "f_top_team"),
         description="a person works in a team (flowsync.yaml membership, where they work)",
+        monotone={"f_configured": 1, "f_activity_share": 1, "f_top_team": 1},
     ),
     LinkType(
         name="ticket_epic",

@@ -84,6 +84,10 @@ features AS (
         mv.review_gap_h, mv.done_gap_h, coalesce(mv.mover_author, false) AS mover_author,
         EXISTS (SELECT 1 FROM g_ticket_team AS tt
                 WHERE tt.ticket_key = p.ticket_key AND tt.team = pr.repo_team) AS same_team,
+        -- Another ticket's key is written on the pull request: implicit evidence for this one
+        -- (or a second key) is weaker.
+        EXISTS (SELECT 1 FROM explicit AS e
+                WHERE e.pr_id = p.pr_id AND e.ticket_key <> p.ticket_key) AS other_explicit,
         list_filter([pr.opened_event, t.first_event, mv.review_event, mv.done_event,
                      (SELECT min(ck.event_id) FROM commit_keys AS ck
                       WHERE ck.pr_id = p.pr_id AND ck.ticket_key = p.ticket_key)],
@@ -123,5 +127,6 @@ SELECT
     CAST(done_gap_h IS NOT NULL AS DOUBLE) AS f_has_done_move,
     CAST(mover_author AS DOUBLE) AS f_mover_author,
     CAST(same_team AS DOUBLE) AS f_same_team,
-    ln(1 + count(*) FILTER (WHERE NOT is_explicit) OVER (PARTITION BY pr_id)) AS f_n_implicit
+    ln(1 + count(*) FILTER (WHERE NOT is_explicit) OVER (PARTITION BY pr_id)) AS f_n_implicit,
+    CAST(other_explicit AS DOUBLE) AS f_other_explicit
 FROM features

@@ -70,7 +70,9 @@ SELECT
     bool_or(coalesce(try_cast(attributes->>'parents' AS INTEGER), 1) > 1
             OR title LIKE 'Merge pull request #%' OR title LIKE 'Merge branch %') AS is_merge,
     coalesce(max(pr_number), max(try_cast(
-        regexp_extract(title, '^Merge pull request #([0-9]+)', 1) AS BIGINT))) AS merge_pr_number
+        regexp_extract(title, '^Merge pull request #([0-9]+)', 1) AS BIGINT))) AS merge_pr_number,
+    -- The paths a commit changed, where a tool reported them (commit details, push deliveries).
+    list_distinct(flatten(list(coalesce(CAST(attributes->'files' AS VARCHAR[]), [])))) AS files
 FROM signals
 WHERE entity_type = 'commit' AND commit_sha IS NOT NULL AND repository IS NOT NULL
 GROUP BY repository, commit_sha;
@@ -191,6 +193,11 @@ SELECT
         AS last_seen_at,
     arg_max(attributes->>'level', (occurred_at, event_id)) AS level,
     max(try_cast(attributes->>'count' AS DOUBLE)) AS event_count,
+    max(attributes->>'first_release') AS first_release,
+    arg_max(attributes->>'culprit', (occurred_at, event_id))
+        FILTER (WHERE (attributes->>'culprit') IS NOT NULL) AS culprit,
+    -- The files of the error's stack frames the tool reported, any event.
+    list_distinct(flatten(list(coalesce(CAST(attributes->'files' AS VARCHAR[]), [])))) AS files,
     arg_min(event_id, (occurred_at, event_id)) AS first_event,
     max(occurred_at) AS last_at
 FROM signals
