@@ -19,6 +19,12 @@ quarantined as unsupported, counted apart from malformed data). Jira issue event
 mapped to ``issues``: their issue has no changelog, and as the newest version it would hide the
 polled one's transitions.
 
+Each record is dated by what it is about: a delivery landed whole gets as ``updated_at`` the time
+of the newest event its normaliser reads from it (the receipt time when the payload dates
+nothing), an entity landed as a polled kind keeps the entity's own update time. A delivery is
+*about* the UTC day of that time, and lands with that day's partition whenever it was received
+(:func:`drain` with a window, :func:`about_times` for the sensor).
+
 Every record's ``request`` is ``delivery:<delivery id>``, and the queue row keeps the
 ``landing_ref`` of each record it produced: a signal or quarantine row leads to its landing
 record, and that to the delivery. Landing first, queue state second: a crash in between lands the
