@@ -66,11 +66,14 @@ RESOURCE_TYPES: dict[str, type] = {
 
 
 def source_resources(config: FlowSyncConfig) -> dict[str, dg.ConfigurableResource]:
-    """One typed resource per configured source, keyed by the source's name."""
+    """One typed resource per polled source, keyed by the source's name.
+
+    A ``receive: webhooks`` source gets none: nothing polls it, so it needs no URL or token.
+    """
     return {
         source.name: RESOURCE_TYPES[source.type].from_source(source)
         for source in config.sources
-        if source.type in RESOURCE_TYPES
+        if source.polls and source.type in RESOURCE_TYPES
     }
 
 
@@ -96,8 +99,9 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
     landing_assets = [
         landing_asset(s.name, s.type, partitions) for s in config.sources if s.name in sources
     ]
-    # Webhooks: a landing asset fed by the gateway's queue, and a sensor that runs it per day.
-    receives_webhooks = any(s.webhook_secret_env for s in config.sources)
+    # Webhooks: a landing asset fed by the gateway's queue, and a sensor that runs it for the
+    # days the deliveries are about.
+    receives_webhooks = any(s.receives_webhooks for s in config.sources)
     webhook_assets = [webhook_landing_asset(partitions)] if receives_webhooks else []
     webhook_jobs = [webhook_ingestion_job(partitions)] if receives_webhooks else []
     all_assets = [
@@ -109,6 +113,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
         team_digests_asset(partitions),
         context_graph_asset(partitions),
     ]
+    # Every asset, so every polled source's landing asset: webhook-only sources have none.
     daily_job = dg.define_asset_job("daily_refresh", selection="*", partitions_def=partitions)
     return dg.Definitions(
         assets=all_assets,

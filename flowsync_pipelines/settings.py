@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SourceType = Literal["github", "gitlab", "jira", "linear", "jenkins", "sentry", "figma", "git"]
+# How a source's records reach FlowSync: polled by its connector, pushed by its webhooks, or both.
+Receive = Literal["poll", "webhooks", "both"]
+RECEIVE_MODES: tuple[Receive, ...] = ("poll", "webhooks", "both")
 Channel = Literal["markdown", "slack", "email"]
 Role = Literal["engineer", "engineering_manager", "product_manager", "executive"]
 
@@ -25,10 +28,17 @@ class _Strict(BaseModel):
 
 
 class SourceConfig(_Strict):
-    """One tool FlowSync reads."""
+    """One tool FlowSync reads.
+
+    ``receive`` says how its records arrive: ``poll`` (a ``<name>_landing`` asset syncs them from
+    the API; the default without ``webhook_secret_env``), ``webhooks`` (only the webhook gateway
+    receives them: no landing asset, no resource, no token, ``daily_refresh`` does not poll it) or
+    ``both`` (the default with ``webhook_secret_env``).
+    """
 
     name: str
     type: SourceType
+    receive: Receive = "poll"  # filled in from webhook_secret_env when not given; see above
     base_url: str = ""
     token_env: str | None = None
     webhook_secret_env: str | None = None  # env var holding the webhook secret; None = no webhooks
@@ -39,6 +49,60 @@ class SourceConfig(_Strict):
     timeout_s: float = 30.0
     max_attempts: int = 6
     max_concurrency: int = 4
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_receive(cls, data: Any) -> Any:
+        """``receive`` defaults to ``both`` with a webhook secret and ``poll`` without one."""
+        if not isinstance(data, dict):
+            return data
+        name = data.get("name", "?")
+        receive = data.get("receive")
+        if receive is None:
+            return {**data, "receive": "both" if data.get("webhook_secret_env") else "poll"}
+        if receive not in RECEIVE_MODES:
+            raise ValueError(
+                f"source {name!r}: receive must be one of {', '.join(RECEIVE_MODES)}, "
+                f"not {receive!r}"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _receive_is_consistent(self) -> SourceConfig:
+        problems = []
+        if self.receive in ("webhooks", "both") and not self.webhook_secret_env:
+            problems.append(
+                f"receive: {self.receive} needs webhook_secret_env, the name of the env var "
+                "holding the webhook secret the tool signs its deliveries with"
+            )
+        if self.receive == "poll" and self.webhook_secret_env:
+            problems.append(
+                "receive: poll but webhook_secret_env is set; say receive: both to poll and "
+                "receive webhooks, or remove webhook_secret_env"
+            )
+        if self.receives_webhooks:
+            # Imported here: the providers module reads SourceConfig from this one.
+            from flowsync_pipelines.webhooks.providers import PROVIDERS_BY_SOURCE
+
+            if self.type not in PROVIDERS_BY_SOURCE:
+                problems.append(
+                    f"type {self.type!r} sends no webhooks FlowSync can receive "
+                    f"(those that do: {', '.join(sorted(PROVIDERS_BY_SOURCE))}); "
+                    "say receive: poll"
+                )
+        if problems:
+            raise ValueError(f"source {self.name!r}: " + "; ".join(problems))
+        return self
+
+    @property
+    def polls(self) -> bool:
+        """Whether a landing asset syncs this source from its API."""
+        return self.receive in ("poll", "both")
+
+    @property
+    def receives_webhooks(self) -> bool:
+        """Whether the webhook gateway accepts this source's deliveries."""
+        return self.receive in ("webhooks", "both")
 
 
 class Member(_Strict):

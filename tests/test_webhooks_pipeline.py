@@ -20,7 +20,11 @@ import pytest
 
 from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
 from flowsync_pipelines.normalise import normalise
-from flowsync_pipelines.partitions import daily_partitions
+from flowsync_pipelines.partitions import (
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    daily_partitions,
+)
 from flowsync_pipelines.webhooks.assets import webhook_landing_asset
 from flowsync_pipelines.webhooks.drain import drain
 from flowsync_pipelines.webhooks.harness import fresh_postgres_database
@@ -73,29 +77,38 @@ def evaluate(queue_url: str, cursor: str | None) -> dg.SensorResult:
     return result
 
 
-def test_the_sensor_requests_one_run_per_received_day_and_moves_its_cursor(
+def test_the_sensor_requests_one_run_per_stretch_of_days_and_moves_its_cursor(
     queue_url, queue, tmp_path
 ):
+    """Deliveries that date nothing are about the day they were received."""
     queue.insert(
         [delivery(at("2026-03-01", 9), {"n": 1}), delivery(at("2026-03-01", 18), {"n": 2})]
     )
-    queue.insert([delivery(at("2026-03-02"), {"n": 3})])
+    queue.insert([delivery(at("2026-03-02"), {"n": 3}), delivery(at("2026-03-05"), {"n": 4})])
 
     first = evaluate(queue_url, cursor=None)
-    assert [(r.partition_key, r.run_key) for r in first.run_requests] == [
-        ("2026-03-01", "webhooks:2026-03-01:2"),
-        ("2026-03-02", "webhooks:2026-03-02:3"),
+    assert [
+        (
+            r.partition_key,
+            r.tags.get(PARTITION_RANGE_START_TAG),
+            r.tags.get(PARTITION_RANGE_END_TAG),
+            r.run_key,
+        )
+        for r in first.run_requests
+    ] == [
+        (None, "2026-03-01", "2026-03-02", "webhooks:2026-03-01...2026-03-02:3"),
+        ("2026-03-05", None, None, "webhooks:2026-03-05:4"),
     ]
-    assert first.cursor == "3"
+    assert first.cursor == "4"
 
     drain(queue, LandingStore(tmp_path / "landing"))  # what the requested runs do
     again = evaluate(queue_url, cursor=first.cursor)
-    assert (again.run_requests, again.cursor) == ([], "3")
+    assert (again.run_requests, again.cursor) == ([], "4")
 
-    queue.insert([delivery(at("2026-03-02", 20), {"n": 4})])
+    queue.insert([delivery(at("2026-03-02", 20), {"n": 5})])
     later = evaluate(queue_url, cursor=again.cursor)
     assert [(r.partition_key, r.run_key) for r in later.run_requests] == [
-        ("2026-03-02", "webhooks:2026-03-02:4")
+        ("2026-03-02", "webhooks:2026-03-02:5")
     ]
 
 

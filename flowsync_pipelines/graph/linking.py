@@ -219,6 +219,8 @@ def _nodes(entities: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce("partition_day", "neighbour_day").alias("partition_day")
     )
     fallback = nodes.get_column("partition_day").min()
+    if fallback is None:  # no node is dated (a day without signals): nothing to fill from
+        return nodes.drop("neighbour_day")
     return nodes.with_columns(pl.col("partition_day").fill_null(fallback)).drop("neighbour_day")
 
 

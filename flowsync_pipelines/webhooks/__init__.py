@@ -10,10 +10,12 @@ The path of one delivery, and the module that owns each step:
    WAL or PostgreSQL, one SQLAlchemy Core code path); a unique ``(source, delivery_id)`` makes a
    redelivery a no-op.
 3. :mod:`~flowsync_pipelines.webhooks.drain` — pending deliveries become landing records with
-   the same provenance columns as polled data (``request = delivery:<id>``).
+   the same provenance columns as polled data (``request = delivery:<id>``), each dated by the
+   newest event it holds: the day a delivery is *about*.
 4. :mod:`~flowsync_pipelines.webhooks.sensor` and :mod:`~flowsync_pipelines.webhooks.assets` —
-   a sensor reads the queue by cursor and requests the ``webhook_landing`` + ``signals`` run of
-   each UTC day that received deliveries.
+   a sensor reads the queue by cursor and requests a ``webhook_landing``-and-downstream run over
+   each stretch of days the new deliveries are about (re-running days already materialised);
+   ``webhook_landing`` for a day lands the deliveries about it.
 
 Nothing here imports Dagster except ``sensor`` and ``assets``, so the gateway process starts fast.
 """

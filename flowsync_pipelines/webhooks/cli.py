@@ -103,14 +103,36 @@ def serve(
     )
 
 
+MATERIALIZE = (
+    "dagster asset materialize -m flowsync_pipelines.definitions "
+    "--select 'webhook_landing*' --partition-range {first}...{last}"
+)
+
+
 @webhooks_app.command("drain")
 def drain_command(
     home: Annotated[Path | None, typer.Option(help="FLOWSYNC_HOME (default: environment)")] = None,
+    run: Annotated[
+        bool,
+        typer.Option(
+            "--run",
+            help="Also re-derive the days landed now (webhook_ingestion over each range of days, "
+            "in this process; needs what `dagster asset materialize` needs in the environment)",
+        ),
+    ] = False,
 ) -> None:
-    """Land every pending delivery now and print what happened (for operators and tests)."""
+    """Land every pending delivery now; print the days they are about and what to run for them.
+
+    Deliveries land by the day they are about, whenever received, so days already materialised
+    may have gained records: each stretch of such days is printed with the `dagster asset
+    materialize` command that re-derives it (``--run`` runs them). Days that are not partitions
+    yet (today) are covered by their own daily run.
+    """
     from flowsync_pipelines.landing import LandingStore
+    from flowsync_pipelines.partitions import daily_partitions
     from flowsync_pipelines.webhooks.drain import drain
     from flowsync_pipelines.webhooks.queue import DeliveryQueue
+    from flowsync_pipelines.webhooks.sensor import partition_ranges
 
     home = (home or flowsync_home()).resolve()
     queue = DeliveryQueue(metadata_url(home))
@@ -119,4 +141,49 @@ def drain_command(
         states = queue.count_by_state()
     finally:
         queue.dispose()
-    typer.echo(json.dumps({**report.as_dict(), "queue": states}, indent=2))
+    config_file = _config_file(home)
+    partitions = daily_partitions(load_config(config_file).start_date)
+    first_day = partitions.get_first_partition_key() or ""
+    days = {max(day, first_day) for day in report.days}
+    ranges, waiting = partition_ranges(days, partitions)
+    runs = [
+        {"first": first, "last": last, "command": MATERIALIZE.format(first=first, last=last)}
+        for first, last in ranges
+    ]
+    typer.echo(
+        json.dumps(
+            {**report.as_dict(), "queue": states, "runs": runs, "waiting": waiting}, indent=2
+        )
+    )
+    if run and ranges:
+        _run_ranges(home, config_file, ranges)
+
+
+def _config_file(home: Path) -> Path:
+    """``FLOWSYNC_CONFIG``, else the ``flowsync.yaml`` in ``home``."""
+    explicit = os.environ.get("FLOWSYNC_CONFIG")
+    return Path(explicit).resolve() if explicit else home / "flowsync.yaml"
+
+
+def _run_ranges(home: Path, config_file: Path, ranges: list[tuple[str, str]]) -> None:
+    """``webhook_ingestion`` over each range, one single run each, on the Dagster instance."""
+    import dagster as dg
+
+    from flowsync_pipelines.definitions import build_definitions
+    from flowsync_pipelines.partitions import range_tags
+    from flowsync_pipelines.webhooks.sensor import WEBHOOK_JOB
+
+    job = build_definitions(home=home, config_file=config_file).resolve_job_def(WEBHOOK_JOB)
+    with (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    ) as instance:
+        for first, last in ranges:
+            result = job.execute_in_process(
+                instance=instance, tags=range_tags(first, last), raise_on_error=False
+            )
+            outcome = "succeeded" if result.success else "FAILED"
+            typer.echo(f"{WEBHOOK_JOB} {first}...{last}: run {result.run_id} {outcome}", err=True)
+            if not result.success:
+                raise typer.Exit(1)
