@@ -8,6 +8,8 @@ import polars as pl
 from assets.role_views import team_tables
 from flowsync_pipelines import schema
 from flowsync_pipelines.identity import (
+    coactivity,
+    fitted_model,
     load_overrides,
     override_coverage,
     read_vault,
@@ -39,9 +41,10 @@ def identities_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[dg.AssetCheckSpec(NEVER_MERGED_CHECK, asset="identities", blocking=True)],
         description=(
-            "Accounts across tools resolved to persons (verified email, same login, name and "
-            "email similarity, flowsync.yaml members, identities.yaml overrides). Links are in "
-            "the metadata store (identity_links) and, pseudonyms only, in DuckDB (identities)."
+            "Accounts across tools resolved to persons (commit and noreply emails, logins, "
+            "names and login name forms, ticket/pull request co-activity, scored by a "
+            "calibrated model; flowsync.yaml members and identities.yaml overrides). Links are "
+            "in the metadata store (identity_links) and, pseudonyms only, in DuckDB (identities)."
         ),
     )
     def identities(
@@ -57,6 +60,8 @@ def identities_asset(
         key = privacy.pseudonym_key
         _, _, configured_rows = team_tables(config, key)
         overrides = load_overrides(overrides_file)
+        with warehouse.connect() as con:
+            coact = coactivity(con)
         store = metadata.store()
         try:
             vault = read_vault(store.engine)
@@ -71,6 +76,8 @@ def identities_asset(
                 overrides=overrides,
                 key=key,
                 members=[member for team in config.teams for member in team.members],
+                coactivity=coact,
+                model=fitted_model(),
             )
             save_identity_links(store.engine, links)
         finally:
@@ -100,6 +107,7 @@ def identities_asset(
                     links.filter(pl.col("method") != "singleton").get_column("confidence").min()
                     or 1.0
                 ),
+                "coactivity_pairs": coact.height,
                 "override_entries": dg.MetadataValue.json(
                     override_coverage(overrides, accounts, key)
                 ),
