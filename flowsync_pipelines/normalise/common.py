@@ -170,7 +170,7 @@ TIME_SOURCE = "time_source"
 TIME_FALLBACK = "time_fallback"
 
 
-def fallback_time(*candidates: tuple[str, pl.Expr]) -> dict[str, pl.Expr]:
+def fallback_time(*candidates: tuple[str, pl.Expr]) -> list[pl.Expr]:
     """``occurred_at`` from the first of ``candidates`` (label, raw text) that is a timestamp.
 
     The first candidate is the event's own time; the others are times the same payload carries
@@ -181,8 +181,12 @@ def fallback_time(*candidates: tuple[str, pl.Expr]) -> dict[str, pl.Expr]:
     :func:`bad_timestamp` of the first.
 
     Returns:
-        ``{"occurred_at", TIME_SOURCE, TIME_FALLBACK}`` expressions for ``with_columns``.
+        the ``occurred_at``, :data:`TIME_SOURCE` and :data:`TIME_FALLBACK` columns.
     """
+    return [expr.alias(name) for name, expr in _fallback_parts(*candidates).items()]
+
+
+def _fallback_parts(*candidates: tuple[str, pl.Expr]) -> dict[str, pl.Expr]:
     (first_label, first), *rest = candidates
     parsed = [utc(raw) for _, raw in candidates]
     chosen: pl.Expr = pl.lit(None, pl.String)
@@ -365,7 +369,7 @@ def webhook_events(
         event.time.alias("raw_time"),
         *fallback_columns,
     )
-    timing = fallback_time(
+    timing = _fallback_parts(
         (f"{event.label} time", pl.col("raw_time")),
         *((label, pl.col(column)) for label, column in fallbacks),
     )
