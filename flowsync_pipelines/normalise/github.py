@@ -741,6 +741,14 @@ def _sender(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     return _attributed(rows, "sender", key)
 
 
+def _repo_html() -> pl.Expr:
+    """The delivery's ``repository.html_url`` (right for GitHub Enterprise too), else the
+    github.com address of the delivery's scope."""
+    return pl.coalesce(
+        pl.col("repository").struct.field("html_url"), GITHUB_WEB + "/" + pl.col("scope")
+    )
+
+
 def _first_line(text: pl.Expr) -> pl.Expr:
     return (
         text.str.replace_all("\r", "", literal=True).str.strip_chars().str.split("\n").list.first()
@@ -762,10 +770,14 @@ def _comment_action() -> pl.Expr:
     return pl.col("action").replace({"created": "commented"})
 
 
-def _comment_time() -> pl.Expr:
+def _comment_time(*, fallback: bool = False) -> pl.Expr:
+    """``created_at`` for a new comment, else ``updated_at``; with ``fallback``, the other."""
     comment = pl.col("comment")
+    new = pl.col("action") == "created"
+    if fallback:
+        new = ~new
     return (
-        pl.when(pl.col("action") == "created")
+        pl.when(new)
         .then(comment.struct.field("created_at"))
         .otherwise(comment.struct.field("updated_at"))
     )
@@ -787,10 +799,11 @@ def _check_event(entity: str, path: str, queued_time: str) -> dict[str, object]:
         .then(pl.lit("started"))
         .otherwise(pl.lit("queued")),
         "time": pl.when(done)
-        .then(pl.coalesce(check.struct.field("completed_at"), check.struct.field("updated_at")))
+        .then(check.struct.field("completed_at"))
         .when(running)
         .then(check.struct.field("started_at"))
         .otherwise(check.struct.field(queued_time)),
+        "fallback_times": (("updated_at", check.struct.field("updated_at")),),
         "columns": {
             "repository": pl.col("scope"),
             "commit_sha": check.struct.field("head_sha"),
@@ -800,7 +813,11 @@ def _check_event(entity: str, path: str, queued_time: str) -> dict[str, object]:
             .cast(pl.Int64, strict=False),
             "ticket_keys": _keys(check.struct.field("head_branch")),
             "title": check.struct.field("name"),
-            "url": check.struct.field("html_url"),
+            "url": pl.coalesce(
+                check.struct.field("html_url"),
+                _repo_html() + "/commit/" + check.struct.field("head_sha") + "/checks",
+                _repo_html(),
+            ),
             "state": pl.when(done)
             .then(check.struct.field("conclusion"))
             .otherwise(pl.when(running).then(pl.lit("running")).otherwise(status)),
@@ -824,6 +841,7 @@ HOOKS: dict[str, WebhookEvent] = {
         .when(pl.col("action") == "closed")
         .then(pl.col("issue").struct.field("closed_at"))
         .otherwise(pl.col("issue").struct.field("updated_at")),
+        fallback_times=(("issue.updated_at", pl.col("issue").struct.field("updated_at")),),
         columns={
             "repository": pl.col("scope"),
             "ticket_keys": pl.concat_list(
@@ -831,7 +849,10 @@ HOOKS: dict[str, WebhookEvent] = {
                 _keys(pl.col("issue").struct.field("title")),
             ).list.unique(maintain_order=True),
             "title": pl.col("issue").struct.field("title"),
-            "url": pl.col("issue").struct.field("html_url"),
+            "url": pl.coalesce(
+                pl.col("issue").struct.field("html_url"),
+                _repo_html() + "/issues/" + pl.col("issue").struct.field("number"),
+            ),
             "state": pl.col("issue").struct.field("state"),
             "attributes": pl.struct(
                 pl.when(pl.col("issue").struct.field("state") == "closed")
@@ -862,6 +883,7 @@ HOOKS: dict[str, WebhookEvent] = {
         + pl.col("comment").struct.field("id"),
         action=_comment_action(),
         time=_comment_time(),
+        fallback_times=(("comment's other time", _comment_time(fallback=True)),),
         columns={
             "repository": pl.col("scope"),
             "pr_number": pl.when(pl.col("issue").struct.field("pull_request").is_not_null())
@@ -869,7 +891,14 @@ HOOKS: dict[str, WebhookEvent] = {
             .cast(pl.Int64, strict=False),
             "ticket_keys": _keys(pl.col("comment").struct.field("body")),
             "title": _first_line(pl.col("comment").struct.field("body")),
-            "url": pl.col("comment").struct.field("html_url"),
+            "url": pl.coalesce(
+                pl.col("comment").struct.field("html_url"),
+                _repo_html()
+                + "/issues/"
+                + pl.col("issue").struct.field("number")
+                + "#issuecomment-"
+                + pl.col("comment").struct.field("id"),
+            ),
         },
     ),
     "pull_request_review_comment": _hook(
@@ -883,13 +912,21 @@ HOOKS: dict[str, WebhookEvent] = {
         + pl.col("comment").struct.field("id"),
         action=_comment_action(),
         time=_comment_time(),
+        fallback_times=(("comment's other time", _comment_time(fallback=True)),),
         columns={
             "repository": pl.col("scope"),
             "pr_number": pl.col("pull_request").struct.field("number").cast(pl.Int64, strict=False),
             "commit_sha": pl.col("comment").struct.field("commit_id"),
             "ticket_keys": _keys(pl.col("comment").struct.field("body")),
             "title": _first_line(pl.col("comment").struct.field("body")),
-            "url": pl.col("comment").struct.field("html_url"),
+            "url": pl.coalesce(
+                pl.col("comment").struct.field("html_url"),
+                _repo_html()
+                + "/pull/"
+                + pl.col("pull_request").struct.field("number")
+                + "#discussion_r"
+                + pl.col("comment").struct.field("id"),
+            ),
         },
     ),
     "check_run": _hook(
@@ -922,6 +959,14 @@ HOOKS: dict[str, WebhookEvent] = {
         time=pl.when(pl.col("state") == "pending")
         .then(pl.col("created_at"))
         .otherwise(pl.col("updated_at")),
+        fallback_times=(
+            (
+                "status's other time",
+                pl.when(pl.col("state") == "pending")
+                .then(pl.col("updated_at"))
+                .otherwise(pl.col("created_at")),
+            ),
+        ),
         columns={
             "repository": pl.col("scope"),
             "commit_sha": pl.col("sha"),
@@ -930,8 +975,9 @@ HOOKS: dict[str, WebhookEvent] = {
             ),
             "title": pl.col("context"),
             "url": pl.coalesce(
-                pl.col("target_url"),
-                "https://github.com/" + pl.col("scope") + "/commit/" + pl.col("sha"),
+                pl.col("target_url").replace("", None),
+                _repo_html() + "/commit/" + pl.col("sha"),
+                _repo_html(),
             ),
             "state": pl.when(pl.col("state") == "pending")
             .then(pl.lit("running"))
@@ -955,9 +1001,9 @@ HOOKS: dict[str, WebhookEvent] = {
         .then(pl.lit("deleted"))
         .otherwise(pl.lit("pushed")),
         discriminator=pl.col("after"),
-        time=pl.coalesce(
-            pl.col("repository").struct.field("pushed_at"),
-            pl.col("head_commit").struct.field("timestamp"),
+        time=pl.col("repository").struct.field("pushed_at"),
+        fallback_times=(
+            ("head_commit.timestamp", pl.col("head_commit").struct.field("timestamp")),
         ),
         columns={
             "repository": pl.col("scope"),
@@ -967,7 +1013,13 @@ HOOKS: dict[str, WebhookEvent] = {
                 pl.col("commits").list.eval(pl.element().struct.field("message")).list.join("\n"),
             ),
             "title": _first_line(pl.col("head_commit").struct.field("message")),
-            "url": pl.col("compare"),
+            "url": pl.coalesce(
+                pl.col("compare"),
+                pl.when(pl.col("after") != ZERO_SHA).then(
+                    _repo_html() + "/commit/" + pl.col("after")
+                ),
+                _repo_html(),
+            ),
             "attributes": pl.struct(
                 pl.col("before"),
                 pl.col("after"),
@@ -994,7 +1046,7 @@ HOOKS: dict[str, WebhookEvent] = {
                 "repository": pl.col("scope"),
                 "ticket_keys": _keys(pl.col("ref")),
                 "title": pl.col("ref"),
-                "url": pl.col("repository").struct.field("html_url"),
+                "url": _repo_html(),
             },
         )
         for event in ("create", "delete")
@@ -1013,7 +1065,9 @@ HOOKS: dict[str, WebhookEvent] = {
             "title": pl.coalesce(
                 pl.col("release").struct.field("name"), pl.col("release").struct.field("tag_name")
             ),
-            "url": pl.col("release").struct.field("html_url"),
+            "url": pl.coalesce(
+                pl.col("release").struct.field("html_url"), _repo_html() + "/releases"
+            ),
         },
     ),
     # GitHub's hello when a hook is configured: nothing happened in the repository.
