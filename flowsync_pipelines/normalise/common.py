@@ -347,8 +347,8 @@ class WebhookEvent:
     # malformed the first that parses stands in, recorded in ``attributes`` (see
     # :func:`fallback_time`); when none does, a malformed ``time`` is quarantined.
     fallback_times: tuple[tuple[str, pl.Expr], ...] = ()
-    # Other reasons to quarantine a delivery: (condition, reason), checked after the id, the
-    # action and the time; the first whose condition holds is the reason.
+    # More specific reasons to quarantine a delivery: (condition, reason), checked before the
+    # id, the action and the time; the first whose condition holds is the reason.
     problems: tuple[tuple[pl.Expr, str], ...] = ()
 
 
@@ -378,12 +378,12 @@ def webhook_events(
     )
     rows = rows.with_columns(
         first_reason(
+            *(pl.when(wrong.fill_null(False)).then(pl.lit(why)) for wrong, why in event.problems),
             pl.when(pl.col("entity_id").is_null()).then(pl.lit(f"{event.label} has no id")),
             pl.when(pl.col("action").is_null()).then(pl.lit(f"{event.label} has no action")),
             pl.when(pl.col("raw_time").is_not_null() & timing["occurred_at"].is_null()).then(
                 pl.lit(f"{event.label} time is not an ISO-8601 timestamp: ") + pl.col("raw_time")
             ),
-            *(pl.when(wrong.fill_null(False)).then(pl.lit(why)) for wrong, why in event.problems),
         )
     )
     rejected = rows.filter(pl.col("reason").is_not_null())

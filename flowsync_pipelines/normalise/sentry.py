@@ -717,7 +717,12 @@ def _hook_event_files(event: pl.Expr) -> pl.Expr:
     frames = (
         event.struct.field("exception")
         .struct.field("values")
-        .list.eval(pl.element().struct.field("stacktrace").struct.field("frames").flatten())
+        .list.eval(
+            pl.element()
+            .struct.field("stacktrace")
+            .struct.field("frames")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+        )
         .list.eval(
             pl.element()
             .filter(pl.element().struct.field("in_app") == "true")
@@ -899,7 +904,7 @@ HOOKS: dict[str, WebhookEvent] = {
     # The integration installed or removed: no engineering event.
     "installation": WebhookEvent(
         label="installation",
-        dtype=pl.Struct({"action": S, "installation": pl.Struct({"uuid": S})}),
+        dtype=pl.Struct({"action": S, "actor": HOOK_ACTOR, "installation": pl.Struct({"uuid": S})}),
         entity_type=pl.lit("integration"),
         entity_id=pl.coalesce(pl.col("installation").struct.field("uuid"), pl.lit("")),
         action=pl.coalesce(pl.col("action"), pl.lit("")),
