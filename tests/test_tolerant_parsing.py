@@ -330,7 +330,9 @@ def test_a_sentry_installation_is_a_reference_and_seer_stays_unsupported():
         "integration installation lifecycle: no event"
     ]
     seer = _hooks("sentry", "seer", {"action": "root_cause_started", "data": {}})
-    assert seer.quarantine.get_column("reason").str.starts_with(NO_NORMALISER).all()
+    assert seer.quarantine.get_column("reason").to_list() == [
+        f"{NO_NORMALISER} for source 'sentry' kind 'webhook:seer'"
+    ]
 
 
 # -- GitHub: absent is unknown, null or ghost is deleted -----------------------------------------
@@ -884,3 +886,22 @@ def test_no_event_of_the_demo_world_is_deleted_unless_its_payload_names_a_delete
     )
     unexplained = payloads.filter(~(ghostly | explicit_null))
     assert unexplained.is_empty(), unexplained.select("event_id").to_dicts()[:5]
+
+
+def test_a_linear_cycle_links_to_its_team_cycle_page_when_the_workspace_is_named():
+    cycle = {
+        "id": "6f1c2a9e-8d4b-4c1e-9a7f-2b3c4d5e6f70",
+        "number": 14,
+        "name": None,
+        "startsAt": "2026-09-07T00:00:00.000Z",
+        "endsAt": "2026-09-21T00:00:00.000Z",
+        "completedAt": None,
+        "progress": 0.4,
+        "team": {"id": "t1", "key": "MOB", "name": "Mobile", "organization": {"urlKey": "acme"}},
+    }
+    record = FetchedRecord(
+        "cycles", "MOB", cycle["id"], None, cycle, "https://api.linear.app/graphql"
+    )
+    event = _only(_landed("linear", [record]))
+    assert (event["action"], event["title"]) == ("started", "Cycle 14")
+    assert event["url"] == "https://linear.app/acme/team/MOB/cycle/14"
