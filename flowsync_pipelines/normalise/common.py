@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import duckdb
@@ -57,7 +57,9 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return _local.con
 
 
-def decode(landing: pl.DataFrame, dtype: pl.Struct) -> tuple[pl.DataFrame, pl.DataFrame]:
+def decode(
+    landing: pl.DataFrame, dtype: pl.Struct, *, json_types: Mapping[str, str] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Decode ``payload`` into a ``doc`` struct column of ``dtype``.
 
     DuckDB's JSON reader (yyjson, multi-threaded) extracts just the fields ``dtype`` names, a few
@@ -66,13 +68,32 @@ def decode(landing: pl.DataFrame, dtype: pl.Struct) -> tuple[pl.DataFrame, pl.Da
     nesting (an object where text was expected) arrives as its JSON text, and a scalar where an
     object was expected as nulls, which the normaliser's required-field checks then quarantine.
 
+    Decoding cannot tell a field that is absent from one that is ``null``: both arrive as null.
+    Where that matters (an absent user is *unknown*, a ``null`` one may be *deleted*),
+    ``json_types`` names columns to add, each the JSON type at a JSON path (``{"user_type":
+    "$.user"}``): ``'NULL'`` for an explicit null, ``'OBJECT'``, ``'VARCHAR'``…, and null when
+    the path is absent.
+
     Returns the decoded rows (provenance columns plus ``doc``; the wide ``payload`` is dropped
     here so later steps do not copy it) and the rows that are not JSON objects, with a reason.
     """
+    types = dict(json_types or {})
     meta = landing.select("landing_ref", "source", "kind", "scope", "record_id", "fetched_at")
     if landing.is_empty():
-        return meta.with_columns(doc=pl.lit(None, dtype)), _failed(landing, [])
+        return meta.with_columns(
+            doc=pl.lit(None, dtype), **{name: pl.lit(None, pl.String) for name in types}
+        ), _failed(landing, [])
     transform = f"json_transform(payload, '{_duckdb_type(dtype)}')"
+    typed = "".join(
+        f", CASE WHEN starts_with(payload, '{{') THEN json_type(payload, '{path}') END "
+        f'AS "{name}"'
+        for name, path in types.items()
+    )
+    typed_checked = "".join(
+        f", CASE WHEN json_valid(payload) AND json_type(payload::JSON) = 'OBJECT' "
+        f"THEN json_type(payload, '{path}') END AS \"{name}\""
+        for name, path in types.items()
+    )
     con = _connection()
     try:
         # Arrow string views share Polars' buffers: the payload text is not copied. DuckDB
@@ -86,21 +107,22 @@ def decode(landing: pl.DataFrame, dtype: pl.Struct) -> tuple[pl.DataFrame, pl.Da
                 "SELECT CASE WHEN starts_with(payload, '{') THEN 'OBJECT' "
                 "WHEN json_valid(payload) THEN json_type(payload::JSON) END "
                 f"AS shape, CASE WHEN starts_with(payload, '{{') THEN {transform} END AS doc "
-                "FROM payloads"
+                f"{typed} FROM payloads"
             ).pl()
         except duckdb.InvalidInputException:
             # Some payload is not JSON at all (hand-made landing, truncated file): check each.
             docs = con.execute(
                 "SELECT CASE WHEN json_valid(payload) THEN json_type(payload::JSON) END AS shape, "
                 "CASE WHEN json_valid(payload) AND json_type(payload::JSON) = 'OBJECT' "
-                f"THEN {transform} END AS doc FROM payloads"
+                f"THEN {transform} END AS doc{typed_checked} FROM payloads"
             ).pl()
     finally:
         con.unregister("payloads")
     shape = docs.get_column("shape")
     is_object = shape == "OBJECT"
     decoded = meta.filter(is_object).with_columns(
-        docs.get_column("doc").filter(is_object).cast(dtype)
+        docs.get_column("doc").filter(is_object).cast(dtype),
+        *(docs.get_column(name).filter(is_object).cast(pl.String) for name in types),
     )
     reasons = [
         "payload is not valid JSON"
@@ -139,6 +161,70 @@ def bad_timestamp(column: str, label: str) -> pl.Expr:
 
 def first_reason(*reasons: pl.Expr) -> pl.Expr:
     return pl.coalesce(*reasons).alias("reason")
+
+
+# Columns a normaliser adds when an event's own time is missing or malformed and another time the
+# payload carries stands in; :func:`finish` records them in ``attributes``, so no fallback is
+# silent: ``time_source`` names the field used, ``time_fallback`` says why the first was not.
+TIME_SOURCE = "time_source"
+TIME_FALLBACK = "time_fallback"
+
+
+def fallback_time(*candidates: tuple[str, pl.Expr]) -> list[pl.Expr]:
+    """``occurred_at`` from the first of ``candidates`` (label, raw text) that is a timestamp.
+
+    The first candidate is the event's own time; the others are times the same payload carries
+    that may stand in for it (a commit's author date for its committer date). When one does,
+    :data:`TIME_SOURCE` is its label and :data:`TIME_FALLBACK` says what was wrong with the
+    first (``"created_at is not an ISO-8601 timestamp: yesterday"``); both are null otherwise.
+    ``occurred_at`` is null when no candidate is a timestamp: quarantine such rows with
+    :func:`bad_timestamp` of the first.
+
+    Returns:
+        the ``occurred_at``, :data:`TIME_SOURCE` and :data:`TIME_FALLBACK` columns.
+    """
+    return [expr.alias(name) for name, expr in _fallback_parts(*candidates).items()]
+
+
+def _fallback_parts(*candidates: tuple[str, pl.Expr]) -> dict[str, pl.Expr]:
+    (first_label, first), *rest = candidates
+    parsed = [utc(raw) for _, raw in candidates]
+    chosen: pl.Expr = pl.lit(None, pl.String)
+    for (label, _), time in reversed(list(zip(rest, parsed[1:], strict=True))):
+        chosen = pl.when(time.is_not_null()).then(pl.lit(label)).otherwise(chosen)
+    source = pl.when(parsed[0].is_null()).then(chosen)
+    why = pl.when(source.is_not_null()).then(
+        pl.when(first.is_null())
+        .then(pl.lit(f"{first_label} is missing"))
+        .otherwise(pl.lit(f"{first_label} is not an ISO-8601 timestamp: ") + first)
+    )
+    return {
+        "occurred_at": pl.coalesce(parsed),
+        TIME_SOURCE: source,
+        TIME_FALLBACK: why,
+    }
+
+
+def _record_time_source(events: pl.DataFrame) -> pl.DataFrame:
+    """Merge :data:`TIME_SOURCE` / :data:`TIME_FALLBACK` into the ``attributes`` JSON object."""
+    if TIME_SOURCE not in events.columns:
+        return events
+    if TIME_FALLBACK not in events.columns:
+        events = events.with_columns(pl.lit(None, pl.String).alias(TIME_FALLBACK))
+    attrs = (
+        pl.col("attributes").cast(pl.String)
+        if "attributes" in events.columns
+        else pl.lit(None, pl.String)
+    )
+    extra = pl.struct(pl.col(TIME_SOURCE), pl.col(TIME_FALLBACK)).struct.json_encode()
+    merged = (
+        pl.when(pl.col(TIME_SOURCE).is_null())
+        .then(attrs)
+        .when(attrs.is_null() | (attrs.str.strip_chars() == "{}"))
+        .then(extra)
+        .otherwise(attrs.str.strip_suffix("}") + "," + extra.str.strip_prefix("{"))
+    )
+    return events.with_columns(merged.alias("attributes")).drop(TIME_SOURCE, TIME_FALLBACK)
 
 
 def actor_columns(
@@ -189,7 +275,7 @@ def finish(events: pl.DataFrame) -> pl.DataFrame:
     A :data:`DISCRIMINATOR` column, when ``events`` has one, extends the event id (see
     :func:`event_id`); it is not a signals column and is dropped here.
     """
-    events = events.filter(pl.col("occurred_at").is_not_null())
+    events = _record_time_source(events.filter(pl.col("occurred_at").is_not_null()))
     events = events.with_columns(
         event_id(discriminated=DISCRIMINATOR in events.columns),
         pl.col("fetched_at").alias("observed_at"),
@@ -257,6 +343,13 @@ class WebhookEvent:
     # Tells apart distinct deliveries that would otherwise share an event id (same entity,
     # action and time): appended to the event id when not null (see :func:`event_id`).
     discriminator: pl.Expr | None = None
+    # Other times the delivery carries, (label, raw text), in order: when ``time`` is missing or
+    # malformed the first that parses stands in, recorded in ``attributes`` (see
+    # :func:`fallback_time`); when none does, a malformed ``time`` is quarantined.
+    fallback_times: tuple[tuple[str, pl.Expr], ...] = ()
+    # More specific reasons to quarantine a delivery: (condition, reason), checked before the
+    # id, the action and the time; the first whose condition holds is the reason.
+    problems: tuple[tuple[pl.Expr, str], ...] = ()
 
 
 def webhook_events(
@@ -268,16 +361,27 @@ def webhook_events(
     rows = decoded.join(received, on="landing_ref", how="left").unnest("doc")
     if event.derived:
         rows = rows.with_columns(**event.derived)
+    fallbacks = [(label, f"raw_fallback_{i}") for i, (label, _) in enumerate(event.fallback_times)]
+    fallback_columns = (
+        raw.alias(f"raw_fallback_{i}") for i, (_, raw) in enumerate(event.fallback_times)
+    )
     rows = rows.with_columns(
         event.entity_type.alias("entity_type"),
         event.entity_id.alias("entity_id"),
         event.action.alias("action"),
         event.time.alias("raw_time"),
-    ).with_columns(
+        *fallback_columns,
+    )
+    timing = _fallback_parts(
+        (f"{event.label} time", pl.col("raw_time")),
+        *((label, pl.col(column)) for label, column in fallbacks),
+    )
+    rows = rows.with_columns(
         first_reason(
+            *(pl.when(wrong.fill_null(False)).then(pl.lit(why)) for wrong, why in event.problems),
             pl.when(pl.col("entity_id").is_null()).then(pl.lit(f"{event.label} has no id")),
             pl.when(pl.col("action").is_null()).then(pl.lit(f"{event.label} has no action")),
-            pl.when(pl.col("raw_time").is_not_null() & utc(pl.col("raw_time")).is_null()).then(
+            pl.when(pl.col("raw_time").is_not_null() & timing["occurred_at"].is_null()).then(
                 pl.lit(f"{event.label} time is not an ISO-8601 timestamp: ") + pl.col("raw_time")
             ),
         )
@@ -294,7 +398,9 @@ def webhook_events(
     events = rows.with_columns(
         pl.lit(source).alias("source"),
         # A delivery landed without a receipt time falls back to when it was fetched from the queue.
-        pl.coalesce(utc(pl.col("raw_time")), "received_at", "fetched_at").alias("occurred_at"),
+        pl.coalesce(timing["occurred_at"], "received_at", "fetched_at").alias("occurred_at"),
+        timing[TIME_SOURCE].alias(TIME_SOURCE),
+        timing[TIME_FALLBACK].alias(TIME_FALLBACK),
         **event.columns,
     )
     if event.discriminator is not None:

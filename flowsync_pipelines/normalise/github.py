@@ -1,8 +1,23 @@
 """GitHub REST records → signals.
 
 Pull requests yield ``opened``, ``merged`` and ``closed`` events; reviews yield one ``reviewed``
-event each. Deleted accounts arrive as GitHub's ``ghost`` user (or ``null``); they keep
-``actor_kind = deleted`` and no pseudonym, since there is nobody left to attribute to.
+event each.
+
+Accounts, told apart without guessing:
+
+- GitHub's ``ghost`` user, or a user field that is present and ``null`` (how GitHub serialises
+  an account that no longer exists), is ``deleted``: no pseudonym, nobody left to attribute to;
+- a user field that is *absent* says nothing: ``unknown`` (2020-era ``workflow_run`` payloads
+  have neither ``triggering_actor`` nor ``actor``);
+- ``type: Bot`` or a ``…[bot]`` login is a ``bot``; anyone else ``human``.
+
+Every event has a link to cite. Where a record has no ``html_url`` (older payloads), it is built
+from the repository's web address: the payload's ``repository.html_url`` when there is one, else
+derived from the API URL the record came from or names (``https://api.github.com/repos/o/r…`` →
+``https://github.com/o/r``, ``https://ghe.example/api/v3/repos/o/r…`` → ``https://ghe.example/o/r``,
+so GitHub Enterprise links stay on the Enterprise host). A time that is missing or malformed
+falls back to another time the record carries, recorded in ``attributes``
+(:func:`~flowsync_pipelines.normalise.common.fallback_time`).
 """
 
 from __future__ import annotations
@@ -13,12 +28,15 @@ import polars as pl
 
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
+    TIME_FALLBACK,
+    TIME_SOURCE,
     Normalised,
     WebhookEvent,
     accounts,
     actor_columns,
     bad_timestamp,
     decode,
+    fallback_time,
     finish,
     first_reason,
     merge_accounts,
@@ -35,6 +53,7 @@ USER = pl.Struct({"login": S, "id": S, "type": S})
 PULL = pl.Struct(
     {
         "number": S,
+        "url": S,
         "html_url": S,
         "title": S,
         "body": S,
@@ -60,18 +79,36 @@ REVIEW = pl.Struct(
         "html_url": S,
         "pull_request_url": S,
         "commit_id": S,
+        "_links": pl.Struct({"html": pl.Struct({"href": S})}),
+        # Not in the REST record; present when a whole webhook body was landed.
+        "pull_request": pl.Struct({"title": S, "html_url": S}),
     }
 )
 
 GHOST_LOGIN = "ghost"
+GITHUB_WEB = "https://github.com"
+
+
+def presence(*fields: str) -> dict[str, str]:
+    """``json_types`` for :func:`decode`: ``<field>_json`` is the JSON type of each top-level
+    ``field`` (``'NULL'`` when it is an explicit null, null when it is absent)."""
+    return {f"{name}_json": f"$.{name}" for name in fields}
 
 
 def _actor_kind(user: str) -> pl.Expr:
-    login = pl.col(user).struct.field("login")
+    """``deleted`` for the ``ghost`` or an explicit ``null`` (``<user>_json == 'NULL'``, see
+    :func:`presence`), ``unknown`` for an absent field, else ``bot`` or ``human``."""
+    struct = pl.col(user)
+    login = struct.struct.field("login")
+    explicit_null = pl.col(f"{user}_json").fill_null("") == "NULL"
     return (
-        pl.when(pl.col(user).is_null() | (login == GHOST_LOGIN))
+        pl.when(struct.is_null() & explicit_null)
         .then(pl.lit("deleted"))
-        .when((pl.col(user).struct.field("type") == "Bot") | login.str.ends_with("[bot]"))
+        .when(struct.is_null() | login.is_null())
+        .then(pl.lit("unknown"))
+        .when(login == GHOST_LOGIN)
+        .then(pl.lit("deleted"))
+        .when((struct.struct.field("type") == "Bot") | login.str.ends_with("[bot]"))
         .then(pl.lit("bot"))
         .otherwise(pl.lit("human"))
     )
@@ -79,7 +116,13 @@ def _actor_kind(user: str) -> pl.Expr:
 
 def _attributed(rows: pl.DataFrame, user: str, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Attribute ``rows`` to the account in struct column ``user``: ``actor`` (its pseudonym),
-    ``actor_kind`` and ``login``; and the vault rows of those accounts."""
+    ``actor_kind`` and ``login``; and the vault rows of those accounts.
+
+    ``rows`` may hold ``<user>_json`` (see :func:`presence`); without it a null user is
+    ``unknown``, since nothing says the account was deleted.
+    """
+    if f"{user}_json" not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, S).alias(f"{user}_json"))
     rows = rows.with_columns(
         _actor_kind(user).alias("actor_kind"), pl.col(user).struct.field("login").alias("login")
     )
@@ -87,9 +130,42 @@ def _attributed(rows: pl.DataFrame, user: str, key: str) -> tuple[pl.DataFrame, 
     return rows, accounts(rows, source="github", handle="login", name=None, email=None)
 
 
+def _repo_web_url(api_url: pl.Expr) -> pl.Expr:
+    """The repository's web address from an API URL that names it (``…/repos/<o>/<r>…``), on
+    the same host: ``api.github.com`` → ``github.com``; Enterprise ``<host>/api/v3`` → ``<host>``.
+    Null for any other text (``delivery:<id>``)."""
+    host = api_url.str.extract(r"^(https?://[^/]+)(?:/api/v3)?/repos/[^/]+/[^/?#]+", 1)
+    repo = api_url.str.extract(r"/repos/([^/]+/[^/?#]+)", 1)
+    web_host = (
+        pl.when(host.str.contains(r"^https?://api\.github\.com$"))
+        .then(pl.lit(GITHUB_WEB))
+        .otherwise(host)
+    )
+    return web_host + "/" + repo
+
+
+def _with_repo_url(decoded: pl.DataFrame, landing: pl.DataFrame, *api_urls: str) -> pl.DataFrame:
+    """Add ``repo_url``: the repository's web address, from the first of the payload's
+    ``api_urls`` columns that names it, else the API URL the record was read from, else
+    ``https://github.com/<scope>``."""
+    requests = landing.select("landing_ref", "request").unique("landing_ref")
+    rows = decoded.join(requests, on="landing_ref", how="left")
+    return rows.with_columns(
+        pl.coalesce(
+            *(_repo_web_url(pl.col(column)) for column in api_urls),
+            _repo_web_url(pl.col("request")),
+            GITHUB_WEB + "/" + pl.col("scope"),
+        ).alias("repo_url")
+    )
+
+
+def _short_sha(sha: pl.Expr) -> pl.Expr:
+    return pl.when(sha.str.contains(r"^[0-9a-f]{40}$")).then(sha.str.slice(0, 7)).otherwise(sha)
+
+
 def pull_requests(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, PULL)
-    pr = decoded.unnest("doc").with_columns(
+    decoded, undecodable = decode(landing, PULL, json_types=presence("user"))
+    pr = _with_repo_url(decoded.unnest("doc"), landing, "url").with_columns(
         pl.col("number").cast(pl.Int64, strict=False).alias("pr_number"),
         pl.coalesce(pl.col("base").struct.field("repo").struct.field("full_name"), "scope").alias(
             "repository"
@@ -98,7 +174,6 @@ def pull_requests(landing: pl.DataFrame, key: str) -> Normalised:
     pr = pr.with_columns(
         first_reason(
             pl.when(pl.col("pr_number").is_null()).then(pl.lit("pull request has no number")),
-            pl.when(pl.col("html_url").is_null()).then(pl.lit("pull request has no html_url")),
             bad_timestamp("created_at", "created_at"),
             pl.when(pl.col("merged_at").is_not_null() & utc(pl.col("merged_at")).is_null()).then(
                 pl.lit("merged_at is not an ISO-8601 timestamp: ") + pl.col("merged_at")
@@ -121,7 +196,9 @@ def pull_requests(landing: pl.DataFrame, key: str) -> Normalised:
         .str.extract_all(TICKET_KEY)
         .list.unique(maintain_order=True)
         .alias("ticket_keys"),
-        pl.col("html_url").alias("url"),
+        pl.coalesce("html_url", pl.col("repo_url") + "/pull/" + pl.col("pr_number").cast(S)).alias(
+            "url"
+        ),
         pl.struct(
             (pl.col("draft") == "true").alias("draft"),
             pl.col("head").struct.field("ref").alias("head_ref"),
@@ -162,8 +239,8 @@ def pull_requests(landing: pl.DataFrame, key: str) -> Normalised:
 
 
 def reviews(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, REVIEW)
-    review = decoded.unnest("doc").with_columns(
+    decoded, undecodable = decode(landing, REVIEW, json_types=presence("user"))
+    review = _with_repo_url(decoded.unnest("doc"), landing, "pull_request_url").with_columns(
         pl.col("pull_request_url")
         .str.extract(r"/pulls/(\d+)$")
         .cast(pl.Int64, strict=False)
@@ -187,6 +264,12 @@ def reviews(landing: pl.DataFrame, key: str) -> Normalised:
     review, vault = _attributed(
         review.filter(pl.col("reason").is_null() & (pl.col("state") != "pending")), "user", key
     )
+    pull_url = pl.coalesce(
+        pl.col("pull_request").struct.field("html_url"),
+        pl.col("_links").struct.field("html").struct.field("href"),
+        pl.col("repo_url") + "/pull/" + pl.col("pr_number").cast(S),
+    )
+    pull_title = pl.col("pull_request").struct.field("title")
     events = review.with_columns(
         pl.lit("github").alias("source"),
         pl.lit("review").alias("entity_type"),
@@ -196,7 +279,11 @@ def reviews(landing: pl.DataFrame, key: str) -> Normalised:
         pl.lit("reviewed").alias("action"),
         utc(pl.col("submitted_at")).alias("occurred_at"),
         pl.col("commit_id").alias("commit_sha"),
-        pl.col("html_url").alias("url"),
+        pl.coalesce("html_url", pull_url + "#pullrequestreview-" + pl.col("id")).alias("url"),
+        pl.when(pull_title.is_not_null())
+        .then("Review of " + pull_title)
+        .otherwise("Review " + pl.col("state").str.replace_all("_", " "))
+        .alias("title"),
         pl.lit([], pl.List(S)).alias("ticket_keys"),
         pl.struct(pl.col("id").alias("review_id")).struct.json_encode().alias("attributes"),
     )
@@ -210,6 +297,7 @@ def reviews(landing: pl.DataFrame, key: str) -> Normalised:
 COMMIT = pl.Struct(
     {
         "sha": S,
+        "url": S,
         "html_url": S,
         "commit": pl.Struct(
             {
@@ -251,10 +339,13 @@ def commits(landing: pl.DataFrame, key: str) -> Normalised:
 
     A commit whose email is linked to no GitHub account has ``author: null``; it is attributed
     to the pseudonym of its author email instead, which identity resolution can later join.
+    A malformed committer date falls back to the author date; a commit without ``html_url``
+    links to ``<repository web address>/commit/<sha>``.
     """
-    decoded, undecodable = decode(landing, COMMIT)
-    commit = decoded.unnest("doc").with_columns(
+    decoded, undecodable = decode(landing, COMMIT, json_types=presence("author"))
+    commit = _with_repo_url(decoded.unnest("doc"), landing, "url").with_columns(
         pl.col("commit").struct.field("committer").struct.field("date").alias("committed_at"),
+        pl.col("commit").struct.field("author").struct.field("date").alias("authored_at"),
         pl.col("commit").struct.field("author").struct.field("name").alias("author_name"),
         pl.col("commit").struct.field("author").struct.field("email").alias("author_email"),
         pl.col("commit").struct.field("message").alias("message"),
@@ -263,7 +354,9 @@ def commits(landing: pl.DataFrame, key: str) -> Normalised:
     commit = commit.with_columns(
         first_reason(
             pl.when(pl.col("sha").is_null()).then(pl.lit("commit has no sha")),
-            bad_timestamp("committed_at", "commit.committer.date"),
+            pl.when(utc(pl.col("authored_at")).is_null()).then(
+                bad_timestamp("committed_at", "commit.committer.date")
+            ),
         )
     )
     rejected = commit.filter(pl.col("reason").is_not_null())
@@ -295,7 +388,10 @@ def commits(landing: pl.DataFrame, key: str) -> Normalised:
         pl.lit("commit").alias("entity_type"),
         (pl.col("scope") + "@" + pl.col("sha")).alias("entity_id"),
         pl.lit("committed").alias("action"),
-        utc(pl.col("committed_at")).alias("occurred_at"),
+        *fallback_time(
+            ("commit.committer.date", pl.col("committed_at")),
+            ("commit.author.date", pl.col("authored_at")),
+        ),
         pl.col("scope").alias("repository"),
         pl.col("sha").alias("commit_sha"),
         pl.col("message").str.split("\n").list.first().alias("title"),
@@ -304,7 +400,7 @@ def commits(landing: pl.DataFrame, key: str) -> Normalised:
         .str.extract_all(TICKET_KEY)
         .list.unique()
         .alias("ticket_keys"),
-        pl.col("html_url").alias("url"),
+        pl.coalesce("html_url", pl.col("repo_url") + "/commit/" + pl.col("sha")).alias("url"),
         _commit_attributes(),
     )
     vault = pl.concat(
@@ -343,25 +439,42 @@ RUN = pl.Struct(
         "updated_at": S,
         "run_started_at": S,
         "pull_requests": pl.List(pl.Struct({"number": S})),
+        "url": S,
         "triggering_actor": USER,
+        "actor": USER,
     }
 )
 
 
 def workflow_runs(landing: pl.DataFrame, key: str) -> Normalised:
-    """GitHub Actions runs: ``started`` and, once finished, ``completed`` (state = conclusion)."""
-    decoded, undecodable = decode(landing, RUN)
-    run = decoded.unnest("doc").with_columns(
-        pl.coalesce("run_started_at", "created_at").alias("started_at"),
+    """GitHub Actions runs: ``started`` and, once finished, ``completed`` (state = conclusion).
+
+    A run is attributed to its ``triggering_actor`` (2022+), else its ``actor`` (2021+); a
+    payload with neither field says nothing of who ran it: ``unknown``. ``started`` is at
+    ``run_started_at``, falling back to ``created_at`` (recorded in ``attributes``).
+    """
+    decoded, undecodable = decode(landing, RUN, json_types=presence("triggering_actor", "actor"))
+    run = _with_repo_url(decoded.unnest("doc"), landing, "url").with_columns(
+        *fallback_time(
+            ("run_started_at", pl.col("run_started_at")), ("created_at", pl.col("created_at"))
+        ),
     )
     run = run.with_columns(
         first_reason(
             pl.when(pl.col("id").is_null()).then(pl.lit("workflow run has no id")),
-            bad_timestamp("started_at", "run_started_at"),
-        )
+            pl.when(pl.col("occurred_at").is_null()).then(
+                bad_timestamp("created_at", "run_started_at / created_at")
+            ),
+        ),
+        # The newest field present names who ran it; an explicit null there is deleted.
+        pl.when(pl.col("triggering_actor_json").is_not_null())
+        .then(pl.col("triggering_actor"))
+        .otherwise(pl.col("actor"))
+        .alias("runner"),
+        pl.coalesce("triggering_actor_json", "actor_json").alias("runner_json"),
     )
     rejected = run.filter(pl.col("reason").is_not_null())
-    run, vault = _attributed(run.filter(pl.col("reason").is_null()), "triggering_actor", key)
+    run, vault = _attributed(run.filter(pl.col("reason").is_null()), "runner", key)
     run = run.with_columns(
         pl.lit("github").alias("source"),
         pl.lit("ci_run").alias("entity_type"),
@@ -375,7 +488,7 @@ def workflow_runs(landing: pl.DataFrame, key: str) -> Normalised:
         .alias("pr_number"),
         pl.col("head_branch").fill_null("").str.extract_all(TICKET_KEY).alias("ticket_keys"),
         pl.col("name").alias("title"),
-        pl.col("html_url").alias("url"),
+        pl.coalesce("html_url", pl.col("repo_url") + "/actions/runs/" + pl.col("id")).alias("url"),
         pl.struct(
             "event",
             "head_branch",
@@ -387,13 +500,14 @@ def workflow_runs(landing: pl.DataFrame, key: str) -> Normalised:
     )
     started = run.with_columns(
         pl.lit("started").alias("action"),
-        utc(pl.col("started_at")).alias("occurred_at"),
         pl.lit("running").alias("state"),
     )
     completed = run.filter(pl.col("status") == "completed").with_columns(
         pl.lit("completed").alias("action"),
         utc(pl.col("updated_at")).alias("occurred_at"),
         pl.col("conclusion").alias("state"),
+        pl.lit(None, S).alias(TIME_SOURCE),
+        pl.lit(None, S).alias(TIME_FALLBACK),
     )
     return Normalised(
         signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
@@ -408,9 +522,12 @@ DEPLOYMENT = pl.Struct(
         "sha": S,
         "ref": S,
         "environment": S,
+        "description": S,
         "created_at": S,
+        "updated_at": S,
         "creator": USER,
         "url": S,
+        "repository_url": S,
     }
 )
 DEPLOYMENT_STATUS = pl.Struct(
@@ -419,21 +536,33 @@ DEPLOYMENT_STATUS = pl.Struct(
         "state": S,
         "environment": S,
         "created_at": S,
+        "updated_at": S,
         "deployment_url": S,
+        "repository_url": S,
         "target_url": S,
+        "log_url": S,
         "creator": USER,
     }
 )
 
 
 def deployments(landing: pl.DataFrame, key: str) -> Normalised:
-    """A deployment's ``created`` event carries the sha it ships and its environment."""
-    decoded, undecodable = decode(landing, DEPLOYMENT)
-    dep = decoded.unnest("doc").with_columns()
+    """A deployment's ``created`` event carries the sha it ships and its environment.
+
+    Its title is ``<environment> deployment of <ref>`` (a sha ref shortened to 7), its link the
+    repository's deployments page; a malformed ``created_at`` falls back to ``updated_at``.
+    """
+    decoded, undecodable = decode(landing, DEPLOYMENT, json_types=presence("creator"))
+    dep = _with_repo_url(decoded.unnest("doc"), landing, "repository_url", "url")
+    dep = dep.with_columns(
+        *fallback_time(("created_at", pl.col("created_at")), ("updated_at", pl.col("updated_at")))
+    )
     dep = dep.with_columns(
         first_reason(
             pl.when(pl.col("id").is_null()).then(pl.lit("deployment has no id")),
-            bad_timestamp("created_at", "created_at"),
+            pl.when(pl.col("occurred_at").is_null()).then(
+                bad_timestamp("created_at", "created_at")
+            ),
         )
     )
     rejected = dep.filter(pl.col("reason").is_not_null())
@@ -443,14 +572,18 @@ def deployments(landing: pl.DataFrame, key: str) -> Normalised:
         pl.lit("deployment").alias("entity_type"),
         (pl.col("scope") + "/deployments/" + pl.col("id")).alias("entity_id"),
         pl.lit("created").alias("action"),
-        utc(pl.col("created_at")).alias("occurred_at"),
         pl.col("scope").alias("repository"),
         pl.col("sha").alias("commit_sha"),
         pl.col("id").alias("deployment_id"),
         pl.col("environment"),
         pl.lit("created").alias("state"),
         pl.lit([], pl.List(S)).alias("ticket_keys"),
-        ("https://github.com/" + pl.col("scope") + "/deployments").alias("url"),
+        (pl.col("repo_url") + "/deployments").alias("url"),
+        pl.concat_str(
+            pl.col("environment").fill_null("unnamed environment"),
+            pl.lit(" deployment of "),
+            _short_sha(pl.coalesce(pl.col("ref").replace("", None), "sha")).fill_null("?"),
+        ).alias("title"),
         pl.struct("ref").struct.json_encode().alias("attributes"),
     )
     return Normalised(
@@ -461,17 +594,27 @@ def deployments(landing: pl.DataFrame, key: str) -> Normalised:
 
 
 def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
-    """Each status of a deployment (``in_progress``, ``success``, ``failure``, ``inactive``…)."""
-    decoded, undecodable = decode(landing, DEPLOYMENT_STATUS)
-    status = decoded.unnest("doc").with_columns(
+    """Each status of a deployment (``in_progress``, ``success``, ``failure``, ``inactive``…).
+
+    Its link is the status's ``log_url``, else its ``target_url``, else the repository's
+    deployments page; its title ``<environment> deployment <state>``. A malformed
+    ``created_at`` falls back to ``updated_at``.
+    """
+    decoded, undecodable = decode(landing, DEPLOYMENT_STATUS, json_types=presence("creator"))
+    status = _with_repo_url(
+        decoded.unnest("doc"), landing, "repository_url", "deployment_url"
+    ).with_columns(
         pl.col("deployment_url").str.extract(r"/deployments/(\d+)$").alias("deployment_id"),
+        *fallback_time(("created_at", pl.col("created_at")), ("updated_at", pl.col("updated_at"))),
     )
     status = status.with_columns(
         first_reason(
             pl.when(pl.col("deployment_id").is_null()).then(
                 pl.lit("deployment status has no deployment_url ending in /deployments/<id>")
             ),
-            bad_timestamp("created_at", "created_at"),
+            pl.when(pl.col("occurred_at").is_null()).then(
+                bad_timestamp("created_at", "created_at")
+            ),
         )
     )
     rejected = status.filter(pl.col("reason").is_not_null())
@@ -481,16 +624,21 @@ def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
         pl.lit("deployment").alias("entity_type"),
         (pl.col("scope") + "/deployments/" + pl.col("deployment_id")).alias("entity_id"),
         ("status_" + pl.col("state")).alias("action"),
-        utc(pl.col("created_at")).alias("occurred_at"),
         pl.col("scope").alias("repository"),
         pl.col("deployment_id"),
         pl.col("environment"),
         pl.col("state"),
         pl.lit([], pl.List(S)).alias("ticket_keys"),
         pl.coalesce(
-            pl.when(pl.col("target_url") != "").then(pl.col("target_url")),
-            "https://github.com/" + pl.col("scope") + "/deployments",
+            pl.col("log_url").replace("", None),
+            pl.col("target_url").replace("", None),
+            pl.col("repo_url") + "/deployments",
         ).alias("url"),
+        pl.concat_str(
+            pl.col("environment").fill_null("unnamed environment"),
+            pl.lit(" deployment "),
+            pl.col("state").str.replace_all("_", " "),
+        ).alias("title"),
         pl.struct(pl.col("id").alias("status_id")).struct.json_encode().alias("attributes"),
     )
     return Normalised(
@@ -507,6 +655,7 @@ RELEASE = pl.Struct(
         "name": S,
         "target_commitish": S,
         "html_url": S,
+        "url": S,
         "created_at": S,
         "published_at": S,
         "draft": S,
@@ -517,13 +666,18 @@ RELEASE = pl.Struct(
 
 
 def releases(landing: pl.DataFrame, key: str) -> Normalised:
-    """``published`` at publication (drafts have none yet and yield no event)."""
-    decoded, undecodable = decode(landing, RELEASE)
-    rel = decoded.unnest("doc").with_columns()
+    """``published`` at publication (drafts have none yet and yield no event); a malformed
+    ``published_at`` falls back to ``created_at`` (recorded in ``attributes``)."""
+    decoded, undecodable = decode(landing, RELEASE, json_types=presence("author"))
+    rel = _with_repo_url(decoded.unnest("doc"), landing, "url").with_columns(
+        *fallback_time(
+            ("published_at", pl.col("published_at")), ("created_at", pl.col("created_at"))
+        )
+    )
     rel = rel.with_columns(
         first_reason(
             pl.when(pl.col("id").is_null()).then(pl.lit("release has no id")),
-            pl.when(pl.col("published_at").is_not_null()).then(
+            pl.when(pl.col("published_at").is_not_null() & pl.col("occurred_at").is_null()).then(
                 bad_timestamp("published_at", "published_at")
             ),
         )
@@ -535,12 +689,15 @@ def releases(landing: pl.DataFrame, key: str) -> Normalised:
         pl.lit("release").alias("entity_type"),
         (pl.col("scope") + "/releases/" + pl.col("id")).alias("entity_id"),
         pl.lit("published").alias("action"),
-        utc(pl.col("published_at")).alias("occurred_at"),
         pl.col("scope").alias("repository"),
         pl.col("tag_name").alias("release"),
         pl.coalesce("name", "tag_name").alias("title"),
         pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.col("html_url").alias("url"),
+        pl.coalesce(
+            "html_url",
+            pl.col("repo_url") + "/releases/tag/" + pl.col("tag_name"),
+            pl.col("repo_url") + "/releases",
+        ).alias("url"),
         pl.struct("target_commitish", (pl.col("prerelease") == "true").alias("prerelease"))
         .struct.json_encode()
         .alias("attributes"),
@@ -584,6 +741,14 @@ def _sender(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     return _attributed(rows, "sender", key)
 
 
+def _repo_html() -> pl.Expr:
+    """The delivery's ``repository.html_url`` (right for GitHub Enterprise too), else the
+    github.com address of the delivery's scope."""
+    return pl.coalesce(
+        pl.col("repository").struct.field("html_url"), GITHUB_WEB + "/" + pl.col("scope")
+    )
+
+
 def _first_line(text: pl.Expr) -> pl.Expr:
     return (
         text.str.replace_all("\r", "", literal=True).str.strip_chars().str.split("\n").list.first()
@@ -605,10 +770,14 @@ def _comment_action() -> pl.Expr:
     return pl.col("action").replace({"created": "commented"})
 
 
-def _comment_time() -> pl.Expr:
+def _comment_time(*, fallback: bool = False) -> pl.Expr:
+    """``created_at`` for a new comment, else ``updated_at``; with ``fallback``, the other."""
     comment = pl.col("comment")
+    new = pl.col("action") == "created"
+    if fallback:
+        new = ~new
     return (
-        pl.when(pl.col("action") == "created")
+        pl.when(new)
         .then(comment.struct.field("created_at"))
         .otherwise(comment.struct.field("updated_at"))
     )
@@ -630,10 +799,11 @@ def _check_event(entity: str, path: str, queued_time: str) -> dict[str, object]:
         .then(pl.lit("started"))
         .otherwise(pl.lit("queued")),
         "time": pl.when(done)
-        .then(pl.coalesce(check.struct.field("completed_at"), check.struct.field("updated_at")))
+        .then(check.struct.field("completed_at"))
         .when(running)
         .then(check.struct.field("started_at"))
         .otherwise(check.struct.field(queued_time)),
+        "fallback_times": (("updated_at", check.struct.field("updated_at")),),
         "columns": {
             "repository": pl.col("scope"),
             "commit_sha": check.struct.field("head_sha"),
@@ -643,7 +813,11 @@ def _check_event(entity: str, path: str, queued_time: str) -> dict[str, object]:
             .cast(pl.Int64, strict=False),
             "ticket_keys": _keys(check.struct.field("head_branch")),
             "title": check.struct.field("name"),
-            "url": check.struct.field("html_url"),
+            "url": pl.coalesce(
+                check.struct.field("html_url"),
+                _repo_html() + "/commit/" + check.struct.field("head_sha") + "/checks",
+                _repo_html(),
+            ),
             "state": pl.when(done)
             .then(check.struct.field("conclusion"))
             .otherwise(pl.when(running).then(pl.lit("running")).otherwise(status)),
@@ -667,6 +841,7 @@ HOOKS: dict[str, WebhookEvent] = {
         .when(pl.col("action") == "closed")
         .then(pl.col("issue").struct.field("closed_at"))
         .otherwise(pl.col("issue").struct.field("updated_at")),
+        fallback_times=(("issue.updated_at", pl.col("issue").struct.field("updated_at")),),
         columns={
             "repository": pl.col("scope"),
             "ticket_keys": pl.concat_list(
@@ -674,7 +849,10 @@ HOOKS: dict[str, WebhookEvent] = {
                 _keys(pl.col("issue").struct.field("title")),
             ).list.unique(maintain_order=True),
             "title": pl.col("issue").struct.field("title"),
-            "url": pl.col("issue").struct.field("html_url"),
+            "url": pl.coalesce(
+                pl.col("issue").struct.field("html_url"),
+                _repo_html() + "/issues/" + pl.col("issue").struct.field("number"),
+            ),
             "state": pl.col("issue").struct.field("state"),
             "attributes": pl.struct(
                 pl.when(pl.col("issue").struct.field("state") == "closed")
@@ -705,6 +883,7 @@ HOOKS: dict[str, WebhookEvent] = {
         + pl.col("comment").struct.field("id"),
         action=_comment_action(),
         time=_comment_time(),
+        fallback_times=(("comment's other time", _comment_time(fallback=True)),),
         columns={
             "repository": pl.col("scope"),
             "pr_number": pl.when(pl.col("issue").struct.field("pull_request").is_not_null())
@@ -712,7 +891,14 @@ HOOKS: dict[str, WebhookEvent] = {
             .cast(pl.Int64, strict=False),
             "ticket_keys": _keys(pl.col("comment").struct.field("body")),
             "title": _first_line(pl.col("comment").struct.field("body")),
-            "url": pl.col("comment").struct.field("html_url"),
+            "url": pl.coalesce(
+                pl.col("comment").struct.field("html_url"),
+                _repo_html()
+                + "/issues/"
+                + pl.col("issue").struct.field("number")
+                + "#issuecomment-"
+                + pl.col("comment").struct.field("id"),
+            ),
         },
     ),
     "pull_request_review_comment": _hook(
@@ -726,13 +912,21 @@ HOOKS: dict[str, WebhookEvent] = {
         + pl.col("comment").struct.field("id"),
         action=_comment_action(),
         time=_comment_time(),
+        fallback_times=(("comment's other time", _comment_time(fallback=True)),),
         columns={
             "repository": pl.col("scope"),
             "pr_number": pl.col("pull_request").struct.field("number").cast(pl.Int64, strict=False),
             "commit_sha": pl.col("comment").struct.field("commit_id"),
             "ticket_keys": _keys(pl.col("comment").struct.field("body")),
             "title": _first_line(pl.col("comment").struct.field("body")),
-            "url": pl.col("comment").struct.field("html_url"),
+            "url": pl.coalesce(
+                pl.col("comment").struct.field("html_url"),
+                _repo_html()
+                + "/pull/"
+                + pl.col("pull_request").struct.field("number")
+                + "#discussion_r"
+                + pl.col("comment").struct.field("id"),
+            ),
         },
     ),
     "check_run": _hook(
@@ -765,6 +959,14 @@ HOOKS: dict[str, WebhookEvent] = {
         time=pl.when(pl.col("state") == "pending")
         .then(pl.col("created_at"))
         .otherwise(pl.col("updated_at")),
+        fallback_times=(
+            (
+                "status's other time",
+                pl.when(pl.col("state") == "pending")
+                .then(pl.col("updated_at"))
+                .otherwise(pl.col("created_at")),
+            ),
+        ),
         columns={
             "repository": pl.col("scope"),
             "commit_sha": pl.col("sha"),
@@ -773,8 +975,9 @@ HOOKS: dict[str, WebhookEvent] = {
             ),
             "title": pl.col("context"),
             "url": pl.coalesce(
-                pl.col("target_url"),
-                "https://github.com/" + pl.col("scope") + "/commit/" + pl.col("sha"),
+                pl.col("target_url").replace("", None),
+                _repo_html() + "/commit/" + pl.col("sha"),
+                _repo_html(),
             ),
             "state": pl.when(pl.col("state") == "pending")
             .then(pl.lit("running"))
@@ -798,9 +1001,9 @@ HOOKS: dict[str, WebhookEvent] = {
         .then(pl.lit("deleted"))
         .otherwise(pl.lit("pushed")),
         discriminator=pl.col("after"),
-        time=pl.coalesce(
-            pl.col("repository").struct.field("pushed_at"),
-            pl.col("head_commit").struct.field("timestamp"),
+        time=pl.col("repository").struct.field("pushed_at"),
+        fallback_times=(
+            ("head_commit.timestamp", pl.col("head_commit").struct.field("timestamp")),
         ),
         columns={
             "repository": pl.col("scope"),
@@ -810,7 +1013,13 @@ HOOKS: dict[str, WebhookEvent] = {
                 pl.col("commits").list.eval(pl.element().struct.field("message")).list.join("\n"),
             ),
             "title": _first_line(pl.col("head_commit").struct.field("message")),
-            "url": pl.col("compare"),
+            "url": pl.coalesce(
+                pl.col("compare"),
+                pl.when(pl.col("after") != ZERO_SHA).then(
+                    _repo_html() + "/commit/" + pl.col("after")
+                ),
+                _repo_html(),
+            ),
             "attributes": pl.struct(
                 pl.col("before"),
                 pl.col("after"),
@@ -837,7 +1046,7 @@ HOOKS: dict[str, WebhookEvent] = {
                 "repository": pl.col("scope"),
                 "ticket_keys": _keys(pl.col("ref")),
                 "title": pl.col("ref"),
-                "url": pl.col("repository").struct.field("html_url"),
+                "url": _repo_html(),
             },
         )
         for event in ("create", "delete")
@@ -856,7 +1065,9 @@ HOOKS: dict[str, WebhookEvent] = {
             "title": pl.coalesce(
                 pl.col("release").struct.field("name"), pl.col("release").struct.field("tag_name")
             ),
-            "url": pl.col("release").struct.field("html_url"),
+            "url": pl.coalesce(
+                pl.col("release").struct.field("html_url"), _repo_html() + "/releases"
+            ),
         },
     ),
     # GitHub's hello when a hook is configured: nothing happened in the repository.

@@ -399,7 +399,11 @@ CYCLE = pl.Struct(
         "endsAt": S,
         "completedAt": S,
         "progress": S,
-        "team": TEAM,
+        "url": S,
+        # The workspace's urlKey makes the cycle's web address, when the query asks for it.
+        "team": pl.Struct(
+            {**{f.name: f.dtype for f in TEAM.fields}, "organization": pl.Struct({"urlKey": S})}
+        ),
     }
 )
 
@@ -421,6 +425,15 @@ def cycles(landing: pl.DataFrame, key: str) -> Normalised:
         # Jira's sprints are "sprint/<id>" too; Linear's ids are uuids, so the two never clash.
         ("sprint/" + pl.col("id")).alias("entity_id"),
         pl.coalesce("name", pl.lit("Cycle ") + pl.col("number")).alias("title"),
+        pl.coalesce(
+            "url",
+            "https://linear.app/"
+            + pl.col("team").struct.field("organization").struct.field("urlKey")
+            + "/team/"
+            + pl.col("team").struct.field("key")
+            + "/cycle/"
+            + pl.col("number"),
+        ).alias("url"),
         pl.lit("unknown").alias("actor_kind"),
         pl.lit([], pl.List(S)).alias("ticket_keys"),
         utc(pl.col("startsAt")).alias("starts_at"),

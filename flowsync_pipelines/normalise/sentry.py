@@ -19,11 +19,29 @@ pseudonymised by :func:`flowsync_pipelines.normalise.normalise`. The end user an
 to and release authors are personal data (of people outside the organisation, or names): they
 are not read.
 
-Integration-platform ``issue`` webhooks (kind ``webhook:issue``, the whole body as payload) name
-the same incident, by ``data.issue.project.slug``: ``created`` → ``first_seen`` at
-``firstSeen``; ``resolved``, ``unresolved``, ``assigned`` and ``ignored`` (``archived`` in newer
-Sentry) → events of those names, by the delivery's ``actor``, at the time the delivery was
-received (the body carries no time for a status change).
+Integration-platform webhooks (kind ``webhook:<Sentry-Hook-Resource>``, the whole body as
+payload):
+
+- ``issue`` names the same incident, by ``data.issue.project.slug``: ``created`` →
+  ``first_seen`` at ``firstSeen``; ``resolved``, ``unresolved``, ``assigned`` and ``ignored``
+  (``archived`` in newer Sentry) → events of those names, by the delivery's ``actor``, at the
+  time the delivery was received (the body carries no time for a status change);
+- ``event_alert`` (an issue alert rule fired, action ``triggered``) → ``alert_triggered`` and
+  ``error`` (action ``created``) → ``error_seen`` on the incident ``sentry:<project>/<issue
+  id>`` of ``data.event`` / ``data.error``, at the event's ``datetime`` (else its epoch
+  ``timestamp``, recorded), with its release, environment, ``culprit`` and ``files`` (in-app
+  stack frames and ``metadata.filename``) as the polled latest event has them; the project is
+  the slug in the event's API ``url`` (``/api/0/projects/<org>/<project>/events/…``);
+- ``metric_alert`` → the incident ``sentry:metric_alert/<id>`` of its own, ``critical`` /
+  ``warning`` at ``date_started`` (else ``date_detected``, ``date_created``) and ``resolved`` at
+  ``date_closed`` (the receipt time when Sentry sends none), titled by ``description_title``;
+- ``comment`` → ``commented`` / ``edited`` / ``deleted`` on the comment
+  ``sentry:<project>/<issue id>/comments/<id>`` at its ``timestamp``, by its author, its
+  ``attributes.incident`` naming the incident it belongs to;
+- ``installation`` is the integration being installed or removed: a reference, no event.
+
+Sentry's own actor (``{"type": "application", "id": "sentry"}``, alert rules firing) is a bot
+with no pseudonym; a user is human, pseudonymised by id; no actor is unknown.
 """
 
 from __future__ import annotations
@@ -34,7 +52,9 @@ import polars as pl
 
 from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
+    TICKET_KEY,
     Normalised,
+    WebhookEvent,
     accounts,
     actor_columns,
     bad_timestamp,
@@ -45,6 +65,7 @@ from flowsync_pipelines.normalise.common import (
     quarantine_rows,
     text,
     utc,
+    webhook_events,
 )
 
 S = pl.String
@@ -632,4 +653,277 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     )
 
 
-WEBHOOKS: dict[str, Callable[[pl.DataFrame, str], Normalised]] = {"webhook:issue": issue_webhooks}
+# -- event_alert, error, metric_alert, comment, installation ------------------------------------
+HOOK_ACTOR = pl.Struct({"id": S, "type": S, "name": S})
+# An event as webhooks serialise it (snake_case; ``tags`` as ``[key, value]`` pairs).
+HOOK_FRAME = pl.Struct(text("filename", "abs_path", "in_app"))
+HOOK_STACKTRACE = pl.Struct({"frames": pl.List(HOOK_FRAME)})
+HOOK_EVENT = pl.Struct(
+    {
+        **text("event_id", "issue_id", "issue_url", "url", "web_url", "title", "culprit"),
+        **text("level", "platform", "release", "environment", "datetime", "timestamp"),
+        "metadata": METADATA,
+        "tags": pl.List(pl.List(S)),
+        "exception": pl.Struct(
+            {
+                "values": pl.List(
+                    pl.Struct({"stacktrace": pl.Struct({"frames": pl.List(HOOK_FRAME)})})
+                )
+            }
+        ),
+    }
+)
+EVENT_API_URL = r"^(https?://[^/]+)/api/0/projects/([^/]+)/([^/]+)/events/"
+
+
+def _hook_actor(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Attribute a delivery to its ``actor``: a user is human (pseudonym of their id), Sentry
+    itself or an integration a bot with no pseudonym, no actor unknown."""
+    by = pl.col("actor")
+    by_id = by.struct.field("id")
+    person = (by.struct.field("type") == "user") & by_id.is_not_null()
+    rows = rows.with_columns(
+        pl.when(person)
+        .then(pl.lit("human"))
+        .when(by_id.is_not_null() | by.struct.field("type").is_not_null())
+        .then(pl.lit("bot"))
+        .otherwise(pl.lit("unknown"))
+        .alias("actor_kind"),
+        pl.when(person).then(by_id).alias("actor_id"),
+        pl.struct(
+            by_id.alias("id"),
+            by.struct.field("name").alias("name"),
+            pl.lit(None, S).alias("email"),
+            pl.lit("user").alias("type"),
+        ).alias("actor_user"),
+    )
+    rows = actor_columns(rows, source=SOURCE, handle="actor_id", kind="actor_kind", key=key)
+    people = rows.filter(pl.col("actor_id").is_not_null()).get_column("actor_user")
+    return rows, _vault(people, key)
+
+
+def _tag_pair(tags: pl.Expr, name: str) -> pl.Expr:
+    """The value of ``[name, value]`` in a webhook event's ``tags``."""
+    return (
+        tags.list.eval(pl.element().filter(pl.element().list.first() == name))
+        .list.first()
+        .list.get(1, null_on_oob=True)
+    )
+
+
+def _hook_event_files(event: pl.Expr) -> pl.Expr:
+    """The sorted distinct paths of the in-app frames of ``event``'s exceptions, and its
+    ``metadata.filename`` (as :func:`_in_app_files` reads a polled event)."""
+    frames = (
+        event.struct.field("exception")
+        .struct.field("values")
+        .list.eval(
+            pl.element()
+            .struct.field("stacktrace")
+            .struct.field("frames")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+        )
+        .list.eval(
+            pl.element()
+            .filter(pl.element().struct.field("in_app") == "true")
+            .struct.field("filename")
+        )
+    )
+    named = event.struct.field("metadata").struct.field("filename")
+    return (
+        pl.concat_list(frames.fill_null(pl.lit([], pl.List(S))), named)
+        .list.drop_nulls()
+        .list.unique()
+        .list.sort()
+    )
+
+
+def _event_hook(resource: str, field: str, trigger: str, action: str) -> WebhookEvent:
+    """``event_alert`` / ``error``: ``action`` on the incident of the event in ``data.<field>``
+    when the delivery's action is ``trigger``."""
+    event = pl.col("data").struct.field(field)
+    project = event.struct.field("url").str.extract(EVENT_API_URL, 3)
+    issue_id = pl.coalesce(
+        event.struct.field("issue_id"),
+        event.struct.field("issue_url").str.extract(r"/issues/(\d+)/?$", 1),
+        event.struct.field("web_url").str.extract(r"/issues/(\d+)/", 1),
+    )
+    tags = event.struct.field("tags")
+    data = {field: HOOK_EVENT, "triggered_rule": S, "issue_alert": pl.Struct({"title": S})}
+    return WebhookEvent(
+        label=resource.replace("_", " "),
+        dtype=pl.Struct({"action": S, "actor": HOOK_ACTOR, "data": pl.Struct(data)}),
+        entity_type=pl.lit("incident"),
+        entity_id=pl.when(project.is_not_null()).then("sentry:" + project + "/" + issue_id),
+        action=pl.when(pl.col("action") == trigger).then(pl.lit(action)),
+        time=event.struct.field("datetime"),
+        fallback_times=((f"data.{field}.timestamp", event.struct.field("timestamp")),),
+        problems=(
+            (
+                project.is_null(),
+                f"{resource} names no project (data.{field}.url is not "
+                "…/api/0/projects/<org>/<project>/events/…)",
+            ),
+        ),
+        columns={
+            "title": event.struct.field("title"),
+            "release": pl.coalesce(event.struct.field("release"), _tag_pair(tags, "release")),
+            "environment": pl.coalesce(
+                event.struct.field("environment"), _tag_pair(tags, "environment")
+            ),
+            "url": pl.coalesce(
+                event.struct.field("web_url"),
+                event.struct.field("url").str.extract(EVENT_API_URL, 1)
+                + "/issues/"
+                + issue_id
+                + "/events/"
+                + event.struct.field("event_id")
+                + "/",
+            ),
+            "ticket_keys": pl.lit([], pl.List(S)),
+            "attributes": pl.struct(
+                project.alias("project"),
+                event.struct.field("event_id"),
+                pl.coalesce(event.struct.field("level"), _tag_pair(tags, "level")).alias("level"),
+                event.struct.field("platform"),
+                event.struct.field("culprit"),
+                _hook_event_files(event).alias("files"),
+                pl.col("data").struct.field("triggered_rule"),
+            ).struct.json_encode(),
+        },
+    )
+
+
+METRIC_ALERT = pl.Struct(
+    {
+        **text("id", "identifier", "title", "status", "date_started", "date_detected"),
+        **text("date_created", "date_closed"),
+        "projects": pl.List(S),
+        "alert_rule": pl.Struct(text("id", "name", "aggregate", "query", "dataset")),
+    }
+)
+METRIC_ACTIONS = ("critical", "warning", "resolved")
+
+
+def _metric_alert_hook() -> WebhookEvent:
+    alert = pl.col("data").struct.field("metric_alert")
+    rule = alert.struct.field("alert_rule")
+    resolved = pl.col("action") == "resolved"
+    data = {
+        "metric_alert": METRIC_ALERT,
+        **text("description_title", "description_text", "web_url"),
+    }
+    return WebhookEvent(
+        label="metric alert",
+        dtype=pl.Struct({"action": S, "actor": HOOK_ACTOR, "data": pl.Struct(data)}),
+        entity_type=pl.lit("incident"),
+        entity_id="sentry:metric_alert/" + alert.struct.field("id"),
+        action=pl.when(pl.col("action").is_in(METRIC_ACTIONS)).then(pl.col("action")),
+        # A resolution Sentry sends without ``date_closed`` is dated on receipt.
+        time=pl.when(resolved)
+        .then(alert.struct.field("date_closed"))
+        .otherwise(alert.struct.field("date_started")),
+        fallback_times=(
+            ("date_detected", pl.when(~resolved).then(alert.struct.field("date_detected"))),
+            ("date_created", pl.when(~resolved).then(alert.struct.field("date_created"))),
+        ),
+        columns={
+            "title": pl.coalesce(
+                pl.col("data").struct.field("description_title"),
+                rule.struct.field("name"),
+                alert.struct.field("title"),
+            ),
+            "state": pl.col("action"),
+            "url": pl.col("data").struct.field("web_url"),
+            "ticket_keys": pl.lit([], pl.List(S)),
+            "attributes": pl.struct(
+                alert.struct.field("projects"),
+                alert.struct.field("identifier"),
+                alert.struct.field("title").alias("incident_name"),
+                rule.struct.field("id").alias("alert_rule_id"),
+                rule.struct.field("name").alias("alert_rule"),
+                rule.struct.field("aggregate"),
+                rule.struct.field("query"),
+                alert.struct.field("date_detected"),
+                pl.col("data").struct.field("description_text"),
+            ).struct.json_encode(),
+        },
+        problems=(
+            (pl.col("data").struct.field("web_url").is_null(), "metric alert has no web_url"),
+        ),
+    )
+
+
+COMMENT_ACTIONS = {"created": "commented", "updated": "edited", "deleted": "deleted"}
+
+
+def _comment_hook() -> WebhookEvent:
+    data = pl.col("data")
+    project = pl.coalesce(data.struct.field("project_slug"), pl.col("scope").replace("", None))
+    incident = "sentry:" + project + "/" + data.struct.field("issue_id")
+    body = data.struct.field("comment")
+    return WebhookEvent(
+        label="comment",
+        dtype=pl.Struct(
+            {
+                "action": S,
+                "actor": HOOK_ACTOR,
+                "data": pl.Struct(
+                    text("comment", "project_slug", "comment_id", "issue_id", "timestamp")
+                ),
+            }
+        ),
+        entity_type=pl.lit("comment"),
+        entity_id=incident + "/comments/" + data.struct.field("comment_id"),
+        action=pl.col("action").replace_strict(COMMENT_ACTIONS, default=None),
+        time=data.struct.field("timestamp"),
+        problems=(
+            (project.is_null(), "comment names no project (data.project_slug)"),
+            (data.struct.field("issue_id").is_null(), "comment names no issue (data.issue_id)"),
+        ),
+        columns={
+            "title": body.str.replace_all("\r", "", literal=True)
+            .str.strip_chars()
+            .str.split("\n")
+            .list.first(),
+            # The body names no organization: Sentry's /issues/<id>/ resolves it.
+            "url": DEFAULT_WEB_ROOT + "/issues/" + data.struct.field("issue_id") + "/activity/",
+            "ticket_keys": body.fill_null("").str.extract_all(TICKET_KEY).list.unique(),
+            "attributes": pl.struct(
+                incident.alias("incident"), project.alias("project")
+            ).struct.json_encode(),
+        },
+    )
+
+
+HOOKS: dict[str, WebhookEvent] = {
+    "event_alert": _event_hook("event_alert", "event", "triggered", "alert_triggered"),
+    "error": _event_hook("error", "error", "created", "error_seen"),
+    "metric_alert": _metric_alert_hook(),
+    "comment": _comment_hook(),
+    # The integration installed or removed: no engineering event.
+    "installation": WebhookEvent(
+        label="installation",
+        dtype=pl.Struct({"action": S, "actor": HOOK_ACTOR, "installation": pl.Struct({"uuid": S})}),
+        entity_type=pl.lit("integration"),
+        entity_id=pl.coalesce(pl.col("installation").struct.field("uuid"), pl.lit("")),
+        action=pl.coalesce(pl.col("action"), pl.lit("")),
+        time=pl.lit(None, S),
+        columns={},
+        no_event=(pl.lit(True), "integration installation lifecycle: no event"),
+    ),
+}
+
+
+def _webhook(resource: str) -> Callable[[pl.DataFrame, str], Normalised]:
+    def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
+        return webhook_events(landing, key, HOOKS[resource], source=SOURCE, actor=_hook_actor)
+
+    normaliser.__doc__ = f"Sentry ``{resource}`` webhook deliveries → events (see ``HOOKS``)."
+    return normaliser
+
+
+WEBHOOKS: dict[str, Callable[[pl.DataFrame, str], Normalised]] = {
+    "webhook:issue": issue_webhooks,
+    **{f"webhook:{resource}": _webhook(resource) for resource in HOOKS},
+}

@@ -255,7 +255,12 @@ LINEAR_EVENTS = _names("""
     Issue Comment IssueLabel Reaction Project ProjectUpdate Cycle Attachment Document
     Initiative InitiativeUpdate Customer CustomerNeed User IssueSLA OAuthApp
 """)
-SENTRY_EVENTS = _names("installation event_alert issue metric_alert error comment seer")
+# Sentry's ``Sentry-Hook-Resource`` values; the action (``triggered``, ``critical``…) is the
+# body's ``action`` and is read by the normaliser, so the event name stays the resource.
+SENTRY_EVENTS = _names("""
+    installation event_alert issue metric_alert error comment seer activity_alert
+    preprod_artifact
+""")
 FIGMA_EVENTS = _names("""
     PING FILE_UPDATE FILE_VERSION_UPDATE FILE_DELETE LIBRARY_PUBLISH FILE_COMMENT
     DEV_MODE_STATUS_UPDATE
