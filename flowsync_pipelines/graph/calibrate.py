@@ -1,11 +1,11 @@
 """Calibrated confidence for inferred links, fitted on labelled outcomes with scikit-learn.
 
-Each link type has a labelled set in ``labels/<link_type>.csv``: the candidate features the
+Each link type has a labelled set in ``labels/<link_type>.parquet``: the candidate features the
 linker computes, ``label`` (1 = a real link) and ``world``, the simulated organisation the row
 comes from. The organisations differ in their conventions (where ticket keys appear, how titles
 are written, whether members are configured, how incidents follow deployments; see
 ``simulator/conventions.py``), so that no habit of one world can carry a model. A second set,
-``labels/held_out/<link_type>.csv``, comes from organisations whose conventions were never
+``labels/held_out/<link_type>.parquet``, comes from organisations whose conventions were never
 sampled for training; it is only ever scored, never fitted (see ``labels/README.md``).
 
 Two kinds of model:
@@ -288,15 +288,15 @@ def _method_rates(labelled: pl.DataFrame) -> dict[str, float]:
 
 
 def load_labels(link: LinkType, directory: Path = LABELS_DIR) -> pl.DataFrame:
-    """The labelled candidates of ``link`` (``<directory>/<name>.csv``)."""
-    path = directory / f"{link.name}.csv"
+    """The labelled candidates of ``link`` (``<directory>/<name>.parquet``)."""
+    path = directory / f"{link.name}.parquet"
     if not path.exists():
         raise FileNotFoundError(
             f"no labelled set for link type {link.name!r} at {path}; "
             "derive the sets with `python tools/link_labels.py derive`"
         )
-    return pl.read_csv(
-        path, schema_overrides={"label": pl.Int64, "method": pl.String, "world": pl.String}
+    return pl.read_parquet(path).with_columns(
+        pl.col("label").cast(pl.Int64), pl.col("method").cast(pl.String)
     )
 
 
@@ -310,7 +310,7 @@ def fit_all(
     models = {}
     for link in links:
         model = fit(link, load_labels(link, directory))
-        if held_out is not None and (held_out / f"{link.name}.csv").exists():
+        if held_out is not None and (held_out / f"{link.name}.parquet").exists():
             model.held_out = score_held_out(model, load_labels(link, held_out))
         models[link.name] = model
     return models
@@ -368,7 +368,7 @@ def fitted_models(
     links: tuple[LinkType, ...], directory: Path = LABELS_DIR
 ) -> dict[str, LinkModel]:
     """:func:`fit_all`, cached per process until a labels file changes."""
-    stamp = tuple(sorted((str(p), p.stat().st_mtime) for p in directory.rglob("*.csv")))
+    stamp = tuple(sorted((str(p), p.stat().st_mtime) for p in directory.rglob("*.parquet")))
     key = (str(directory), stamp)
     if key not in _FITTED:
         _FITTED.clear()

@@ -805,8 +805,30 @@ COMMIT = pl.Struct(
         "created_at": S,
         "parent_ids": pl.List(S),
         "web_url": S,
+        # The connector attaches ``GET …/repository/commits/:sha/diff`` as it is served.
+        "diff": pl.List(pl.Struct({"new_path": S, "old_path": S})),
     }
 )
+
+
+def _commit_attributes() -> pl.Expr:
+    """``parents`` (their count) and, when the record carries its diff, ``files``: the sorted
+    distinct paths the commit changed, old and new (the key push commits and GitHub use)."""
+    parents = pl.col("parent_ids").list.len().alias("parents")
+    paths = pl.element().struct.field("new_path"), pl.element().struct.field("old_path")
+    files = (
+        pl.concat_list(pl.col("diff").list.eval(paths[0]), pl.col("diff").list.eval(paths[1]))
+        .list.drop_nulls()
+        .list.unique()
+        .list.sort()
+        .alias("files")
+    )
+    return (
+        pl.when(pl.col("diff").is_null())
+        .then(pl.struct(parents).struct.json_encode())
+        .otherwise(pl.struct(parents, files).struct.json_encode())
+        .alias("attributes")
+    )
 
 
 def commits(landing: pl.DataFrame, key: str) -> Normalised:
@@ -853,9 +875,7 @@ def commits(landing: pl.DataFrame, key: str) -> Normalised:
         message.str.replace_all("\r", "", literal=True).str.split("\n").list.first().alias("title"),
         message.str.extract_all(TICKET_KEY).list.unique(maintain_order=True).alias("ticket_keys"),
         pl.col("web_url").alias("url"),
-        pl.struct(pl.col("parent_ids").list.len().alias("parents"))
-        .struct.json_encode()
-        .alias("attributes"),
+        _commit_attributes(),
     )
     return Normalised(
         signals=finish(events),

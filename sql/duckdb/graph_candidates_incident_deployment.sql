@@ -54,11 +54,27 @@ culprit_hits AS (
      AND (regexp_replace(s.path, '\.[A-Za-z0-9]+$', '') = i.culprit_path
           OR ends_with(regexp_replace(s.path, '\.[A-Za-z0-9]+$', ''), '/' || i.culprit_path))
 ),
+-- Which deployed service is named most like the incident's project: how alike the names are
+-- is a naming habit (payments-api vs payments-backend, acme-payments-api…), being the closest
+-- of the organisation's services is not.
+service_match AS (
+    SELECT i.entity_id AS inc_id, s.service,
+        len(list_intersect(i.tokens, s.tokens))
+            / greatest(len(list_distinct(i.tokens || s.tokens)), 1) AS sim
+    FROM inc AS i, (SELECT DISTINCT service, tokens FROM prod) AS s
+),
+closest AS (
+    SELECT m.inc_id, m.service, m.sim,
+        m.sim > 0 AND m.sim = max(m.sim) OVER (PARTITION BY m.inc_id) AS is_closest,
+        count(*) FILTER (WHERE m.sim > 0) OVER (PARTITION BY m.inc_id, m.sim) AS tied
+    FROM service_match AS m
+),
 pairs AS (
     SELECT i.entity_id AS inc_id, d.entity_id AS dep_id, d.service AS dep_service,
         d.succeeded_at,
-        len(list_intersect(i.tokens, d.tokens))
-            / greatest(len(list_distinct(i.tokens || d.tokens)), 1) AS service_sim,
+        cm.sim AS service_sim,
+        cm.is_closest,
+        cm.tied,
         length(coalesce(nullif(split_part(i.named_release, '@', 2), ''), i.named_release, '')) >= 7
             AND (starts_with(d.sha, coalesce(nullif(split_part(i.named_release, '@', 2), ''),
                                              i.named_release))
@@ -68,6 +84,7 @@ pairs AS (
     JOIN prod AS d
       ON d.succeeded_at <= i.first_seen_at
      AND d.succeeded_at >= i.first_seen_at - INTERVAL 7 DAY
+    JOIN closest AS cm ON cm.inc_id = i.entity_id AND cm.service = d.service
 ),
 -- Same-named paths exist in many repositories of one stack (app/api/views.py): a changed file
 -- is evidence only for a deployment of a service like the incident's, or one its release names.
@@ -117,7 +134,8 @@ SELECT
     CAST(culprit_hit AS DOUBLE) AS f_culprit_match,
     CAST(culprit_hit AND later_culprit_changes = 0 AS DOUBLE) AS f_latest_culprit_change,
     CAST(release_match AS DOUBLE) AS f_release_match,
-    service_sim AS f_same_service,
+    CAST(is_closest AS DOUBLE) AS f_same_service,
+    CASE WHEN is_closest THEN ln(tied) ELSE 0.0 END AS f_service_ties,
     ln(1 + least(greatest(hours_since, 0), 168)) AS f_hours_since,
     CAST(later_deploys = 0 AS DOUBLE) AS f_is_latest,
     ln(1 + later_deploys) AS f_later_deploys,
