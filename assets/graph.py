@@ -1,6 +1,7 @@
 """``context_graph``: signals -> nodes and calibrated links, in DuckDB and (when set) Neo4j."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -52,7 +53,7 @@ def context_graph_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
         start, end = window.start.date(), window.end.date()
         timings: dict[str, float] = {}
         clock = time.perf_counter()
-        models = fitted_models(LINK_TYPES)
+        models = fitted_models(LINK_TYPES, cache_dir=Path(warehouse.path).parent / "models")
         timings["fit_models"] = time.perf_counter() - clock
 
         config = organisation.config()

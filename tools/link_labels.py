@@ -78,6 +78,14 @@ KEY_COLUMNS = ("src", "dst")
 # --- running a simulated organisation through the pipeline ------------------------------------
 
 
+def _run_key(home: Path) -> str:
+    return next(
+        line.split("=", 1)[1]
+        for line in (home / "secrets.env").read_text().splitlines()
+        if line.startswith("FLOWSYNC_PSEUDONYM_KEY=")
+    )
+
+
 def run_world(
     seed: int, home: Path, conventions: Conventions = DEMO, *, days: int = 60
 ) -> tuple[World, str]:
@@ -93,12 +101,7 @@ def run_world(
         progress=lambda _: None,
         upstream_of="context_graph",
     )
-    key = next(
-        line.split("=", 1)[1]
-        for line in (home / "secrets.env").read_text().splitlines()
-        if line.startswith("FLOWSYNC_PSEUDONYM_KEY=")
-    )
-    return world, key
+    return world, _run_key(home)
 
 
 # --- ground truth, in the graph's node ids ----------------------------------------------------
@@ -334,7 +337,11 @@ class _Run:
 
 
 def _open(spec: WorldSpec, home: Path, stack: contextlib.ExitStack) -> _Run:
-    world, key = run_world(spec.seed, home, spec.conventions, days=spec.days)
+    if (home / "flowsync.duckdb").exists():  # a kept run of the same world (--homes)
+        world = build_world(seed=spec.seed, conventions=spec.conventions, days=spec.days)
+        key = _run_key(home)
+    else:
+        world, key = run_world(spec.seed, home, spec.conventions, days=spec.days)
     config = load_config(home / "flowsync.yaml")
     con = stack.enter_context(warehouse.connect(home / "flowsync.duckdb"))
     landing = LandingStore(home / "landing")
@@ -349,14 +356,22 @@ def _open(spec: WorldSpec, home: Path, stack: contextlib.ExitStack) -> _Run:
     return _Run(spec, world, key, con, truth)
 
 
-def derive(worlds: tuple[WorldSpec, ...], held_out: tuple[WorldSpec, ...], out: Path) -> None:
+def derive(
+    worlds: tuple[WorldSpec, ...],
+    held_out: tuple[WorldSpec, ...],
+    out: Path,
+    homes: Path | None = None,
+) -> None:
     """Label every candidate of every link type in ``worlds`` (and ``held_out``, written to
     ``out/held_out``), fitting each type on the training worlds before the next type's
-    candidates are proposed (they read the earlier types' links)."""
+    candidates are proposed (they read the earlier types' links). With ``homes``, each world's
+    pipeline run is kept there and reused by the next derive (valid while the simulator,
+    connectors and normalisers are unchanged: only the linking code then differs)."""
     with (
-        tempfile.TemporaryDirectory(prefix="flowsync-labels-") as tmp,
+        tempfile.TemporaryDirectory(prefix="flowsync-labels-") as scratch,
         contextlib.ExitStack() as stack,
     ):
+        tmp = homes or Path(scratch)
         runs = []
         for spec in (*worlds, *held_out):
             started = time.perf_counter()
@@ -370,6 +385,17 @@ def derive(worlds: tuple[WorldSpec, ...], held_out: tuple[WorldSpec, ...], out: 
                 for r in runs
             }
             frame = pl.concat([frames[r.spec.name] for r in training], how="diagonal_relaxed")
+            if link.unseen_by_webhooks:
+                # The same organisations as webhook-only sources would show them.
+                frame = pl.concat(
+                    [
+                        frame,
+                        frame.with_columns(
+                            *(pl.lit(0.0).alias(f) for f in link.unseen_by_webhooks),
+                            (pl.col("world") + "/webhooks").alias("world"),
+                        ),
+                    ]
+                )
             model = fit(link, frame)
             for r in runs:
                 scored = candidates[r.spec.name].with_columns(
@@ -442,13 +468,14 @@ def main(argv: list[str] | None = None) -> None:
     d = sub.add_parser("derive", help="write labels/ from the training and held-out worlds")
     d.add_argument("--out", type=Path, default=LABELS_DIR)
     d.add_argument("--worlds", type=int, default=len(TRAINING_WORLDS), help="training worlds")
+    d.add_argument("--homes", type=Path, help="keep (and reuse) each world's pipeline run here")
     e = sub.add_parser("evaluate", help="precision/recall by band against ground truth")
     e.add_argument("--seed", type=int, default=7)
     e.add_argument("--held-out", action="store_true", help="the held-out conventions, not DEMO")
     e.add_argument("--labels", type=Path, default=LABELS_DIR)
     args = parser.parse_args(argv)
     if args.command == "derive":
-        derive(TRAINING_WORLDS[: args.worlds], HELD_OUT_WORLDS, args.out)
+        derive(TRAINING_WORLDS[: args.worlds], HELD_OUT_WORLDS, args.out, args.homes)
     else:
         evaluate(args.seed, HELD_OUT if args.held_out else DEMO, args.labels)
 

@@ -28,12 +28,15 @@ held-out one.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -49,6 +52,8 @@ ECE_BINS = 10
 SEED = 0
 # Isotonic calibration needs enough rows per fold to be smooth; Platt scaling below that.
 ISOTONIC_MIN_ROWS = 2000
+# Bump when the fitting code changes in a way that changes fitted models (cache key).
+FIT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -239,8 +244,9 @@ def fit(link: LinkType, labelled: pl.DataFrame) -> LinkModel:
     if min(positives, negatives) >= MIN_PER_CLASS:
         x = _matrix(labelled, link)
         world = next((c for c in ("world", "seed") if c in labelled.columns), None)
+        # "<world>/webhooks" rows are the same organisation seen another way: one group.
         worlds = (
-            labelled.get_column(world).cast(pl.String).to_numpy()
+            labelled.get_column(world).cast(pl.String).str.split("/").list.first().to_numpy()
             if world
             else np.zeros(len(y), dtype=str)
         )
@@ -361,17 +367,40 @@ def ece_bound(rows: int) -> float:
     return max(ECE_BOUND, 1.0 / np.sqrt(max(rows, 1)))
 
 
-_FITTED: dict[tuple[str, tuple[tuple[str, float], ...]], dict[str, LinkModel]] = {}
+_FITTED: dict[str, dict[str, LinkModel]] = {}
+
+
+def _labels_digest(links: tuple[LinkType, ...], directory: Path) -> str:
+    """What the fitted models depend on: the labelled sets, the link specs, scikit-learn."""
+    digest = hashlib.sha256(f"{sklearn.__version__}|{FIT_VERSION}".encode())
+    for link in links:
+        digest.update(repr((link.name, link.features, sorted(link.monotone.items()))).encode())
+    for path in sorted(directory.rglob("*.parquet")):
+        digest.update(str(path.relative_to(directory)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def fitted_models(
-    links: tuple[LinkType, ...], directory: Path = LABELS_DIR
+    links: tuple[LinkType, ...], directory: Path = LABELS_DIR, *, cache_dir: Path | None = None
 ) -> dict[str, LinkModel]:
-    """:func:`fit_all`, cached per process until a labels file changes."""
-    stamp = tuple(sorted((str(p), p.stat().st_mtime) for p in directory.rglob("*.parquet")))
-    key = (str(directory), stamp)
-    if key not in _FITTED:
-        _FITTED.clear()
+    """:func:`fit_all`, fitted once per set of labels: kept per process and, with
+    ``cache_dir``, on disk (``link-models-<digest>.pkl``) so that a run does not refit models
+    whose labels, specs and scikit-learn version have not changed."""
+    key = _labels_digest(links, directory)
+    if key in _FITTED:
+        return _FITTED[key]
+    cached = cache_dir / f"link-models-{key[:16]}.pkl" if cache_dir is not None else None
+    if cached is not None and cached.exists():
+        models = pickle.loads(cached.read_bytes())
+    else:
         held_out = directory / "held_out"
-        _FITTED[key] = fit_all(links, directory, held_out if held_out.is_dir() else None)
-    return _FITTED[key]
+        models = fit_all(links, directory, held_out if held_out.is_dir() else None)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(".tmp")
+            partial.write_bytes(pickle.dumps(models))
+            partial.replace(cached)
+    _FITTED.clear()
+    _FITTED[key] = models
+    return models

@@ -80,6 +80,7 @@ class LinkType:
     features: tuple[str, ...]
     description: str
     monotone: dict[str, int] = field(default_factory=dict)
+    unseen_by_webhooks: tuple[str, ...] = ()
 
 
 LINK_TYPES: tuple[LinkType, ...] = (
@@ -212,6 +213,8 @@ LINK_TYPES: tuple[LinkType, ...] = (
             "f_level_error",
             "f_has_files",
             "f_other_file_match",
+            "f_intensity",
+            "f_has_count",
         ),
         description="an incident caused by a production deploy: the incident's culprit or "
         "stack-frame files among the deploy's changed files, its release naming the deployed "
@@ -230,7 +233,10 @@ LINK_TYPES: tuple[LinkType, ...] = (
             "f_novel": 1,
             "f_level_error": 1,
             "f_other_file_match": -1,
+            "f_intensity": 1,
         },
+        # Webhook-only sources see a new incident with a count of 1 and nothing after it.
+        unseen_by_webhooks=("f_intensity", "f_has_count"),
     ),
     LinkType(
         name="design_ticket",

@@ -158,6 +158,10 @@ class Conventions:
             production deployment of the same service (their events carry that release).
         confounder_incidents: noise incidents placed minutes to hours after unrelated deploys.
         noise_incidents_per_service: range of other noise incidents per service per 60 days.
+    Code base:
+        modules_per_area: modules each area of a repository has beyond its few core files
+            (0: a toy tree of ~20 files; 20: ~150). The more files, the rarer a noise
+            incident's file was changed by chance in the days before it.
     """
 
     name: str
@@ -191,6 +195,7 @@ class Conventions:
     late_manifest_share: float = 0.0
     confounder_incidents: int = 2
     noise_incidents_per_service: tuple[int, int] = (3, 7)
+    modules_per_area: int = 0
     notes: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -229,6 +234,8 @@ class Conventions:
         low, high = self.noise_incidents_per_service
         if not 0 <= low <= high or self.confounder_incidents < 0 or self.personal_email_people < 0:
             problems.append("counts must be non-negative and ranges ordered")
+        if not 0 <= self.modules_per_area <= 20:
+            problems.append(f"modules_per_area={self.modules_per_area} is not in 0..20")
         if problems:
             raise ValueError(f"invalid Conventions {self.name!r}: " + "; ".join(problems))
 
@@ -336,6 +343,7 @@ HELD_OUT = Conventions(
     incident_base_rate=0.04,
     late_manifest_share=0.3,
     confounder_incidents=4,
+    modules_per_area=12,
     notes="issue 10's held-out organisation",
 )
 NAMED: dict[str, Conventions] = {
@@ -404,6 +412,7 @@ def sample_conventions(rng: random.Random, *, name: str | None = None) -> Conven
         late_manifest_share=rng.choice([0.0, rng.uniform(0, 0.35)]),
         confounder_incidents=rng.randint(0, 6),
         noise_incidents_per_service=(low, low + rng.randint(0, 5)),
+        modules_per_area=rng.randint(0, 20),
     )
 
 

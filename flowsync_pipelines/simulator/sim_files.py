@@ -121,12 +121,53 @@ class FileTree:
         return sorted({*self.sources, *tests, *self.manifests, *self.docs})
 
 
-def file_tree(repo: Repo) -> FileTree:
-    """The file tree of ``repo`` (by its language; the same for every seed)."""
+# Module names a grown code base adds to each area (``modules_per_area`` of the conventions):
+# real services have hundreds of files, so a file changed by chance is rarer than in a toy tree.
+_MODULE_WORDS = (
+    "service",
+    "handlers",
+    "validators",
+    "serializers",
+    "events",
+    "errors",
+    "types",
+    "helpers",
+    "adapters",
+    "policies",
+    "limits",
+    "cache",
+    "queries",
+    "mappers",
+    "metrics",
+    "hooks",
+    "audit",
+    "filters",
+    "pagination",
+    "webhooks",
+)
+
+
+def _module(base: str, word: str) -> str:
+    folder, _, name = base.rpartition("/")
+    ext = name.rpartition(".")[2]
+    stem = word.capitalize() if ext == "tsx" else word
+    return f"{folder}/{stem}.{ext}" if folder else f"{stem}.{ext}"
+
+
+def file_tree(repo: Repo, modules_per_area: int = 0) -> FileTree:
+    """The file tree of ``repo``: its language's files, plus ``modules_per_area`` more modules
+    in each area (the same for every seed)."""
     ci = ".github/workflows/ci.yml" if repo.host == "github" else ".gitlab-ci.yml"
+    areas = {
+        area: sorted(
+            {*files, *(_module(files[0], w) for w in _MODULE_WORDS[:modules_per_area])},
+            key=lambda f: (f not in files, f),
+        )
+        for area, files in _SOURCES[repo.language].items()
+    }
     return FileTree(
         language=repo.language,
-        areas={area: list(files) for area, files in _SOURCES[repo.language].items()},
+        areas=areas,
         manifests=list(_MANIFESTS[repo.language]),
         docs=[*_DOCS, ci],
     )
@@ -150,10 +191,12 @@ def functions_of(language: str, path: str) -> list[str]:
     return [pool[(start + i) % len(pool)] for i in range(3)]
 
 
-def assign_commit_files(repos: dict[str, Repo], pulls: list[PullRequest], seed: int) -> None:
+def assign_commit_files(
+    repos: dict[str, Repo], pulls: list[PullRequest], seed: int, modules_per_area: int = 0
+) -> None:
     """Give every commit of ``pulls`` (pushed and merge commits) the files it changes."""
     rng = random.Random(f"{seed}:files")
-    trees = {name: file_tree(repo) for name, repo in repos.items()}
+    trees = {name: file_tree(repo, modules_per_area) for name, repo in repos.items()}
     for pr in sorted(pulls, key=lambda p: p.key):
         tree = trees[pr.repo]
         commits = [c for push in pr.pushes for c in push.commits]

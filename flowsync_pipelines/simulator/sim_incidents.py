@@ -253,7 +253,7 @@ def simulate_sentry(
                     "cause": None,
                     "level": rng.choice(["error", "error", "warning", "info"]),
                     "late": False,
-                    "raised_in": habits.choice(file_tree(repo).sources),
+                    "raised_in": habits.choice(file_tree(repo, conv.modules_per_area).sources),
                 }
             )
 
@@ -261,7 +261,7 @@ def simulate_sentry(
     next_id = int_from(5_600_000_000, 6_200_000_000, seed, "sentry-first-id")
     short_counters = {r.service: int_from(40, 1200, seed, "short-id", r.service) for r in org.repos}
     languages = {r.service: r.language for r in org.repos}
-    trees = {r.service: file_tree(r) for r in org.repos}
+    trees = {r.service: file_tree(r, conv.modules_per_area) for r in org.repos}
     frames_rng = random.Random(f"{seed}:sentry-frames")
     issues: list[SentryIssue] = []
     for n, d in enumerate(drafts):

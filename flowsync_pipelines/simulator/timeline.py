@@ -54,7 +54,9 @@ def simulate(
     pulls = _clip_pulls(pulls, end)
     runs = _clip_runs(code.ci.runs, end, {p.key for p in pulls})
     main_commits = _finalise_pulls(org, pulls, seed)
-    assign_commit_files({r.full_name: r for r in org.repos}, pulls, seed)
+    assign_commit_files(
+        {r.full_name: r for r in org.repos}, pulls, seed, conventions.modules_per_area
+    )
     _finalise_runs(runs, seed)
 
     deployments = simulate_deployments(org, runs, main_commits, seed, start, end)

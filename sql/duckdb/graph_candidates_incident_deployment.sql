@@ -114,6 +114,11 @@ features AS (
     SELECT r.*,
         i.novel,
         len(i.files) > 0 OR i.culprit_path IS NOT NULL AS has_files,
+        -- Events per hour since first seen, where the tool told how many (a polled issue, a
+        -- later delivery); a freshly created issue's count of 1 says nothing yet.
+        CASE WHEN i.event_count IS NOT NULL AND i.last_seen_at > i.first_seen_at
+             THEN i.event_count / greatest(epoch(i.last_seen_at - i.first_seen_at) / 3600.0, 1.0)
+        END AS per_hour,
         CASE WHEN i.level IS NULL THEN 0.5
              WHEN lower(i.level) IN ('error', 'fatal', 'critical') THEN 1.0 ELSE 0.0 END
             AS level_error,
@@ -142,6 +147,8 @@ SELECT
     CAST(novel AS DOUBLE) AS f_novel,
     level_error AS f_level_error,
     CAST(has_files AS DOUBLE) AS f_has_files,
+    ln(1 + coalesce(per_hour, 0)) AS f_intensity,
+    CAST(per_hour IS NOT NULL AS DOUBLE) AS f_has_count,
     CAST(NOT (file_hits > 0 OR culprit_hit) AND file_candidates > 0 AS DOUBLE)
         AS f_other_file_match
 FROM features
