@@ -158,6 +158,9 @@ class Conventions:
             production deployment of the same service (their events carry that release).
         confounder_incidents: noise incidents placed minutes to hours after unrelated deploys.
         noise_incidents_per_service: range of other noise incidents per service per 60 days.
+    Tools:
+        circleci_repos: names of GitHub repositories (``mobile-bff``) whose CI runs on CircleCI
+            instead of GitHub Actions; none in the demo.
     """
 
     name: str
@@ -191,6 +194,7 @@ class Conventions:
     late_manifest_share: float = 0.0
     confounder_incidents: int = 2
     noise_incidents_per_service: tuple[int, int] = (3, 7)
+    circleci_repos: tuple[str, ...] = ()
     notes: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
