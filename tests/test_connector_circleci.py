@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from flowsync_pipelines.ingest import utc_iso
+from flowsync_pipelines.landing import FetchedRecord, landing_frame
 from flowsync_pipelines.normalise import normalise
 from flowsync_pipelines.sandbox.circleci import PAGE_SIZE
 from flowsync_pipelines.simulator import World, build_world
@@ -192,3 +193,70 @@ def make_sync(world: World, tmp_path_factory: pytest.TempPathFactory):
         deployment.sync()
     landing = deployment.landing.scan("circleci").collect()
     return normalise(landing, pseudonym_key=KEY), world
+
+
+def _github_records(world: World) -> list[FetchedRecord]:
+    """The CircleCI repository's pull requests and commits as the GitHub connector lands them."""
+    repo = "acme/mobile-bff"
+    pulls = [
+        FetchedRecord("pulls", repo, f"{repo}#{p['number']}", p["updated_at"], p, "world")
+        for p in world.github_pulls(repo, world.end)
+    ]
+    commits = [
+        FetchedRecord("commits", repo, f"{repo}@{c['sha']}", None, c, "world")
+        for c in world.github_commits(repo, world.end)
+    ]
+    return pulls + commits
+
+
+@pytest.fixture(scope="module")
+def candidates(world: World, make_sync, tmp_path_factory: pytest.TempPathFactory):
+    """The graph's CI-run link candidates over the CircleCI runs and the repository's records."""
+    from flowsync_pipelines import warehouse
+    from flowsync_pipelines.graph.inputs import load_inputs
+    from flowsync_pipelines.graph.linking import prepare, propose
+    from flowsync_pipelines.graph.spec import LINKS_BY_NAME
+    from flowsync_pipelines.settings import FlowSyncConfig
+
+    circleci, _ = make_sync
+    github = normalise(
+        landing_frame("github", _github_records(world), fetched_at=world.end), pseudonym_key=KEY
+    )
+    signals = pl.concat([circleci.signals, github.signals])
+    config = FlowSyncConfig.model_validate(world.config({"github": "http://unused"}))
+    root = tmp_path_factory.mktemp("cci-graph")
+    with warehouse.connect(root / "warehouse.duckdb") as con:
+        warehouse.insert_rows(con, "signals", signals)
+        warehouse.run_sql(con, "current_state")
+        prepare(con, load_inputs(con, config, KEY))
+        return {name: propose(con, LINKS_BY_NAME[name]) for name in ("ci_commit", "ci_pr")}
+
+
+def test_circleci_runs_are_candidates_for_the_commits_and_pull_requests_they_built(
+    candidates, world
+):
+    renderer = world._circleci
+    truth = {}
+    for run in world.timeline.ci_runs:
+        if run.system != "circleci":
+            continue
+        pull = next((p for p in world.timeline.pulls if p.key == run.pr_key), None)
+        number = pull.number if pull is not None and run.branch != "main" else None
+        for attempt in range(len(run.attempts)):
+            truth[f"ci_run:circleci:workflow/{renderer.workflow_id(run, attempt)}"] = (
+                run.sha,
+                number,
+            )
+    commits = candidates["ci_commit"].filter(pl.col("src").is_in(list(truth)))
+    assert commits.height == len(truth) > 0
+    for src, dst in commits.select("src", "dst").rows():
+        assert dst == f"commit:acme/mobile-bff@{truth[src][0]}"
+    seen = commits.filter(pl.col("f_commit_seen") == 1.0)
+    assert seen.height > 0  # merged commits are known from GitHub's own records
+    by_branch = candidates["ci_pr"].filter(
+        pl.col("src").is_in(list(truth)) & (pl.col("method") == "branch")
+    )
+    expected = {src: f"pull_request:acme/mobile-bff#{n}" for src, (_, n) in truth.items() if n}
+    found = {src: dst for src, dst in by_branch.select("src", "dst").rows() if src in expected}
+    assert len(found) > 0.9 * len(expected) > 0
+    assert all(expected[src] == dst for src, dst in found.items())
