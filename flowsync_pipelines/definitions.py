@@ -30,6 +30,7 @@ from flowsync_pipelines.settings import (
 )
 from flowsync_pipelines.webhooks.assets import webhook_landing_asset
 from flowsync_pipelines.webhooks.sensor import webhook_ingestion_job, webhook_queue_sensor
+from resources.circleci import CircleCIResource
 from resources.figma import FigmaResource
 from resources.git import GitResource
 from resources.github import GitHubResource
@@ -62,6 +63,7 @@ RESOURCE_TYPES: dict[str, type] = {
     "figma": FigmaResource,
     "gitlab": GitLabResource,
     "jenkins": JenkinsResource,
+    "circleci": CircleCIResource,
 }
 
 

@@ -34,6 +34,7 @@ DEMO_TOKENS = {
         "SENTRY_TOKEN",
         "FIGMA_TOKEN",
         "JENKINS_TOKEN",
+        "CIRCLECI_TOKEN",
     )
 }
 SANDBOX_TOOLS = TOOLS  # every tool the sandboxes speak

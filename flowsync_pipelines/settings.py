@@ -15,7 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-SourceType = Literal["github", "gitlab", "jira", "linear", "jenkins", "sentry", "figma", "git"]
+SourceType = Literal[
+    "github", "gitlab", "jira", "linear", "jenkins", "circleci", "sentry", "figma", "git"
+]
 # How a source's records reach FlowSync: polled by its connector, pushed by its webhooks, or both.
 Receive = Literal["poll", "webhooks", "both"]
 RECEIVE_MODES: tuple[Receive, ...] = ("poll", "webhooks", "both")

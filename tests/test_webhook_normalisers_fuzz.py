@@ -102,6 +102,12 @@ SEEDS: list[tuple[str, str, dict[str, Any]]] = [
         updatedFrom={"stateId": "state-todo"})),
     ("sentry", "webhook:issue", _sentry_hook("resolved", {"type": "user", "id": 8, "name": "A"})),
     ("figma", "webhook:file_comment", _figma_hook("c1", TAGGED)),
+    ("circleci", "webhook:workflow_completed", {"type": "workflow-completed", "id": "d1",
+        "happened_at": "2026-09-09T10:04:00Z", "project": {"slug": "gh/acme/api"},
+        "workflow": {"id": "w1", "name": "ci", "status": "success",
+                     "stopped_at": "2026-09-09T10:04:00Z"},
+        "pipeline": {"number": 3, "trigger": {"type": "webhook", "actor": {"login": "a"}},
+                     "vcs": {"revision": "d" * 40, "branch": "pull/4"}}}),
 ]  # fmt: skip
 
 

@@ -16,6 +16,7 @@ import polars as pl
 from flowsync_pipelines import schema
 from flowsync_pipelines.landing import TOMBSTONE
 from flowsync_pipelines.normalise import (
+    circleci,
     figma,
     generic,
     github,
@@ -53,6 +54,9 @@ NORMALISERS: dict[tuple[str, str], Normaliser] = {
     ("gitlab", "issues"): gitlab.issues,
     ("gitlab", "commits"): gitlab.commits,
     ("jenkins", "builds"): jenkins.builds,
+    ("circleci", "pipelines"): circleci.pipelines,
+    ("circleci", "workflows"): circleci.workflows,
+    ("circleci", "jobs"): circleci.jobs,
     ("linear", "issues"): linear.issues,
     ("linear", "comments"): linear.comments,
     ("linear", "cycles"): linear.cycles,
@@ -69,6 +73,7 @@ NORMALISERS: dict[tuple[str, str], Normaliser] = {
             ("github", github),
             ("gitlab", gitlab),
             ("jenkins", jenkins),
+            ("circleci", circleci),
             ("jira", jira),
             ("linear", linear),
             ("sentry", sentry),

@@ -140,7 +140,7 @@ def faulty(
 
 
 # Each tool's sandbox is a module here exposing ``routes(sandbox)``, mounted at ``/<tool>``.
-TOOLS = ("github", "jira", "linear", "sentry", "figma", "gitlab", "jenkins")
+TOOLS = ("github", "jira", "linear", "sentry", "figma", "gitlab", "jenkins", "circleci")
 
 
 def build_app(sandbox: Sandbox) -> Starlette:

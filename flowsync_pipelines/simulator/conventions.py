@@ -162,6 +162,9 @@ class Conventions:
         modules_per_area: modules each area of a repository has beyond its few core files
             (0: a toy tree of ~20 files; 20: ~150). The more files, the rarer a noise
             incident's file was changed by chance in the days before it.
+    Tools:
+        circleci_repos: names of GitHub repositories (``mobile-bff``) whose CI runs on CircleCI
+            instead of GitHub Actions; none in the demo.
     """
 
     name: str
@@ -196,6 +199,7 @@ class Conventions:
     confounder_incidents: int = 2
     noise_incidents_per_service: tuple[int, int] = (3, 7)
     modules_per_area: int = 0
+    circleci_repos: tuple[str, ...] = ()
     notes: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

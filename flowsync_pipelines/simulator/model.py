@@ -289,7 +289,7 @@ class CiRun:
     """One GitHub Actions workflow run, GitLab pipeline or Jenkins build."""
 
     key: str
-    system: str  # actions | gitlab | jenkins
+    system: str  # actions | gitlab | jenkins | circleci
     repo: str
     job: str  # workflow name or Jenkins job name
     sha: str

@@ -78,7 +78,7 @@ class Repo:
     language: str
     numeric_id: int
     pr_number_offset: int
-    ci: str  # "actions" | "jenkins" | "gitlab"
+    ci: str  # "actions" | "jenkins" | "gitlab" | "circleci"
     extra_jenkins_job: str | None = None
     description: str = ""
     weight: float = 1.0
@@ -427,11 +427,19 @@ def build_organisation(
                 else int_from(40_000_000, 62_000_000, seed, "gl-project", name)
             ),
             pr_number_offset=int_from(60, 900, seed, "pr-offset", name),
-            ci=ci,
+            ci="circleci" if name in conventions.circleci_repos else ci,
             extra_jenkins_job=jenkins,
             description=description,
             weight=weight,
         )
         for host, name, team, language, ci, jenkins, description, weight in _REPO_SPECS
     ]
+    on_circleci = {r.name for r in repos if r.ci == "circleci"}
+    unknown = sorted(set(conventions.circleci_repos) - on_circleci)
+    if unknown or any(r.host != "github" for r in repos if r.ci == "circleci"):
+        raise ValueError(
+            f"conventions.circleci_repos names {unknown or sorted(on_circleci)}: CircleCI runs "
+            "the CI of GitHub repositories only, named without the owner "
+            f"({', '.join(r.name for r in repos if r.host == 'github')})"
+        )
     return Organisation(teams=teams, people=people, repos=repos)

@@ -1,4 +1,5 @@
-"""CI runs per push: GitHub Actions workflow runs, GitLab pipelines and Jenkins builds.
+"""CI runs per push: GitHub Actions workflow runs, GitLab pipelines, Jenkins builds and CircleCI
+pipelines.
 
 Runs are created while the code simulation pushes, because whether a run is green decides
 when an author can merge and what can be deployed.
@@ -119,7 +120,12 @@ class CiSimulator:
         on_main = branch == "main"
         event = "push" if on_main else "pull_request"
         system = repo.ci
-        job = {"actions": "CI", "gitlab": "pipeline", "jenkins": f"{repo.name}-ci"}[system]
+        job = {
+            "actions": "CI",
+            "gitlab": "pipeline",
+            "jenkins": f"{repo.name}-ci",
+            "circleci": "build-and-test",
+        }[system]
         green = self._run(
             system,
             job,

@@ -211,11 +211,12 @@ def build_config(world: World, base_urls: dict[str, str]) -> dict[str, Any]:
         ),
         ("figma", "FIGMA_TOKEN", {"files": [f.key for f in world.timeline.figma_files]}, {}),
         ("jenkins", "JENKINS_TOKEN", {"jobs": world.jenkins_jobs()}, {}),
+        ("circleci", "CIRCLECI_TOKEN", {"projects": world.circleci_projects()}, {}),
     ]
     sources = []
     for name, token_env, scopes, extra in source_specs:
-        if name not in base_urls:
-            continue
+        if name not in base_urls or (name == "circleci" and not scopes["projects"]):
+            continue  # CircleCI only where a repository uses it (none in the demo)
         sources.append(
             {
                 "name": name,

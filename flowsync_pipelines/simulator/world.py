@@ -12,6 +12,7 @@ from typing import Any
 from .conventions import DEMO, Conventions
 from .model import Timeline
 from .org import JIRA_PROJECT_KEY, Organisation, Person, Team, build_organisation
+from .render_circleci import CircleciRenderer
 from .render_figma import FigmaRenderer
 from .render_github import GithubRenderer
 from .render_gitlab import GitlabRenderer
@@ -267,6 +268,28 @@ class World:
     def jenkins_builds(self, job: str, as_of: datetime) -> list[dict[str, Any]]:
         """Builds that had started by ``as_of``, number ascending (result null while building)."""
         return self._jenkins.list_builds(job, _utc(as_of))
+
+    # --- CircleCI ---------------------------------------------------------------------------
+
+    @cached_property
+    def _circleci(self) -> CircleciRenderer:
+        return CircleciRenderer(self.organisation, self.timeline, self.seed)
+
+    def circleci_projects(self) -> list[str]:
+        """Project slugs (``gh/acme/mobile-bff``) of repositories whose CI is CircleCI."""
+        return self._circleci.projects()
+
+    def circleci_pipelines(self, slug: str, as_of: datetime) -> list[dict[str, Any]]:
+        """``GET /api/v2/project/{slug}/pipeline`` items created by ``as_of``, newest first."""
+        return self._circleci.pipelines(slug, _utc(as_of))
+
+    def circleci_workflows(self, pipeline_id: str, as_of: datetime) -> list[dict[str, Any]] | None:
+        """``GET /api/v2/pipeline/{id}/workflow`` items; None for a pipeline unknown at as_of."""
+        return self._circleci.workflows(pipeline_id, _utc(as_of))
+
+    def circleci_jobs(self, workflow_id: str, as_of: datetime) -> list[dict[str, Any]] | None:
+        """``GET /api/v2/workflow/{id}/job`` items; None for a workflow unknown at as_of."""
+        return self._circleci.jobs(workflow_id, _utc(as_of))
 
     # --- webhooks ---------------------------------------------------------------------------
 

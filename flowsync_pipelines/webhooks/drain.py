@@ -441,4 +441,8 @@ def _scope(source: str, document: dict[str, Any]) -> str:
         project = fields.get("project") if isinstance(fields, dict) else None
         if isinstance(project, dict) and isinstance(project.get("key"), str):
             return project["key"]
+    if source == "circleci":
+        project = document.get("project")
+        if isinstance(project, dict) and isinstance(project.get("slug"), str):
+            return project["slug"]
     return ""

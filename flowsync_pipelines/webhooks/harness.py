@@ -91,6 +91,10 @@ def sign(
     elif route == "sentry":
         headers |= {"Sentry-Hook-Signature": digest, "Request-ID": delivery_id}
         headers["Sentry-Hook-Resource"] = event or "issue"
+    elif route == "circleci":
+        headers |= {"circleci-signature": f"v1={digest}", "User-Agent": "CircleCI-Webhook/1.0"}
+        if event:
+            headers["circleci-event-type"] = event
     elif route == "ci":
         headers |= {"X-Signature-256": f"sha256={digest}", "X-Delivery-ID": delivery_id}
         if event:

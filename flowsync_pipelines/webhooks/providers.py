@@ -69,6 +69,7 @@ class Provider:
     source: str  # the flowsync.yaml source type, and the landing ``source`` of its records
     authenticate: Authenticator
     delivery_headers: tuple[str, ...]  # first one present identifies the delivery
+    delivery_field: str | None = None  # top-level JSON field identifying it, if no header does
     event_header: str | None = None
     event_field: str | None = None  # top-level JSON field naming the event, if no header does
     known_events: frozenset[str] | None = None  # None: the tool has no fixed vocabulary
@@ -95,8 +96,12 @@ class Provider:
         The fallback makes a byte-identical redelivery from a tool without ids a duplicate, which
         is the best any receiver can do for such a tool.
         """
-        for header in self.delivery_headers:
-            value = inbound.headers.get(header, "").strip()
+        candidates = [inbound.headers.get(header, "") for header in self.delivery_headers]
+        if self.delivery_field and isinstance(inbound.document, dict):
+            value = inbound.document.get(self.delivery_field)
+            candidates.append(value if isinstance(value, str) else "")
+        for candidate in candidates:
+            value = candidate.strip()
             if value:
                 if len(value) > MAX_DELIVERY_ID_CHARS or not value.isprintable():
                     return "sha256:" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
@@ -209,6 +214,31 @@ def ci(inbound: Inbound, secrets: Sequence[bytes]) -> str | None:
     return "missing Authorization (Bearer) or X-Signature-256 header"
 
 
+def circleci(inbound: Inbound, secrets: Sequence[bytes]) -> str | None:
+    """``circleci-signature: v1=<hex HMAC-SHA256 of the body>``, possibly among other versions.
+
+    The header is a comma-separated list of ``<version>=<signature>``; CircleCI sends ``v1``
+    today and may add versions. The delivery is authentic when any ``v1`` value matches the
+    body signed with any configured secret; values of other versions are ignored.
+    """
+    header = inbound.headers.get("circleci-signature")
+    if not header:
+        return "missing circleci-signature header"
+    provided = [
+        value.strip()
+        for version, _, value in (part.strip().partition("=") for part in header.split(","))
+        if version.strip() == "v1" and value.strip()
+    ]
+    if not provided:
+        return "circleci-signature carries no v1=<signature> value"
+    expected = [_hex_hmac(secret, inbound.body) for secret in secrets]
+    # Every pair is compared, so the time taken does not depend on which one matches.
+    matches = [_same(digest, value) for digest in expected for value in provided]
+    if not any(matches):
+        return "circleci-signature does not match the body signed with the configured secret"
+    return None
+
+
 # -- the tools -------------------------------------------------------------------------------------
 def _names(text: str) -> frozenset[str]:
     """A vocabulary written as whitespace-separated names (easy to compare with the tool's docs)."""
@@ -260,6 +290,9 @@ LINEAR_EVENTS = _names("""
 SENTRY_EVENTS = _names("""
     installation event_alert issue metric_alert error comment seer activity_alert
     preprod_artifact
+""")
+CIRCLECI_EVENTS = _names("""
+    workflow-completed job-completed ping
 """)
 FIGMA_EVENTS = _names("""
     PING FILE_UPDATE FILE_VERSION_UPDATE FILE_DELETE LIBRARY_PUBLISH FILE_COMMENT
@@ -336,6 +369,19 @@ PROVIDERS: dict[str, Provider] = {
             event_field="event_type",
             known_events=FIGMA_EVENTS,
             secret_fields=("passcode",),
+        ),
+        Provider(
+            route="circleci",
+            source="circleci",
+            authenticate=circleci,
+            # No delivery-id header: the body's ``id`` identifies the event (CircleCI's advice
+            # for de-duplicating redeliveries).
+            delivery_headers=(),
+            delivery_field="id",
+            event_header="circleci-event-type",
+            event_field="type",
+            known_events=CIRCLECI_EVENTS,
+            kept_headers=("circleci-event-type",),
         ),
         Provider(
             route="ci",
