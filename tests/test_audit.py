@@ -429,3 +429,36 @@ def test_cli_verify_all_exits_0_then_1_naming_the_entry(
     assert rotated.exit_code == 0, rotated.output
     assert runner.invoke(app, ["verify", "--all"]).exit_code == 0
     store.dispose()
+
+
+# -- GDPR exports and erasures are entries ---------------------------------------------------------
+def test_gdpr_export_and_erasure_are_signed_entries_that_erasure_leaves_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowsync_pipelines.gdpr import Stores, export_person, find_person, forget_person, pii_scan
+    from flowsync_pipelines.pseudonym import pseudonym
+    from flowsync_pipelines.settings import Paths
+
+    key = generate_signing_key()
+    monkeypatch.setenv("FLOWSYNC_SIGNING_KEY", key)
+    stores = Stores.for_paths(Paths(home=tmp_path))
+    store = MetadataStore(stores.metadata_url)
+    jane = pseudonym("k", "github", "jdoe-acme")
+    store.upsert_accounts(
+        [{"pseudonym": jane, "source": "github", "handle": "jdoe-acme",
+          "display_name": "Jane Doe", "email": "jane@acme.example", "actor_kind": "human"}]
+    )  # fmt: skip
+    export_person(stores, find_person(stores, "jane@acme.example"))
+    AuditLog(store.engine, key).append("statement", "s-1", {"text": f"{jane}'s PR waits"})
+    report = forget_person(stores, find_person(stores, "jane@acme.example"))
+    forget_person(stores, find_person(stores, "jane@acme.example"))  # nothing left: no entry
+    entries = [(e.kind, e.subject) for e in AuditLog(store.engine, key).entries()]
+    assert entries[1][0] == "gdpr_export"
+    assert entries[2:] == [("statement", "s-1"), ("gdpr_erasure", f"erasure:{report.erasure_id}")]
+    erasure = AuditLog(store.engine, key).entries(kind="gdpr_erasure")[0].data
+    assert erasure["pseudonyms"] == [jane]
+    assert "jane@acme.example" not in str(erasure) and "jdoe-acme" not in str(erasure)
+    assert verify_log(engine=store.engine, published_key=public_bytes(load_signing_key(key))).ok
+    assert (tmp_path / "audit_public_key.pem").exists()
+    assert pii_scan(stores).clean  # erased pseudonyms in the signed log are expected there
+    store.dispose()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -56,7 +57,10 @@ def canonical_json(value: Any) -> str:
 
 
 def _string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A JSON string exactly as ``json.dumps(value, ensure_ascii=False)`` writes it."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return encode_basestring(value)
 
 
 def envelope_json(seq: int, at: str, kind: str, subject: str, key_id: str, content: str) -> str:
