@@ -27,6 +27,7 @@ from datetime import date, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -95,6 +96,13 @@ Row = tuple[int, str, str, str, str, str, str, str, str, str]
 Finding = tuple[int, str, str, str]
 
 
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)  # fast; integers beyond 64 bits fall back to json
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _hex_ok(value: str | None, length: int) -> bool:
     if value is None or len(value) != length:
         return False
@@ -116,7 +124,7 @@ def check_rows(rows: list[Row], keys: dict[int, bytes]) -> list[Finding]:
     verifiers: dict[bytes, Ed25519PublicKey] = {}
     for seq, at, kind, subject, content, c_sha, prev, stored_hash, signature, kid in rows:
         try:
-            canonical = canonical_json(json.loads(content))
+            canonical = canonical_json(_loads(content))
         except (ValueError, TypeError):
             canonical = None
         if canonical != content:
