@@ -11,6 +11,7 @@ import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,9 +32,10 @@ from flowsync_pipelines.audit import (
     verify_statement,
 )
 from flowsync_pipelines.audit.chain import entry_hash, envelope_json
-from flowsync_pipelines.audit.keys import public_bytes
+from flowsync_pipelines.audit.keys import load_public_key, public_bytes
 from flowsync_pipelines.audit.verify import _REDERIVERS
 from flowsync_pipelines.metadata import AUDIT_TABLES, MetadataStore, audit_head, audit_log
+from resources.stores import AuditResource, MetadataResource
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
@@ -462,3 +464,69 @@ def test_gdpr_export_and_erasure_are_signed_entries_that_erasure_leaves_intact(
     assert (tmp_path / "audit_public_key.pem").exists()
     assert pii_scan(stores).clean  # erased pseudonyms in the signed log are expected there
     store.dispose()
+
+
+def test_appending_after_the_last_entry_was_removed_is_refused(engine: sa.Engine) -> None:
+    log = filled(engine, 3)
+    execute(engine, audit_log.delete().where(audit_log.c.seq == 4))
+    with pytest.raises(AuditError, match=r"head \(4:[0-9a-f]{64}\) disagrees with its last entry"):
+        log.append("statement", "next", {"x": 1})
+
+
+def test_a_bad_signing_key_is_refused_without_showing_it() -> None:
+    from flowsync_pipelines.audit import SigningKeyError
+
+    with pytest.raises(SigningKeyError, match="decodes to 6 bytes") as raised:
+        load_signing_key("c2VjcmV0")
+    assert "c2VjcmV0" not in str(raised.value)
+    with pytest.raises(SigningKeyError, match="neither base64 nor PEM"):
+        load_signing_key("not a key!")
+
+
+def test_assets_log_through_the_resource_with_the_key_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = generate_signing_key()
+    monkeypatch.setenv("FLOWSYNC_SIGNING_KEY", key)
+    url = f"sqlite:///{tmp_path / 'metadata.sqlite'}"
+
+    @dg.asset
+    def stated(audit: AuditResource, metadata: MetadataResource) -> None:
+        store = metadata.store()
+        try:
+            audit.log(store).append_once("statement", "s-1", {"confidence": 0.9})
+        finally:
+            store.dispose()
+
+    resources = {
+        "audit": AuditResource(
+            metadata_url=url,
+            signing_key=dg.EnvVar("FLOWSYNC_SIGNING_KEY"),
+            public_key_file=str(tmp_path / "audit_public_key.pem"),
+        ),
+        "metadata": MetadataResource(url=url),
+    }
+    for _ in range(2):  # the re-run states nothing new
+        assert dg.materialize([stated], resources=resources).success
+    store = MetadataStore(url)
+    entries = AuditLog(store.engine, key).entries()
+    assert [(e.seq, e.kind) for e in entries] == [(1, "log_opened"), (2, "statement")]
+    published = (tmp_path / "audit_public_key.pem").read_text()
+    assert verify_log(store.engine, published_key=load_public_key(published)).ok
+    store.dispose()
+
+
+def test_the_demo_generates_a_signing_key_once(tmp_path: Path) -> None:
+    import os
+
+    from flowsync_pipelines.demo import ensure_secrets
+
+    saved = dict(os.environ)
+    try:
+        first = ensure_secrets(tmp_path)["FLOWSYNC_SIGNING_KEY"]
+        assert ensure_secrets(tmp_path)["FLOWSYNC_SIGNING_KEY"] == first
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert load_signing_key(first)
+    assert f"FLOWSYNC_SIGNING_KEY={first}\n" in (tmp_path / "secrets.env").read_text()
