@@ -530,3 +530,21 @@ def test_the_demo_generates_a_signing_key_once(tmp_path: Path) -> None:
         os.environ.update(saved)
     assert load_signing_key(first)
     assert f"FLOWSYNC_SIGNING_KEY={first}\n" in (tmp_path / "secrets.env").read_text()
+
+
+def test_landing_rewrites_say_which_erasure_changed_a_cited_record(engine: sa.Engine) -> None:
+    from flowsync_pipelines.audit import landing_rewrites
+
+    old, new = "github/pull_requests/42@1a2b3c4d", "github/pull_requests/42@9f8e7d6c"
+    digest = hashlib.sha256(old.encode()).hexdigest()
+    AuditLog(engine, KEY).append(
+        "gdpr_erasure",
+        "erasure:e1",
+        {
+            "erasure_id": "e1",
+            "counts": {"landing_rows": 1},
+            "rewritten_landing_refs": {digest: new},
+        },
+    )
+    rewrite = landing_rewrites(engine)[digest]
+    assert (rewrite.new_ref, rewrite.erasure_id, rewrite.seq) == (new, "e1", 2)

@@ -25,8 +25,10 @@ from flowsync_pipelines.audit.log import (
 )
 from flowsync_pipelines.audit.verify import (
     Problem,
+    Rewrite,
     VerifyContext,
     VerifyReport,
+    landing_rewrites,
     register_rederiver,
     verify_digest_file,
     verify_entries,
@@ -44,6 +46,7 @@ __all__ = [
     "AuditKind",
     "AuditLog",
     "Problem",
+    "Rewrite",
     "SigningKeyError",
     "VerifyContext",
     "VerifyReport",
@@ -51,6 +54,7 @@ __all__ = [
     "entry_hash",
     "generate_signing_key",
     "key_id",
+    "landing_rewrites",
     "load_signing_key",
     "read_entries",
     "register_rederiver",

@@ -49,6 +49,7 @@ def verify_command(
     from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, read_published_key
     from flowsync_pipelines.audit.verify import (
         VerifyContext,
+        load_rederivers,
         verify_digest_file,
         verify_log,
         verify_statement,
@@ -74,6 +75,7 @@ def verify_command(
             report = verify_log(store.engine, published_key=published, workers=workers)
         else:
             assert target is not None
+            load_rederivers()
             context = VerifyContext(engine=store.engine, home=home)
             path = Path(target)
             if path.is_file():

@@ -23,6 +23,7 @@ re-deriver of each entry given.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import multiprocessing
 import os
@@ -317,6 +318,47 @@ def rederiver_for(kind: str) -> Rederiver | None:
     return _REDERIVERS.get(kind)
 
 
+# Modules that register re-derivers when imported; `flowsync verify` imports those present.
+REDERIVER_MODULES: tuple[str, ...] = ("flowsync_pipelines.statements.verify",)
+
+
+def load_rederivers() -> list[str]:
+    """Import the modules in :data:`REDERIVER_MODULES` that exist; returns those imported."""
+    loaded = []
+    for name in REDERIVER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name is None or not name.startswith(err.name):
+                raise  # the module exists but something it imports is missing
+            continue
+        loaded.append(name)
+    return loaded
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A cited landing record that an erasure rewrote (scrubbed), so its payload hash changed."""
+
+    new_ref: str
+    erasure_id: str
+    seq: int  # the gdpr_erasure entry that says so
+
+
+def landing_rewrites(engine: sa.Engine) -> dict[str, Rewrite]:
+    """SHA-256 of each landing_ref an erasure rewrote -> what it became and which erasure.
+
+    Re-derivers use it to say why a statement's cited payload no longer hashes as logged:
+    ``landing_rewrites(engine).get(hashlib.sha256(old_ref.encode()).hexdigest())``.
+    """
+    rewrites: dict[str, Rewrite] = {}
+    for entry in read_entries(engine, kind="gdpr_erasure"):
+        data = entry.data if isinstance(entry.data, dict) else {}
+        for digest, new_ref in (data.get("rewritten_landing_refs") or {}).items():
+            rewrites[digest] = Rewrite(new_ref, str(data.get("erasure_id")), entry.seq)
+    return rewrites
+
+
 def _key_epochs(engine: sa.Engine) -> tuple[list[tuple[int, bytes]], list[Problem]]:
     """``(first seq, key)`` of each key the log's key entries establish, checked in order."""
     entries = read_entries(engine, kind=("log_opened", "key_rotated"))
@@ -439,3 +481,4 @@ def _digest_file_matches(entry: AuditEntry, context: VerifyContext) -> list[Prob
 
 
 register_rederiver("digest_rendered", _digest_file_matches)
+register_rederiver("digest_delivered", _digest_file_matches)
