@@ -181,7 +181,11 @@ _GENESIS = "0" * 64
 
 def create_audit_tables(engine: sa.Engine) -> None:
     """Create the audit tables and the head row where missing (idempotent, race-safe)."""
-    _meta.create_all(engine, tables=list(AUDIT_TABLES))
+    try:
+        _meta.create_all(engine, tables=list(AUDIT_TABLES))
+    except (sa.exc.ProgrammingError, sa.exc.IntegrityError, sa.exc.OperationalError):
+        # Another process created them between our check and our CREATE: check again.
+        _meta.create_all(engine, tables=list(AUDIT_TABLES))
     with engine.connect() as conn:
         present = conn.execute(sa.select(audit_head.c.id).where(audit_head.c.id == 1)).first()
     if present is None:
