@@ -549,3 +549,11 @@ def test_landing_rewrites_say_which_erasure_changed_a_cited_record(engine: sa.En
     )
     rewrite = landing_rewrites(engine)[digest]
     assert (rewrite.new_ref, rewrite.erasure_id, rewrite.seq) == (new, "e1", 2)
+
+
+def test_rotating_back_to_a_retired_key_is_refused(engine: sa.Engine) -> None:
+    log = filled(engine, 1)
+    log.rotate(OTHER)
+    with pytest.raises(AuditError, match="signed this log before"):
+        log.rotate(KEY)
+    assert verify_log(engine).ok

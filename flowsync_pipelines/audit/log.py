@@ -179,7 +179,7 @@ class AuditLog:
             entries: list[AuditEntry] = []
             at = utc_timestamp()
             if seq == 0:
-                opened = self._sign(1, at, "log_opened", "audit_log", self._key_content(), prev)
+                opened = self._opening(at)
                 entries.append(opened)
                 seq, prev, active = 1, opened.entry_hash, self.key_id
             if active != self.key_id:
@@ -211,14 +211,19 @@ class AuditLog:
         with serialised(self.engine) as conn:
             seq, prev, active = self._head(conn)
             if seq == 0:
-                opened = self._sign(1, utc_timestamp(), "log_opened", "audit_log",
-                                    self._key_content(), prev)  # fmt: skip
+                opened = self._opening(utc_timestamp())
                 self._write(conn, [opened], head_key=self.key_id)
                 seq, prev, active = 1, opened.entry_hash, self.key_id
             if active != self.key_id:
                 raise AuditError(
                     f"only the log's current key ({active}) can rotate it; "
                     f"this is key {self.key_id}"
+                )
+            used = sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == key_id(new_public))
+            if conn.execute(used).first() is not None:
+                raise AuditError(
+                    f"key {key_id(new_public)} signed this log before; rotate to a new key "
+                    "(`flowsync keys generate`)"
                 )
             content = canonical_json(
                 {
@@ -244,6 +249,10 @@ class AuditLog:
         if not isinstance(subject, str) or not subject:
             raise AuditError(f"an audit entry needs a non-empty subject string, got {subject!r}")
         return kind, subject, canonical_json(content)
+
+    def _opening(self, at: str) -> AuditEntry:
+        """Entry 1: ``log_opened``, naming (and signed by) this key."""
+        return self._sign(1, at, "log_opened", "audit_log", self._key_content(), GENESIS)
 
     def _key_content(self) -> str:
         return canonical_json(
