@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from flowsync_pipelines.audit.cli import keys_app, verify_command
 from flowsync_pipelines.gdpr_cli import gdpr_app
 from flowsync_pipelines.settings import flowsync_home
 from flowsync_pipelines.webhooks.cli import webhooks_app
@@ -21,6 +22,8 @@ sandbox_app = typer.Typer(help="Local tool sandboxes serving the demo organisati
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(gdpr_app, name="gdpr")
+app.add_typer(keys_app, name="keys")
+app.command("verify")(verify_command)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from flowsync_pipelines.audit.keys import SIGNING_KEY_ENV, generate_signing_key
 from flowsync_pipelines.sandbox import Sandbox, SandboxServer
 from flowsync_pipelines.sandbox.app import TOOLS
 from flowsync_pipelines.settings import Paths
@@ -60,7 +61,8 @@ def write_demo_config(world: World, base_urls: dict[str, str], home: Path) -> Pa
 
 
 def ensure_secrets(home: Path) -> dict[str, str]:
-    """Load ``secrets.env`` (generating a pseudonym key on first use) into the environment."""
+    """Load ``secrets.env`` into the environment, generating on first use the pseudonym key and
+    the audit log's Ed25519 signing key."""
     path = home / "secrets.env"
     values: dict[str, str] = {}
     if path.exists():
@@ -69,6 +71,7 @@ def ensure_secrets(home: Path) -> dict[str, str]:
                 name, value = line.split("=", 1)
                 values[name.strip()] = value.strip()
     values.setdefault("FLOWSYNC_PSEUDONYM_KEY", secrets.token_hex(32))
+    values.setdefault(SIGNING_KEY_ENV, generate_signing_key())
     for name, value in DEMO_TOKENS.items():
         values.setdefault(name, value)
     home.mkdir(parents=True, exist_ok=True)

@@ -130,6 +130,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from flowsync_pipelines import warehouse
+from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, SIGNING_KEY_ENV
 from flowsync_pipelines.identity import identity_links
 from flowsync_pipelines.landing import LandingStore, canonical_json
 from flowsync_pipelines.metadata import MetadataStore, identity_vault
@@ -176,6 +177,7 @@ DELIVERED = "delivered digests (names allowed)"
 VAULT = "identity vault"
 CONFIG = "flowsync.yaml (admin input)"
 OUTSIDE = "outside the vault"
+AUDIT = "audit log (pseudonyms allowed)"  # signed and append-only: erasure cannot rewrite it
 
 # Columns that hold raw tool payloads by contract, wherever they are stored.
 RAW_ZONE_COLUMNS = frozenset(
@@ -196,6 +198,10 @@ _DAGSTER_TABLES = frozenset(
     }
 )  # fmt: skip
 _SKIPPED_METADATA_TABLES = frozenset({"identity_vault"}) | _PRIVACY_TABLES | _DAGSTER_TABLES
+# The signed audit log is append-only: erasure never rewrites it (that would break its chain).
+# It holds pseudonyms and digests, never identifiers — the scan checks that — and the erasure
+# itself is an entry there, so a statement about an erased person still verifies.
+_APPEND_ONLY_TABLES = frozenset({"audit_log", "audit_head", "audit_keys"})
 
 _WORD_START = re.compile(r"(?<![^\W_])[^\W_]")
 _WORD_END = re.compile(r"[^\W_](?![^\W_])")
@@ -218,6 +224,8 @@ class Stores:
     neo4j_uri: str | None = None
     neo4j_auth: tuple[str, str] | None = None
     pseudonym_key: str | None = None  # lets find_person compute pseudonyms the vault lost
+    signing_key: str | None = None  # FLOWSYNC_SIGNING_KEY: exports and erasures are audit entries
+    audit_public_key: Path | None = None  # where the audit log's public key is published
 
     @classmethod
     def from_environment(cls) -> Stores:
@@ -237,6 +245,8 @@ class Stores:
             neo4j_uri=os.environ.get(NEO4J_URI_ENV) or None,
             neo4j_auth=(user, password) if password else None,
             pseudonym_key=os.environ.get(PSEUDONYM_KEY_ENV) or None,
+            signing_key=os.environ.get(SIGNING_KEY_ENV) or None,
+            audit_public_key=paths.home / PUBLIC_KEY_FILE,
         )
 
     def config(self) -> FlowSyncConfig:
@@ -1200,7 +1210,42 @@ def export_person(
             "landing_records": len(landing_refs),
         },
     }
-    return _jsonable(document)
+    document = _jsonable(document)
+    _audit(
+        stores,
+        "gdpr_export",
+        "person:" + hashlib.sha256("\n".join(sorted(pseudonyms)).encode()).hexdigest()[:16],
+        {
+            "generated_at": document["generated_at"],
+            "pseudonyms": sorted(pseudonyms),
+            "counts": document["counts"],
+            "document_sha256": hashlib.sha256(
+                json.dumps(document, sort_keys=True, ensure_ascii=False).encode()
+            ).hexdigest(),
+        },
+        say,
+    )
+    return document
+
+
+def _audit(stores: Stores, kind: str, subject: str, content: dict[str, Any], say: Progress) -> None:
+    """Record an export or erasure in the signed audit log (once; see ``AuditLog.append_once``).
+
+    Content holds pseudonyms, counts and digests, never the identifiers of the request.
+    """
+    if not stores.signing_key:
+        say(f"warning: {SIGNING_KEY_ENV} is not set; this {kind} is not in the audit log")
+        return
+    from flowsync_pipelines.audit import AuditLog
+
+    store = MetadataStore(stores.metadata_url)
+    try:
+        log = AuditLog(store.engine, stores.signing_key, public_key_file=stores.audit_public_key)
+        entry = log.append_once(kind, subject, content)  # type: ignore[arg-type]
+    finally:
+        store.dispose()
+    if entry is not None:
+        say(f"recorded in the audit log as entry {entry.seq}")
 
 
 def _landing_mentions(root: Path, identifiers: IdentifierSet) -> list[str]:
@@ -1465,12 +1510,12 @@ def _forget_in_outbox(root: Path, identifiers: IdentifierSet, say: Progress) -> 
     return changed
 
 
-def _metadata_tables(engine: sa.Engine) -> list[sa.Table]:
+def _metadata_tables(engine: sa.Engine, *, writable: bool = False) -> list[sa.Table]:
+    """Metadata tables to scan; with ``writable``, those erasure may rewrite."""
     reflected = sa.MetaData()
     reflected.reflect(engine)
-    return [
-        t for name, t in sorted(reflected.tables.items()) if name not in _SKIPPED_METADATA_TABLES
-    ]
+    skipped = _SKIPPED_METADATA_TABLES | (_APPEND_ONLY_TABLES if writable else frozenset())
+    return [t for name, t in sorted(reflected.tables.items()) if name not in skipped]
 
 
 def _is_text(column: sa.Column) -> bool:
@@ -1491,7 +1536,7 @@ def _forget_in_metadata(
     """
     say("scrubbing the metadata store …")
     changed_rows = 0
-    for table in _metadata_tables(store.engine):
+    for table in _metadata_tables(store.engine, writable=True):
         if not pseudonyms:
             break
         with store.engine.begin() as conn:
@@ -1502,7 +1547,7 @@ def _forget_in_metadata(
                 else:
                     done = conn.execute(table.update().where(holds).values({column.name: None}))
                 changed_rows += int(done.rowcount or 0)
-    for table in _metadata_tables(store.engine):
+    for table in _metadata_tables(store.engine, writable=True):
         keys = list(table.primary_key.columns)
         key_names = {k.name for k in keys}
         texts = [c for c in table.columns if _is_text(c) and c.name not in key_names]
@@ -1692,6 +1737,25 @@ def forget_person(
             )
         if erasure_id is not None:
             registry.complete(erasure_id, counts, pseudonyms)
+            _audit(
+                stores,
+                "gdpr_erasure",
+                f"erasure:{erasure_id}",
+                {
+                    "erasure_id": erasure_id,
+                    "pseudonyms": sorted(pseudonyms),
+                    "identifiers": len(entries),
+                    "counts": counts,
+                    # Cited landing records rewritten by the scrub: SHA-256 of the old
+                    # landing_ref (it may hold an identifier) -> the new one. Lets verify explain
+                    # why a statement's cited payload hash changed.
+                    "rewritten_landing_refs": {
+                        hashlib.sha256(old.encode()).hexdigest(): new
+                        for old, new in sorted(refs.items())
+                    },
+                },
+                say,
+            )
         previous = next(iter(already.values()), None)
     finally:
         store.dispose()
@@ -1718,7 +1782,7 @@ class Finding:
 
     @property
     def violation(self) -> bool:
-        return self.zone == OUTSIDE or (self.erased and self.zone != CONFIG)
+        return self.zone == OUTSIDE or (self.erased and self.zone not in (CONFIG, AUDIT))
 
 
 @dataclass
@@ -2031,6 +2095,7 @@ def _scan_metadata(
     say: Progress,
 ) -> None:
     say("scanning the metadata store …")
+    erased = ErasureRegistry(store.engine).erased_pseudonyms()
     for table in _metadata_tables(store.engine):
         texts = [c for c in table.columns if _is_text(c)]
         if not texts:
@@ -2054,8 +2119,15 @@ def _scan_metadata(
                         else OUTSIDE
                     )
                     for matched, kind in _matches_in_value(str(value), identifiers, is_json=True):
+                        # The audit log keeps (erased) pseudonyms; an identifier there still fails.
+                        pseudonymous = table.name in _APPEND_ONLY_TABLES and matched in erased
                         found.add(
-                            "metadata", f"{table.name}.{column.name}", zone, matched, kind, sample
+                            "metadata",
+                            f"{table.name}.{column.name}",
+                            AUDIT if pseudonymous else zone,
+                            matched,
+                            kind,
+                            sample,
                         )
     # The vault and the config may hold identifiers — but not those of an erased person.
     for entry in vault:

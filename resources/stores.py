@@ -11,6 +11,7 @@ import duckdb
 from pydantic import Field
 
 from flowsync_pipelines import warehouse
+from flowsync_pipelines.audit import AuditLog
 from flowsync_pipelines.landing import LandingStore
 from flowsync_pipelines.metadata import MetadataStore
 from flowsync_pipelines.settings import FlowSyncConfig, load_config
@@ -49,6 +50,29 @@ class PrivacyResource(dg.ConfigurableResource):
     """Holds the pseudonymisation key; pass it as dg.EnvVar('FLOWSYNC_PSEUDONYM_KEY')."""
 
     pseudonym_key: str
+
+
+class AuditResource(dg.ConfigurableResource):
+    """The signed audit log in the metadata store.
+
+    Pass ``signing_key=dg.EnvVar("FLOWSYNC_SIGNING_KEY")``: the Ed25519 private key, as base64 of
+    its 32 raw bytes (``flowsync keys generate``) or PEM. It is never logged or shown.
+    """
+
+    metadata_url: str = Field(description="SQLAlchemy URL of the metadata store")
+    signing_key: str = Field(description="Ed25519 private key (base64 of 32 bytes, or PEM)")
+    public_key_file: str | None = Field(
+        default=None,
+        description="Where the public key is published, e.g. $FLOWSYNC_HOME/audit_public_key.pem",
+    )
+
+    def log(self, store: MetadataStore) -> AuditLog:
+        """The log, writing through ``store``'s engine (dispose the store when done)."""
+        return AuditLog(
+            store.engine,
+            self.signing_key,
+            public_key_file=Path(self.public_key_file) if self.public_key_file else None,
+        )
 
 
 class OutboxResource(dg.ConfigurableResource):
