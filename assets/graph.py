@@ -1,14 +1,11 @@
 """``context_graph``: signals -> nodes and calibrated links, in DuckDB and (when set) Neo4j."""
 
 import time
-from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
-from flowsync_pipelines import schema
 from flowsync_pipelines.graph.calibrate import LinkModel, ece_bound, fitted_models
-from flowsync_pipelines.graph.inputs import jira_source_names, load_inputs
+from flowsync_pipelines.graph.inputs import jira_issue_records, load_inputs
 from flowsync_pipelines.graph.linking import ContextGraph, build_graph
 from flowsync_pipelines.graph.neo4j_sync import sync_window
 from flowsync_pipelines.graph.spec import LINK_TYPES
@@ -53,13 +50,12 @@ def context_graph_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
         start, end = window.start.date(), window.end.date()
         timings: dict[str, float] = {}
         clock = time.perf_counter()
-        models = fitted_models(LINK_TYPES, cache_dir=Path(warehouse.path).parent / "models")
+        models = fitted_models(LINK_TYPES)
         timings["fit_models"] = time.perf_counter() - clock
 
         config = organisation.config()
         store = landing.store()
-        issues = [store.latest(source=n, kind="issues") for n in jira_source_names(config)]
-        jira_issues = pl.concat(issues) if issues else schema.empty(schema.LANDING)
+        jira_issues = jira_issue_records(store, config)
 
         clock = time.perf_counter()
         with warehouse.connect() as con:

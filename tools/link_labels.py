@@ -40,7 +40,7 @@ import polars as pl
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from flowsync_pipelines import schema, warehouse  # noqa: E402
+from flowsync_pipelines import warehouse  # noqa: E402
 from flowsync_pipelines.demo import run_demo  # noqa: E402
 from flowsync_pipelines.graph.calibrate import (  # noqa: E402
     LABELS_DIR,
@@ -49,7 +49,7 @@ from flowsync_pipelines.graph.calibrate import (  # noqa: E402
     fit,
     fit_all,
 )
-from flowsync_pipelines.graph.inputs import jira_source_names, load_inputs  # noqa: E402
+from flowsync_pipelines.graph.inputs import jira_issue_records, load_inputs  # noqa: E402
 from flowsync_pipelines.graph.linking import (  # noqa: E402
     ContextGraph,
     band_expr,
@@ -345,10 +345,7 @@ def _open(spec: WorldSpec, home: Path, stack: contextlib.ExitStack) -> _Run:
     config = load_config(home / "flowsync.yaml")
     con = stack.enter_context(warehouse.connect(home / "flowsync.duckdb"))
     landing = LandingStore(home / "landing")
-    issues = pl.concat(
-        [landing.latest(source=name, kind="issues") for name in jira_source_names(config)]
-        or [schema.empty(schema.LANDING)]
-    )
+    issues = jira_issue_records(landing, config)
     inputs = load_inputs(con, config, key, jira_issues=issues)
     prepare(con, inputs)
     nodes = query(con, "graph_entity_nodes").select("node_id", "kind")
@@ -424,10 +421,7 @@ def graph_and_truth(
     config = load_config(home / "flowsync.yaml")
     with warehouse.connect(home / "flowsync.duckdb") as con:
         landing = LandingStore(home / "landing")
-        issues = pl.concat(
-            [landing.latest(source=name, kind="issues") for name in jira_source_names(config)]
-            or [schema.empty(schema.LANDING)]
-        )
+        issues = jira_issue_records(landing, config)
         inputs = load_inputs(con, config, key, jira_issues=issues)
         graph = build_graph(con, inputs, lambda link, c: models[link.name].predict(c))
         jobs = gitlab_ci_jobs(con)

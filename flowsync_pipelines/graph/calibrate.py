@@ -29,6 +29,7 @@ held-out one.
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,13 +48,13 @@ from flowsync_pipelines.graph.spec import HIGH, MEDIUM, LinkType
 LABELS_DIR = Path(__file__).resolve().parent / "labels"
 HELD_OUT_DIR = LABELS_DIR / "held_out"
 MIN_PER_CLASS = 8
-FOLDS = 5
+FOLDS = 4
 ECE_BINS = 10
 SEED = 0
 # Isotonic calibration needs enough rows per fold to be smooth; Platt scaling below that.
 ISOTONIC_MIN_ROWS = 2000
 # Bump when the fitting code changes in a way that changes fitted models (cache key).
-FIT_VERSION = 2
+FIT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,8 @@ def _splits(y: np.ndarray, worlds: np.ndarray) -> list[tuple[np.ndarray, np.ndar
 def _trees(link: LinkType) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
         max_depth=3,
-        max_iter=150,
-        learning_rate=0.08,
+        max_iter=100,
+        learning_rate=0.1,
         l2_regularization=1.0,
         min_samples_leaf=40,
         early_stopping=False,
@@ -381,8 +382,16 @@ def _labels_digest(links: tuple[LinkType, ...], directory: Path) -> str:
     return digest.hexdigest()
 
 
+# Fitted models are kept per user: every process and every FlowSync home with the same labels
+# reuses one fit.
+MODEL_CACHE = Path.home() / ".cache" / "flowsync" / "link-models"
+
+
 def fitted_models(
-    links: tuple[LinkType, ...], directory: Path = LABELS_DIR, *, cache_dir: Path | None = None
+    links: tuple[LinkType, ...],
+    directory: Path = LABELS_DIR,
+    *,
+    cache_dir: Path | None = MODEL_CACHE,
 ) -> dict[str, LinkModel]:
     """:func:`fit_all`, fitted once per set of labels: kept per process and, with
     ``cache_dir``, on disk (``link-models-<digest>.pkl``) so that a run does not refit models
@@ -391,14 +400,18 @@ def fitted_models(
     if key in _FITTED:
         return _FITTED[key]
     cached = cache_dir / f"link-models-{key[:16]}.pkl" if cache_dir is not None else None
+    models = None
     if cached is not None and cached.exists():
-        models = pickle.loads(cached.read_bytes())
-    else:
+        try:
+            models = pickle.loads(cached.read_bytes())
+        except Exception:  # written by other code: fit again (and replace it)
+            models = None
+    if models is None:
         held_out = directory / "held_out"
         models = fit_all(links, directory, held_out if held_out.is_dir() else None)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(".tmp")
+            partial = cached.with_suffix(f".{os.getpid()}.tmp")
             partial.write_bytes(pickle.dumps(models))
             partial.replace(cached)
     _FITTED.clear()

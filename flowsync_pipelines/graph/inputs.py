@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from flowsync_pipelines import schema
+from flowsync_pipelines.landing import LandingStore
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.settings import FlowSyncConfig
 from flowsync_pipelines.warehouse import query
@@ -220,3 +222,17 @@ def load_inputs(
 def jira_source_names(config: FlowSyncConfig) -> list[str]:
     """Names of the configured Jira sources (their landed records carry that source name)."""
     return [s.name for s in config.sources if s.type == "jira"]
+
+
+# Landed kinds that hold a whole Jira issue: polled, and issue webhook deliveries.
+JIRA_ISSUE_KINDS = ("issues", "webhook:jira_issue_created", "webhook:jira_issue_updated")
+
+
+def jira_issue_records(store: LandingStore, config: FlowSyncConfig) -> pl.DataFrame:
+    """The newest landed records holding Jira issues, of every configured Jira source."""
+    frames = [
+        store.latest(source=name, kind=kind)
+        for name in jira_source_names(config)
+        for kind in JIRA_ISSUE_KINDS
+    ]
+    return pl.concat(frames) if frames else schema.empty(schema.LANDING)

@@ -215,6 +215,7 @@ LINK_TYPES: tuple[LinkType, ...] = (
             "f_other_file_match",
             "f_intensity",
             "f_has_count",
+            "f_has_release",
         ),
         description="an incident caused by a production deploy: the incident's culprit or "
         "stack-frame files among the deploy's changed files, its release naming the deployed "
@@ -235,8 +236,8 @@ LINK_TYPES: tuple[LinkType, ...] = (
             "f_other_file_match": -1,
             "f_intensity": 1,
         },
-        # Webhook-only sources see a new incident with a count of 1 and nothing after it.
-        unseen_by_webhooks=("f_intensity", "f_has_count"),
+        # Webhook-only sources see a new incident with a count of 1 and no release.
+        unseen_by_webhooks=("f_intensity", "f_has_count", "f_release_match", "f_has_release"),
     ),
     LinkType(
         name="design_ticket",

@@ -221,6 +221,20 @@ def build_records(
     return BuiltRecords(frame, owners, quarantined, about, unknown, [d.id for d in batch])
 
 
+def _payload_time() -> pl.Expr:
+    """The time a delivery that holds no event says it is about (a Jira update that only moved
+    a ticket between sprints, say): Jira's epoch-millisecond ``timestamp``, else the issue's
+    ``fields.updated``."""
+    millis = pl.col("payload").str.json_path_match("$.timestamp").cast(pl.Int64, strict=False)
+    updated = pl.col("payload").str.json_path_match("$.issue.fields.updated")
+    return pl.coalesce(
+        pl.when(millis > 10**11).then(
+            pl.from_epoch(millis, time_unit="ms").dt.replace_time_zone("UTC")
+        ),
+        updated.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False).dt.convert_time_zone("UTC"),
+    ).cast(pl.Datetime("us", "UTC"))
+
+
 def _dated_by_events(frame: pl.DataFrame) -> pl.DataFrame:
     """Deliveries landed whole get ``updated_at`` = the newest event their normaliser reads.
 
@@ -240,7 +254,7 @@ def _dated_by_events(frame: pl.DataFrame) -> pl.DataFrame:
         frame.join(newest, on="landing_ref", how="left", maintain_order="left")
         .with_columns(
             pl.when(pl.col("kind").str.starts_with(WHOLE_DELIVERY))
-            .then(pl.coalesce("_event_time", "updated_at"))
+            .then(pl.coalesce("_event_time", _payload_time(), "updated_at"))
             .otherwise("updated_at")
             .cast(pl.Datetime("us", "UTC"))
             .alias("updated_at")

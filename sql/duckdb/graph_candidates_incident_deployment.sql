@@ -114,6 +114,8 @@ features AS (
     SELECT r.*,
         i.novel,
         len(i.files) > 0 OR i.culprit_path IS NOT NULL AS has_files,
+        -- Whether the tool said which release was running (Sentry's issue webhooks do not).
+        i.named_release IS NOT NULL AS has_release,
         -- Events per hour since first seen, where the tool told how many (a polled issue, a
         -- later delivery); a freshly created issue's count of 1 says nothing yet.
         CASE WHEN i.event_count IS NOT NULL AND i.last_seen_at > i.first_seen_at
@@ -139,6 +141,7 @@ SELECT
     CAST(culprit_hit AS DOUBLE) AS f_culprit_match,
     CAST(culprit_hit AND later_culprit_changes = 0 AS DOUBLE) AS f_latest_culprit_change,
     CAST(release_match AS DOUBLE) AS f_release_match,
+    CAST(has_release AS DOUBLE) AS f_has_release,
     CAST(is_closest AS DOUBLE) AS f_same_service,
     CASE WHEN is_closest THEN ln(tied) ELSE 0.0 END AS f_service_ties,
     ln(1 + least(greatest(hours_since, 0), 168)) AS f_hours_since,

@@ -18,9 +18,15 @@ activity AS (
     SELECT m.person, tt.team, m.event_id, m.occurred_at
     FROM g_ticket_move AS m JOIN g_ticket_team AS tt USING (ticket_key)
 ),
+-- Bots and deleted accounts work everywhere and belong to no team.
+not_people AS (
+    SELECT DISTINCT actor FROM signals
+    WHERE actor_kind IN ('bot', 'deleted') AND actor IS NOT NULL
+),
 per_team AS (
     SELECT person, team, count(*) AS n, list(event_id ORDER BY happened_at DESC, event_id)[1:5] AS recent
-    FROM activity WHERE person IS NOT NULL
+    FROM activity
+    WHERE person IS NOT NULL AND person NOT IN (SELECT actor FROM not_people)
     GROUP BY person, team
 ),
 totals AS (SELECT person, sum(n) AS total, max(n) AS top FROM per_team GROUP BY person),
