@@ -14,6 +14,7 @@ the warehouse with the shipped link models and compared with the world's ground 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -47,8 +48,9 @@ from tests.conftest import PSEUDONYM_KEY
 from tests.test_graph import link_labels_tool
 
 # Not a seed of any labelled set (training 101-116, 11, 13; held out 201, 202; test_link_transfer
-# 301).
-SEED = 303
+# 301). Chosen from the world alone (before any run) for its payments month having enough
+# incidents both caused (6) and not caused (6) by a deployment; most seeds give one team 0-3.
+SEED = 348
 DAYS = 30
 TEAM = "payments"
 ROUTES = ("github", "jira", "sentry")
@@ -80,6 +82,7 @@ class Month:
     run_range: tuple[str, str]
     drained: dict[str, Any]
     queue_states: dict[str, int]
+    pending_kinds: dict[str, int]  # delivery kind -> deliveries left pending
     materialized: set[str]
     graph: ContextGraph
     truth: Any  # tools/link_labels.py Truth
@@ -180,8 +183,10 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
     queue = DeliveryQueue(metadata_url)
     try:
         queue_states = queue.count_by_state()
+        pending = {d.delivery_id for d in queue.pending(after_id=0, limit=len(sent))}
     finally:
         queue.dispose()
+    pending_kinds = dict(Counter(d.kind for d in sent if d.delivery_id in pending))
 
     clock = time.perf_counter()
     tool = link_labels_tool()
@@ -196,6 +201,7 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
         run_range=(first, last),
         drained={k: v.value for k, v in drained.items()},
         queue_states=queue_states,
+        pending_kinds=pending_kinds,
         materialized=materialized,
         graph=graph,
         truth=truth,
@@ -216,7 +222,9 @@ def _day(moment: datetime) -> str:
 def test_the_month_is_received_landed_and_run_as_one_stretch_of_days(month: Month) -> None:
     assert month.replayed.sent == len(month.sent)
     assert dict(month.replayed.outcomes) == {"stored": len(month.sent)}, month.replayed.as_dict()
-    assert month.queue_states == {"landed": len(month.sent)}
+    assert month.queue_states == {"landed": len(month.sent)}, (
+        f"still pending after the month's run, by kind: {month.pending_kinds}"
+    )
     assert month.drained["deliveries_drained"] == len(month.sent)
     assert month.drained["deliveries_quarantined"] == 0
     first, last = (date.fromisoformat(day) for day in month.run_range)
@@ -242,18 +250,19 @@ def test_a_delivery_about_a_past_day_lands_in_that_days_partition(month: Month) 
     )
     assert landed.height >= 1, f"nothing landed for delivery {delivery.delivery_id}"
     assert {_day(at) for at in landed["updated_at"]} == {day}
-    # Received today, weeks after the day it is about.
-    assert {at.astimezone(UTC).date() for at in landed["fetched_at"]} == {datetime.now(UTC).date()}
+    # Received after the month had ended, weeks after the day it is about.
+    assert all(at >= month.world.end for at in landed["fetched_at"])
     assert day in month.materialized
 
+    # Its event counts on its own day (the signal comes from the pull request's newest version).
     repo = delivery.payload["repository"]["full_name"]
     with duckdb.connect(str(month.home / "flowsync.duckdb"), read_only=True) as con:
         rows = con.execute(
-            "SELECT entity_id, action, strftime(occurred_at AT TIME ZONE 'UTC', '%Y-%m-%d') "
-            "FROM signals WHERE landing_ref IN (SELECT unnest($refs)) AND action = 'opened'",
-            {"refs": landed["landing_ref"].to_list()},
+            "SELECT strftime(occurred_at AT TIME ZONE 'UTC', '%Y-%m-%d') FROM signals "
+            "WHERE entity_id = $entity AND action = 'opened'",
+            {"entity": f"{repo}#{pull['number']}"},
         ).fetchall()
-    assert rows == [(f"{repo}#{pull['number']}", "opened", day)]
+    assert rows == [(day,)]
 
 
 # -- links -------------------------------------------------------------------------------------
@@ -284,7 +293,7 @@ def test_incidents_are_traced_to_the_deployment_that_caused_them(month: Month) -
         f"\n[incident_deployment] truth\n{truth.links['incident_deployment']}\n{report}\n"
         f"predicted:\n{predicted.sort('dst', 'confidence')}"
     )
-    assert truth.links["incident_deployment"].height >= 3, "the month needs caused incidents"
+    assert truth.links["incident_deployment"].height >= 5, "the month needs caused incidents"
     assert _recall_at_or_above(report, "medium") >= INCIDENT_RECALL_MEDIUM
 
 
