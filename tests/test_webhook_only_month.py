@@ -218,8 +218,8 @@ def _day(moment: datetime) -> str:
     return moment.astimezone(UTC).date().isoformat()
 
 
-# -- the month arrives through the gateway and is run as one stretch ------------------------------
-def test_the_month_is_received_landed_and_run_as_one_stretch_of_days(month: Month) -> None:
+# -- the month arrives through the gateway and lands in one run over its days ------------------
+def test_every_delivery_of_the_month_lands_in_the_one_run_over_its_days(month: Month) -> None:
     assert month.replayed.sent == len(month.sent)
     assert dict(month.replayed.outcomes) == {"stored": len(month.sent)}, month.replayed.as_dict()
     assert month.queue_states == {"landed": len(month.sent)}, (
