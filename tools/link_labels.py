@@ -260,7 +260,8 @@ def truth_links(
             out["ticket_sprint"].append((f"ticket:{ticket.key}", f"sprint:sprint/{sprint_id}"))
     seen = set(nodes.get_column("node_id").to_list())
     links = {
-        name: pl.DataFrame(pairs, schema=["src", "dst"], orient="row")
+        # Typed even when a link type has no truth (no Figma, no GitLab CI): joins need String.
+        name: pl.DataFrame(pairs, schema={"src": pl.String, "dst": pl.String}, orient="row")
         .unique()
         .filter(pl.col("src").is_in(list(seen)))
         for name, pairs in out.items()
