@@ -20,8 +20,9 @@ activity AS (
 ),
 -- Bots and deleted accounts work everywhere and belong to no team.
 not_people AS (
-    SELECT DISTINCT actor FROM signals
-    WHERE actor_kind IN ('bot', 'deleted') AND actor IS NOT NULL
+    SELECT DISTINCT coalesce(ap.person, s.actor) AS actor
+    FROM signals AS s LEFT JOIN g_actor_person AS ap ON ap.actor = s.actor
+    WHERE s.actor_kind IN ('bot', 'deleted') AND s.actor IS NOT NULL
 ),
 per_team AS (
     SELECT person, team, count(*) AS n, list(event_id ORDER BY happened_at DESC, event_id)[1:5] AS recent
