@@ -28,7 +28,7 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         name="team_digests",
         group_name="digests",
         kinds={"jinja", "slack", "markdown"},
-        deps=["em_team_wip"],
+        deps=["em_team_wip", "statements"],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         description="Daily digests per team and role: cited, confidence-banded, in the outbox.",
