@@ -49,7 +49,6 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         with warehouse.connect(read_only=True) as con:
             counts = query(con, "em_digest_counts", **params)
             items = query(con, "em_digest_items", **params)
-        with warehouse.connect() as con:  # creates the statements table when it is missing
             claims = read_statements(con, window.start.date(), window.end.date())
         store = metadata.store()
         try:

@@ -233,6 +233,11 @@ def evidence_problems(con: duckdb.DuckDBPyConnection, start: date, end: date) ->
 
 
 def read(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pl.DataFrame:
-    """The stored statements of the window, in a stable order (for digests and tests)."""
-    run_sql(con, "statements_schema")
+    """The stored statements of the window, in a stable order (for digests and tests); none
+    when the table does not exist yet."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'statements'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return pl.DataFrame(schema=SCHEMA)
     return query(con, "statements_read", window_start=start, window_end=end)

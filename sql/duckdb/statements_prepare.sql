@@ -28,12 +28,13 @@ FROM signals AS p
 WHERE p.entity_type = 'pull_request'
 GROUP BY p.entity_id;
 
--- Human reviews by someone other than the author (bots and self-reviews are not reviews).
+-- Human reviews by someone other than the author (bots and self-reviews are not reviews). A
+-- comment on a merge request is GitLab's review (approvals are its only other kind).
 CREATE OR REPLACE TEMP TABLE st_review AS
 SELECT p.entity_id AS pr_id, r.occurred_at, r.event_id, r.url
 FROM signals AS r
 JOIN st_pr AS p ON p.repository = r.repository AND p.pr_number = r.pr_number
-WHERE r.entity_type = 'review' AND r.actor_kind NOT IN ('bot')
+WHERE r.entity_type IN ('review', 'comment') AND r.actor_kind NOT IN ('bot')
   AND (p.author IS NULL OR r.actor IS DISTINCT FROM p.author);
 
 -- Each ticket's status category after every event, and the team whose scope it is in.
