@@ -35,6 +35,7 @@ KIND_TITLES = {
     "incident_caused_by_deployment": "Incidents and the deployments behind them",
     "ticket_blocked": "Tickets stalled or blocked",
     "work_without_ticket": "Work without a ticket",
+    "pr_will_stall": "Pull requests at risk of stalling",
 }
 
 

@@ -277,6 +277,45 @@ def test_the_engineering_manager_digest_lists_new_statements_first(full_run, sto
     assert len(everywhere) == len(set(everywhere))
 
 
+def test_pr_will_stall_statements_do_not_move_when_later_days_change(full_run, stored, tmp_path):
+    copy = tmp_path / "flowsync.duckdb"
+    shutil.copy(Paths(home=full_run.home).duckdb, copy)
+    start, cut = full_run.world.start.date(), date(2026, 10, 10)
+    with warehouse.connect(copy) as con:
+        # The future is rewritten: everything after the cut disappears, and every pull
+        # request still open at the cut is merged a minute after it.
+        con.execute("DELETE FROM signals WHERE occurred_at >= $cut", {"cut": cut})
+        con.execute(
+            "INSERT INTO signals SELECT * REPLACE ('merged' AS action, "
+            "CAST($cut AS TIMESTAMPTZ) + INTERVAL 1 MINUTE AS occurred_at, "
+            "event_id || ':rewritten' AS event_id) FROM signals "
+            "WHERE entity_type = 'pull_request' AND action = 'opened' AND entity_id NOT IN "
+            "(SELECT entity_id FROM signals WHERE entity_type = 'pull_request' "
+            "AND action IN ('merged', 'closed'))",
+            {"cut": cut},
+        )
+        again = st.derive(con, start, cut + timedelta(days=5))
+    before = stored.filter((pl.col("kind") == "pr_will_stall") & (pl.col("as_of_date") < cut))
+    after = again.filter((pl.col("kind") == "pr_will_stall") & (pl.col("as_of_date") < cut))
+    assert before.height > 20
+    assert after.drop("first_stated_on").equals(before.drop("first_stated_on"))
+    moved = again.filter((pl.col("kind") == "pr_will_stall") & (pl.col("as_of_date") > cut))
+    assert (
+        moved.height
+        < stored.filter(
+            (pl.col("kind") == "pr_will_stall")
+            & pl.col("as_of_date").is_between(cut + timedelta(days=1), cut + timedelta(days=4))
+        ).height
+    )  # the rewritten future does change what is said after the cut
+
+
+def test_pr_will_stall_says_which_model_and_version_it_used(stored):
+    stall = stored.filter(pl.col("kind") == "pr_will_stall")
+    assert set(stall.get_column("model")) == {"sklearn:logistic_platt"}
+    versions = stall.group_by("model_version").agg(pl.col("as_of_date").min()).height
+    assert 2 <= versions <= 10  # refitted weekly, not per run
+
+
 # --- rules on hand-built events --------------------------------------------------------------
 
 
@@ -367,10 +406,12 @@ def test_statements_after_the_window_keep_the_day_they_were_first_stated(tmp_pat
     assert rows.get_column("statement_id").n_unique() == 3
 
 
-@pytest.mark.parametrize("kind", [k for k in st.KINDS if k.category != "fact"], ids=str)
+@pytest.mark.parametrize(
+    "kind", [k for k in st.KINDS if k.category != "fact"], ids=lambda k: k.name
+)
 @pytest.mark.parametrize(("band", "hedge"), [("medium", "likely"), ("low", "possibly")])
 def test_an_inferred_sentence_below_high_says_its_hedge(kind, band, hedge):
-    params = {"idle_days": 4, "reason": "idle"}
+    params = {"idle_days": 4, "reason": "idle", "horizon_days": 5}
     text = st.render(kind, band, "PAY-1", "acme/api/deployments/7", params)
     assert f" {hedge} " in text
     assert hedge not in st.render(kind, "high", "PAY-1", "acme/api/deployments/7", params)

@@ -6,6 +6,7 @@ Read by tests and ``bench/statements_runtime.py`` only; the pipeline never sees 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -16,7 +17,11 @@ SCORED_KINDS = (
     "incident_caused_by_deployment",
     "work_without_ticket",
     "pr_merged_without_review",
+    "pr_will_stall",
 )
+
+
+STALL_DAYS = 5  # pr_will_stall's default horizon
 
 
 def _pr_id(p: dict[str, Any]) -> str:
@@ -55,7 +60,16 @@ def truth_pairs(world: Any) -> dict[str, set[tuple[str, str]]]:
         if p["merged_at"]
         and (p["first_review_at"] is None or p["first_review_at"] > p["merged_at"])
     }
+    end = datetime.fromisoformat(truth["end"].replace("Z", "+00:00"))
+    stalled = set()
+    for p in truth["pull_requests"]:
+        opened = datetime.fromisoformat(p["created_at"].replace("Z", "+00:00"))
+        ended = p["merged_at"] or p["closed_at"]
+        ended_at = datetime.fromisoformat(ended.replace("Z", "+00:00")) if ended else None
+        if (ended_at or end) > opened + timedelta(days=STALL_DAYS):
+            stalled.add((_pr_id(p), ""))
     return {
+        "pr_will_stall": stalled,
         "ticket_shipped": shipped,
         "incident_caused_by_deployment": caused,
         "work_without_ticket": without_ticket,

@@ -24,7 +24,7 @@ class Kind:
 
     Attributes:
         name: the kind, as stored in ``statements.kind`` (a contract: keep the names).
-        category: ``fact`` or ``inferred``.
+        category: ``fact``, ``inferred`` or ``predicted``.
         audience: the roles the claim is for.
         stated: the sentence at High band, ``str.format`` over ``subject``, ``object`` and params.
         hedged: the sentence at Medium / Low band, with ``{hedge}`` where "likely" / "possibly"
@@ -41,7 +41,9 @@ class Kind:
 
     @property
     def model(self) -> str:
-        return f"rule:{self.name}" if self.category == "fact" else "graph_paths"
+        return {"fact": f"rule:{self.name}", "inferred": "graph_paths"}.get(
+            self.category, "sklearn:logistic_platt"
+        )
 
 
 KINDS: tuple[Kind, ...] = (
@@ -127,6 +129,16 @@ KINDS: tuple[Kind, ...] = (
         stated="{subject} was merged without a ticket.",
         hedged="{subject} was {hedge} merged without a ticket.",
         description="merged by a person; probability none of its candidate ticket links is real",
+    ),
+    Kind(
+        name="pr_will_stall",
+        category="predicted",
+        audience=(ENGINEER, MANAGER),
+        stated="{subject} will stall: not merged or closed within {horizon_days} days of opening.",
+        hedged="{subject} will {hedge} stall: not merged or closed within {horizon_days} days "
+        "of opening.",
+        description="calibrated logistic regression on the organisation's own pull requests "
+        "whose outcome was known before the day (flowsync_pipelines/statements/predict.py)",
     ),
 )
 

@@ -20,6 +20,7 @@ import polars as pl
 
 from flowsync_pipelines.graph.spec import HIGH, MIN_CONFIDENCE, band
 from flowsync_pipelines.statements.catalogue import BLOCKED_BY, HEDGES, KINDS, Kind
+from flowsync_pipelines.statements.predict import predict_stalls
 from flowsync_pipelines.warehouse import SQL_DIR, query, run_sql
 
 COLUMNS = (
@@ -146,10 +147,20 @@ def derive(
         con.unregister("_jira_links")
     frames = []
     for kind in KINDS:
-        rows = query(con, f"statements_{kind.name}", **params)
+        if kind.name == "pr_will_stall":
+            rows = predict_stalls(
+                query(con, "statements_pr_stall_inputs", **params),
+                query(con, "statements_pr_stall_reviews", **params),
+                start,
+                end,
+            )
+            version = ""  # each row carries its fitted model's version
+        else:
+            rows = query(con, f"statements_{kind.name}", **params)
+            version = settings.model_version(kind)
         if rows.is_empty():
             continue
-        frames.append(_finish(rows, kind, settings.model_version(kind)))
+        frames.append(_finish(rows, kind, version))
     frame = pl.concat(frames) if frames else pl.DataFrame(schema={**SCHEMA})
     prior = query(con, "statements_first_stated", window_start=start)
     return (
@@ -187,7 +198,7 @@ def _finish(rows: pl.DataFrame, kind: Kind, version: str) -> pl.DataFrame:
                 "evidence": list(dict.fromkeys(e for e in row["evidence"] or [] if e)),
                 "citations": list(dict.fromkeys(c for c in row["citations"] or [] if c)),
                 "model": kind.model,
-                "model_version": version,
+                "model_version": version or row["model_version"],
                 "first_stated_on": row["as_of_date"],
             }
         )
@@ -228,7 +239,6 @@ def write(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, start: date, end:
 
 def evidence_problems(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pl.DataFrame:
     """Statements of the window without an event in ``signals`` or a URL (empty when sound)."""
-    run_sql(con, "statements_schema")
     return query(con, "statements_evidence_check", window_start=start, window_end=end)
 
 
