@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
         print(frame.group_by("kind", "band").len().sort("kind", "band"))
         print("precision against ground truth (distinct claims, highest band reached):")
         print(_truth_tool().precision_table(frame, world))
+        table, ece = _truth_tool().reliability(frame, world, "pr_will_stall")
+        print(f"pr_will_stall reliability over statement rows (ECE {ece:.3f}):")
+        print(table)
     shutil.rmtree(work, ignore_errors=True)
 
 

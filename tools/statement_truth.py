@@ -125,3 +125,28 @@ def precision_table(statements: pl.DataFrame, world: Any) -> pl.DataFrame:
         }
     )
     return table.join(recall, on="kind", how="left")
+
+
+def reliability(statements: pl.DataFrame, world: Any, kind: str) -> tuple[pl.DataFrame, float]:
+    """Statement rows of ``kind`` (each day counts) in 10 bins of confidence: rows, mean
+    confidence, share true; and the expected calibration error over those rows."""
+    truth = {s for s, _ in truth_pairs(world)[kind]}
+    rows = statements.filter(pl.col("kind") == kind).with_columns(
+        pl.col("subject_id").is_in(list(truth)).alias("real"),
+        (pl.col("confidence") * 10).floor().clip(0, 9).truediv(10).alias("bin"),
+    )
+    table = (
+        rows.group_by("bin")
+        .agg(
+            pl.len().alias("rows"),
+            pl.col("confidence").mean().round(3).alias("mean_confidence"),
+            pl.col("real").mean().round(3).alias("share_true"),
+        )
+        .sort("bin")
+    )
+    if rows.is_empty():
+        return table, 0.0
+    ece = float(
+        (table["rows"] * (table["mean_confidence"] - table["share_true"]).abs()).sum() / rows.height
+    )
+    return table, ece
