@@ -7,11 +7,13 @@ import polars as pl
 
 from flowsync_pipelines.digest import (
     Digest,
+    em_sections,
     em_statements,
     render_markdown,
     render_slack,
     write_if_changed,
 )
+from flowsync_pipelines.statements import read as read_statements
 from flowsync_pipelines.warehouse import query
 from resources.stores import (
     MetadataResource,
@@ -28,7 +30,7 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         name="team_digests",
         group_name="digests",
         kinds={"jinja", "slack", "markdown"},
-        deps=["em_team_wip"],
+        deps=["em_team_wip", "statements"],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         description="Daily digests per team and role: cited, confidence-banded, in the outbox.",
@@ -47,6 +49,7 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         with warehouse.connect(read_only=True) as con:
             counts = query(con, "em_digest_counts", **params)
             items = query(con, "em_digest_items", **params)
+            claims = read_statements(con, window.start.date(), window.end.date())
         store = metadata.store()
         try:
             names = store.resolve(items.get_column("actor").drop_nulls().unique().to_list())
@@ -79,6 +82,12 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                             (pl.col("team") == team.key) & (pl.col("as_of_date") == as_of)
                         ),
                         name_of=name_of,
+                    ),
+                    sections=em_sections(
+                        claims.filter(
+                            (pl.col("team") == team.key) & (pl.col("as_of_date") == as_of)
+                        ),
+                        min_band=subscription.min_band,
                     ),
                 )
                 for channel in subscription.channels:

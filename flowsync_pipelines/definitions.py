@@ -18,6 +18,7 @@ from assets.ingestion import landing_asset
 from assets.privacy import pii_scan_check
 from assets.role_views import em_team_wip_asset
 from assets.signals import signals_asset
+from assets.statements import statements_asset
 from flowsync_pipelines.gdpr import NEO4J_PASSWORD_ENV, NEO4J_URI_ENV, NEO4J_USER_ENV
 from flowsync_pipelines.identity import overrides_path
 from flowsync_pipelines.partitions import daily_partitions
@@ -114,6 +115,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
         em_team_wip_asset(partitions),
         team_digests_asset(partitions),
         context_graph_asset(partitions),
+        statements_asset(partitions),
     ]
     # Every asset, so every polled source's landing asset: webhook-only sources have none.
     daily_job = dg.define_asset_job("daily_refresh", selection="*", partitions_def=partitions)

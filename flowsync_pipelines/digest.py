@@ -17,14 +17,31 @@ from pathlib import Path
 import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-HIGH, MEDIUM = 0.80, 0.60
+from flowsync_pipelines.graph.spec import band as _band
+from flowsync_pipelines.statements.catalogue import KINDS
+
+# A section lists at most this many statements of one kind, then "and N more".
+PER_KIND = 5
+BAND_ORDER = ("high", "medium", "low")
+KIND_TITLES = {
+    "pr_waiting_for_review": "Pull requests waiting for a first review",
+    "pr_merged_without_review": "Merged without review",
+    "pr_large": "Large pull requests",
+    "ci_failing_default_branch": "Default branch CI failing",
+    "ticket_reopened": "Tickets reopened",
+    "deployment_shipped": "Shipped to production",
+    "incident_open": "Open incidents",
+    "ticket_shipped": "Tickets shipped",
+    "incident_caused_by_deployment": "Incidents and the deployments behind them",
+    "ticket_blocked": "Tickets stalled or blocked",
+    "work_without_ticket": "Work without a ticket",
+    "pr_will_stall": "Pull requests at risk of stalling",
+}
 
 
 def band(confidence: float) -> str:
-    """High ≥ 0.80, Medium 0.60–0.80, Low < 0.60."""
-    if confidence >= HIGH:
-        return "High"
-    return "Medium" if confidence >= MEDIUM else "Low"
+    """High ≥ 0.80, Medium 0.60–0.80, Low < 0.60 (the thresholds of graph/spec.py)."""
+    return _band(confidence).capitalize()
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,27 @@ class Statement:
     def band(self) -> str:
         return band(self.confidence)
 
+    @property
+    def slack_line(self) -> str:
+        """One mrkdwn line: the sentence, its band and its first citation."""
+        link = f" <{self.citations[0].url}|{self.citations[0].label}>" if self.citations else ""
+        return f"• {self.text} ({self.band} {self.confidence:.2f}){link}"
+
+
+@dataclass(frozen=True)
+class Group:
+    """Statements of one kind in a digest section, cut at :data:`PER_KIND` ("and N more")."""
+
+    title: str
+    lines: list[Statement]
+    more: int = 0
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    groups: list[Group]
+
 
 @dataclass(frozen=True)
 class Digest:
@@ -54,6 +92,70 @@ class Digest:
     role: str
     as_of: date
     statements: list[Statement]
+    sections: list[Section] = field(default_factory=list)
+
+
+def em_sections(
+    statements: pl.DataFrame, *, min_band: str = "medium", per_kind: int = PER_KIND
+) -> list[Section]:
+    """The engineering manager's digest from one team's statements of one day (rows of the
+    ``statements`` table): first what is new since the previous digest (first stated that day),
+    then risks (inferred claims, with their bands), then facts. Each statement is listed once;
+    a kind's list is cut after ``per_kind`` with "and N more". Low-band statements appear only
+    when ``min_band`` is ``low``.
+    """
+    shown = BAND_ORDER[: BAND_ORDER.index(min_band) + 1]
+    rows = statements.filter(
+        pl.col("audience").list.contains("engineering_manager") & pl.col("band").is_in(shown)
+    ).with_columns(
+        pl.col("kind")
+        .replace_strict({k.name: i for i, k in enumerate(KINDS)}, default=len(KINDS))
+        .alias("_order")
+    )
+    risky = pl.col("kind").is_in([k.name for k in KINDS if k.category != "fact"])
+    new = pl.col("first_stated_on") == pl.col("as_of_date")
+    parts = [
+        ("New since the previous digest", new),
+        ("Risks", ~new & risky),
+        ("Facts", ~new & ~risky),
+    ]
+    sections, listed = [], set()
+    for title, where in parts:
+        part = rows.filter(where & ~pl.col("statement_id").is_in(list(listed)))
+        part = part.sort(
+            ["_order", "confidence", "subject_id", "object_id"],
+            descending=[False, True, False, False],
+            nulls_last=True,
+        )
+        groups = []
+        for (kind,), items in part.group_by("kind", maintain_order=True):
+            listed.update(items.get_column("statement_id").to_list())
+            lines = [_statement_line(r) for r in items.head(per_kind).iter_rows(named=True)]
+            groups.append(
+                Group(
+                    title=KIND_TITLES.get(str(kind), str(kind)),
+                    lines=lines,
+                    more=max(items.height - per_kind, 0),
+                )
+            )
+        if groups:
+            sections.append(Section(title=title, groups=groups))
+    return sections
+
+
+def _statement_line(row: dict) -> Statement:
+    urls = row["citations"] or []
+    labels = [_label(row["subject_id"]), _label(row["object_id"] or "")]
+    return Statement(
+        kind=row["kind"],
+        text=row["text"],
+        confidence=float(row["confidence"]),
+        citations=[
+            Citation(label=label or "source", url=url)
+            for label, url in zip(labels, urls[:2], strict=False)
+        ],
+        evidence=list(row["evidence"] or []),
+    )
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:

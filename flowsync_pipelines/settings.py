@@ -137,6 +137,8 @@ class DigestSubscription(_Strict):
     slack_channel: str | None = None
     email_to: list[str] = Field(default_factory=list)
     send_at: str = "09:00"
+    # The least confident band shown: Low ("possibly") statements only when this says "low".
+    min_band: Literal["high", "medium", "low"] = "medium"
 
 
 class FlowSyncConfig(_Strict):

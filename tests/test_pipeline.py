@@ -25,6 +25,7 @@ def test_definitions_load_with_every_layer(deployment):
         "em_team_wip",
         "team_digests",
         "context_graph",
+        "statements",
     }
     assert defs.resolve_job_def("daily_refresh") is not None
     assert [s.name for s in defs.schedules] == ["daily_refresh_schedule"]

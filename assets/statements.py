@@ -1,0 +1,97 @@
+"""``statements``: the claims digests make, derived per day from signals and the context graph."""
+
+import time
+
+import dagster as dg
+import polars as pl
+
+from flowsync_pipelines import statements as st
+from resources.stores import WarehouseResource
+
+EVIDENCE_CHECK = "statement_evidence"
+
+
+def append_statements_to_audit_log(statements: pl.DataFrame) -> int:
+    """AUDIT HOOK: append the statements this run emitted to the signed audit log.
+
+    The one place statements meet ``flowsync_pipelines/audit``: each row (its id, kind,
+    subject, object, text, params, confidence, evidence, citations, model and model version) is
+    one entry. Not wired yet: appends nothing and returns 0; once wired it returns how many
+    entries it appended (0 when a re-run states nothing new).
+    """
+    return 0
+
+
+def evidence_check(problems: pl.DataFrame) -> dg.AssetCheckResult:
+    """``statement_evidence``: passes when every statement names at least one event present in
+    ``signals`` and a URL to cite (``problems`` from :func:`statements.evidence_problems`)."""
+    return dg.AssetCheckResult(
+        check_name=EVIDENCE_CHECK,
+        asset_key="statements",
+        passed=problems.is_empty(),
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            "Every statement names at least one event in signals and a URL to cite."
+            + (f" {problems.height} statements do not." if problems.height else "")
+        ),
+        metadata={
+            "failing": problems.height,
+            "examples": dg.MetadataValue.json(
+                problems.head(10).select("statement_id", "kind", "subject_id", "problem").to_dicts()
+            ),
+        },
+    )
+
+
+def statements_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="statements",
+        group_name="statements",
+        kinds={"duckdb", "sql"},
+        deps=["signals", "context_graph", "em_team_wip"],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[dg.AssetCheckSpec(EVIDENCE_CHECK, asset="statements", blocking=True)],
+        description=(
+            "One row per claim and day: facts read from the tools' records (confidence 1.0) and "
+            "claims inferred along the context graph's calibrated links, each with its band, "
+            "rendered sentence (pseudonyms only), evidence event ids and citation URLs."
+        ),
+    )
+    def statements(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        window = context.partition_time_window
+        start, end = window.start.date(), window.end.date()
+        clock = time.perf_counter()
+        with warehouse.connect() as con:
+            frame = st.derive(con, start, end)
+            derived = time.perf_counter() - clock
+            st.write(con, frame, start, end)
+            problems = st.evidence_problems(con, start, end)
+        audited = append_statements_to_audit_log(frame)
+        by_kind: dict[str, dict[str, int]] = {}
+        for kind, band, n in frame.group_by("kind", "band").len().sort("kind", "band").iter_rows():
+            by_kind.setdefault(kind, {})[band] = n
+        latest = frame.filter(pl.col("as_of_date") == pl.col("as_of_date").max())
+        preview = "\n".join(
+            f"- {row['text']} · {row['band']} ({row['confidence']:.2f})"
+            for row in latest.sort("confidence", "kind").head(15).iter_rows(named=True)
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": frame.height,
+                "by_kind_and_band": dg.MetadataValue.json(by_kind),
+                "new_claims": frame.filter(
+                    pl.col("first_stated_on") == pl.col("as_of_date")
+                ).height,
+                "audit_entries_appended": audited,
+                "seconds": dg.MetadataValue.json(
+                    {"derive": round(derived, 3), "total": round(time.perf_counter() - clock, 3)}
+                ),
+                "preview": dg.MetadataValue.md(preview or "_no statements in this window_"),
+            },
+            check_results=[evidence_check(problems)],
+        )
+
+    return statements

@@ -1,0 +1,83 @@
+"""Statements for the demo's 60 days: runtime, and precision per kind and band against the
+simulator's ground truth.
+
+    .venv/bin/python bench/statements_runtime.py [--home DIR]
+
+Without ``--home`` it first runs the demo (``flowsync demo``) into a temporary home; with one,
+it reads that home's DuckDB file (a copy: the original is left as it was). Target: < 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+
+from flowsync_pipelines import statements as st
+from flowsync_pipelines import warehouse
+from flowsync_pipelines.simulator import build_world
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _truth_tool():
+    spec = importlib.util.spec_from_file_location(
+        "statement_truth", REPO / "tools" / "statement_truth.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", type=Path, help="a FlowSync home the demo already ran in")
+    args = parser.parse_args(argv)
+    world = build_world()
+    work = Path(tempfile.mkdtemp(prefix="flowsync-statements-bench-"))
+    if args.home is None:
+        from flowsync_pipelines.demo import run_demo
+
+        run_demo(home=work / "home")
+        source = work / "home" / "flowsync.duckdb"
+    else:
+        source = args.home / "flowsync.duckdb"
+    copy = work / "bench.duckdb"
+    shutil.copy(source, copy)
+    start, end = world.start.date(), world.end.date()
+    with warehouse.connect(copy) as con:
+        clock = time.perf_counter()
+        frame = st.derive(con, start, end)
+        derived = time.perf_counter() - clock
+        st.write(con, frame, start, end)
+        total = time.perf_counter() - clock
+        clock = time.perf_counter()
+        st.write(con, st.derive(con, start, end), start, end)
+        rerun = time.perf_counter() - clock
+    days = (end - start).days
+    print(f"statements: {frame.height} rows for {days} days ({start} … {end - timedelta(days=1)})")
+    print(
+        f"derive {derived:.2f} s, derive + write {total:.2f} s, re-run {rerun:.2f} s "
+        "(target < 30 s)"
+    )
+    with pl.Config(tbl_rows=60, tbl_width_chars=160):
+        print(frame.group_by("kind", "band").len().sort("kind", "band"))
+        print("precision against ground truth (distinct claims, highest band reached):")
+        print(_truth_tool().precision_table(frame, world))
+        table, ece = _truth_tool().reliability(frame, world, "pr_will_stall")
+        print(f"pr_will_stall reliability over statement rows (ECE {ece:.3f}):")
+        print(table)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
