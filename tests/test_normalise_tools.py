@@ -756,7 +756,17 @@ def test_sentry_issues_are_incidents_first_seen_then_last_seen_with_release(sent
     # What the incident says of its cause, for matching it to a deployment's changed files.
     attributes = json.loads(last["attributes"])
     assert attributes["culprit"] == event["culprit"]
-    assert attributes["files"] == [event["metadata"]["filename"]]
+    # The error's file, and the other in-app frames of the stack (framework frames are not).
+    assert event["metadata"]["filename"] in attributes["files"]
+    in_app = {
+        frame["filename"]
+        for entry in event["entries"]
+        if entry["type"] == "exception"
+        for value in entry["data"]["values"]
+        for frame in value["stacktrace"]["frames"]
+        if frame.get("inApp")
+    }
+    assert set(attributes["files"]) == in_app | {event["metadata"]["filename"]}
     assert json.loads(first["attributes"])["files"] == [issue["metadata"]["filename"]]
 
 

@@ -163,6 +163,8 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
         for name, value in env.items():
             mp.setenv(name, value)
         mp.delenv("NEO4J_URI", raising=False)
+        # The run's metadata store is this home's (whatever another test left in the env).
+        mp.setenv("FLOWSYNC_METADATA_URL", metadata_url)
         with GatewayProcess(
             home=home, config_file=config_file, metadata_url=metadata_url, env=env
         ) as gateway:
