@@ -9,6 +9,7 @@ Ground truth is read here (tests only) through ``tools/link_labels.py``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,12 @@ MIN_BAND_LINKS = 20
 def held_out(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tool = link_labels_tool()
     home = Path(tmp_path_factory.mktemp("held-out")) / "home"
-    world, key = tool.run_world(SEED, home, HELD_OUT, days=DAYS)
+    saved = dict(os.environ)
+    try:
+        world, key = tool.run_world(SEED, home, HELD_OUT, days=DAYS)
+    finally:  # the demo runner exports its home and keys; later tests must not see them
+        os.environ.clear()
+        os.environ.update(saved)
     graph, truth = tool.graph_and_truth(home, key, world, fitted_models(LINK_TYPES))
     return {"world": world, "graph": graph, "truth": truth, "home": home, "key": key}
 

@@ -163,8 +163,10 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
         for name, value in env.items():
             mp.setenv(name, value)
         mp.delenv("NEO4J_URI", raising=False)
-        # The run's metadata store is this home's (whatever another test left in the env).
+        # The run's metadata store and pseudonym key are this test's (whatever another test,
+        # e.g. one running the demo, left in the environment).
         mp.setenv("FLOWSYNC_METADATA_URL", metadata_url)
+        mp.setenv("FLOWSYNC_PSEUDONYM_KEY", PSEUDONYM_KEY)
         with GatewayProcess(
             home=home, config_file=config_file, metadata_url=metadata_url, env=env
         ) as gateway:
