@@ -100,7 +100,7 @@ COMPLETE_YESTERDAY_AT_HOUR = 5
 
 
 def refresh_schedule(
-    job: "UnresolvedAssetJobDefinition", partitions_def: dg.DailyPartitionsDefinition
+    job: UnresolvedAssetJobDefinition, partitions_def: dg.DailyPartitionsDefinition
 ) -> dg.ScheduleDefinition:
     """Every hour, one run of ``job`` for today (a partition while it runs), so polled data
     shows the same day; at 05:00 UTC the run covers yesterday too, which completes it."""
