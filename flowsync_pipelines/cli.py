@@ -75,7 +75,7 @@ def import_(
     import dagster as dg
 
     from flowsync_pipelines.definitions import build_definitions
-    from flowsync_pipelines.history import import_history
+    from flowsync_pipelines.history import check_range, import_history
 
     if window not in ("month", "year"):
         raise typer.BadParameter(f"--window is month or year, not {window!r}")
@@ -85,22 +85,23 @@ def import_(
     except ValueError as err:
         raise typer.BadParameter(f"dates are YYYY-MM-DD: {err}") from err
     defs = build_definitions()
+    try:
+        check_range(defs, first, last)
+    except ValueError as err:
+        typer.echo(f"flowsync import: {err}", err=True)
+        raise typer.Exit(2) from err
     persistent = bool(os.environ.get("DAGSTER_HOME"))
     if not persistent:
         typer.echo("DAGSTER_HOME is not set: runs are recorded in a temporary instance", err=True)
     with dg.DagsterInstance.get() if persistent else dg.DagsterInstance.ephemeral() as instance:
-        try:
-            report = import_history(
-                defs,
-                instance,
-                since=first,
-                until=last,
-                window=window,  # type: ignore[arg-type]
-                progress=lambda line: typer.echo(line, err=True),
-            )
-        except ValueError as err:
-            typer.echo(f"flowsync import: {err}", err=True)
-            raise typer.Exit(2) from err
+        report = import_history(
+            defs,
+            instance,
+            since=first,
+            until=last,
+            window=window,  # type: ignore[arg-type]
+            progress=lambda line: typer.echo(line, err=True),
+        )
     typer.echo(json.dumps(report.as_dict(), indent=2))
     if not report.success:
         raise typer.Exit(1)

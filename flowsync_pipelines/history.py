@@ -133,20 +133,7 @@ def import_history(
         ValueError: ``since`` is before ``start_date``, or ``until`` after today.
     """
     job = defs.resolve_job_def(JOB)
-    partitions = job.partitions_def
-    assert isinstance(partitions, dg.TimeWindowPartitionsDefinition)
-    first_key = partitions.get_first_partition_key()
-    last_key = partitions.get_last_partition_key()
-    if first_key is None or last_key is None:
-        raise ValueError("start_date is after today: there is no partition to import into yet")
-    if since.isoformat() < first_key:
-        message = (
-            f"--since {since} is before start_date {first_key}, the first daily partition: set "
-            f'start_date: "{since}" in flowsync.yaml to import from {since}'
-        )
-        raise ValueError(message)
-    if until.isoformat() > last_key:
-        raise ValueError(f"--until {until} is after today ({last_key}): nothing is known yet")
+    check_range(defs, since, until)
     report = ImportReport(since.isoformat(), until.isoformat(), window)
     windows = import_windows(since, until, window)
     started = time.perf_counter()
@@ -163,6 +150,30 @@ def import_history(
             break
     report.seconds = time.perf_counter() - started
     return report
+
+
+def check_range(defs: dg.Definitions, since: date, until: date) -> None:
+    """Refuse a range the daily partitions do not cover, saying what to change.
+
+    Raises:
+        ValueError: ``since`` is before ``start_date``, or ``until`` after today.
+    """
+    partitions = defs.resolve_job_def(JOB).partitions_def
+    assert isinstance(partitions, dg.TimeWindowPartitionsDefinition)
+    first_key = partitions.get_first_partition_key()
+    last_key = partitions.get_last_partition_key()
+    if first_key is None or last_key is None:
+        raise ValueError("start_date is after today: there is no partition to import into yet")
+    if since.isoformat() < first_key:
+        message = (
+            f"--since {since} is before start_date {first_key}, the first daily partition: set "
+            f'start_date: "{since}" in flowsync.yaml to import from {since}'
+        )
+        raise ValueError(message)
+    if until.isoformat() > last_key:
+        raise ValueError(f"--until {until} is after today ({last_key}): nothing is known yet")
+    if until < since:
+        raise ValueError(f"--until {until} is before --since {since}: nothing to import")
 
 
 def _run_window(
