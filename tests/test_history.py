@@ -72,7 +72,9 @@ def test_import_before_start_date_is_refused_saying_what_to_change(deployment, t
     assert not Paths(home=deployment.home).duckdb.exists()
 
 
-def test_import_runs_one_run_per_month_and_reports_what_it_does_not_keep(deployment, tmp_path):
+def test_import_runs_one_run_per_month_and_reports_what_it_does_not_keep(
+    deployment, tmp_path, monkeypatch
+):
     world = deployment.world
     start = world.start.date() + timedelta(days=10)  # history before start_date exists
     until = (world.end - timedelta(days=11)).date()  # and so do days after the import
@@ -92,7 +94,8 @@ def test_import_runs_one_run_per_month_and_reports_what_it_does_not_keep(deploym
 
     # Every day of the range is materialised, in as many runs as windows: the daily partitions
     # carry on from there.
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    with dg.DagsterInstance.get() as instance:
         materialised = instance.get_materialized_partitions(dg.AssetKey("signals"))
         runs = instance.get_runs()
     days = {(start + timedelta(days=n)).isoformat() for n in range((until - start).days + 1)}
