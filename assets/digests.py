@@ -13,6 +13,7 @@ from flowsync_pipelines.digest import (
     render_slack,
     write_if_changed,
 )
+from flowsync_pipelines.partitions import complete_days_end
 from flowsync_pipelines.statements import read as read_statements
 from flowsync_pipelines.warehouse import query
 from resources.stores import (
@@ -33,7 +34,10 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         deps=["em_team_wip", "statements"],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        description="Daily digests per team and role: cited, confidence-banded, in the outbox.",
+        description=(
+            "Daily digests per team and role: cited, confidence-banded, in the outbox; one per "
+            "complete day (today's once it has ended)."
+        ),
     )
     def team_digests(
         context: dg.AssetExecutionContext,
@@ -43,9 +47,11 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         metadata: MetadataResource,
     ) -> dg.MaterializeResult:
         window = context.partition_time_window
+        # A digest is about a whole day: a day still under way is never rendered as one.
+        end = max(window.start, complete_days_end(window.end))
         config = organisation.config()
         teams = {t.key: t for t in config.teams}
-        params = {"window_start": window.start, "window_end": window.end}
+        params = {"window_start": window.start, "window_end": end}
         with warehouse.connect(read_only=True) as con:
             counts = query(con, "em_digest_counts", **params)
             items = query(con, "em_digest_items", **params)
@@ -62,7 +68,7 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         written = unchanged = 0
         preview = ""
         day = window.start
-        while day < window.end:
+        while day < end:
             as_of = day.date()
             for subscription in config.digests:
                 team = teams.get(subscription.team)
@@ -111,6 +117,7 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             metadata={
                 "files_written": written,
                 "files_unchanged": unchanged,
+                "incomplete_days_skipped": (window.end - end).days,
                 "outbox": dg.MetadataValue.path(str(outbox.path())),
                 "latest_digest": dg.MetadataValue.md(preview or "_no digest in this window_"),
             }

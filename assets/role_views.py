@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from flowsync_pipelines.gdpr import erased_identifiers
+from flowsync_pipelines.partitions import complete_days_end
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.settings import FlowSyncConfig
 from flowsync_pipelines.warehouse import insert_rows, run_sql
@@ -71,7 +72,8 @@ def em_team_wip_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=(
             "Engineering manager view: each team's open, waiting, stale and merged pull requests "
-            "and tickets in progress at the end of each day, with the items and their evidence."
+            "and tickets in progress at the end of each complete day, with the items and their "
+            "evidence (today gets its row once it has ended)."
         ),
     )
     def em_team_wip(
@@ -82,6 +84,8 @@ def em_team_wip_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         metadata: MetadataResource,
     ) -> dg.MaterializeResult:
         window = context.partition_time_window
+        # "At the end of the day" is only known once the day has ended: today waits.
+        complete_end = complete_days_end(window.end)
         store = metadata.store()
         try:
             erased = erased_identifiers(store)
@@ -90,7 +94,7 @@ def em_team_wip_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         members, scopes, vault = team_tables(
             organisation.config(), privacy.pseudonym_key, erased=erased
         )
-        params = {"window_start": window.start, "window_end": window.end}
+        params = {"window_start": window.start, "window_end": max(window.start, complete_end)}
         with warehouse.connect() as con:
             con.execute("BEGIN TRANSACTION")
             con.execute("DELETE FROM team_members")
@@ -104,7 +108,7 @@ def em_team_wip_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
             counts = con.execute(
                 "SELECT * FROM em_team_wip WHERE as_of_date >= CAST($s AS DATE) "
                 "AND as_of_date < CAST($e AS DATE) ORDER BY as_of_date DESC, team",
-                {"s": window.start, "e": window.end},
+                {"s": params["window_start"], "e": params["window_end"]},
             ).pl()
         store = metadata.store()
         try:
@@ -116,6 +120,8 @@ def em_team_wip_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
             metadata={
                 "dagster/row_count": counts.height,
                 "teams": members.get_column("team").n_unique(),
+                # Days of the window still under way, left for a run after they end.
+                "incomplete_days_skipped": (window.end - complete_end).days,
                 "latest_day": dg.MetadataValue.json(
                     latest.with_columns(pl.col("as_of_date").cast(pl.String)).to_dicts()
                 ),

@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from flowsync_pipelines.landing import LandingStore
 from flowsync_pipelines.normalise import normalise
 from flowsync_pipelines.warehouse import replace_rows, run_sql
 from resources.stores import LandingResource, MetadataResource, PrivacyResource, WarehouseResource
@@ -31,12 +32,14 @@ def signals_asset(
         privacy: PrivacyResource,
     ) -> dg.MaterializeResult:
         window = context.partition_time_window
+        store = landing.store()
         # Records not updated since the window opened cannot hold events inside it.
-        records = landing.store().latest(updated_since=window.start)
+        records = store.latest(updated_since=window.start)
         result = normalise(records, pseudonym_key=privacy.pseudonym_key)
         in_window = result.signals.filter(
             (pl.col("occurred_at") >= window.start) & (pl.col("occurred_at") < window.end)
         )
+        outside = _outside(result.signals, store, window, partitions_def)
         with warehouse.connect() as con:
             con.execute("BEGIN TRANSACTION")
             run_sql(con, "delete_signals_window", window_start=window.start, window_end=window.end)
@@ -62,6 +65,9 @@ def signals_asset(
             metadata={
                 "dagster/row_count": in_window.height,
                 "records_read": records.height,
+                # Read but not this window's: nothing dated before start_date is ever kept
+                # (move start_date back to keep it); other days are their partitions' runs.
+                **outside,
                 "records_quarantined": result.quarantine.height,
                 "records_of_unsupported_kinds": result.unsupported,
                 # Valid records that hold no event (a ping, a queued job…), each with a note.
@@ -95,6 +101,44 @@ def signals_asset(
         )
 
     return signals
+
+
+def _outside(
+    events: pl.DataFrame,
+    store: LandingStore,
+    window: dg.TimeWindow,
+    partitions_def: dg.PartitionsDefinition,
+) -> dict[str, int]:
+    """What a window's run read but does not write, counted so that nothing vanishes unsaid.
+
+    ``events_before_start_date``: events dated before the first partition, which no run keeps.
+    ``records_before_start_date`` (runs that include the first partition): landed records whose
+    newest version predates it, so no run even reads them. ``events_before_window`` and
+    ``events_after_window``: events of other days, which those days' runs write.
+    """
+    first = (
+        partitions_def.get_first_partition_window()
+        if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition)
+        else None
+    )
+    start = first.start if first is not None else window.start
+    occurred = pl.col("occurred_at")
+    counts = events.select(
+        (occurred < start).sum().alias("events_before_start_date"),
+        ((occurred >= start) & (occurred < window.start)).sum().alias("events_before_window"),
+        (occurred >= window.end).sum().alias("events_after_window"),
+    ).row(0, named=True)
+    if window.start <= start:
+        counts["records_before_start_date"] = (
+            store.scan()
+            .group_by("source", "kind", "record_id")
+            .agg(pl.col("updated_at").max())
+            .filter(pl.col("updated_at") < start)
+            .select(pl.len())
+            .collect()
+            .item()
+        )
+    return {name: int(value or 0) for name, value in counts.items()}
 
 
 def _markdown(frame: pl.DataFrame) -> str:

@@ -58,6 +58,58 @@ def instance(
     typer.echo(f"Dagster instance configuration: {target}")
 
 
+@app.command("import")
+def import_(
+    since: Annotated[str, typer.Option(help="First day to import, YYYY-MM-DD (>= start_date)")],
+    until: Annotated[
+        str | None, typer.Option(help="Last day to import, YYYY-MM-DD (default: yesterday)")
+    ] = None,
+    window: Annotated[
+        str, typer.Option(help="Days per run: month or year (one single run per window)")
+    ] = "month",
+) -> None:
+    """Import history: every asset over SINCE … UNTIL, one run per month or year, then the daily
+    partitions take over. Prints progress per window, then a JSON report (timings; events dated
+    before start_date or after UNTIL, which the windows do not keep)."""
+    import json
+    import os
+    from datetime import UTC, date, datetime, timedelta
+
+    import dagster as dg
+
+    from flowsync_pipelines.definitions import build_definitions
+    from flowsync_pipelines.history import check_range, import_history
+
+    if window not in ("month", "year"):
+        raise typer.BadParameter(f"--window is month or year, not {window!r}")
+    try:
+        first = date.fromisoformat(since)
+        last = date.fromisoformat(until) if until else datetime.now(UTC).date() - timedelta(days=1)
+    except ValueError as err:
+        raise typer.BadParameter(f"dates are YYYY-MM-DD: {err}") from err
+    defs = build_definitions()
+    try:
+        check_range(defs, first, last)
+    except ValueError as err:
+        typer.echo(f"flowsync import: {err}", err=True)
+        raise typer.Exit(2) from err
+    persistent = bool(os.environ.get("DAGSTER_HOME"))
+    if not persistent:
+        typer.echo("DAGSTER_HOME is not set: runs are recorded in a temporary instance", err=True)
+    with dg.DagsterInstance.get() if persistent else dg.DagsterInstance.ephemeral() as instance:
+        report = import_history(
+            defs,
+            instance,
+            since=first,
+            until=last,
+            window=window,  # type: ignore[arg-type]
+            progress=lambda line: typer.echo(line, err=True),
+        )
+    typer.echo(json.dumps(report.as_dict(), indent=2))
+    if not report.success:
+        raise typer.Exit(1)
+
+
 @sandbox_app.command("serve")
 def sandbox_serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",

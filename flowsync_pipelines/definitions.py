@@ -7,7 +7,9 @@ where the stores are, and that runs execute in one process (DuckDB has a single 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -21,7 +23,7 @@ from assets.signals import signals_asset
 from assets.statements import statements_asset
 from flowsync_pipelines.gdpr import NEO4J_PASSWORD_ENV, NEO4J_URI_ENV, NEO4J_USER_ENV
 from flowsync_pipelines.identity import overrides_path
-from flowsync_pipelines.partitions import daily_partitions
+from flowsync_pipelines.partitions import daily_partitions, range_tags
 from flowsync_pipelines.settings import (
     FlowSyncConfig,
     Paths,
@@ -49,6 +51,11 @@ from resources.stores import (
     PrivacyResource,
     WarehouseResource,
 )
+
+if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the name
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 PSEUDONYM_KEY_ENV = "FLOWSYNC_PSEUDONYM_KEY"
 METADATA_URL_ENV = "FLOWSYNC_METADATA_URL"
@@ -91,6 +98,45 @@ def neo4j_resource() -> Neo4jResource:
     )
 
 
+# The hourly refresh also re-runs yesterday at this UTC hour, once its late data has arrived.
+COMPLETE_YESTERDAY_AT_HOUR = 5
+
+
+def refresh_schedule(
+    job: UnresolvedAssetJobDefinition, partitions_def: dg.DailyPartitionsDefinition
+) -> dg.ScheduleDefinition:
+    """Every hour, one run of ``job`` for today (a partition while it runs), so polled data
+    shows the same day; at 05:00 UTC the run covers yesterday too, which completes it."""
+
+    @dg.schedule(
+        name=f"{job.name}_schedule",
+        job=job,
+        cron_schedule="0 * * * *",
+        execution_timezone="UTC",
+        description=(
+            "Hourly: today's partition (so today is visible while it runs); at 05:00 UTC "
+            "yesterday … today in one run, which completes yesterday for role views and digests."
+        ),
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        today = context.scheduled_execution_time.date()
+        if not partitions_def.has_partition_key(today.isoformat()):
+            return dg.SkipReason(f"{today} is before start_date: nothing to refresh yet")
+        first = today
+        if context.scheduled_execution_time.hour == COMPLETE_YESTERDAY_AT_HOUR:
+            first = today - timedelta(days=1)
+        if not partitions_def.has_partition_key(first.isoformat()):
+            first = today
+        stamp = context.scheduled_execution_time.strftime("%Y-%m-%dT%H")
+        if first == today:
+            return dg.RunRequest(run_key=f"refresh:{stamp}", partition_key=today.isoformat())
+        return dg.RunRequest(
+            run_key=f"refresh:{stamp}", tags=range_tags(first.isoformat(), today.isoformat())
+        )
+
+    return _schedule
+
+
 def build_definitions(home: Path | None = None, config_file: Path | None = None) -> dg.Definitions:
     """Definitions for one FlowSync home and configuration (both default to the environment)."""
     paths = Paths(home=home or flowsync_home())
@@ -124,9 +170,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
         asset_checks=[pii_scan_check],
         jobs=[daily_job, *webhook_jobs],
         sensors=[webhook_queue_sensor(job, partitions) for job in webhook_jobs],
-        schedules=[
-            dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=5, minute_of_hour=0)
-        ],
+        schedules=[refresh_schedule(daily_job, partitions)],
         resources={
             **sources,
             "landing": LandingResource(root=str(paths.landing)),

@@ -394,6 +394,35 @@ def test_deliveries_received_today_count_on_the_past_days_they_are_about(home: H
         assert (again.run_requests, again.cursor) == ([], "3")
 
 
+def test_a_delivery_received_today_is_in_signals_after_one_sensor_tick(home: Home):
+    now = datetime.now(UTC).replace(microsecond=0)
+    today = now.date().isoformat()
+    event, body = pull_request_opened()
+    stamp = now.isoformat().replace("+00:00", "Z")
+    body["pull_request"] |= {"number": 8, "id": 8008, "created_at": stamp, "updated_at": stamp}
+    body["number"] = 8
+    with dg.instance_for_test() as instance:
+        home.send("github", body, event=event)
+        tick = home.tick(instance, cursor=None)
+        assert [
+            (r.partition_key, r.tags.get("dagster/asset_partition_range_start"))
+            for r in tick.run_requests
+        ] == [(today, None)]
+        home.execute(instance, tick.run_requests)
+
+        assert {(entity, action, day) for _, entity, action, day, _ in home.signals()} == {
+            ("acme/api#8", "opened", today)
+        }
+        assert today in instance.get_materialized_partitions(dg.AssetKey("signals"))
+        # Today is under way: no role view row or digest presents it as a complete day.
+        with duckdb.connect(str(home.path / "flowsync.duckdb"), read_only=True) as con:
+            days = con.execute(
+                "SELECT DISTINCT CAST(as_of_date AS VARCHAR) FROM em_team_wip"
+            ).fetchall()
+        assert (today,) not in days
+        assert not (home.path / "outbox" / today).exists()
+
+
 def test_a_replayed_delivery_changes_nothing(home: Home):
     with dg.instance_for_test() as instance:
         ids = home.send_the_three_days()

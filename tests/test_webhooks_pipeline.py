@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -118,13 +118,23 @@ def test_the_sensor_sweeps_deliveries_its_cursor_passed_but_nobody_landed(queue_
     assert [r.partition_key for r in result.run_requests] == ["2026-03-05"]
 
 
-def test_the_sensor_waits_for_todays_partition_to_exist(queue_url, queue):
-    now = datetime.now(UTC)
-    queue.insert([delivery(now, {"n": 1})])
+def test_the_sensor_runs_todays_deliveries_on_its_next_tick(queue_url, queue):
+    today = datetime.now(UTC).date().isoformat()
+    queue.insert([delivery(datetime.now(UTC), {"n": 1})])
+    result = evaluate(queue_url, cursor=None)
+    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
+        (today, f"webhooks:{today}:1")
+    ]
+    assert result.cursor == "1"
+
+
+def test_the_sensor_waits_for_a_day_after_today_to_become_a_partition(queue_url, queue):
+    tomorrow = datetime.now(UTC) + timedelta(days=1)  # a sender whose clock runs a day ahead
+    queue.insert([delivery(tomorrow, {"n": 1})])
     result = evaluate(queue_url, cursor=None)
     assert result.run_requests == []
     assert result.cursor == "1"
-    assert f"{now.date().isoformat()} is not a partition yet" in str(result.skip_reason)
+    assert f"{tomorrow.date().isoformat()} is not a partition yet" in str(result.skip_reason)
 
 
 def test_webhook_landing_lands_exactly_the_partitions_deliveries(queue_url, queue, tmp_path):

@@ -125,8 +125,9 @@ def drain_command(
 
     Deliveries land by the day they are about, whenever received, so days already materialised
     may have gained records: each stretch of such days is printed with the `dagster asset
-    materialize` command that re-derives it (``--run`` runs them). Days that are not partitions
-    yet (today) are covered by their own daily run.
+    materialize` command that re-derives it (``--run`` runs them); today is one of them (it is a
+    partition while it runs). Only days after today (a sender's clock ahead of ours) are
+    ``waiting``: they are not partitions yet.
     """
     from flowsync_pipelines.landing import LandingStore
     from flowsync_pipelines.partitions import daily_partitions

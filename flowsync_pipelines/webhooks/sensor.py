@@ -10,9 +10,11 @@ replayed delivery counts on its own day. The sensor itself writes nothing; the r
 deliveries about its days and re-derives them.
 
 Run keys name the range and its newest queue id, so a range is asked for again only when something
-new arrived about it. Days that are not partitions yet (today, until it ends) wait: their
-deliveries stay pending and the sweep asks for them once the day is a partition. Deliveries about
-days before the first partition land with the first partition.
+new arrived about it. Today is a partition while it runs (``end_offset=1``), so a delivery received
+this morning is landed and normalised by the run the next tick requests; each later delivery about
+today re-runs it. Only days after today — a tool whose clock runs ahead of ours — are not partitions
+yet: their deliveries stay pending and the sweep asks for them once the day is one. Deliveries
+about days before the first partition land with the first partition.
 
 The sweep: deliveries at or before the cursor still pending ten minutes after they were received —
 their day was not a partition yet, their run failed before landing them, or another gateway

@@ -1,0 +1,139 @@
+"""Importing years of the demo organisation's history: planning vs working time.
+
+Simulates the demo organisation (seed 7) over the ``--days`` days that end yesterday, serves it from
+the local sandboxes (as ``flowsync demo`` does) and imports it with :func:`import_history` — one
+single run per month or year window — into a fresh FlowSync home and Dagster instance. With
+``--baseline`` it instead times what the README offered before:
+``dagster asset materialize --select '*' --partition-range FIRST...LAST`` over every day.
+
+.venv/bin/python bench/history_import.py --days 1095 --window month
+.venv/bin/python bench/history_import.py --days 1095 --baseline
+
+Prints the setup time (simulating, first render), then per window and in total the time spent
+planning (asking for a run until its first step starts) and working (first step start to last
+step end), the events written and what the windows did not keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from flowsync_pipelines.demo import ensure_secrets, write_demo_config
+from flowsync_pipelines.history import import_history
+from flowsync_pipelines.instance import prepare_dagster_home
+from flowsync_pipelines.sandbox import Sandbox, SandboxServer
+from flowsync_pipelines.simulator import build_world
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--days", type=int, default=1095, help="days of history ending yesterday")
+    parser.add_argument("--window", choices=["month", "year"], default="month")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--home", type=Path, default=None, help="FLOWSYNC_HOME (default: temp)")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="time `dagster asset materialize --partition-range` over every day instead",
+    )
+    args = parser.parse_args()
+
+    home = (args.home or Path(tempfile.mkdtemp(prefix="flowsync-history-"))).resolve()
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - timedelta(days=args.days)
+
+    clock = time.perf_counter()
+    world = build_world(seed=args.seed, start=start, days=args.days)
+    simulated = time.perf_counter() - clock
+    first, last = world.start.date(), (world.end - timedelta(days=1)).date()
+    print(
+        f"simulated {first} … {last} ({args.days} days, seed {args.seed}) in {simulated:.1f} s",
+        flush=True,
+    )
+
+    ensure_secrets(home)
+    dagster_home = prepare_dagster_home(home / "dagster").parent
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with SandboxServer(Sandbox(world)) as server:
+        config_file = write_demo_config(world, server.base_urls(), home)
+        os.environ["FLOWSYNC_HOME"] = str(home)
+        os.environ["FLOWSYNC_CONFIG"] = str(config_file)
+        if args.baseline:
+            figures = _baseline(first.isoformat(), last.isoformat(), dagster_home)
+        else:
+            figures = _import(home, config_file, first, last, args.window)
+    figures |= {"days": args.days, "seconds_simulating": round(simulated, 1), "home": str(home)}
+    print(json.dumps(figures, indent=2))
+
+
+def _import(home: Path, config_file: Path, first, last, window: str) -> dict:
+    from flowsync_pipelines.definitions import build_definitions
+
+    clock, cpu = time.perf_counter(), time.process_time()
+    defs = build_definitions(home=home, config_file=config_file)
+    with dg.DagsterInstance.get() as instance:
+        report = import_history(defs, instance, since=first, until=last, window=window)
+    figures = report.as_dict()
+    figures.pop("windows")
+    figures["command"] = f"flowsync import --since {first} --until {last} --window {window}"
+    figures["seconds_wall"] = round(time.perf_counter() - clock, 1)
+    # The machine may be shared: CPU seconds of this process say what the import itself cost.
+    figures["cpu_seconds"] = round(time.process_time() - cpu, 1)
+    return figures
+
+
+def _baseline(first: str, last: str, dagster_home: Path) -> dict:
+    """The Dagster CLI over every day as one ranged run; planning = until the first step."""
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "flowsync_pipelines.definitions",
+        "--select",
+        "*",
+        "--partition-range",
+        f"{first}...{last}",
+    ]
+    asked = time.time()
+    clock = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - clock
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(limit=1)
+        steps = []
+        if runs:
+            steps = [
+                e.timestamp
+                for e in instance.all_logs(runs[0].run_id)
+                if e.dagster_event_type
+                in (
+                    dg.DagsterEventType.STEP_START,
+                    dg.DagsterEventType.STEP_SUCCESS,
+                    dg.DagsterEventType.STEP_FAILURE,
+                )
+            ]
+    work_start = min(steps, default=asked + wall)
+    work_end = max(steps, default=work_start)
+    return {
+        "command": " ".join(command[:6]) + f" '*' --partition-range {first}...{last}",
+        "succeeded": done.returncode == 0,
+        "seconds_wall": round(wall, 1),
+        "seconds_planning": round(work_start - asked, 1),
+        "seconds_working": round(work_end - work_start, 1),
+        "stderr_tail": done.stderr[-600:] if done.returncode else "",
+    }
+
+
+if __name__ == "__main__":
+    main()
