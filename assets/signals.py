@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from flowsync_pipelines.landing import LandingStore
-from flowsync_pipelines.normalise import normalise
+from flowsync_pipelines.normalise import SCHEDULED_KINDS, normalise
 from flowsync_pipelines.warehouse import replace_rows, run_sql
 from resources.stores import LandingResource, MetadataResource, PrivacyResource, WarehouseResource
 
@@ -33,8 +33,9 @@ def signals_asset(
     ) -> dg.MaterializeResult:
         window = context.partition_time_window
         store = landing.store()
-        # Records not updated since the window opened cannot hold events inside it.
-        records = store.latest(updated_since=window.start)
+        # Records not updated since the window opened cannot hold events inside it, bar
+        # scheduled ones (a cycle that starts today was last edited weeks ago).
+        records = store.latest(updated_since=window.start, scheduled=SCHEDULED_KINDS)
         result = normalise(records, pseudonym_key=privacy.pseudonym_key)
         in_window = result.signals.filter(
             (pl.col("occurred_at") >= window.start) & (pl.col("occurred_at") < window.end)
@@ -131,6 +132,11 @@ def _outside(
     if window.start <= start:
         counts["records_before_start_date"] = (
             store.scan()
+            .filter(
+                ~pl.concat_str("source", pl.lit("/"), "kind").is_in(
+                    [f"{s}/{k}" for s, k in SCHEDULED_KINDS]
+                )
+            )
             .group_by("source", "kind", "record_id")
             .agg(pl.col("updated_at").max())
             .filter(pl.col("updated_at") < start)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -227,16 +227,22 @@ class LandingStore:
         source: str | None = None,
         kind: str | None = None,
         updated_since: datetime | None = None,
+        scheduled: Collection[tuple[str, str]] = (),
     ) -> pl.DataFrame:
         """The newest landed version of each record, optionally only those updated since a time.
 
-        A record whose events fall in a window was necessarily updated at or after the window's
-        start, so ``updated_since`` bounds the work of re-deriving one partition.
+        A record whose events fall in a window was updated at or after the window's start —
+        unless its events follow a schedule (a cycle starts on its date, whenever it was last
+        edited): records of the ``scheduled`` (source, kind) pairs are always read. So
+        ``updated_since`` bounds the work of re-deriving one partition without losing events.
         """
         lazy = self.scan(source, kind)
         if updated_since is not None:
+            always = [f"{s}/{k}" for s, k in scheduled]
             lazy = lazy.filter(
-                pl.col("updated_at").is_null() | (pl.col("updated_at") >= updated_since)
+                pl.col("updated_at").is_null()
+                | (pl.col("updated_at") >= updated_since)
+                | pl.concat_str("source", pl.lit("/"), "kind").is_in(always)
             )
         # Newest by the tool's own update time, so a stale version that arrives late (a delayed
         # webhook, a lagging replica) never replaces a newer one; fetch time breaks ties.

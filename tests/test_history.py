@@ -22,7 +22,7 @@ import yaml
 from flowsync_pipelines.history import import_windows
 from flowsync_pipelines.instance import prepare_dagster_home
 from flowsync_pipelines.landing import LandingStore
-from flowsync_pipelines.normalise import normalise
+from flowsync_pipelines.normalise import SCHEDULED_KINDS, normalise
 from flowsync_pipelines.settings import Paths
 from tests.conftest import PSEUDONYM_KEY, Deployment
 
@@ -106,7 +106,12 @@ def test_import_runs_one_run_per_month_and_reports_what_it_does_not_keep(
     latest = LandingStore(Paths(home=deployment.home).landing).latest()
     start_at = pl.lit(start).cast(pl.Datetime("us", "UTC"))
     end_at = pl.lit(until + timedelta(days=1)).cast(pl.Datetime("us", "UTC"))
-    read = latest.filter(pl.col("updated_at").is_null() | (pl.col("updated_at") >= start_at))
+    scheduled = pl.concat_str("source", pl.lit("/"), "kind").is_in(
+        [f"{s}/{k}" for s, k in SCHEDULED_KINDS]
+    )
+    read = latest.filter(
+        pl.col("updated_at").is_null() | (pl.col("updated_at") >= start_at) | scheduled
+    )
     events = normalise(read, pseudonym_key=PSEUDONYM_KEY).signals
     with duckdb.connect(str(Paths(home=deployment.home).duckdb), read_only=True) as con:
         (kept,) = con.execute("SELECT count(*) FROM signals").fetchone()

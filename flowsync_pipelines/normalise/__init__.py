@@ -33,6 +33,10 @@ from flowsync_pipelines.pseudonym import scrub_free_text
 Normaliser = Callable[[pl.DataFrame, str], Normalised]
 NO_NORMALISER = "no normaliser"
 
+# Kinds whose events follow a schedule rather than an edit (a sprint or cycle starts and ends on
+# its dates), so a version last updated before a window can still hold that window's events.
+SCHEDULED_KINDS = frozenset({("jira", "sprints"), ("linear", "cycles")})
+
 NORMALISERS: dict[tuple[str, str], Normaliser] = {
     ("github", "pulls"): github.pull_requests,
     ("github", "reviews"): github.reviews,
