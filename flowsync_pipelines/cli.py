@@ -65,8 +65,8 @@ def import_(
         str | None, typer.Option(help="Last day to import, YYYY-MM-DD (default: yesterday)")
     ] = None,
     window: Annotated[
-        str, typer.Option(help="Days per run: month or year (one single run per window)")
-    ] = "month",
+        str, typer.Option(help="Days per run: year or month (one single run per window)")
+    ] = "year",
 ) -> None:
     """Import history: every asset over SINCE … UNTIL, one run per month or year, then the daily
     partitions take over. Prints progress per window, then a JSON report (timings; events dated

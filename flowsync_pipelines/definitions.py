@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the 
     )
 
 PSEUDONYM_KEY_ENV = "FLOWSYNC_PSEUDONYM_KEY"
+HISTORY_JOB = "history_import"
 METADATA_URL_ENV = "FLOWSYNC_METADATA_URL"
 
 
@@ -165,10 +166,16 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
     ]
     # Every asset, so every polled source's landing asset: webhook-only sources have none.
     daily_job = dg.define_asset_job("daily_refresh", selection="*", partitions_def=partitions)
+    # `flowsync import`: everything but the digests — nobody is sent last year's mornings.
+    history_job = dg.define_asset_job(
+        HISTORY_JOB,
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("digests"),
+        partitions_def=partitions,
+    )
     return dg.Definitions(
         assets=all_assets,
         asset_checks=[pii_scan_check],
-        jobs=[daily_job, *webhook_jobs],
+        jobs=[daily_job, history_job, *webhook_jobs],
         sensors=[webhook_queue_sensor(job, partitions) for job in webhook_jobs],
         schedules=[refresh_schedule(daily_job, partitions)],
         resources={

@@ -1,11 +1,13 @@
 """``flowsync import``: years of history through the same assets, one run per month or year.
 
 A daily partition per day is right for the daily tick, not for the first import: asking Dagster for
-a thousand daily partitions at once spends minutes planning before any work. The import runs the
-daily job over coarse windows instead — one single run per calendar month or year, through the
-partition range tags every FlowSync asset honours (``BackfillPolicy.single_run()``) — so the same
-code lands, normalises and derives each window, and the instance records every day as
-materialised. After it, the daily partitions take over.
+a thousand daily partitions at once spends minutes planning before any work. The import runs
+every asset but the digests (nobody is sent last year's mornings) over coarse windows instead —
+one single run per calendar year (or month), through the partition range tags every FlowSync
+asset honours (``BackfillPolicy.single_run()``) — so the same code lands, normalises and derives
+each window, and the instance records every day as materialised. After it, the daily partitions
+take over. Each window re-reads every record updated since it opened (a record's later versions
+hold its earlier events), so fewer, larger windows cost less in total.
 
 Nothing outside the windows disappears silently: each window's ``signals`` run counts the events
 it read that no partition will hold (dated before ``start_date``) and those that belong to days
@@ -22,10 +24,10 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from flowsync_pipelines.definitions import HISTORY_JOB
 from flowsync_pipelines.partitions import range_tags
 
 Window = Literal["month", "year"]
-JOB = "daily_refresh"
 
 
 def import_windows(since: date, until: date, size: Window) -> list[tuple[date, date]]:
@@ -113,7 +115,7 @@ def import_history(
     *,
     since: date,
     until: date,
-    window: Window = "month",
+    window: Window = "year",
     progress: Callable[[str], None] = print,
 ) -> ImportReport:
     """Materialise every asset over ``since`` … ``until``, one single run per window.
@@ -132,7 +134,7 @@ def import_history(
     Raises:
         ValueError: ``since`` is before ``start_date``, or ``until`` after today.
     """
-    job = defs.resolve_job_def(JOB)
+    job = defs.resolve_job_def(HISTORY_JOB)
     check_range(defs, since, until)
     report = ImportReport(since.isoformat(), until.isoformat(), window)
     windows = import_windows(since, until, window)
@@ -158,7 +160,7 @@ def check_range(defs: dg.Definitions, since: date, until: date) -> None:
     Raises:
         ValueError: ``since`` is before ``start_date``, or ``until`` after today.
     """
-    partitions = defs.resolve_job_def(JOB).partitions_def
+    partitions = defs.resolve_job_def(HISTORY_JOB).partitions_def
     assert isinstance(partitions, dg.TimeWindowPartitionsDefinition)
     first_key = partitions.get_first_partition_key()
     last_key = partitions.get_last_partition_key()

@@ -82,7 +82,14 @@ def test_import_runs_one_run_per_month_and_reports_what_it_does_not_keep(
     dagster_home = prepare_dagster_home(tmp_path / "dagster").parent
 
     done = flowsync_import(
-        deployment, dagster_home, "--since", start.isoformat(), "--until", until.isoformat()
+        deployment,
+        dagster_home,
+        "--since",
+        start.isoformat(),
+        "--until",
+        until.isoformat(),
+        "--window",
+        "month",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
@@ -127,12 +134,15 @@ def test_import_runs_one_run_per_month_and_reports_what_it_does_not_keep(
 
 
 def test_the_refresh_schedule_runs_today_hourly_and_completes_yesterday_at_five(deployment):
-    schedule = deployment.definitions().resolve_schedule_def("daily_refresh_schedule")
+    defs = deployment.definitions()
+    schedule = defs.resolve_schedule_def("daily_refresh_schedule")
     today = datetime.now(UTC).date()  # the partitions end with the current day
 
     def requested(hour: int) -> list[tuple[str | None, str | None, str | None]]:
         moment = datetime.combine(today, time(hour), tzinfo=UTC)
-        with dg.build_schedule_context(scheduled_execution_time=moment) as context:
+        with dg.build_schedule_context(
+            scheduled_execution_time=moment, repository_def=defs.get_repository_def()
+        ) as context:
             result = schedule.evaluate_tick(context)
         return [
             (
