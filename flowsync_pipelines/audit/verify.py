@@ -417,6 +417,17 @@ def landing_rewrites(engine: sa.Engine) -> dict[str, Rewrite]:
     return rewrites
 
 
+def outbox_rewrites(engine: sa.Engine) -> dict[str, Rewrite]:
+    """SHA-256 of a rendered digest file's bytes before an erasure scrubbed it -> its SHA-256
+    after (``new_ref``) and which erasure."""
+    rewrites: dict[str, Rewrite] = {}
+    for entry in read_entries(engine, kind="gdpr_erasure"):
+        data = entry.data if isinstance(entry.data, dict) else {}
+        for old, new in (data.get("rewritten_outbox_files") or {}).items():
+            rewrites[old] = Rewrite(new, str(data.get("erasure_id")), entry.seq)
+    return rewrites
+
+
 def _key_epochs(engine: sa.Engine) -> tuple[list[tuple[int, bytes]], list[Problem]]:
     """``(first seq, key)`` of each key the log's key entries establish, checked in order."""
     entries = read_entries(engine, kind=("log_opened", "key_rotated"))
@@ -538,9 +549,20 @@ def _digest_file_matches(entry: AuditEntry, context: VerifyContext) -> list[Prob
     if not path.exists():
         return [Problem(entry.seq, "digest file", str(path), "missing")]
     found = hashlib.sha256(path.read_bytes()).hexdigest()
-    if found != expected:
-        return [Problem(entry.seq, "content.sha256", expected, found, f"{path} changed")]
-    return []
+    if found == expected:
+        return []
+    rewrites, current, erasures = outbox_rewrites(context.engine), expected, []
+    while current != found and current in rewrites and len(erasures) < len(rewrites):
+        erasures.append(rewrites[current])
+        current = rewrites[current].new_ref
+    if current == found:
+        why = ", ".join(f"GDPR erasure {e.erasure_id} (entry {e.seq})" for e in erasures)
+        context.notes.append(
+            f"entry {entry.seq} (digest {entry.subject}): the file was scrubbed by {why}; "
+            f"its hash changed from {expected} to {found} exactly as the erasure recorded"
+        )
+        return []
+    return [Problem(entry.seq, "content.sha256", expected, found, f"{path} changed")]
 
 
 register_rederiver("digest_rendered", _digest_file_matches)
