@@ -14,7 +14,8 @@ entries to check, in one pass:
    the cited events are replaced by the re-normalised ones, and the statement derivation runs
    for the logged days (one derivation for a run of consecutive days). Every logged field
    (:data:`~flowsync_pipelines.statements.audit.LOGGED_FIELDS`) must equal the recomputed one;
-   for ``pr_will_stall`` that includes the model version the refit produces.
+   for ``pr_will_stall`` that includes the model version the refit produces, and that version
+   must have its own ``model_trained`` entry.
 
 What this proves, and what not: the evidence a statement cites is byte-for-byte what landing
 held when it was stated, still normalises to the cited events, and with them the derivation
@@ -41,7 +42,7 @@ import duckdb
 import polars as pl
 
 from flowsync_pipelines.audit.chain import canonical_json
-from flowsync_pipelines.audit.log import AuditEntry
+from flowsync_pipelines.audit.log import AuditEntry, read_entries
 from flowsync_pipelines.audit.verify import (
     Problem,
     Rewrite,
@@ -58,6 +59,7 @@ from flowsync_pipelines.statements.core import derive
 PSEUDONYM_KEY_ENV = "FLOWSYNC_PSEUDONYM_KEY"
 # Not needed to derive statements: not copied into the scratch database.
 _NOT_COPIED = frozenset({"statements", "quarantine"})
+_MODEL_PREFIX = "sklearn:"  # statements made by a fitted model (catalogue.Kind.model)
 _REQUIRED = frozenset({"statement_id", "as_of_date", "landing"})
 
 
@@ -224,6 +226,16 @@ def rederive_statements(entries: Sequence[AuditEntry], context: VerifyContext) -
                         f"an event re-normalised from {cited[ref].current_ref}", "none",
                     )
                 )  # fmt: skip
+
+    # A predicted statement names a model version the log says was trained.
+    trained = {e.subject for e in read_entries(context.engine, kind="model_trained")}
+    for entry, data in logged:
+        if data.get("model", "").startswith(_MODEL_PREFIX):
+            subject = f"{data.get('kind')}:{data.get('model_version')}"
+            if subject not in trained:
+                problems.append(
+                    Problem(entry.seq, "model_version", f"a model_trained entry {subject}", "none")
+                )
 
     # 3. Recomputed on a scratch copy of the warehouse holding the re-normalised events.
     days = {date.fromisoformat(data["as_of_date"]) for _, data in logged}
