@@ -244,10 +244,8 @@ def test_verify_after_a_gdpr_erasure_succeeds_and_says_why(
     result = _verify(copy, monkeypatch, "--all")
     assert result.exit_code == 0, result.output
     why = f"rewritten by GDPR erasure {report.erasure_id} (entry "
-    assert (
-        f"note: entry {entry.seq} (statement {entry.subject}): cited landing records were " + (why)
-        in result.stdout
-    )
+    note = f"note: entry {entry.seq} (statement {entry.subject}): cited landing records were "
+    assert note + why in result.stdout
     one = _verify(copy, monkeypatch, entry.subject)
     assert one.exit_code == 0, one.output
     assert why in one.stdout
