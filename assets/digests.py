@@ -1,6 +1,8 @@
 """``team_digests``: one digest per subscription and day, rendered into the outbox."""
 
-from datetime import timedelta
+import hashlib
+from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -17,6 +19,7 @@ from flowsync_pipelines.partitions import complete_days_end
 from flowsync_pipelines.statements import read as read_statements
 from flowsync_pipelines.warehouse import query
 from resources.stores import (
+    AuditResource,
     MetadataResource,
     OrganisationResource,
     OutboxResource,
@@ -24,6 +27,33 @@ from resources.stores import (
 )
 
 RENDERERS = {"markdown": ("md", render_markdown), "slack": ("slack.json", render_slack)}
+
+
+def digest_rendered_item(
+    subject: str,
+    text: str,
+    *,
+    as_of: date,
+    team: str,
+    role: str,
+    channel: str,
+    statements: list[str],
+) -> tuple[str, str, dict[str, Any]]:
+    """AUDIT HOOK: the ``digest_rendered`` entry of one rendered file (subject: its path under
+    the outbox). ``sha256`` is of the file's bytes, so ``flowsync verify FILE`` can check it;
+    ``statements`` are the ids of the statements it was rendered from."""
+    return (
+        "digest_rendered",
+        subject,
+        {
+            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            "as_of_date": as_of.isoformat(),
+            "team": team,
+            "role": role,
+            "channel": channel,
+            "statements": sorted(statements),
+        },
+    )
 
 
 def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -45,6 +75,7 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         organisation: OrganisationResource,
         outbox: OutboxResource,
         metadata: MetadataResource,
+        audit: AuditResource,
     ) -> dg.MaterializeResult:
         window = context.partition_time_window
         # A digest is about a whole day: a day still under way is never rendered as one.
@@ -66,6 +97,7 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             return names.get(actor, "someone outside the team") if actor else "unassigned"
 
         written = unchanged = 0
+        rendered: list[tuple[str, str, dict[str, Any]]] = []
         preview = ""
         day = window.start
         while day < end:
@@ -77,6 +109,9 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 row = counts.filter((pl.col("team") == team.key) & (pl.col("as_of_date") == as_of))
                 if row.is_empty():
                     continue
+                todays = claims.filter(
+                    (pl.col("team") == team.key) & (pl.col("as_of_date") == as_of)
+                )
                 digest = Digest(
                     team_key=team.key,
                     team_name=team.name,
@@ -89,12 +124,7 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                         ),
                         name_of=name_of,
                     ),
-                    sections=em_sections(
-                        claims.filter(
-                            (pl.col("team") == team.key) & (pl.col("as_of_date") == as_of)
-                        ),
-                        min_band=subscription.min_band,
-                    ),
+                    sections=em_sections(todays, min_band=subscription.min_band),
                 )
                 for channel in subscription.channels:
                     if channel not in RENDERERS:
@@ -110,14 +140,28 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                         written += 1
                     else:
                         unchanged += 1
+                    rendered.append(
+                        digest_rendered_item(
+                            path.relative_to(outbox.path()).as_posix(),
+                            text,
+                            as_of=as_of,
+                            team=team.key,
+                            role=subscription.role,
+                            channel=channel,
+                            statements=todays.get_column("statement_id").to_list(),
+                        )
+                    )
                     if channel == "markdown":
                         preview = text
             day += timedelta(days=1)
+        with audit.open() as log:  # a re-render with the same bytes appends nothing
+            audited = len(log.append_many(rendered, only_changed=True))
         return dg.MaterializeResult(
             metadata={
                 "files_written": written,
                 "files_unchanged": unchanged,
                 "incomplete_days_skipped": (window.end - end).days,
+                "audit_entries_appended": audited,
                 "outbox": dg.MetadataValue.path(str(outbox.path())),
                 "latest_digest": dg.MetadataValue.md(preview or "_no digest in this window_"),
             }

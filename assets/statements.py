@@ -1,25 +1,41 @@
 """``statements``: the claims digests make, derived per day from signals and the context graph."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 
 from flowsync_pipelines import statements as st
-from resources.stores import WarehouseResource
+from flowsync_pipelines.statements import audit as st_audit
+from flowsync_pipelines.statements.models import FittedModel, recording_models
+from resources.stores import AuditResource, LandingResource, WarehouseResource
 
 EVIDENCE_CHECK = "statement_evidence"
 
 
-def append_statements_to_audit_log(statements: pl.DataFrame) -> int:
-    """AUDIT HOOK: append the statements this run emitted to the signed audit log.
+def append_statements_to_audit_log(
+    con: duckdb.DuckDBPyConnection,
+    statements: pl.DataFrame,
+    models: list[FittedModel],
+    landing: Path,
+    audit: AuditResource,
+) -> int:
+    """AUDIT HOOK: append the statements this run emitted, and the models it fitted, to the
+    signed audit log; returns how many entries it appended.
 
-    The one place statements meet ``flowsync_pipelines/audit``: each row (its id, kind,
-    subject, object, text, params, confidence, evidence, citations, model and model version) is
-    one entry. Not wired yet: appends nothing and returns 0; once wired it returns how many
-    entries it appended (0 when a re-run states nothing new).
+    One ``statement`` entry per row (its logged fields plus the landing refs and payload hashes
+    of its evidence) and one ``model_trained`` entry per model version, in one batch. An entry
+    whose content equals the latest one for its subject is skipped: a re-run that states
+    nothing new appends nothing.
     """
-    return 0
+    items = [
+        *st_audit.model_items(models),
+        *st_audit.statement_items(statements, st_audit.landing_evidence(con, statements, landing)),
+    ]
+    with audit.open() as log:
+        return len(log.append_many(items, only_changed=True))
 
 
 def evidence_check(problems: pl.DataFrame) -> dg.AssetCheckResult:
@@ -59,17 +75,22 @@ def statements_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
         ),
     )
     def statements(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        landing: LandingResource,
+        audit: AuditResource,
     ) -> dg.MaterializeResult:
         window = context.partition_time_window
         start, end = window.start.date(), window.end.date()
         clock = time.perf_counter()
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, recording_models() as models:
             frame = st.derive(con, start, end)
             derived = time.perf_counter() - clock
             st.write(con, frame, start, end)
             problems = st.evidence_problems(con, start, end)
-        audited = append_statements_to_audit_log(frame)
+            audited = append_statements_to_audit_log(
+                con, frame, models, landing.store().root, audit
+            )
         by_kind: dict[str, dict[str, int]] = {}
         for kind, band, n in frame.group_by("kind", "band").len().sort("kind", "band").iter_rows():
             by_kind.setdefault(kind, {})[band] = n

@@ -21,6 +21,7 @@ from assets.privacy import pii_scan_check
 from assets.role_views import em_team_wip_asset
 from assets.signals import signals_asset
 from assets.statements import statements_asset
+from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, SIGNING_KEY_ENV
 from flowsync_pipelines.gdpr import NEO4J_PASSWORD_ENV, NEO4J_URI_ENV, NEO4J_USER_ENV
 from flowsync_pipelines.identity import overrides_path
 from flowsync_pipelines.partitions import daily_partitions, range_tags
@@ -44,6 +45,7 @@ from resources.linear import LinearResource
 from resources.neo4j import Neo4jResource
 from resources.sentry import SentryResource
 from resources.stores import (
+    AuditResource,
     LandingResource,
     MetadataResource,
     OrganisationResource,
@@ -145,6 +147,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
     config = load_config(config_file)
     partitions = daily_partitions(config.start_date)
     sources = source_resources(config)
+    metadata_url = os.environ.get(METADATA_URL_ENV) or f"sqlite:///{paths.metadata}"
 
     landing_assets = [
         landing_asset(s.name, s.type, partitions) for s in config.sources if s.name in sources
@@ -182,8 +185,13 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
             **sources,
             "landing": LandingResource(root=str(paths.landing)),
             "warehouse": WarehouseResource(path=str(paths.duckdb)),
-            "metadata": MetadataResource(
-                url=os.environ.get(METADATA_URL_ENV) or f"sqlite:///{paths.metadata}"
+            "metadata": MetadataResource(url=metadata_url),
+            # Statements, digests and models are signed entries; the public key is published
+            # beside the log.
+            "audit": AuditResource(
+                metadata_url=metadata_url,
+                signing_key=dg.EnvVar(SIGNING_KEY_ENV),
+                public_key_file=str(paths.home / PUBLIC_KEY_FILE),
             ),
             "privacy": PrivacyResource(pseudonym_key=dg.EnvVar(PSEUDONYM_KEY_ENV)),
             "outbox": OutboxResource(root=str(paths.outbox)),

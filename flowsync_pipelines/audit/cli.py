@@ -41,15 +41,25 @@ def verify_command(
     workers: Annotated[
         int | None, typer.Option(help="Processes checking signatures (default: up to 2).")
     ] = None,
+    chain_only: Annotated[
+        bool,
+        typer.Option(
+            "--chain-only", help="With --all: check the chain and signatures, re-derive nothing."
+        ),
+    ] = False,
 ) -> None:
     """Verify the audit log: print OK, or each difference (entry, field, expected, found).
 
-    Exit status 0 when everything verifies, 1 otherwise.
+    The chain and signatures first; then each statement is re-derived from the landing records
+    its evidence came from (their payload hashes checked, re-normalised, recomputed) and each
+    digest file checked against its logged hash. Exit status 0 when everything verifies, 1
+    otherwise.
     """
     from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, read_published_key
     from flowsync_pipelines.audit.verify import (
         VerifyContext,
         load_rederivers,
+        rederive_log,
         verify_digest_file,
         verify_log,
         verify_statement,
@@ -73,6 +83,11 @@ def verify_command(
                     err=True,
                 )
             report = verify_log(store.engine, published_key=published, workers=workers)
+            if not chain_only:
+                load_rederivers()
+                derived = rederive_log(store.engine, VerifyContext(engine=store.engine, home=home))
+                report.problems += derived.problems
+                report.rederived, report.notes = derived.rederived, derived.notes
         else:
             assert target is not None
             load_rederivers()

@@ -15,9 +15,15 @@
 Signatures and hashes are checked in worker processes (``workers``), the links in order here.
 
 Statements and digests are re-derived by plug-ins: :func:`register_rederiver` maps an entry
-kind to a function that returns the problems it finds for one entry (the statements asset
-registers one for ``statement``). :func:`verify_entries` runs the integrity checks and the
-re-deriver of each entry given.
+kind to a function that returns the problems it finds for one entry, and
+:func:`register_batch_rederiver` to one that takes all entries of the kind at once
+(``flowsync_pipelines.statements.verify`` registers one for ``statement``: it recomputes many
+statements in one derivation). :func:`verify_entries` runs the integrity checks and the
+re-deriver of each entry given; :func:`rederive_log` re-derives every entry of the log that has
+one. Only the newest entry of a subject is re-derived (a statement re-stated, a digest
+re-rendered: what is there now is what the newest entry says); older ones are checked for
+integrity only. Re-derivers may add notes — what verified but changed, and why (an erasure) —
+which are shown but do not fail verification.
 """
 
 from __future__ import annotations
@@ -70,19 +76,24 @@ class VerifyReport:
     head_hash: str = GENESIS
     keys: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    rederived: int = 0  # entries whose content was re-derived (statements, digest files)
+    notes: list[str] = field(default_factory=list)  # verified, but changed for a stated reason
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def render(self) -> str:
+        derived = f"; {self.rederived} re-derived" if self.rederived else ""
         if self.ok:
-            return (
-                f"OK: {self.entries} entries, chain and signatures verified "
+            lines = [
+                f"OK: {self.entries} entries, chain and signatures verified{derived} "
                 f"(head {self.head_seq} {self.head_hash}; keys {', '.join(self.keys) or '-'})"
-            )
-        lines = [f"FAILED: {len(self.problems)} problem(s) in {self.entries} entries"]
-        lines += [f"  {p}" for p in sorted(self.problems, key=_order)]
+            ]
+        else:
+            lines = [f"FAILED: {len(self.problems)} problem(s) in {self.entries} entries{derived}"]
+            lines += [f"  {p}" for p in sorted(self.problems, key=_order)]
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -301,21 +312,68 @@ class VerifyContext:
     home: Path | None = None
     digest_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # re-derivers explain accepted changes here
 
 
 Rederiver = Callable[[AuditEntry, VerifyContext], Iterable[Problem]]
+BatchRederiver = Callable[[Sequence[AuditEntry], VerifyContext], Iterable[Problem]]
 _REDERIVERS: dict[str, Rederiver] = {}
+_BATCH_REDERIVERS: dict[str, BatchRederiver] = {}
 
 
 def register_rederiver(kind: str, rederiver: Rederiver) -> None:
-    """Let ``verify`` re-derive entries of ``kind`` (replaces an earlier registration)."""
+    """Let ``verify`` re-derive entries of ``kind`` one by one (takes precedence over a batch
+    re-deriver of the kind; replaces an earlier registration)."""
     if kind not in KINDS:
         raise ValueError(f"unknown audit entry kind {kind!r}")
     _REDERIVERS[kind] = rederiver
 
 
+def register_batch_rederiver(kind: str, rederiver: BatchRederiver) -> None:
+    """Let ``verify`` re-derive all entries of ``kind`` it checks in one call."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown audit entry kind {kind!r}")
+    _BATCH_REDERIVERS[kind] = rederiver
+
+
 def rederiver_for(kind: str) -> Rederiver | None:
     return _REDERIVERS.get(kind)
+
+
+def _rederive(entries: Sequence[AuditEntry], context: VerifyContext) -> tuple[list[Problem], int]:
+    """Run the re-derivers on the newest entry of each (kind, subject); ``(problems, count)``."""
+    newest: dict[tuple[str, str], AuditEntry] = {}
+    for entry in entries:
+        if entry.kind in _REDERIVERS or entry.kind in _BATCH_REDERIVERS:
+            newest[(entry.kind, entry.subject)] = entry  # entries come in seq order
+    problems: list[Problem] = []
+    by_kind: dict[str, list[AuditEntry]] = {}
+    for entry in sorted(newest.values(), key=lambda e: e.seq):
+        by_kind.setdefault(entry.kind, []).append(entry)
+    for kind, group in by_kind.items():
+        single = _REDERIVERS.get(kind)
+        if single is not None:
+            for entry in group:
+                problems += list(single(entry, context))
+        else:
+            problems += list(_BATCH_REDERIVERS[kind](group, context))
+    return problems, len(newest)
+
+
+def rederive_log(engine: sa.Engine, context: VerifyContext | None = None) -> VerifyReport:
+    """Re-derive every entry of the log that has a re-deriver (the newest per subject).
+
+    Integrity is :func:`verify_log`'s job; run it first. The report's ``notes`` say what
+    verified although it changed, and why.
+    """
+    context = context or VerifyContext(engine=engine)
+    kinds = sorted(set(_REDERIVERS) | set(_BATCH_REDERIVERS))
+    entries = read_entries(engine, kind=kinds) if kinds else []
+    problems, count = _rederive(entries, context)
+    return VerifyReport(
+        entries=len(entries), rederived=count, problems=sorted(set(problems), key=_order),
+        notes=list(dict.fromkeys(context.notes)),
+    )  # fmt: skip
 
 
 # Modules that register re-derivers when imported; `flowsync verify` imports those present.
@@ -356,6 +414,17 @@ def landing_rewrites(engine: sa.Engine) -> dict[str, Rewrite]:
         data = entry.data if isinstance(entry.data, dict) else {}
         for digest, new_ref in (data.get("rewritten_landing_refs") or {}).items():
             rewrites[digest] = Rewrite(new_ref, str(data.get("erasure_id")), entry.seq)
+    return rewrites
+
+
+def outbox_rewrites(engine: sa.Engine) -> dict[str, Rewrite]:
+    """SHA-256 of a rendered digest file's bytes before an erasure scrubbed it -> its SHA-256
+    after (``new_ref``) and which erasure."""
+    rewrites: dict[str, Rewrite] = {}
+    for entry in read_entries(engine, kind="gdpr_erasure"):
+        data = entry.data if isinstance(entry.data, dict) else {}
+        for old, new in (data.get("rewritten_outbox_files") or {}).items():
+            rewrites[old] = Rewrite(new, str(data.get("erasure_id")), entry.seq)
     return rewrites
 
 
@@ -414,10 +483,7 @@ def verify_entries(
                 problems.append(
                     Problem(entry.seq + 1, "prev_hash", entry.entry_hash, successor.prev_hash)
                 )
-    for entry in entries:
-        rederive = _REDERIVERS.get(entry.kind)
-        if rederive is not None:
-            problems += list(rederive(entry, context))
+    problems += _rederive(entries, context)[0]
     return sorted(set(problems), key=_order)
 
 
@@ -460,8 +526,16 @@ def _subject_report(
         return report
     report.head_seq, report.head_hash = entries[-1].seq, entries[-1].entry_hash
     report.keys = sorted({e.key_id for e in entries})
+    context = context or VerifyContext(engine=engine)
     report.problems = verify_entries(engine, entries, context=context)
+    report.rederived = _rederive_count(entries)
+    report.notes = list(dict.fromkeys(context.notes))
     return report
+
+
+def _rederive_count(entries: Sequence[AuditEntry]) -> int:
+    kinds = set(_REDERIVERS) | set(_BATCH_REDERIVERS)
+    return len({(e.kind, e.subject) for e in entries if e.kind in kinds})
 
 
 def _digest_file_matches(entry: AuditEntry, context: VerifyContext) -> list[Problem]:
@@ -475,9 +549,20 @@ def _digest_file_matches(entry: AuditEntry, context: VerifyContext) -> list[Prob
     if not path.exists():
         return [Problem(entry.seq, "digest file", str(path), "missing")]
     found = hashlib.sha256(path.read_bytes()).hexdigest()
-    if found != expected:
-        return [Problem(entry.seq, "content.sha256", expected, found, f"{path} changed")]
-    return []
+    if found == expected:
+        return []
+    rewrites, current, erasures = outbox_rewrites(context.engine), expected, []
+    while current != found and current in rewrites and len(erasures) < len(rewrites):
+        erasures.append(rewrites[current])
+        current = rewrites[current].new_ref
+    if current == found:
+        why = ", ".join(f"GDPR erasure {e.erasure_id} (entry {e.seq})" for e in erasures)
+        context.notes.append(
+            f"entry {entry.seq} (digest {entry.subject}): the file was scrubbed by {why}; "
+            f"its hash changed from {expected} to {found} exactly as the erasure recorded"
+        )
+        return []
+    return [Problem(entry.seq, "content.sha256", expected, found, f"{path} changed")]
 
 
 register_rederiver("digest_rendered", _digest_file_matches)

@@ -21,6 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from flowsync_pipelines.statements.models import model_fitted
+
 FEATURES = (
     "age_days",
     "reviewed",
@@ -200,6 +202,9 @@ def predict_stalls(
             mask = known < datetime.combine(cutoff, datetime.min.time(), tzinfo=UTC).timestamp()
             window_start = first.date() if first is not None else cutoff
             models[cutoff] = fit(x_all[mask], y_all[mask], (window_start, cutoff), settings)
+            model_fitted(
+                "pr_will_stall", models[cutoff], (window_start, cutoff), settings, FEATURES
+            )
         model = models[cutoff]
         candidates = [
             i
