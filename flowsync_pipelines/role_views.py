@@ -1,0 +1,94 @@
+"""Role views: what each role reads, per team and UTC day, materialised as DuckDB tables.
+
+The SQL lives in ``sql/duckdb/`` (tables in ``role_views_schema.sql``; one file per view). This
+module runs it for a window of as-of days over the same prepared inputs the statements use
+(``statements_prepare.sql``), so a fact such as "which team owns a repository" or "when an
+incident closed" has one definition. Dagster-free: the assets in ``assets/role_views.py`` call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+
+from flowsync_pipelines.graph.spec import HIGH
+from flowsync_pipelines.warehouse import run_sql
+
+# The views, in the order they are computed (em_team_flow reads em_cycle_time and em_attention).
+VIEWS = (
+    "dora",
+    "em_cycle_time",
+    "em_attention",
+    "em_team_flow",
+    "engineer_items",
+    "pm_progress",
+    "pm_items",
+    "exec_team_weekly",
+    "exec_investment",
+)
+# Views a product manager or an executive reads: no person, no pseudonym, in any column.
+PERSONLESS_VIEWS = ("pm_progress", "pm_items", "exec_team_weekly", "exec_investment", "dora")
+# The SQL file computing each view (exec_views.sql fills both executive tables).
+_SQL = {"exec_team_weekly": "exec_views", "exec_investment": None}
+
+
+@dataclass(frozen=True)
+class RoleViewSettings:
+    """Settings of the role views.
+
+    Attributes:
+        min_link_confidence: graph links at least this confident count as facts (a pull
+            request's commits, what a deployment carried, a ticket's sprint and epic).
+    """
+
+    min_link_confidence: float = HIGH
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    settings: RoleViewSettings | None = None,
+) -> None:
+    """Create the role-view tables and the temporary inputs for the as-of days ``[start, end)``."""
+    settings = settings or RoleViewSettings()
+    run_sql(con, "statements_schema")
+    run_sql(con, "role_views_schema")
+    run_sql(con, "dora_thresholds")
+    run_sql(con, "statements_prepare", window_start=start, window_end=end)
+    run_sql(con, "role_views_prepare", min_link_confidence=settings.min_link_confidence)
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    settings: RoleViewSettings | None = None,
+) -> dict[str, int]:
+    """Replace the window ``[start, end)`` of every role view in one transaction (re-runnable:
+    the same inputs give the same rows). Returns each view's row count for the window.
+
+    ``em_team_wip`` (and its items) must already hold the window: ``em_team_flow`` reads it.
+    """
+    settings = settings or RoleViewSettings()
+    prepare(con, start, end, settings)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        run_sql(con, "delete_role_views_window", window_start=start, window_end=end)
+        for view in VIEWS:
+            name = _SQL.get(view, view)
+            if name is not None:
+                run_sql(con, name, min_link_confidence=settings.min_link_confidence)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return {
+        view: con.execute(
+            f"SELECT count(*) FROM {view} WHERE as_of_date >= $s AND as_of_date < $e",
+            {"s": start, "e": end},
+        ).fetchone()[0]
+        for view in VIEWS
+    }
