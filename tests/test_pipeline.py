@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import duckdb
 import pytest
 
+from flowsync_pipelines.role_views import VIEWS as ROLE_VIEWS
 from flowsync_pipelines.settings import Paths
 
 
@@ -26,6 +27,7 @@ def test_definitions_load_with_every_layer(deployment):
         "team_digests",
         "context_graph",
         "statements",
+        *ROLE_VIEWS,
     }
     assert defs.resolve_job_def("daily_refresh") is not None
     assert [s.name for s in defs.schedules] == ["daily_refresh_schedule"]

@@ -21,9 +21,10 @@ fail AS (
 deploys AS (
     SELECT s.team, s.service, w.as_of_date, w.window_days,
         count(p.deployment_id) AS deployments,
-        coalesce(sum(f.p), 0) AS failures,
-        coalesce(sum(f.p * (1 - f.p)), 0) AS failures_var,
-        coalesce(sum(r.p_rework), 0) AS rework
+        -- rounded: a float sum's last bit depends on the order DuckDB's threads add in
+        round(coalesce(sum(f.p), 0), 9) AS failures,
+        round(coalesce(sum(f.p * (1 - f.p)), 0), 9) AS failures_var,
+        round(coalesce(sum(r.p_rework), 0), 9) AS rework
     FROM scope AS s CROSS JOIN win AS w
     LEFT JOIN rv_prod AS p ON p.repository = s.repository AND p.succeeded_at >= w.since
         AND p.succeeded_at < w.as_of
@@ -42,10 +43,10 @@ lead AS (
 ),
 restore AS (
     SELECT s.team, s.service, w.as_of_date, w.window_days, count(*) AS restored,
-        quantile_cont(epoch(i.closed_at - i.first_seen_at) / 3600, 0.5) AS p50,
-        quantile_cont(epoch(i.closed_at - i.first_seen_at) / 3600, 0.9) AS p90
+        quantile_cont(epoch(i.restored_at - i.first_seen_at) / 3600, 0.5) AS p50,
+        quantile_cont(epoch(i.restored_at - i.first_seen_at) / 3600, 0.9) AS p90
     FROM scope AS s CROSS JOIN win AS w
-    JOIN rv_incident AS i ON i.confidence >= 0.5 AND i.closed_at >= w.since AND i.closed_at < w.as_of
+    JOIN rv_incident AS i ON i.confidence >= 0.5 AND i.restored_at >= w.since AND i.restored_at < w.as_of
     JOIN rv_prod AS p ON p.deployment_id = i.deployment_id AND p.repository = s.repository
     GROUP BY ALL
 ),

@@ -35,7 +35,7 @@ points AS (
         least(coalesce((SELECT min(committed_at) FROM rv_pr_commit AS c WHERE c.pr_id = pr.entity_id),
                        pr.opened_at), pr.opened_at) AS first_commit_at,
         pr.opened_at, r.first_review_at, pr.merged_at,
-        greatest(fd.deployed_at, pr.merged_at) AS deployed_at
+        CASE WHEN fd.deployed_at IS NOT NULL THEN greatest(fd.deployed_at, pr.merged_at) END AS deployed_at
     FROM st_pr AS pr
     JOIN st_repo_team AS t ON t.repository = pr.repository
     LEFT JOIN first_deploy AS fd ON fd.pr_id = pr.entity_id
@@ -56,31 +56,41 @@ JOIN st_incident AS i ON i.entity_id = e.dst_id
 JOIN rv_prod AS p ON p.deployment_id = e.src_id
 WHERE e.link_type = 'incident_deployment' AND i.first_seen_at IS NOT NULL;
 
--- Rework: the first successful production deployment of the same repository after an incident
--- linked to an earlier deployment, made while that incident was open (or within the hour it
--- stopped: the fix is what stops the errors), is unplanned work caused by it. Weighted by the
--- link's confidence; a deployment reworking several incidents is rework with probability
--- 1 - prod(1 - c).
+-- The fix of a resolved incident: the first successful production deployment of the same
+-- repository more than an hour after the incident was first seen (one started sooner was already
+-- under way). Sentry dates an issue's errors, not its resolution, so an incident is restored
+-- when its fix is in production (when it has none within 30 days, when its errors stopped).
+CREATE OR REPLACE TEMP TABLE rv_incident_fix AS
+SELECT i.entity_id AS incident_id, i.first_seen_at, i.closed_at,
+    arg_min(p.deployment_id, (p.succeeded_at, p.deployment_id)) AS fix_deployment_id,
+    coalesce(min(p.succeeded_at), i.closed_at) AS restored_at
+FROM st_incident AS i
+LEFT JOIN (SELECT DISTINCT incident_id, repository FROM rv_incident_link) AS l ON l.incident_id = i.entity_id
+LEFT JOIN rv_prod AS p ON p.repository = l.repository
+    AND p.succeeded_at > i.first_seen_at + INTERVAL 1 HOUR AND p.succeeded_at <= i.closed_at + INTERVAL 30 DAY
+WHERE i.first_seen_at IS NOT NULL AND i.closed_at < TIMESTAMPTZ '9999-12-31'
+GROUP BY i.entity_id, i.first_seen_at, i.closed_at;
+
+-- Rework: a fix is an unplanned deployment made because of a production incident, with the
+-- probability that the incident came from an earlier deployment of the same repository (the
+-- calibrated link); a deployment fixing several incidents is rework with 1 - prod(1 - c).
 CREATE OR REPLACE TEMP TABLE rv_rework AS
-WITH fixes AS (
-    SELECT l.incident_id, l.confidence,
-        arg_min(p.deployment_id, (p.succeeded_at, p.deployment_id)) AS deployment_id
-    FROM rv_incident_link AS l
-    JOIN rv_prod AS p ON p.repository = l.repository AND p.succeeded_at > l.first_seen_at
-        AND p.succeeded_at < l.closed_at + INTERVAL 1 HOUR
-    GROUP BY l.incident_id, l.deployment_id, l.confidence
-)
-SELECT deployment_id, 1 - product(1 - confidence) AS p_rework
-FROM fixes GROUP BY deployment_id;
+SELECT f.fix_deployment_id AS deployment_id, 1 - product(1 - l.confidence) AS p_rework
+FROM rv_incident_fix AS f
+JOIN rv_incident_link AS l ON l.incident_id = f.incident_id
+JOIN rv_prod AS p ON p.deployment_id = f.fix_deployment_id AND p.repository = l.repository
+WHERE l.deployed_at < f.first_seen_at
+GROUP BY f.fix_deployment_id;
 
 -- Each incident's most likely deployment (for restore times and team attribution), else the
--- repository whose name is the incident's project.
+-- repository whose name is the incident's project; restored_at from rv_incident_fix.
 CREATE OR REPLACE TEMP TABLE rv_incident AS
-SELECT i.entity_id AS incident_id, i.first_seen_at, i.closed_at, i.url,
+SELECT i.entity_id AS incident_id, i.first_seen_at, f.restored_at, i.url,
     coalesce(b.team, (SELECT min(t.team) FROM st_repo_team AS t
                       WHERE split_part(t.repository, '/', 2) = i.project)) AS team,
     b.deployment_id, b.confidence
 FROM st_incident AS i
+LEFT JOIN rv_incident_fix AS f ON f.incident_id = i.entity_id
 LEFT JOIN (SELECT incident_id, arg_max(deployment_id, (confidence, deployment_id)) AS deployment_id,
                   max(confidence) AS confidence, arg_max(team, (confidence, deployment_id)) AS team
            FROM rv_incident_link GROUP BY incident_id) AS b ON b.incident_id = i.entity_id

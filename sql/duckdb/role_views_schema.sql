@@ -30,8 +30,8 @@ CREATE TABLE IF NOT EXISTS dora (
     change_failure_rate         DOUBLE,            -- expected value
     change_failure_rate_low     DOUBLE,            -- 95 % interval (Poisson-binomial, normal approx.)
     change_failure_rate_high    DOUBLE,
-    incidents_restored          BIGINT NOT NULL,   -- attributed incidents (link >= 0.5) closed by the day's end
-    recovery_time_p50_hours     DOUBLE,            -- failed deployment recovery time
+    incidents_restored          BIGINT NOT NULL,   -- attributed incidents (link >= 0.5) restored in the window
+    recovery_time_p50_hours     DOUBLE,            -- first seen -> its fix in production
     recovery_time_p90_hours     DOUBLE,
     rework_deployments_expected DOUBLE NOT NULL,   -- unplanned deployments made because of an incident
     rework_rate                 DOUBLE,
