@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -92,3 +93,16 @@ def build(
         ).fetchone()[0]
         for view in VIEWS
     }
+
+
+def readme_examples(readme: Path) -> dict[str, str]:
+    """The SQL examples of the README's "Role views" section, by the view each one names in its
+    first line (``-- <view>: …``), so the bench and the tests run them exactly as documented."""
+    text = readme.read_text(encoding="utf-8")
+    section = text.split("\n## Role views\n", 1)[1].split("\n## ", 1)[0]
+    examples = {}
+    for block in section.split("```sql\n")[1:]:
+        sql = block.split("```", 1)[0].strip()
+        view = sql.splitlines()[0].removeprefix("-- ").split(":", 1)[0]
+        examples[view] = sql
+    return examples

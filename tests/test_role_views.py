@@ -12,6 +12,7 @@ import re
 import statistics
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -599,3 +600,10 @@ def test_the_demo_suggests_a_command_that_works(run):
     result = CliRunner().invoke(app, ["sql", "--home", str(run.home), query])
     assert result.exit_code == 0, result.output
     assert "performance_level" in result.output.splitlines()[0]
+
+
+def test_every_view_has_a_readme_example_that_answers(con):
+    examples = rv.readme_examples(Path(__file__).resolve().parent.parent / "README.md")
+    assert set(rv.VIEWS) | {"dora_thresholds", "em_team_wip"} == set(examples)
+    for view, sql in examples.items():
+        assert con.execute(sql).fetchall(), view
