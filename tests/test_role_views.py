@@ -7,12 +7,16 @@ compares a view with what really happened in the world, or with an independent q
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import statistics
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import dagster as dg
 import duckdb
@@ -27,6 +31,7 @@ from flowsync_pipelines.settings import Paths
 from flowsync_pipelines.simulator import World, build_world
 from tests.conftest import PSEUDONYM_KEY, Deployment, deploy
 
+REPO = Path(__file__).resolve().parent.parent
 DAYS = 14
 PSEUDONYM = re.compile(r"\bp_[0-9a-f]{24}\b")
 PERSON_COLUMNS = {"person", "author", "actor", "assignee", "reviewer", "creator", "lead", "text"}
@@ -77,63 +82,17 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, *params: object) -> list[dic
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
 
-# --- ground truth ---------------------------------------------------------------------------
+# --- ground truth (tools/dora_truth.py) -----------------------------------------------------
 
 
-def _team_of_repo(world: World) -> dict[str, str]:
-    return {r: t.key for t in world.organisation.teams for r in t.repos}
-
-
-def _prod_deploys(world: World) -> list:
-    """Successful production deployments that succeeded inside the simulated period."""
-    return [
-        d
-        for d in world.timeline.deployments
-        if d.environment == "production" and d.succeeded_at and d.succeeded_at < world.end
-    ]
-
-
-def _truth_changes(world: World, *, with_ids: bool = False) -> dict:
-    """Per team, each pull request's lead time in hours: its first commit to the first
-    successful production deployment that shipped it."""
-    team_of = _team_of_repo(world)
-    pulls = {p.key: p for p in world.timeline.pulls}
-    first_deploy: dict[str, datetime] = {}
-    for dep in sorted(_prod_deploys(world), key=lambda d: d.succeeded_at):
-        for key in dep.pr_keys:
-            first_deploy.setdefault(key, dep.succeeded_at)
-    out: dict = {}
-    for key, deployed in first_deploy.items():
-        pr = pulls[key]
-        commits = [c.committed_at for push in pr.pushes for c in push.commits]
-        hours = (deployed - min([*commits, pr.created_at])).total_seconds() / 3600
-        if with_ids:
-            pr_id = f"{pr.repo}{'!' if pr.host == 'gitlab' else '#'}{pr.number}"
-            out.setdefault(team_of[pr.repo], {})[pr_id] = hours
-        else:
-            out.setdefault(team_of[pr.repo], []).append(hours)
-    return out
-
-
-def _truth_change_hours(world: World) -> dict[str, float]:
-    """Each pull request's lead time in hours by its id (``repo#n``, ``repo!n`` on GitLab)."""
-    return {
-        pr: hours
-        for items in _truth_changes(world, with_ids=True).values()
-        for pr, hours in items.items()
-    }
-
-
-def _truth_failures(world: World) -> dict[str, tuple[int, int]]:
-    """Per team: successful production deployments, and how many of them caused an incident
-    first seen inside the period."""
-    team_of = _team_of_repo(world)
-    caused = {s.cause_deployment for s in world.timeline.sentry_issues if s.cause_deployment}
-    out: dict[str, tuple[int, int]] = {}
-    for dep in _prod_deploys(world):
-        n, f = out.get(team_of[dep.repo], (0, 0))
-        out[team_of[dep.repo]] = (n + 1, f + (dep.key in caused))
-    return out
+@cache
+def truth() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("dora_truth", REPO / "tools" / "dora_truth.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 # --- DORA -----------------------------------------------------------------------------------
@@ -149,22 +108,13 @@ def test_dora_deployments_and_lead_time_per_team_equal_the_ground_truth(small_wo
             day,
         )
     }
-    failures = _truth_failures(small_world)
-    changes = _truth_changes(small_world)
-    assert set(rows) == {t.key for t in small_world.organisation.teams}
+    expected = truth().per_team(small_world)
+    assert set(rows) == set(expected)
     for team, row in rows.items():
-        deployments, _ = failures.get(team, (0, 0))
-        assert row["deployments"] == deployments, team
-        lead = changes.get(team, [])
-        assert row["changes"] == len(lead), team
-        if lead:
-            assert row["lead_time_p50_hours"] == pytest.approx(statistics.median(lead), abs=0.01)
-            q90 = (
-                statistics.quantiles(lead, n=10, method="inclusive")[-1]
-                if len(lead) > 1
-                else lead[0]
-            )
-            assert row["lead_time_p90_hours"] == pytest.approx(q90, abs=0.01)
+        real = expected[team]
+        assert (row["deployments"], row["changes"]) == (real["deployments"], real["changes"])
+        for column in ("lead_time_p50_hours", "lead_time_p90_hours"):
+            assert row[column] == pytest.approx(real[column], abs=0.01), (team, column)
     assert sum(r["deployments"] for r in rows.values()) > 10
 
 
@@ -175,64 +125,45 @@ def test_change_failure_rate_is_expected_value_whose_interval_holds_the_true_rat
         "SELECT * FROM dora WHERE service = 'all' AND window_days = 84 AND as_of_date = ?",
         day,
     )
-    truth = _truth_failures(small_world)
-    assert sum(f for _, f in truth.values()) >= 3, "the world must have incidents to attribute"
+    expected = truth().per_team(small_world)
+    assert sum(t["change_failures"] for t in expected.values()) >= 3, "the world needs incidents"
     for row in rows:
-        n, failed = truth.get(row["team"], (0, 0))
-        if n == 0:
+        real = expected[row["team"]]
+        if real["deployments"] == 0:
             assert row["change_failure_rate"] is None
             continue
-        assert row["change_failures_expected"] == pytest.approx(failed, abs=0.5), row["team"]
-        assert row["change_failure_rate_low"] <= failed / n + 1e-9, row["team"]
-        assert row["change_failure_rate_high"] >= failed / n - 1e-9, row["team"]
+        assert row["change_failures_expected"] == pytest.approx(real["change_failures"], abs=0.5)
+        rate = real["change_failure_rate"]
+        assert (
+            row["change_failure_rate_low"] - 1e-9 <= rate <= row["change_failure_rate_high"] + 1e-9
+        )
         assert row["change_failure_rate_low"] <= row["change_failure_rate"]
         assert row["change_failure_rate"] <= row["change_failure_rate_high"]
 
 
 def test_recovery_time_is_when_attributed_incidents_were_restored(small_world, con):
     day = _last_day(small_world)
-    team_of = _team_of_repo(small_world)
-    deps = {d.key: d for d in small_world.timeline.deployments}
-    restored: dict[str, list[float]] = {}
-    for s in small_world.timeline.sentry_issues:
-        if s.cause_deployment and s.resolved_at and s.resolved_at < small_world.end:
-            team = team_of[deps[s.cause_deployment].repo]
-            restored.setdefault(team, []).append(
-                (s.resolved_at - s.first_seen).total_seconds() / 3600
-            )
+    expected = truth().per_team(small_world)
     rows = _rows(
         con,
         "SELECT * FROM dora WHERE service = 'all' AND window_days = 84 AND as_of_date = ?",
         day,
     )
-    assert restored, "the world must restore some incidents"
+    assert sum(t["incidents_restored"] for t in expected.values()) > 0
     for row in rows:
-        hours = restored.get(row["team"], [])
-        assert row["incidents_restored"] == len(hours), row["team"]
-        if hours:
+        real = expected[row["team"]]
+        assert row["incidents_restored"] == real["incidents_restored"], row["team"]
+        if real["incidents_restored"]:
             # Sentry's issues do not say when they were resolved: FlowSync counts an incident
             # restored when its fix is in production; the simulator resolves 10-120 minutes later.
             assert row["recovery_time_p50_hours"] == pytest.approx(
-                statistics.median(hours), abs=2.0
+                real["recovery_time_p50_hours"], abs=2.0
             )
 
 
 def test_rework_deployments_are_the_fixes_of_incidents_caused_by_deployments(small_world, con):
-    # The simulator's fix of a caused incident: the next production deployment of the same
-    # repository created more than an hour after the incident was first seen.
-    team_of = _team_of_repo(small_world)
-    deps = {d.key: d for d in small_world.timeline.deployments}
-    prod = sorted(_prod_deploys(small_world), key=lambda d: d.created_at)
-    fixes: dict[str, set[str]] = {}
-    for s in small_world.timeline.sentry_issues:
-        if not (s.cause_deployment and s.resolved_at and s.resolved_at < small_world.end):
-            continue
-        repo = deps[s.cause_deployment].repo
-        fix = next(
-            d for d in prod if d.repo == repo and d.created_at > s.first_seen + timedelta(hours=1)
-        )
-        fixes.setdefault(team_of[repo], set()).add(fix.key)
-    assert fixes
+    expected = truth().per_team(small_world)
+    assert sum(t["rework_deployments"] for t in expected.values()) > 0
     rows = _rows(
         con,
         "SELECT team, rework_deployments_expected, rework_rate, deployments FROM dora "
@@ -240,8 +171,8 @@ def test_rework_deployments_are_the_fixes_of_incidents_caused_by_deployments(sma
         _last_day(small_world),
     )
     for row in rows:
-        expected = len(fixes.get(row["team"], ()))
-        assert row["rework_deployments_expected"] == pytest.approx(expected, abs=0.5), row["team"]
+        real = expected[row["team"]]["rework_deployments"]
+        assert row["rework_deployments_expected"] == pytest.approx(real, abs=0.5), row["team"]
         if row["deployments"]:
             assert row["rework_rate"] == pytest.approx(
                 row["rework_deployments_expected"] / row["deployments"]
@@ -310,14 +241,14 @@ def test_cycle_time_parts_add_up_to_the_whole_for_every_change(con):
 
 
 def test_cycle_time_is_the_lead_time_of_each_change(small_world, con):
-    truth = _truth_change_hours(small_world)
+    truth_hours = {pr: hours for pr, (_, hours) in truth().change_hours(small_world).items()}
     stored = dict(con.execute("SELECT pull_request, cycle_hours FROM em_cycle_time").fetchall())
-    assert set(stored) == set(truth)
+    assert set(stored) == set(truth_hours)
     # FlowSync knows a pull request's commits through the graph's commit -> pull request links;
     # a commit pushed together with a later head is not linked, so it can start a cycle late.
-    exact = [pr for pr in truth if stored[pr] == pytest.approx(truth[pr], abs=0.01)]
-    assert len(exact) >= 0.85 * len(truth)
-    for pr, hours in truth.items():
+    exact = [pr for pr in truth_hours if stored[pr] == pytest.approx(truth_hours[pr], abs=0.01)]
+    assert len(exact) >= 0.85 * len(truth_hours)
+    for pr, hours in truth_hours.items():
         assert hours * 0.97 - 0.01 <= stored[pr] <= hours + 0.01, pr
 
 
@@ -342,7 +273,7 @@ def test_team_flow_counts_work_in_progress_and_blocked_items(small_world, con):
 
 def test_time_to_first_review_is_measured_from_opening(small_world, con):
     day = _last_day(small_world)
-    team_of = _team_of_repo(small_world)
+    team_of = truth().team_of_repo(small_world)
     bots = {p.person_id for p in small_world.organisation.people if p.is_bot}
     as_of = _end_of(day)
     waits: dict[str, list[float]] = {}
@@ -512,7 +443,7 @@ def test_pm_shipped_items_are_the_ticket_shipped_statements(small_world, con):
 def test_exec_weekly_throughput_and_investment(small_world, con):
     day = _last_day(small_world)
     as_of = _end_of(day)
-    team_of = _team_of_repo(small_world)
+    team_of = truth().team_of_repo(small_world)
     rows = {
         r["team"]: r for r in _rows(con, "SELECT * FROM exec_team_weekly WHERE as_of_date = ?", day)
     }
@@ -526,7 +457,7 @@ def test_exec_weekly_throughput_and_investment(small_world, con):
         )
         deployed = sum(
             1
-            for d in _prod_deploys(small_world)
+            for d in truth().prod_deploys(small_world)
             if team_of[d.repo] == team.key and as_of - timedelta(days=7) <= d.succeeded_at < as_of
         )
         row = rows[team.key]
@@ -554,6 +485,18 @@ def test_product_manager_and_executive_views_hold_no_person(con):
         for (row,) in con.execute(f"SELECT to_json(t) FROM {view} AS t").fetchall():
             assert not PSEUDONYM.search(row), (view, row)
         assert con.execute(f"SELECT count(*) FROM {view}").fetchone()[0] > 0, view
+
+
+def test_no_role_view_stores_a_name_or_an_email(small_world, con):
+    people = [p for p in small_world.organisation.people if not p.is_bot]
+    needles = [p.name for p in people] + [e for p in people for e in p.emails]
+    for view in (*rv.VIEWS, "em_team_wip_items"):
+        text = "\n".join(
+            r[0] for r in con.execute(f"SELECT to_json(t) FROM {view} AS t").fetchall()
+        )
+        assert text, view
+        found = [n for n in needles if n in text]
+        assert not found, (view, found[:3])
 
 
 # --- re-runs and the command line -----------------------------------------------------------
@@ -603,7 +546,7 @@ def test_the_demo_suggests_a_command_that_works(run):
 
 
 def test_every_view_has_a_readme_example_that_answers(con):
-    examples = rv.readme_examples(Path(__file__).resolve().parent.parent / "README.md")
+    examples = rv.readme_examples(REPO / "README.md")
     assert set(rv.VIEWS) | {"dora_thresholds", "em_team_wip"} == set(examples)
     for view, sql in examples.items():
         assert con.execute(sql).fetchall(), view
