@@ -17,7 +17,8 @@ import duckdb
 from flowsync_pipelines.graph.spec import HIGH
 from flowsync_pipelines.warehouse import run_sql
 
-# The views, in the order they are computed (em_team_flow reads em_cycle_time and em_attention).
+# The views (tables), and the SQL files that fill them, in order: em_team_flow reads
+# em_cycle_time and em_attention; exec_views.sql fills both executive tables.
 VIEWS = (
     "dora",
     "em_cycle_time",
@@ -29,10 +30,18 @@ VIEWS = (
     "exec_team_weekly",
     "exec_investment",
 )
+_STEPS = (
+    "dora",
+    "em_cycle_time",
+    "em_attention",
+    "em_team_flow",
+    "engineer_items",
+    "pm_progress",
+    "pm_items",
+    "exec_views",
+)
 # Views a product manager or an executive reads: no person, no pseudonym, in any column.
 PERSONLESS_VIEWS = ("pm_progress", "pm_items", "exec_team_weekly", "exec_investment", "dora")
-# The SQL file computing each view (exec_views.sql fills both executive tables).
-_SQL = {"exec_team_weekly": "exec_views", "exec_investment": None}
 
 
 @dataclass(frozen=True)
@@ -78,10 +87,8 @@ def build(
     con.execute("BEGIN TRANSACTION")
     try:
         run_sql(con, "delete_role_views_window", window_start=start, window_end=end)
-        for view in VIEWS:
-            name = _SQL.get(view, view)
-            if name is not None:
-                run_sql(con, name, min_link_confidence=settings.min_link_confidence)
+        for step in _STEPS:
+            run_sql(con, step, min_link_confidence=settings.min_link_confidence)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
