@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS em_team_flow (
     deploy_hours_avg         DOUBLE,
     cycle_hours_avg          DOUBLE,
     blocked_items            BIGINT NOT NULL,  -- ticket_blocked statements of the day
-    risks                    BIGINT NOT NULL,  -- predicted / inferred risk statements of the day
+    risks                    BIGINT NOT NULL,  -- the day's em_attention risks
     PRIMARY KEY (team, as_of_date)
 );
 
@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS em_team_flow (
 CREATE TABLE IF NOT EXISTS em_attention (
     team          VARCHAR NOT NULL,
     as_of_date    DATE NOT NULL,
-    item_kind     VARCHAR NOT NULL,  -- blocked | risk
+    item_kind     VARCHAR NOT NULL,  -- blocked (ticket_blocked) | risk (pr_will_stall, sprint_at_risk, epic_at_risk, incident_slow_to_restore, incident_caused_by_deployment, ci_failing_default_branch, pr_waiting_for_review)
     statement_id  VARCHAR NOT NULL,
     kind          VARCHAR NOT NULL,  -- the statement kind
     subject_id    VARCHAR NOT NULL,
