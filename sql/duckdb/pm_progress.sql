@@ -12,10 +12,16 @@ WITH members AS (
         AND (c.container_type = 'epic' OR c.ends_at IS NULL OR c.ends_at >= d.day_start)
     JOIN rv_ticket_day AS td ON td.ticket_id = t.ticket_id AND td.as_of_date = d.as_of_date
 ),
+owner AS (
+    -- the team with most of the container's tickets (a tie goes to the last by name)
+    SELECT as_of_date, container_type, container_id, arg_max(team, (n, team)) AS team
+    FROM (SELECT as_of_date, container_type, container_id, team, count(*) AS n
+          FROM members WHERE team IS NOT NULL GROUP BY ALL)
+    GROUP BY ALL
+),
 counted AS (
     SELECT as_of_date, container_type, container_id, any_value(name) AS name,
         any_value(starts_at) AS starts_at, any_value(ends_at) AS ends_at,
-        mode(team) AS team,
         count(*) FILTER (WHERE starts_at IS NULL OR created_at <= starts_at) AS scope_at_start,
         count(*) FILTER (WHERE created_at > starts_at) AS added,
         count(*) FILTER (WHERE category = 'done' AND status IN ('canceled', 'cancelled', 'won''t do', 'duplicate')) AS removed,
@@ -23,9 +29,9 @@ counted AS (
     FROM members
     GROUP BY ALL
 )
-SELECT team, as_of_date, container_type, container_id, name,
-    CAST(starts_at AS DATE), CAST(ends_at AS DATE), scope_at_start, added, removed, done,
-    scope_at_start + added - removed - done,
-    done / nullif(scope_at_start + added - removed, 0)
-FROM counted
-WHERE team IS NOT NULL;
+SELECT o.team, c.as_of_date, c.container_type, c.container_id, c.name,
+    CAST(c.starts_at AS DATE), CAST(c.ends_at AS DATE), c.scope_at_start, c.added, c.removed, c.done,
+    c.scope_at_start + c.added - c.removed - c.done,
+    c.done / nullif(c.scope_at_start + c.added - c.removed, 0)
+FROM counted AS c
+JOIN owner AS o USING (as_of_date, container_type, container_id);
