@@ -167,6 +167,10 @@ def role_views_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
         specs=specs,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[
+            dg.AssetCheckSpec("cycle_time_parts_add_up", asset="em_cycle_time", blocking=True),
+            dg.AssetCheckSpec("no_person_in_pm_and_exec_views", asset="pm_items", blocking=True),
+        ],
     )
     def role_views(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         window = context.partition_time_window
@@ -175,6 +179,7 @@ def role_views_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
         with warehouse.connect() as con:
             counts = rv.build(con, start, end)
             elapsed = time.perf_counter() - clock
+            failing = rv.check_failures(con, start, end)
             previews = {
                 view: con.execute(
                     f"SELECT * FROM {view} WHERE as_of_date = (SELECT max(as_of_date) FROM {view} "
@@ -193,6 +198,20 @@ def role_views_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
                     "preview": dg.MetadataValue.md(_markdown(preview)),
                 },
             )
+        yield dg.AssetCheckResult(
+            check_name="cycle_time_parts_add_up",
+            asset_key="em_cycle_time",
+            passed=failing["cycle_time_parts_add_up"] == 0,
+            description="coding + pickup + review + deploy = cycle, every part >= 0",
+            metadata={"failing": failing["cycle_time_parts_add_up"]},
+        )
+        yield dg.AssetCheckResult(
+            check_name="no_person_in_pm_and_exec_views",
+            asset_key="pm_items",
+            passed=failing["no_person_in_pm_and_exec_views"] == 0,
+            description="No pseudonym in any product-manager, executive or DORA row",
+            metadata={"failing": failing["no_person_in_pm_and_exec_views"]},
+        )
 
     return role_views
 

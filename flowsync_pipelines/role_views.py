@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from flowsync_pipelines.graph.spec import HIGH
-from flowsync_pipelines.warehouse import run_sql
+from flowsync_pipelines.warehouse import query, run_sql
 
 # The views (tables), and the SQL files that fill them, in order: em_team_flow reads
 # em_cycle_time and em_attention; exec_views.sql fills both executive tables.
@@ -113,3 +113,9 @@ def readme_examples(readme: Path) -> dict[str, str]:
         view = sql.splitlines()[0].removeprefix("-- ").split(":", 1)[0]
         examples[view] = sql
     return examples
+
+
+def check_failures(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict[str, int]:
+    """Per check of ``role_views_checks.sql``: the window's rows that break it (0 = passes)."""
+    frame = query(con, "role_views_checks", window_start=start, window_end=end)
+    return dict(frame.iter_rows())

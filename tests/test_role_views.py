@@ -499,6 +499,32 @@ def test_no_role_view_stores_a_name_or_an_email(small_world, con):
         assert not found, (view, found[:3])
 
 
+def test_the_checks_pass_on_the_views_and_fail_on_a_broken_row(run, small_world, tmp_path):
+    copy = tmp_path / "flowsync.duckdb"
+    copy.write_bytes(Paths(home=run.home).duckdb.read_bytes())
+    start, end = small_world.start.date(), small_world.end.date()
+    with warehouse.connect(copy) as c:
+        assert rv.check_failures(c, start, end) == {
+            "cycle_time_parts_add_up": 0,
+            "no_person_in_pm_and_exec_views": 0,
+        }
+        person = c.execute("SELECT min(person) FROM engineer_items").fetchone()[0]
+        c.execute(
+            "UPDATE em_cycle_time SET review_hours = review_hours + 0.5 "
+            "WHERE pull_request = (SELECT min(pull_request) FROM em_cycle_time)"
+        )
+        c.execute(
+            "UPDATE pm_items SET title = title || ' for ' || ? "
+            "WHERE (as_of_date, subject_id) = (SELECT (max(as_of_date), min(subject_id)) "
+            "FROM pm_items WHERE as_of_date = (SELECT max(as_of_date) FROM pm_items))",
+            [person],
+        )
+        assert rv.check_failures(c, start, end) == {
+            "cycle_time_parts_add_up": 1,
+            "no_person_in_pm_and_exec_views": 1,
+        }
+
+
 # --- re-runs and the command line -----------------------------------------------------------
 
 
