@@ -41,10 +41,42 @@ def demo(
     typer.echo(f"DuckDB warehouse : {result.duckdb}")
     typer.echo(f"Digests          : {result.outbox}  ({result.digests} Markdown digests)")
     typer.echo(f"Dagster run      : {result.run_id}  (browse it with `make dev`)")
-    typer.echo(
-        f"Try              : duckdb {result.duckdb} "
-        '"SELECT * FROM em_team_wip ORDER BY as_of_date DESC, team LIMIT 8"'
+    typer.echo(f"Try              : {demo_query_command(result.duckdb)}")
+
+
+def demo_query_command(duckdb_path: Path) -> str:
+    """The query the demo suggests, as a command that works on a fresh install."""
+    home = f"--home {duckdb_path.parent} " if duckdb_path.parent != flowsync_home() else ""
+    return (
+        f"flowsync sql {home}"
+        '"SELECT team, service, deployments, change_failure_rate, performance_level FROM dora '
+        "WHERE window_days = 28 AND as_of_date = (SELECT max(as_of_date) FROM dora) "
+        'ORDER BY team, service"'
     )
+
+
+@app.command("sql")
+def sql_command(
+    query: Annotated[str, typer.Argument(help='One SQL query, e.g. "SELECT * FROM dora LIMIT 5"')],
+    output_format: Annotated[
+        str, typer.Option("--format", help="text (aligned columns), csv or json")
+    ] = "text",
+    home: Annotated[Path | None, typer.Option(help="FLOWSYNC_HOME holding flowsync.duckdb")] = None,
+) -> None:
+    """Run a read-only SQL query on the warehouse (role views, signals, statements...)."""
+    import duckdb
+
+    from flowsync_pipelines.settings import Paths
+    from flowsync_pipelines.sql_query import render, run_query
+
+    if output_format not in ("text", "csv", "json"):
+        raise typer.BadParameter("--format must be text, csv or json", param_hint="--format")
+    try:
+        columns, rows = run_query(Paths(home=home or flowsync_home()).duckdb, query)
+    except (FileNotFoundError, duckdb.Error) as error:
+        typer.echo(f"flowsync sql: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(render(columns, rows, output_format))  # type: ignore[arg-type]
 
 
 @app.command()

@@ -18,7 +18,7 @@ from assets.graph import context_graph_asset
 from assets.identities import identities_asset
 from assets.ingestion import landing_asset
 from assets.privacy import pii_scan_check
-from assets.role_views import em_team_wip_asset
+from assets.role_views import em_team_wip_asset, role_views_asset
 from assets.signals import signals_asset
 from assets.statements import statements_asset
 from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, SIGNING_KEY_ENV
@@ -163,6 +163,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
         signals_asset(partitions, [a.key for a in [*landing_assets, *webhook_assets]]),
         identities_asset(partitions, overrides_file=overrides_path(paths.home)),
         em_team_wip_asset(partitions),
+        role_views_asset(partitions),
         team_digests_asset(partitions),
         context_graph_asset(partitions),
         statements_asset(partitions),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from flowsync_pipelines.role_views import VIEWS as ROLE_VIEWS
 from flowsync_pipelines.settings import Paths
 
 
@@ -26,6 +29,7 @@ def test_definitions_load_with_every_layer(deployment):
         "team_digests",
         "context_graph",
         "statements",
+        *ROLE_VIEWS,
     }
     assert defs.resolve_job_def("daily_refresh") is not None
     assert [s.name for s in defs.schedules] == ["daily_refresh_schedule"]
@@ -162,3 +166,39 @@ def test_no_login_or_email_of_a_demo_person_is_stored_outside_the_vault(full_run
     outbox = "\n".join(p.read_text() for p in paths.outbox.glob("*/*")).lower()
     leaked = {i for i in identifiers if i in stored or i in outbox}
     assert leaked == set()
+
+
+def test_dora_per_team_equals_the_ground_truth_on_the_demo(full_run):
+    # The demo's 60 days, each team's 84-day window on the last day (the whole period).
+    spec = importlib.util.spec_from_file_location(
+        "dora_truth", Path(__file__).resolve().parent.parent / "tools" / "dora_truth.py"
+    )
+    assert spec is not None and spec.loader is not None
+    truth = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(truth)
+    world = full_run.world
+    expected = truth.per_team(world)
+    with _con(full_run) as con:
+        cursor = con.execute(
+            "SELECT * FROM dora WHERE service = 'all' AND window_days = 84 AND as_of_date = ?",
+            [(world.end - timedelta(days=1)).date()],
+        )
+        names = [d[0] for d in cursor.description]
+        rows = {r[0]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+    assert set(rows) == set(expected)
+    for team, real in expected.items():
+        row = rows[team]
+        assert row["deployments"] == real["deployments"], team
+        assert row["changes"] == real["changes"], team
+        assert row["lead_time_p50_hours"] == pytest.approx(real["lead_time_p50_hours"], abs=0.01)
+        assert row["lead_time_p90_hours"] == pytest.approx(real["lead_time_p90_hours"], abs=0.01)
+        assert row["change_failures_expected"] == pytest.approx(real["change_failures"], abs=0.5)
+        assert row["change_failure_rate_low"] <= real["change_failure_rate"]
+        assert real["change_failure_rate"] <= row["change_failure_rate_high"]
+        assert row["incidents_restored"] == real["incidents_restored"], team
+        assert row["recovery_time_p50_hours"] == pytest.approx(
+            real["recovery_time_p50_hours"], abs=2.0
+        )
+        assert row["rework_deployments_expected"] == pytest.approx(
+            real["rework_deployments"], abs=0.5
+        )
