@@ -19,10 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +34,7 @@ import dagster as dg
 from flowsync_pipelines.demo import ensure_secrets, write_demo_config
 from flowsync_pipelines.history import import_history
 from flowsync_pipelines.instance import prepare_dagster_home
-from flowsync_pipelines.sandbox import Sandbox, SandboxServer
+from flowsync_pipelines.sandbox.app import TOOLS
 from flowsync_pipelines.simulator import build_world
 
 
@@ -64,8 +67,10 @@ def main() -> None:
     ensure_secrets(home)
     dagster_home = prepare_dagster_home(home / "dagster").parent
     os.environ["DAGSTER_HOME"] = str(dagster_home)
-    with SandboxServer(Sandbox(world)) as server:
-        config_file = write_demo_config(world, server.base_urls(), home)
+    # The tools' APIs run in a process of their own, as real ones do: in this process their
+    # rendering would hold the GIL against the import and be counted as its CPU time.
+    with _sandbox_process(args.seed, start, args.days) as base_urls:
+        config_file = write_demo_config(world, base_urls, home)
         os.environ["FLOWSYNC_HOME"] = str(home)
         os.environ["FLOWSYNC_CONFIG"] = str(config_file)
         if args.baseline:
@@ -74,6 +79,32 @@ def main() -> None:
             figures = _import(home, config_file, first, last, args.window)
     figures |= {"days": args.days, "seconds_simulating": round(simulated, 1), "home": str(home)}
     print(json.dumps(figures, indent=2))
+
+
+@contextmanager
+def _sandbox_process(seed: int, start: datetime, days: int) -> Iterator[dict[str, str]]:
+    """``flowsync sandbox serve`` on a free loopback port, serving the same simulated world."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).parent / "flowsync"), "sandbox", "serve"]
+    command += ["--port", str(port), "--seed", str(seed), "--days", str(days)]
+    command += ["--start", start.date().isoformat()]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600  # it simulates the world again before listening
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the sandbox process did not start") from None
+                time.sleep(0.5)
+        yield {tool: f"http://127.0.0.1:{port}/{tool}" for tool in TOOLS}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def _import(home: Path, config_file: Path, first, last, window: str) -> dict:

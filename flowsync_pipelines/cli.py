@@ -148,12 +148,18 @@ def sandbox_serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8765,
     seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
     days: Annotated[int, typer.Option(help="Days of simulated activity")] = 60,
+    start: Annotated[
+        str | None, typer.Option(help="First simulated day, YYYY-MM-DD (default: the demo's)")
+    ] = None,
 ) -> None:
     """Serve the demo organisation's tool APIs until interrupted."""
+    from datetime import UTC, datetime
+
     from flowsync_pipelines.sandbox import serve
     from flowsync_pipelines.simulator import build_world
 
-    serve(build_world(seed=seed, days=days), host=host, port=port)
+    first = {} if start is None else {"start": datetime.fromisoformat(start).replace(tzinfo=UTC)}
+    serve(build_world(seed=seed, days=days, **first), host=host, port=port)
 
 
 if __name__ == "__main__":
