@@ -340,7 +340,9 @@ class GitHubConnector:
         pushed to the branch are asked about, i.e. its first-parent chain from the newest commit:
         push checks run on the pushed head, while a merged branch's own commits were checked on
         their pull request. A commit's check runs are re-read while it is in the window and the
-        list has changed; a check that changes later than that is seen by webhook only.
+        list has changed, or while a check seen by the last sync had not completed (then no ETag
+        is kept: a check finishing on the newest commit changes no list). A check re-requested
+        once its commit has left the window is seen by webhook only.
         """
         repo = sync.scope
         since = sync.since()
@@ -370,6 +372,8 @@ class GitHubConnector:
             try:
                 for page in self.client.paginate_link(url, params={"per_page": 100}):
                     for run in page.data.get("check_runs") or []:
+                        if run.get("status") != "completed":
+                            sync.revalidate = True
                         yield FetchedRecord(
                             kind="check_runs",
                             scope=repo,

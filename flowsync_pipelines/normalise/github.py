@@ -855,12 +855,13 @@ HOOKS: dict[str, WebhookEvent] = {
             ),
             # Opening is the issue's first state whatever it is now (a polled snapshot of a
             # closed issue makes its ``created`` event too, the same as the delivery did).
-            "state": pl.when(pl.col("action") == "opened")
+            # (``action`` is the event's here: ``opened`` became ``created``.)
+            "state": pl.when(pl.col("action") == "created")
             .then(pl.lit("open"))
             .otherwise(pl.col("issue").struct.field("state")),
             "attributes": pl.struct(
                 pl.when(
-                    (pl.col("action") != "opened")
+                    (pl.col("action") != "created")
                     & (pl.col("issue").struct.field("state") == "closed")
                 )
                 .then(pl.lit("done"))
