@@ -1,7 +1,8 @@
 """GitHub REST records → signals.
 
 Pull requests yield ``opened``, ``merged`` and ``closed`` events; reviews yield one ``reviewed``
-event each.
+event each. Polled issues and check runs are normalised by the rules of the deliveries that embed
+them (``HOOKS``), so that each is one event however it arrived.
 
 Accounts, told apart without guessing:
 
