@@ -228,9 +228,9 @@ class GitHubConnector:
         void the saved ETag (see :meth:`_commits`): so, as for pulls, it is read sorted by
         ``updated`` descending and paging stops at the first item older than the cursor. Pull
         requests count for that stop (the list is one order), and move the cursor, since their
-        updates also change the list's first page.
+        updates also change the list's first page. A repository whose issues are turned off
+        answers 410 Gone: it has no issues to read.
         """
-        repo = sync.scope
         since = sync.since()
         params = {
             "state": "all",
@@ -238,6 +238,16 @@ class GitHubConnector:
             "direction": "desc",
             "per_page": self.page_size,
         }
+        try:
+            yield from self._issue_pages(sync, since, params)
+        except ApiError as error:
+            if error.status_code != 410:  # "Issues are disabled for this repo"
+                raise
+
+    def _issue_pages(
+        self, sync: EndpointSync, since: datetime | None, params: dict[str, Any]
+    ) -> Iterator[FetchedRecord]:
+        repo = sync.scope
         for page in self._pages(sync, f"/repos/{repo}/issues", params):
             older_seen = False
             for issue in page.data:

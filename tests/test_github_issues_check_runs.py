@@ -8,7 +8,9 @@ through the connector against the GitHub sandbox, which serves GitHub's wire for
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import httpx
 import polars as pl
 import pytest
 
+from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord, landing_frame
 from flowsync_pipelines.normalise import NormaliseResult, normalise
 from flowsync_pipelines.pseudonym import pseudonym
@@ -23,6 +26,8 @@ from flowsync_pipelines.sandbox import Sandbox, SandboxServer
 from flowsync_pipelines.simulator import World
 from flowsync_pipelines.webhooks.drain import landing_records
 from flowsync_pipelines.webhooks.queue import StoredDelivery
+from resources.github import GitHubResource
+from resources.http import ApiError, RequestStats
 from tests.connector_contract import Deployment
 
 KEY = "polled-as-delivered-key"
@@ -291,3 +296,48 @@ def test_a_check_run_running_at_one_sync_is_read_completed_by_the_next(world, tm
         # Everything finished: the next sync is one 304 per endpoint again.
         report, stats = deployment.sync(repos=[repo])
         assert stats.requests == stats.not_modified == len(report.endpoints) == 7
+
+
+class _IssuesDisabled(BaseHTTPRequestHandler):
+    """GitHub's answer for the issues of a repository that turned issues off."""
+
+    def do_GET(self) -> None:
+        body = json.dumps(
+            {
+                "message": "Issues are disabled for this repo",
+                "documentation_url": "https://docs.github.com/v3/issues/",
+            }
+        ).encode()
+        self.send_response(410 if "/issues" in self.path else 404)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_repository_with_issues_turned_off_has_no_issues_and_the_sync_goes_on():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _IssuesDisabled)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        resource = GitHubResource(
+            base_url=f"http://127.0.0.1:{server.server_address[1]}", repos=["acme/api"], token="t"
+        )
+        stats = RequestStats()
+        connector = resource.connector(stats)
+        sync = EndpointSync(
+            scope="acme/api", endpoint="issues", cursor_before=None, etag_before=None
+        )
+        assert list(connector.fetch(sync)) == []
+        assert stats.requests == 1  # a 410 is an answer, not a fault to retry
+        missing = EndpointSync(scope="acme/api", endpoint="releases", cursor_before=None,
+                               etag_before=None)  # fmt: skip
+        with pytest.raises(ApiError):
+            list(connector.fetch(missing))  # other errors still stop the sync
+        connector.client.close()
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
