@@ -3,8 +3,8 @@
 Lower bound of a full sync = Σ ⌈N / page size⌉ over each list endpoint and scope, plus the
 per-item calls an API forces (one per parent record: a pull request's reviews, a deployment's
 statuses, a merge request's approvals and notes, a pipeline's jobs, a Sentry issue's latest
-event, a release's deploys). A no-change sync should cost at most one request per endpoint and
-scope.
+event, a release's deploys, a checked commit's check runs). A no-change sync should cost at most
+one request per endpoint and scope.
 
     .venv/bin/python bench/sync_requests.py
 """
@@ -52,7 +52,7 @@ def sync(source: SourceConfig, landing: LandingStore, metadata: MetadataStore):
 
 
 def lower_bound(counts: pl.DataFrame, page: int) -> tuple[int, int]:
-    children = set(PER_ITEM)
+    children = set(PER_ITEM) | {"check_runs"}  # per commit: counted apart, in main()
     pages = sum(
         max(1, math.ceil(n / page))
         for kind, n in counts.select("kind", "len").iter_rows()
@@ -77,6 +77,16 @@ def main() -> None:
                 full, _, page = sync(source, landing, metadata)
                 counts = landing.scan(tool).group_by("scope", "kind").len().collect()
                 pages, per_item = lower_bound(counts, page)
+                # GitHub check runs are listed per commit: one call per commit that has any (the
+                # commits without are not known in advance, so the connector pays for those too).
+                checked = (
+                    landing.scan(tool)
+                    .filter(pl.col("kind") == "check_runs")
+                    .select(pl.col("payload").str.json_path_match("$.head_sha").n_unique())
+                    .collect()
+                    .item()
+                )
+                per_item += checked
                 again, report, _ = sync(source, landing, metadata)
                 row = (tool, full.requests, pages, per_item, pages + per_item, again.requests)
                 print(

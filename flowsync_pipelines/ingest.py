@@ -31,6 +31,10 @@ class EndpointSync:
     cursor_after: str | None = None
     etag_after: str | None = None
     records: list[FetchedRecord] = field(default_factory=list)
+    # Set when what was fetched is still changing where the validated list cannot show it (a
+    # check run still running on an unchanged commit list): no ETag is kept, so the next sync
+    # asks unconditionally instead of being told "304, nothing changed".
+    revalidate: bool = False
 
     def since(self) -> datetime | None:
         """Lower bound of ``updated_at`` to ask for: the cursor minus the overlap window."""
@@ -81,7 +85,7 @@ def run_sync(connector: Connector, landing: LandingStore, metadata: MetadataStor
             scope,
             endpoint,
             cursor=max(filter(None, [cursor, sync.cursor_after]), default=None),
-            etag=sync.etag_after or etag,
+            etag=None if sync.revalidate else sync.etag_after or etag,
         )
         report.fetched += len(records)
         report.landed += landed.height

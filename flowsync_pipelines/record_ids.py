@@ -18,6 +18,7 @@ from flowsync_pipelines.landing import FetchedRecord, canonical_json
 
 UNKNOWN = "unknown"
 _PULLS_URL = re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)")
+_REPO_URL = re.compile(r"/repos/([^/]+/[^/?#]+)")
 _GITLAB_PATH = re.compile(r"^https?://[^/]+/(.+?)/-?/?(?:merge_requests|issues)/\d+")
 
 
@@ -31,6 +32,19 @@ def _github_child(collection: str) -> Callable[[dict, str], str]:
         return f"{repo}#{number}/{collection}/{int(item['id'])}"
 
     return record_id
+
+
+def _github_repo(item: dict, scope: str, field: str) -> str:
+    match = _REPO_URL.search(str(item.get(field) or ""))
+    return match.group(1) if match else scope
+
+
+def _github_issue(item: dict, scope: str) -> str:
+    return f"{_github_repo(item, scope, 'repository_url')}#{int(item['number'])}"
+
+
+def _github_check_run(item: dict, scope: str) -> str:
+    return f"{_github_repo(item, scope, 'url')}/check-runs/{int(item['id'])}"
 
 
 def _gitlab_path(item: dict, scope: str) -> str:
@@ -66,6 +80,8 @@ RULES: dict[tuple[str, str], tuple[str | None, Callable[[dict, str], str]]] = {
     ("github", "pulls"): (None, _github_pull),
     ("github", "reviews"): (None, _github_child("reviews")),
     ("github", "review_comments"): (None, _github_child("comments")),
+    ("github", "issues"): (None, _github_issue),
+    ("github", "check_runs"): ("check_runs", _github_check_run),
     ("gitlab", "merge_requests"): (None, _gitlab_mr),
     ("gitlab", "issues"): (None, _gitlab_issue),
     ("gitlab", "commits"): (None, _gitlab_commit),

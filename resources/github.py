@@ -1,16 +1,15 @@
 """GitHub REST connector (github.com or GitHub Enterprise via ``base_url``).
 
-Each repository is synced as five endpoints, each with its own cursor and first-page ETag:
-``pulls`` (+ reviews), ``commits`` (+ each new commit's detail: the files it changed),
-``workflow_runs``, ``deployments`` (+ statuses) and ``releases``. The first page of every list
-is requested with ``If-None-Match``, so a sync with nothing new costs one 304 per endpoint and
-transfers nothing.
+Each repository is synced as seven endpoints, each with its own cursor and first-page ETag:
+``pulls`` (+ reviews), ``issues``, ``commits`` (+ each new commit's detail: the files it
+changed), ``check_runs`` (of the commits pushed to the default branch), ``workflow_runs``,
+``deployments`` (+ statuses) and ``releases``. The first page of every list is requested with
+``If-None-Match``, so a sync with nothing new costs one 304 per endpoint and transfers nothing.
 
 What this connector does not read, and why:
 
-* Issues: the simulated organisation tracks work in Jira, and renders no GitHub issues.
-* Check runs: GitHub Actions reports each workflow run as a check suite with check runs, but the
-  world renders no check runs (``/commits/{sha}/check-runs``), so workflow runs stand for CI.
+* Check suites: a suite only groups the check runs read here (and, for GitHub Actions, the
+  workflow runs read as ``workflow_runs``); its webhook is still understood.
 * Deletions: GitHub's REST lists never say that something was deleted; a deployment, review or
   release that disappears between syncs simply is not listed any more. An ``inactive``
   deployment status or a ``draft`` release is state, not deletion. So no tombstones are landed
@@ -31,15 +30,27 @@ from flowsync_pipelines.settings import SourceConfig
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
-ENDPOINTS = ("pulls", "commits", "workflow_runs", "deployments", "releases")
+ENDPOINTS = (
+    "pulls",
+    "issues",
+    "commits",
+    "check_runs",
+    "workflow_runs",
+    "deployments",
+    "releases",
+)
 # Workflow runs and deployments list by creation but change later: GitHub lets a run be re-run for
 # 30 days after it was created, and a deployment gains statuses. These lists are re-read this far
 # (by creation time) behind the cursor; a change to something older goes unseen.
 LATE_UPDATE_DAYS = 30
+# Check runs change after their commit (queued, running, completed; re-requested); a commit's are
+# re-read while it is this recent, by committer date, behind the newest commit of the last sync.
+CHECK_RUN_LATE_HOURS = 24
 
 
 class GitHubResource(ToolResource):
-    """Reads pull requests, reviews, commits, workflow runs, deployments and releases."""
+    """Reads pull requests, reviews, issues, commits, check runs, workflow runs, deployments
+    and releases."""
 
     base_url: str = "https://api.github.com"
     repos: list[str] = Field(default_factory=list, description="owner/name of each repository")
@@ -47,6 +58,11 @@ class GitHubResource(ToolResource):
         default=LATE_UPDATE_DAYS,
         description="How far behind the cursor, by creation time, runs and deployments are "
         "re-read for late updates (re-runs, new deployment statuses).",
+    )
+    check_run_late_hours: int = Field(
+        default=CHECK_RUN_LATE_HOURS,
+        description="How far behind the newest commit, by committer date, a commit's check runs "
+        "are re-read when new commits arrived (checks finish or are re-requested later).",
     )
 
     @classmethod
@@ -72,6 +88,7 @@ class GitHubResource(ToolResource):
             repos=self.repos,
             page_size=self.page_size,
             late_update_window=timedelta(days=self.late_update_days),
+            check_run_window=timedelta(hours=self.check_run_late_hours),
         )
 
 
@@ -109,11 +126,13 @@ class GitHubConnector:
         repos: list[str],
         page_size: int,
         late_update_window: timedelta = timedelta(days=LATE_UPDATE_DAYS),
+        check_run_window: timedelta = timedelta(hours=CHECK_RUN_LATE_HOURS),
     ) -> None:
         self.client = client
         self.repos = repos
         self.page_size = page_size
         self.late_update_window = late_update_window
+        self.check_run_window = check_run_window
 
     def endpoints(self) -> list[tuple[str, str]]:
         """``(repository, endpoint)`` pairs, each its own cursor and ETag.
@@ -127,7 +146,9 @@ class GitHubConnector:
         """Records of ``sync.endpoint`` in ``sync.scope`` changed since the cursor."""
         readers = {
             "pulls": self._pulls,
+            "issues": self._issues,
             "commits": self._commits,
+            "check_runs": self._check_runs,
             "workflow_runs": self._workflow_runs,
             "deployments": self._deployments,
             "releases": self._releases,
@@ -196,6 +217,57 @@ class GitHubConnector:
                         payload=review,
                         request=page.url,
                     )
+
+    # -- issues ---------------------------------------------------------------------------------
+    def _issues(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
+        """Issues updated since the cursor, newest first; pull requests in the list are skipped.
+
+        GitHub's issues list also holds every pull request (an item with a ``pull_request``
+        key); those are read as ``pulls``, with the fields the issues list leaves out. The list
+        has a ``since`` filter, but a ``since`` in the URL changes with every cursor and would
+        void the saved ETag (see :meth:`_commits`): so, as for pulls, it is read sorted by
+        ``updated`` descending and paging stops at the first item older than the cursor. Pull
+        requests count for that stop (the list is one order), and move the cursor, since their
+        updates also change the list's first page. A repository whose issues are turned off
+        answers 410 Gone: it has no issues to read.
+        """
+        since = sync.since()
+        params = {
+            "state": "all",
+            "sort": "updated",
+            "direction": "desc",
+            "per_page": self.page_size,
+        }
+        try:
+            yield from self._issue_pages(sync, since, params)
+        except ApiError as error:
+            if error.status_code != 410:  # "Issues are disabled for this repo"
+                raise
+
+    def _issue_pages(
+        self, sync: EndpointSync, since: datetime | None, params: dict[str, Any]
+    ) -> Iterator[FetchedRecord]:
+        repo = sync.scope
+        for page in self._pages(sync, f"/repos/{repo}/issues", params):
+            older_seen = False
+            for issue in page.data:
+                updated = issue.get("updated_at")
+                if _older_than(updated, since):
+                    older_seen = True
+                    break
+                sync.observe(_normalised(updated))
+                if "pull_request" in issue:
+                    continue  # polled as a pull request
+                yield FetchedRecord(
+                    kind="issues",
+                    scope=repo,
+                    record_id=f"{repo}#{issue.get('number', issue.get('id'))}",
+                    updated_at=updated,
+                    payload=issue,
+                    request=page.url,
+                )
+            if older_seen:
+                break
 
     # -- commits --------------------------------------------------------------------------------
     def _commits(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
@@ -267,6 +339,64 @@ class GitHubConnector:
             request=request,
         )
 
+    # -- check runs -----------------------------------------------------------------------------
+    def _check_runs(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
+        """The check runs of each commit pushed to the default branch in the window.
+
+        GitHub lists check runs only per commit (``/commits/{sha}/check-runs``), so the
+        default-branch commit list (stable URL, its own ETag: an unchanged list is one 304) says
+        which commits to ask about: those committed since the cursor minus the check-run window
+        (a check finishes, or is re-requested, after its commit). Of those, only the commits
+        pushed to the branch are asked about, i.e. its first-parent chain from the newest commit:
+        push checks run on the pushed head, while a merged branch's own commits were checked on
+        their pull request. A commit's check runs are re-read while it is in the window and the
+        list has changed, or while a check seen by the last sync had not completed (then no ETag
+        is kept: a check finishing on the newest commit changes no list). A check re-requested
+        once its commit has left the window is seen by webhook only.
+        """
+        repo = sync.scope
+        since = sync.since()
+        horizon = since - self.check_run_window if since is not None else None
+        parents: dict[str, str | None] = {}
+        newest: str | None = None
+        pages = self._pages(sync, f"/repos/{repo}/commits", {"per_page": self.page_size})
+        for page in pages:
+            horizon_reached = False
+            for commit in page.data:
+                committed = _committed_at(commit)
+                if _older_than(committed, horizon):
+                    horizon_reached = True
+                    break
+                sync.observe(_normalised(committed))
+                sha = commit.get("sha")
+                if not isinstance(sha, str) or not sha:
+                    continue
+                newest = newest or sha
+                first_parent = (commit.get("parents") or [{}])[0]
+                parents[sha] = first_parent.get("sha") if isinstance(first_parent, dict) else None
+            if horizon_reached:
+                break
+        sha = newest
+        while sha is not None and sha in parents:
+            url = f"/repos/{repo}/commits/{sha}/check-runs"
+            try:
+                for page in self.client.paginate_link(url, params={"per_page": 100}):
+                    for run in page.data.get("check_runs") or []:
+                        if run.get("status") != "completed":
+                            sync.revalidate = True
+                        yield FetchedRecord(
+                            kind="check_runs",
+                            scope=repo,
+                            record_id=f"{repo}/check-runs/{run.get('id')}",
+                            updated_at=run.get("completed_at") or run.get("started_at"),
+                            payload=run,
+                            request=page.url,
+                        )
+            except ApiError as error:
+                if error.status_code not in (404, 422):
+                    raise  # 422: "No commit found for SHA" (the branch was force-pushed)
+            sha = parents.pop(sha)
+
     # -- workflow runs --------------------------------------------------------------------------
     def _workflow_runs(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
         """Workflow runs updated since the cursor.
@@ -275,8 +405,7 @@ class GitHubConnector:
         starts, finishes, is re-run). So paging stops at the first run created before the
         late-update window behind the cursor, and runs not updated since the cursor are skipped.
         The ``created`` filter would bound the list server-side, but it would put the cursor in
-        the URL and void the saved ETag (see :meth:`_commits`). GitHub Actions runs are also the
-        repository's CI check runs; see the module docstring for why check runs are not read.
+        the URL and void the saved ETag (see :meth:`_commits`).
         """
         repo = sync.scope
         since = sync.since()

@@ -59,8 +59,24 @@ class TestGitHubConnector(ConnectorContract):
                 for review in world.github_reviews(repo, pull["number"], as_of):
                     key = f"{repo}#{pull['number']}/reviews/{review['id']}"
                     records["reviews", key] = (review, watermark, cursor(repo, "pulls"))
+            for issue in world.github_issues(repo, as_of):
+                if "pull_request" in issue:
+                    continue  # the issues list holds pull requests too; they are read as pulls
+                records["issues", f"{repo}#{issue['number']}"] = (
+                    issue,
+                    issue["updated_at"],
+                    cursor(repo, "issues"),
+                )
             commits = world.github_commits(repo, as_of)
             marks = commit_watermarks(commits)
+            for commit in commits:
+                for run in world.github_check_runs(repo, commit["sha"], as_of):
+                    # A check run moves when it finishes; its commit's checks are re-read then.
+                    records["check_runs", f"{repo}/check-runs/{run['id']}"] = (
+                        run,
+                        run["completed_at"] or run["started_at"],
+                        cursor(repo, "check_runs"),
+                    )
             for commit in commits:
                 # Commits land as their detail (``/commits/{sha}``): with the files they changed.
                 records["commits", f"{repo}@{commit['sha']}"] = (
@@ -98,7 +114,9 @@ class TestGitHubConnector(ConnectorContract):
         assert kinds == {
             "pulls",
             "reviews",
+            "issues",
             "commits",
+            "check_runs",
             "workflow_runs",
             "deployments",
             "deployment_statuses",

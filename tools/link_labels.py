@@ -214,6 +214,15 @@ def truth_links(
             out["ci_commit"].append((node, f"commit:{run.repo}@{run.sha}"))
             if run.pr_key:
                 out["ci_pr"].append((node, pr_node(prs[run.pr_key])))
+    # GitHub check runs: a third-party app checks each commit pushed to the default branch, i.e.
+    # each merge, which (like the Actions run of that push) is about the pull request it merged.
+    for repo in world.github_repos():
+        for commit in tl.main_commits.get(repo, []):
+            for check in world.github_check_runs(repo, commit.sha, world.end):
+                node = f"ci_run:{repo}/check-runs/{check['id']}"
+                out["ci_commit"].append((node, f"commit:{repo}@{commit.sha}"))
+                if commit.pr_key in prs:
+                    out["ci_pr"].append((node, pr_node(prs[commit.pr_key])))
     for dep in truth["deployments"]:
         node = f"deployment:{dep['repo']}/deployments/{dep['deployment_id']}"
         out["deployment_commit"] += [

@@ -40,7 +40,9 @@ SCHEDULED_KINDS = frozenset({("jira", "sprints"), ("linear", "cycles")})
 NORMALISERS: dict[tuple[str, str], Normaliser] = {
     ("github", "pulls"): github.pull_requests,
     ("github", "reviews"): github.reviews,
+    ("github", "issues"): github.issues,
     ("github", "commits"): github.commits,
+    ("github", "check_runs"): github.check_runs,
     ("github", "workflow_runs"): github.workflow_runs,
     ("github", "deployments"): github.deployments,
     ("github", "deployment_statuses"): github.deployment_statuses,

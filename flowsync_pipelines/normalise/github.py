@@ -1,7 +1,8 @@
 """GitHub REST records → signals.
 
 Pull requests yield ``opened``, ``merged`` and ``closed`` events; reviews yield one ``reviewed``
-event each.
+event each. Polled issues and check runs are normalised by the rules of the deliveries that embed
+them (``HOOKS``), so that each is one event however it arrived.
 
 Accounts, told apart without guessing:
 
@@ -853,9 +854,17 @@ HOOKS: dict[str, WebhookEvent] = {
                 pl.col("issue").struct.field("html_url"),
                 _repo_html() + "/issues/" + pl.col("issue").struct.field("number"),
             ),
-            "state": pl.col("issue").struct.field("state"),
+            # Opening is the issue's first state whatever it is now (a polled snapshot of a
+            # closed issue makes its ``created`` event too, the same as the delivery did).
+            # (``action`` is the event's here: ``opened`` became ``created``.)
+            "state": pl.when(pl.col("action") == "created")
+            .then(pl.lit("open"))
+            .otherwise(pl.col("issue").struct.field("state")),
             "attributes": pl.struct(
-                pl.when(pl.col("issue").struct.field("state") == "closed")
+                pl.when(
+                    (pl.col("action") != "created")
+                    & (pl.col("issue").struct.field("state") == "closed")
+                )
                 .then(pl.lit("done"))
                 .otherwise(pl.lit("new"))
                 .alias("status_category"),
@@ -1093,6 +1102,82 @@ def _webhook(kind: str) -> Callable[[pl.DataFrame, str], Normalised]:
 
 
 MERGE_PULL_REQUEST = r"^Merge pull request #(\d+)"
+
+
+# -- polled records that a webhook also delivers -------------------------------------------------
+# A polled issue or check run is what the ``issues`` / ``check_run`` delivery embeds; it is
+# normalised by the same ``HOOKS`` entry, as the delivery it stands for, so an object seen both
+# ways is the same event (entity, action, time, title, link, state). The REST record is wrapped
+# in that delivery's envelope, vectorised on the JSON text: the ``repository`` (its web address,
+# from the record's API URLs like the other polled kinds) and, as ``sender``, whoever the record
+# says did it.
+
+
+def _as_delivery(
+    landing: pl.DataFrame, entity: str, action: pl.Expr, sender: pl.Expr | None
+) -> pl.DataFrame:
+    """``landing`` with each payload wrapped as a webhook delivery's ``entity`` field.
+
+    ``action`` is the delivery's ``action``; ``sender`` the JSON text of the account it names
+    (null: the delivery has no ``sender``, so the actor is ``unknown``).
+    """
+    field = pl.col("payload").str.json_path_match
+    web = pl.coalesce(
+        _repo_web_url(field("$.repository_url")),
+        _repo_web_url(field("$.url")),
+        _repo_web_url(pl.col("request")),
+        GITHUB_WEB + "/" + pl.col("scope"),
+    )
+    envelope = pl.struct(
+        action.alias("action"),
+        pl.struct(pl.col("scope").alias("full_name"), web.alias("html_url")).alias("repository"),
+    ).struct.json_encode()
+    head = envelope.str.strip_suffix("}")
+    with_sender = (
+        pl.lit(",")
+        if sender is None
+        else pl.when(sender.is_not_null()).then(',"sender":' + sender + ",").otherwise(pl.lit(","))
+    )
+    return landing.with_columns(
+        pl.concat_str(head, with_sender, pl.lit(f'"{entity}":'), "payload", pl.lit("}")).alias(
+            "payload"
+        )
+    )
+
+
+def issues(landing: pl.DataFrame, key: str) -> Normalised:
+    """Polled issues: ``created`` by the author and, for a closed issue, ``closed`` by its
+    ``closed_by`` (``unknown`` when the record does not say), as the ``opened`` and ``closed``
+    deliveries of the same issue are (see ``HOOKS["issues"]``). What happened in between
+    (reopened, labelled, edited…) is only known from deliveries. A pull request in the issues
+    list is a reference (the connector skips them: they are polled as pulls)."""
+    field = pl.col("payload").str.json_path_match
+    opened = _as_delivery(landing, "issue", pl.lit("opened"), field("$.user"))
+    closed = _as_delivery(
+        landing.filter(field("$.state") == "closed"),
+        "issue",
+        pl.lit("closed"),
+        field("$.closed_by"),
+    )
+    return webhook_events(
+        pl.concat([opened, closed]), key, HOOKS["issues"], source="github", actor=_sender
+    )
+
+
+def check_runs(landing: pl.DataFrame, key: str) -> Normalised:
+    """Polled check runs (``/commits/{sha}/check-runs``): ``queued``, ``started`` or
+    ``completed`` as the record's status says, exactly as a ``check_run`` delivery holding the
+    same record (``HOOKS["check_run"]``, delivery action ``created`` or ``completed``). The REST
+    record names no person: the actor is ``unknown``."""
+    completed = pl.col("payload").str.json_path_match("$.status") == "completed"
+    action = pl.when(completed).then(pl.lit("completed")).otherwise(pl.lit("created"))
+    return webhook_events(
+        _as_delivery(landing, "check_run", action, None),
+        key,
+        HOOKS["check_run"],
+        source="github",
+        actor=_sender,
+    )
 
 
 def push_webhooks(landing: pl.DataFrame, key: str) -> Normalised:

@@ -2,9 +2,11 @@
 
 Every list answers with a content ``ETag`` (so ``If-None-Match`` gets a 304) and the
 ``X-RateLimit-*`` headers GitHub sends. Filters are the ones the real endpoints offer, applied the
-way GitHub applies them: ``since`` on commits compares the *committer* date, ``created`` on
-workflow runs takes the search qualifier syntax (``>=2026-10-01T00:00:00Z``, ``a..b``), and
-deployments, statuses and releases take no time filter at all.
+way GitHub applies them: ``since`` on commits compares the *committer* date, ``since`` on
+issues the ``updated_at`` (and the issues list holds pull requests too, marked by a
+``pull_request`` key), ``created`` on workflow runs takes the search qualifier syntax
+(``>=2026-10-01T00:00:00Z``, ``a..b``), and deployments, statuses, releases and a commit's check
+runs take no time filter at all.
 """
 
 from __future__ import annotations
@@ -156,6 +158,40 @@ def reviews(sandbox: Sandbox, request: Request) -> Response:
     return paginated(request, sandbox.rendered("github_reviews", repo, number))
 
 
+# --- issues ----------------------------------------------------------------------------------
+
+
+def issues(sandbox: Sandbox, request: Request) -> Response:
+    """``GET /repos/{o}/{r}/issues``: issues *and pull requests* (an item with a
+    ``pull_request`` key), ``state`` (default ``open``), ``sort`` (``created`` by default,
+    ``updated``, ``comments``), ``direction`` (default ``desc``) and ``since`` (updated at or
+    after), as GitHub filters them."""
+    repo = _repo(request)
+    if not _known(sandbox, repo):
+        return not_found()
+    params = request.query_params
+    try:
+        since = _instant(params["since"]) if "since" in params else None
+    except ValueError:
+        return validation_failed("Invalid value for parameter 'since'")
+    state = params.get("state", "open")
+    items = []
+    for item in sandbox.rendered("github_issues", repo):
+        item = sandbox.corrupt(f"github:{repo}#{item['number']}", item)
+        if state != "all" and item.get("state") != state:
+            continue
+        updated = _stamp(item.get("updated_at"))
+        if since is not None and updated is not None and updated < since:
+            continue
+        items.append(item)
+    field = {"updated": "updated_at", "comments": "comments"}.get(
+        params.get("sort", "created"), "created_at"
+    )
+    descending = params.get("direction", "desc") == "desc"
+    items.sort(key=lambda i: (str(i.get(field)), i.get("number", 0)), reverse=descending)
+    return paginated(request, items)
+
+
 # --- commits ---------------------------------------------------------------------------------
 
 
@@ -204,6 +240,23 @@ def commit(sandbox: Sandbox, request: Request) -> Response:
         return validation_failed(f"No commit found for SHA: {sha}")
     body = sandbox.corrupt(f"github:{repo}@{sha}", detail)
     return json_response(request, body, rate_limit_headers())
+
+
+def check_runs(sandbox: Sandbox, request: Request) -> Response:
+    """``GET /repos/{o}/{r}/commits/{ref}/check-runs``: ``{"total_count", "check_runs"}``,
+    newest first, paged with ``Link`` headers; 422 for a sha that is no commit, as GitHub."""
+    repo = _repo(request)
+    if not _known(sandbox, repo):
+        return not_found()
+    sha = request.path_params["sha"]
+    if not sandbox.rendered("github_commit", repo, sha):
+        return validation_failed(f"No commit found for SHA: {sha}")
+    items = [
+        sandbox.corrupt(f"github:{repo}/check-runs/{run['id']}", run)
+        for run in sandbox.rendered("github_check_runs", repo, sha)
+    ]
+    items.sort(key=lambda r: (str(r.get("started_at")), r.get("id", 0)), reverse=True)
+    return paginated(request, items, lambda page: {"total_count": len(items), "check_runs": page})
 
 
 def _ancestry(graph: dict[str, list[str]], sha: str) -> set[str]:
@@ -373,7 +426,9 @@ def routes(sandbox: Sandbox) -> list[Route]:
         route("/pulls", pulls),
         route("/pulls/{number:int}/reviews", reviews),
         route("/commits", commits),
+        route("/issues", issues),
         route("/commits/{sha}", commit),
+        route("/commits/{sha}/check-runs", check_runs),
         route("/compare/{basehead}", compare),
         route("/actions/runs", workflow_runs),
         route("/deployments", deployments),

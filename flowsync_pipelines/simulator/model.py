@@ -364,6 +364,23 @@ class GithubRelease:
 
 
 @dataclass
+class GithubIssue:
+    """A native GitHub issue (a bug report filed against a repository, outside Jira)."""
+
+    key: str
+    repo: str
+    title: str
+    body: str
+    author: str
+    created_at: datetime
+    closed_at: datetime | None
+    closed_by: str | None
+    labels: list[str]
+    number: int = 0  # from the repository's one sequence, shared with pull requests
+    id: int = 0
+
+
+@dataclass
 class GitlabIssue:
     key: str
     project: str
@@ -448,3 +465,4 @@ class Timeline:
     sentry_issues: list[SentryIssue]
     figma_files: list[FigmaFile]
     figma_comments: list[FigmaComment]
+    github_issues: list[GithubIssue] = field(default_factory=list)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import iso_z
 from .ids import github_node_id, hex_id, int_from, legacy_node_id
-from .model import CiRun, Commit, Deployment, PullRequest, Timeline
+from .model import CiRun, Commit, Deployment, GithubIssue, PullRequest, Timeline
 from .org import DEPENDABOT_ID, ORG_SLUG, Organisation, Person, Repo
 from .sim_files import file_changes
 
@@ -16,6 +16,7 @@ API = "https://api.github.com"
 WEB = "https://github.com"
 GHOST_LOGIN, GHOST_ID = "ghost", 10137
 WEB_FLOW_LOGIN, WEB_FLOW_ID = "web-flow", 19864447
+SCAN_APP_SLUG, SCAN_APP_ID = "acme-scan", 412_907
 _LANGUAGE_NAMES = {"python": "Python", "go": "Go", "typescript": "TypeScript"}
 _LABEL_COLOURS = {
     "bug": ("d73a4a", "Something isn't working", True),
@@ -92,6 +93,9 @@ class GithubRenderer:
         self.releases = {
             name: [r for r in timeline.releases if r.repo == name] for name in self.repos
         }
+        self.issues: dict[str, list[GithubIssue]] = {name: [] for name in self.repos}
+        for issue in timeline.github_issues:
+            self.issues[issue.repo].append(issue)
         # push instants per repo, for the repository object's pushed_at
         self.push_times: dict[str, list[datetime]] = {}
         for name in self.repos:
@@ -352,6 +356,90 @@ class GithubRenderer:
             if review.at <= as_of
         ]
 
+    # --- issues -----------------------------------------------------------------------------
+
+    def _issue_common(self, repo: str, number: int, as_of: datetime) -> dict[str, Any]:
+        api = f"{API}/repos/{repo}"
+        return {
+            "url": f"{api}/issues/{number}",
+            "repository_url": api,
+            "labels_url": f"{api}/issues/{number}/labels{{/name}}",
+            "comments_url": f"{api}/issues/{number}/comments",
+            "events_url": f"{api}/issues/{number}/events",
+            "number": number,
+            "locked": False,
+            "milestone": None,
+            "comments": 0,
+            "active_lock_reason": None,
+            "timeline_url": f"{api}/issues/{number}/timeline",
+            "performed_via_github_app": None,
+        }
+
+    def issue(self, issue: GithubIssue, as_of: datetime) -> dict[str, Any]:
+        """An item of ``GET /repos/{o}/{r}/issues``: an issue as the list shows it."""
+        closed = issue.closed_at is not None and issue.closed_at <= as_of
+        author = self.person_user(issue.author, as_of)
+        return {
+            **self._issue_common(issue.repo, issue.number, as_of),
+            "html_url": f"{WEB}/{issue.repo}/issues/{issue.number}",
+            "id": issue.id,
+            "node_id": github_node_id("I", self.seed, issue.key),
+            "title": issue.title,
+            "user": author,
+            "labels": [self._label(issue.repo, name) for name in issue.labels],
+            "state": "closed" if closed else "open",
+            "assignee": None,
+            "assignees": [],
+            "created_at": iso_z(issue.created_at),
+            "updated_at": iso_z(
+                issue.closed_at if closed and issue.closed_at else issue.created_at
+            ),
+            "closed_at": iso_z(issue.closed_at) if closed and issue.closed_at else None,
+            "author_association": self._association(issue.author, as_of),
+            "body": issue.body or None,
+            "closed_by": self.person_user(issue.closed_by, as_of)
+            if closed and issue.closed_by
+            else None,
+            "state_reason": "completed" if closed else None,
+        }
+
+    def pull_as_issue(self, pr: PullRequest, as_of: datetime) -> dict[str, Any]:
+        """A pull request as the issues list shows it: issue fields plus a ``pull_request`` key."""
+        pull = self.pull(pr, as_of)
+        html = pull["html_url"]
+        return {
+            **self._issue_common(pr.repo, pr.number, as_of),
+            "html_url": html,
+            "id": pr.id,
+            "node_id": pull["node_id"],
+            "title": pull["title"],
+            "user": pull["user"],
+            "labels": pull["labels"],
+            "state": pull["state"],
+            "assignee": pull["assignee"],
+            "assignees": pull["assignees"],
+            "created_at": pull["created_at"],
+            "updated_at": pull["updated_at"],
+            "closed_at": pull["closed_at"],
+            "author_association": pull["author_association"],
+            "draft": pull["draft"],
+            "pull_request": {
+                "url": pull["url"],
+                "html_url": html,
+                "diff_url": pull["diff_url"],
+                "patch_url": pull["patch_url"],
+                "merged_at": pull["merged_at"],
+            },
+            "body": pull["body"],
+            "state_reason": None,
+        }
+
+    def list_issues(self, repo: str, as_of: datetime) -> list[dict[str, Any]]:
+        """``GET /repos/{o}/{r}/issues?state=all`` items, pull requests included (by number)."""
+        issues = [self.issue(i, as_of) for i in self.issues[repo] if i.created_at <= as_of]
+        pulls = [self.pull_as_issue(pr, as_of) for pr in self.pulls[repo] if pr.created_at <= as_of]
+        return sorted(issues + pulls, key=lambda item: item["number"])
+
     # --- commits ----------------------------------------------------------------------------
 
     def _linked_user(self, person_id: str, email: str, as_of: datetime) -> dict[str, Any] | None:
@@ -463,6 +551,70 @@ class GithubRenderer:
             },
             "files": files,
         }
+
+    # --- check runs -------------------------------------------------------------------------
+
+    def check_runs(self, repo: str, sha: str, as_of: datetime) -> list[dict[str, Any]]:
+        """``GET /repos/{o}/{r}/commits/{sha}/check-runs`` items.
+
+        A third-party app (``acme-scan``) checks each commit pushed to the default branch
+        (merge commits: branch commits were checked on their pull request). It starts one to
+        four minutes after the push and takes two to nine. ``[]`` for any other commit.
+        """
+        commit = self.commit_by_sha.get((repo, sha))
+        if commit is None or commit.kind != "merge" or commit.on_main_at is None:
+            return []
+        started = commit.on_main_at + timedelta(
+            seconds=int_from(60, 240, self.seed, "check-start", sha)
+        )
+        if started > as_of:
+            return []
+        completed = started + timedelta(seconds=int_from(120, 540, self.seed, "check-took", sha))
+        roll = int_from(0, 99, self.seed, "check-outcome", sha)
+        conclusion = "failure" if roll < 8 else "neutral" if roll < 12 else "success"
+        done = completed <= as_of
+        run_id = int_from(30_000_000_000, 39_000_000_000, self.seed, "check-run", repo, sha)
+        suite_id = int_from(20_000_000_000, 29_000_000_000, self.seed, "check-suite", repo, sha)
+        api = f"{API}/repos/{repo}"
+        return [
+            {
+                "id": run_id,
+                "name": "security-scan",
+                "node_id": github_node_id("CR", self.seed, repo, sha),
+                "head_sha": sha,
+                "external_id": hex_id(12, "scan", sha),
+                "url": f"{api}/check-runs/{run_id}",
+                "html_url": f"{WEB}/{repo}/runs/{run_id}",
+                "details_url": f"https://scan.acme.example/{repo}/{sha[:12]}",
+                "status": "completed" if done else "in_progress",
+                "conclusion": conclusion if done else None,
+                "started_at": iso_z(started),
+                "completed_at": iso_z(completed) if done else None,
+                "output": {
+                    "title": f"Security scan {conclusion}" if done else None,
+                    "summary": None,
+                    "text": None,
+                    "annotations_count": 0,
+                    "annotations_url": f"{api}/check-runs/{run_id}/annotations",
+                },
+                "check_suite": {"id": suite_id},
+                "app": {
+                    "id": SCAN_APP_ID,
+                    "slug": SCAN_APP_SLUG,
+                    "node_id": legacy_node_id("App", SCAN_APP_ID),
+                    "owner": self._owner(),
+                    "name": "Acme Scan",
+                    "description": "Dependency and secret scanning",
+                    "external_url": "https://scan.acme.example",
+                    "html_url": f"{WEB}/apps/{SCAN_APP_SLUG}",
+                    "created_at": "2024-02-01T10:00:00Z",
+                    "updated_at": "2024-02-01T10:00:00Z",
+                    "permissions": {"checks": "write", "contents": "read"},
+                    "events": [],
+                },
+                "pull_requests": [],
+            }
+        ]
 
     # --- actions ----------------------------------------------------------------------------
 

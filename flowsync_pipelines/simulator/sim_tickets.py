@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 from .clock import align_to_work, with_ms, work_delay, zone
 from .ids import hex_id, int_from, uuid_from
-from .model import GitlabIssue, LinearProject, Sprint, Ticket, TicketComment
+from .model import (
+    GithubIssue,
+    GitlabIssue,
+    LinearProject,
+    PullRequest,
+    Sprint,
+    Ticket,
+    TicketComment,
+)
 from .org import (
     CI_BOT_ID,
     JIRA_PROJECT_KEY,
@@ -528,4 +536,68 @@ def simulate_gitlab_issues(
         iids = sorted(i.iid for i in project_issues)
         for issue, iid in zip(project_issues, iids, strict=True):
             issue.iid = iid
+    return issues
+
+
+def simulate_github_issues(
+    org: Organisation, pulls: list[PullRequest], seed: int, start: datetime, end: datetime
+) -> list[GithubIssue]:
+    """GitHub repositories get a few native bug reports (work is tracked in Jira; these are the
+    odd issue someone files on the repository). About half are closed by a team member.
+
+    Numbers continue the repository's one sequence after its pull requests (GitHub numbers
+    issues and pull requests together), in order of creation.
+    """
+    rng = random.Random(f"{seed}:github-issues")
+    titles = [
+        "Docs: the local setup guide misses a step",
+        "Flaky test in CI on main",
+        "Error message is unclear when the token expired",
+        "Dependency warning on startup",
+        "Healthcheck returns 200 while the database is down",
+    ]
+    issues: list[GithubIssue] = []
+    for repo in sorted(org.repos, key=lambda r: r.full_name):
+        if repo.host != "github":
+            continue
+        people = [
+            p
+            for p in (org.person(pid) for pid in org.team(repo.team).members)
+            if "github" in p.accounts and not p.is_bot
+        ]
+        if not people:
+            continue
+        for n in range(rng.randint(2, 4)):
+            author = rng.choice(people)
+            created = align_to_work(start + (end - start) * rng.random(), author.tz, rng)
+            closer = rng.choice(people)
+            closed = work_delay(created, closer.tz, rng, 2, 200) if rng.random() < 0.5 else None
+            if created >= end:
+                continue
+            closed = closed if closed is not None and closed < end else None
+            issues.append(
+                GithubIssue(
+                    key=f"{repo.full_name}#issue-{n}",
+                    repo=repo.full_name,
+                    title=rng.choice(titles),
+                    body=rng.choice(["", "Seen on main.", "Steps to reproduce in the thread."]),
+                    author=author.person_id,
+                    created_at=created,
+                    closed_at=closed,
+                    closed_by=closer.person_id if closed is not None else None,
+                    labels=sorted(
+                        rng.sample(["bug", "documentation", "enhancement"], rng.randint(0, 2))
+                    ),
+                )
+            )
+    issues.sort(key=lambda i: (i.created_at, i.key))
+    next_number = {
+        repo: max((p.number for p in pulls if p.repo == repo), default=0) + 1
+        for repo in {i.repo for i in issues}
+    }
+    first = int_from(2_000_000_000, 2_100_000_000, seed, "github-issue-id")
+    for n, issue in enumerate(issues):
+        issue.number = next_number[issue.repo]
+        next_number[issue.repo] += 1
+        issue.id = first + n * 41 + int_from(0, 30, seed, "github-issue-gap", n)
     return issues

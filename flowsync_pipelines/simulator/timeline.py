@@ -29,6 +29,7 @@ from .sim_tickets import (
     close_untouched_backlog,
     plan_iterations,
     progress_epics,
+    simulate_github_issues,
     simulate_gitlab_issues,
 )
 
@@ -82,6 +83,7 @@ def simulate(
         deployments=deployments,
         releases=releases,
         gitlab_issues=simulate_gitlab_issues(org, seed, start, end),
+        github_issues=simulate_github_issues(org, pulls, seed, start, end),
         sentry_issues=sentry_issues,
         figma_files=figma_files,
         figma_comments=figma_comments,

@@ -98,6 +98,15 @@ class World:
         """
         return self._github.commit_detail(repo, sha, _utc(as_of))
 
+    def github_issues(self, repo: str, as_of: datetime) -> list[dict[str, Any]]:
+        """``GET /repos/{o}/{r}/issues?state=all`` items by number: issues and, as GitHub lists
+        them there too, pull requests (with a ``pull_request`` key)."""
+        return self._github.list_issues(repo, _utc(as_of))
+
+    def github_check_runs(self, repo: str, sha: str, as_of: datetime) -> list[dict[str, Any]]:
+        """``GET /repos/{o}/{r}/commits/{sha}/check-runs`` items (``[]`` for most commits)."""
+        return self._github.check_runs(repo, sha, _utc(as_of))
+
     def github_workflow_runs(self, repo: str, as_of: datetime) -> list[dict[str, Any]]:
         return self._github.list_workflow_runs(repo, _utc(as_of))
 

@@ -15,9 +15,12 @@ id the connector would give it, so a webhook and a poll of the same entity versi
 
 Every other delivery lands whole as kind ``webhook:<event slug>`` with the delivery id as record
 id; ``WEBHOOKS`` in each source's normaliser module turns it into events (kinds with none are
-quarantined as unsupported, counted apart from malformed data). Jira issue events are *not*
-mapped to ``issues``: their issue has no changelog, and as the newest version it would hide the
-polled one's transitions.
+quarantined as unsupported, counted apart from malformed data). GitHub ``issues`` and
+``check_run`` deliveries land whole although the connector polls ``issues`` and ``check_runs``:
+a delivery says what was done (reopened, labelled…) and by whom, which the polled snapshot does
+not; the polled kinds are normalised by the same rules, so both give the same event ids. Jira
+issue events are *not* mapped to ``issues``: their issue has no changelog, and as the newest
+version it would hide the polled one's transitions.
 
 Each record is dated by what it is about: a delivery landed whole gets as ``updated_at`` the time
 of the newest event its normaliser reads from it (the receipt time when the payload dates
