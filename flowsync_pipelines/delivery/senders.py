@@ -176,12 +176,14 @@ class EmailSender:
         mail_from: str,
         unsubscribe_url: str,
         starttls: bool = False,
+        ca_file: str | None = None,
         user: str = "",
         password: str = "",
         timeout_s: float = 10.0,
     ) -> None:
         self.host, self.port, self.mail_from = host, port, mail_from
         self.unsubscribe_url = unsubscribe_url
+        self.ca_file = ca_file  # a private CA for STARTTLS (the system's otherwise)
         self.starttls, self.user, self.password, self.timeout_s = (
             starttls,
             user,
@@ -212,7 +214,7 @@ class EmailSender:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.ca_file))
                 if self.user:
                     smtp.login(self.user, self.password)
                 refused = smtp.send_message(msg)
