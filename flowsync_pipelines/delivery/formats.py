@@ -66,7 +66,8 @@ def slack_payload(d: DigestModel) -> dict[str, Any]:
         if len(text) + len(more) > SLACK_MAX_SECTION_TEXT:
             blocks.append((_section(text), shown))
             text, shown = f"*{_mrkdwn(section.title)}* (continued)", 0
-        blocks.append((_section(text + more), shown))
+        # the block saying "and N more" counts those N: cut, it adds them to the overflow
+        blocks.append((_section(text + more), shown + section.more))
     if not blocks:
         blocks.append((_section(QUIET), 0))
     room = SLACK_MAX_BLOCKS - 2  # the header, and the last block says what was left out

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
@@ -46,6 +47,7 @@ class FaultPlan:
     kinds: tuple[str, ...] = ("429", "5xx", "timeout")
     seed: int = 13
     hang_s: float = 2.5  # a "timeout" answers after this long (longer than the client waits)
+    script: list[str] = field(default_factory=list)  # faults for the first requests, in order
     injected: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -54,6 +56,11 @@ class FaultPlan:
 
     def draw(self) -> str | None:
         with self._lock:
+            if self.script:
+                kind = self.script.pop(0)
+                if kind:
+                    self.injected[kind] = self.injected.get(kind, 0) + 1
+                return kind or None
             if self._rng.random() >= self.rate:
                 return None
             kind = self._rng.choice(self.kinds)
@@ -183,8 +190,9 @@ class SlackServer(_Threaded):
         if not self._authorised(request):
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         params = dict(request.query_params)
-        if request.method == "POST":
-            params.update(dict(await request.form()))
+        if request.method == "POST":  # form-encoded, as slack-sdk sends it
+            body = (await request.body()).decode()
+            params.update({k: v[-1] for k, v in parse_qs(body).items()})
         channel = params.get("channel", "")
         if channel not in self.channels.values():  # history takes ids only, as Slack's does
             return JSONResponse({"ok": False, "error": "channel_not_found"})
@@ -354,7 +362,7 @@ class SmtpServer:
                 isinstance(auth_data, LoginPassword)
                 and (self.users or {}).get(auth_data.login.decode()) == auth_data.password.decode()
             )
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
 
         with socket.socket() as s:  # a free port (Controller needs one up front)
             s.bind(("127.0.0.1", 0))
