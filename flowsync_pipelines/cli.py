@@ -126,9 +126,9 @@ def deliver(
 
     from flowsync_pipelines.delivery.outbox import Outbox, OutboxRow
     from flowsync_pipelines.delivery.send import deliver_pending
+    from flowsync_pipelines.delivery.senders import DeliverySettings
     from flowsync_pipelines.metadata import MetadataStore
     from flowsync_pipelines.settings import Paths, load_config
-    from resources.delivery import delivery_resource
 
     paths = Paths(home=flowsync_home())
     try:
@@ -154,11 +154,10 @@ def deliver(
                 err=True,
             )
 
-        resource = delivery_resource().process_config_and_initialize()
         report = deliver_pending(
             outbox,
             {s.id: s for s in config.digests},
-            resource.senders(paths.outbox),
+            DeliverySettings.from_env().senders(paths.outbox),
             rounds=rounds,
             progress=progress,
         )

@@ -4,13 +4,15 @@ A row is ``pending`` until its sender confirms it (``sent``, with the provider's
 gives up (``failed``). ``in_flight`` is set before a send and cleared with its outcome, so a row
 found in flight on the next run is one whose outcome is unknown (timeout, crash): its sender
 looks for it on the provider's side before sending again. A lease keeps two delivery processes
-off the same row.
+off the same row; a lease whose process died on this host is taken over at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -33,6 +35,7 @@ digest_outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("in_flight", sa.Boolean, nullable=False),
     sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("lease_owner", sa.String),  # "host:pid" of the process sending it
     sa.Column("last_error", sa.Text),
     sa.Column("provider_id", sa.String),  # Slack "channel/ts", SMTP Message-ID, Teams request
     sa.Column("payload_sha256", sa.String(64), nullable=False),
@@ -171,21 +174,21 @@ class Outbox:
             ).first()
             if before is None or before.state != "pending":
                 return None
+            held = before.lease_until is not None and _aware(before.lease_until) >= now
+            if held and not _dead(before.lease_owner):
+                return None
             taken = conn.execute(
                 digest_outbox.update()
                 .where(
                     digest_outbox.c.digest_id == digest_id,
                     digest_outbox.c.state == "pending",
                     digest_outbox.c.attempts == before.attempts,  # nobody claimed it meanwhile
-                    sa.or_(
-                        digest_outbox.c.lease_until.is_(None),
-                        digest_outbox.c.lease_until < now,
-                    ),
                 )
                 .values(
                     attempts=before.attempts + 1,
                     in_flight=True,
                     lease_until=now + timedelta(seconds=lease_s),
+                    lease_owner=OWNER,
                     updated_at=now,
                 )
             )
@@ -218,8 +221,35 @@ class Outbox:
             conn.execute(
                 digest_outbox.update()
                 .where(digest_outbox.c.digest_id == digest_id)
-                .values(state=state, lease_until=None, updated_at=datetime.now(UTC), **values)
+                .values(
+                    state=state,
+                    lease_until=None,
+                    lease_owner=None,
+                    updated_at=datetime.now(UTC),
+                    **values,
+                )
             )
+
+
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+
+
+def _dead(owner: str | None) -> bool:
+    """Whether a lease's process is gone: known only for processes on this host."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _row(r: Any) -> OutboxRow:

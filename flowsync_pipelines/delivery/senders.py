@@ -306,3 +306,88 @@ class FileSender:
     def find(self, row: OutboxRow, subscription: DigestSubscription) -> str | None:
         path = self.path(row, subscription)
         return str(path) if path.exists() else None
+
+
+# Plain settings from the environment: env var -> DeliverySettings field. The secrets
+# (FLOWSYNC_SLACK_TOKEN, FLOWSYNC_SMTP_PASSWORD) reach Dagster runs as dg.EnvVar.
+SLACK_TOKEN_ENV = "FLOWSYNC_SLACK_TOKEN"
+SMTP_PASSWORD_ENV = "FLOWSYNC_SMTP_PASSWORD"
+SETTINGS_ENV = {
+    "FLOWSYNC_SLACK_BASE_URL": "slack_base_url",
+    "FLOWSYNC_SMTP_HOST": "smtp_host",
+    "FLOWSYNC_SMTP_PORT": "smtp_port",
+    "FLOWSYNC_SMTP_STARTTLS": "smtp_starttls",
+    "FLOWSYNC_SMTP_CA_FILE": "smtp_ca_file",
+    "FLOWSYNC_SMTP_USER": "smtp_user",
+    "FLOWSYNC_MAIL_FROM": "mail_from",
+    "FLOWSYNC_UNSUBSCRIBE_URL": "unsubscribe_url",
+    "FLOWSYNC_DIGEST_URL": "html_base_url",
+}
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How digests leave FlowSync. A channel whose settings are missing has no sender: its
+    outbox rows wait until it has one."""
+
+    slack_token: str = ""
+    slack_base_url: str = "https://slack.com/api/"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_ca_file: str | None = None
+    smtp_user: str = ""
+    smtp_password: str = ""
+    mail_from: str = "flowsync@localhost"
+    unsubscribe_url: str = "https://flowsync.invalid/unsubscribe"
+    html_base_url: str = ""  # where the outbox's HTML digests are served; file:// by default
+    timeout_s: float = 10.0
+    teams_per_second: float = 4.0
+
+    @classmethod
+    def plain_from_env(cls) -> dict[str, object]:
+        """The non-secret settings the environment gives, typed."""
+        values: dict[str, object] = {
+            f: os.environ[env] for env, f in SETTINGS_ENV.items() if os.environ.get(env)
+        }
+        if "smtp_port" in values:
+            values["smtp_port"] = int(str(values["smtp_port"]))
+        if "smtp_starttls" in values:
+            values["smtp_starttls"] = str(values["smtp_starttls"]).lower() in ("1", "true", "yes")
+        return values
+
+    @classmethod
+    def from_env(cls) -> DeliverySettings:
+        """Everything from the environment, secrets included (the ``flowsync deliver`` CLI)."""
+        return cls(
+            **cls.plain_from_env(),  # type: ignore[arg-type]
+            slack_token=os.environ.get(SLACK_TOKEN_ENV, ""),
+            smtp_password=os.environ.get(SMTP_PASSWORD_ENV, ""),
+        )
+
+    def digest_url(self, outbox_root: Path) -> str:
+        return self.html_base_url or outbox_root.resolve().as_uri()
+
+    def senders(self, outbox_root: Path) -> dict[str, Sender]:
+        senders: dict[str, Sender] = {
+            "markdown": FileSender(outbox_root),
+            "html": FileSender(outbox_root),
+            "teams": TeamsSender(timeout_s=self.timeout_s, per_second=self.teams_per_second),
+        }
+        if self.slack_token:
+            senders["slack"] = SlackSender(
+                self.slack_token, base_url=self.slack_base_url, timeout_s=self.timeout_s
+            )
+        if self.smtp_host:
+            senders["email"] = EmailSender(
+                host=self.smtp_host,
+                port=self.smtp_port,
+                mail_from=self.mail_from,
+                unsubscribe_url=self.unsubscribe_url,
+                starttls=self.smtp_starttls,
+                ca_file=self.smtp_ca_file,
+                user=self.smtp_user,
+                password=self.smtp_password,
+                timeout_s=self.timeout_s,
+            )
+        return senders

@@ -21,6 +21,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -111,9 +112,11 @@ class SlackServer(_Threaded):
         channels: dict[str, str],  # name (without #) -> id
         faults: FaultPlan | None = None,
         delay_s: float = 0.0,
+        on_post: Callable[[int], None] | None = None,
         port: int = 0,
     ) -> None:
         self.token = token
+        self.on_post = on_post  # called with the count of posts so far, before answering one
         self.channels = dict(channels)
         self.faults = faults or FaultPlan()
         self.delay_s = delay_s
@@ -179,6 +182,8 @@ class SlackServer(_Threaded):
                     "metadata": body.get("metadata"),
                 }
             )
+        if self.on_post:
+            self.on_post(len(self.messages))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if fault == "timeout":  # posted, but the client gives up before hearing so
