@@ -246,6 +246,7 @@ def test_enqueue_is_idempotent_and_a_sent_row_never_changes(outbox, tmp_path: Pa
     senders = {"markdown": FileSender(tmp_path / "out"), "html": FileSender(tmp_path / "out")}
     deliver_pending(outbox, {s.id: s for s in subs}, senders)
     before = outbox.rows()
+    assert [r.payload for r in before] == [{}, {}]  # sent: the names it held are not kept
     assert outbox.enqueue(rows) == (0, 0)  # sent: the old payload does not come back
     assert outbox.rows() == before
     assert deliver_pending(outbox, {s.id: s for s in subs}, senders).sent == 0

@@ -195,8 +195,17 @@ class Outbox:
             return _row(before) if taken.rowcount == 1 else None
 
     def mark_sent(self, digest_id: str, provider_id: str) -> None:
+        """Delivered. The payload (it may name people) is dropped; its hash stays, so the row
+        still tells what was sent and a re-enqueue still finds nothing new."""
         now = datetime.now(UTC)
-        self._finish(digest_id, state="sent", provider_id=provider_id, sent_at=now, last_error=None)
+        self._finish(
+            digest_id,
+            state="sent",
+            provider_id=provider_id,
+            sent_at=now,
+            last_error=None,
+            payload="{}",
+        )
 
     def mark_retry(self, digest_id: str, error: str, *, unknown: bool = False) -> None:
         """Not sent this time; ``unknown`` keeps it in flight (the provider may have it)."""
