@@ -309,3 +309,38 @@ def test_every_channel_delivers_exactly_once_under_20_percent_faults(
     assert sorted(message_ids) == expected["email"]
     assert max(Counter(slack.digest_ids()).values()) == 1
     assert slack.violations == [] and teams.violations == []
+
+
+def test_a_channel_without_settings_keeps_its_rows_waiting(outbox) -> None:
+    (sub,) = slack_subs(1)
+    outbox.enqueue(rows_for([sub], [2]))
+    report = deliver_pending(outbox, {sub.id: sub}, {}, sleep=no_sleep)
+    assert report.skipped == 1 and report.sent == 0
+    (row,) = outbox.rows()
+    assert (row.state, row.attempts) == ("pending", 0)
+
+
+def test_a_row_leased_by_a_live_process_is_left_to_it(outbox, tmp_path: Path) -> None:
+    sub = subscription("payments-1", ["markdown"])
+    outbox.enqueue(rows_for([sub], [1]))
+    (row,) = outbox.pending()
+    assert outbox.claim(row.digest_id) is not None  # this (live) process holds it now
+    report = deliver_pending(outbox, {sub.id: sub}, {"markdown": FileSender(tmp_path)})
+    assert report.sent == 0
+    (row,) = outbox.rows()
+    assert (row.state, row.attempts, row.in_flight) == ("pending", 1, True)
+
+
+def test_the_outbox_works_the_same_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    store = MetadataStore(postgres_url)
+    try:
+        queue = Outbox(store)
+        sub = subscription("payments-pg", ["markdown", "html"])
+        rows = rows_for([sub], [2])
+        assert queue.enqueue(rows) == (2, 0) and queue.enqueue(rows) == (0, 0)
+        senders = {"markdown": FileSender(tmp_path), "html": FileSender(tmp_path)}
+        assert deliver_pending(queue, {sub.id: sub}, senders).sent == 2
+        assert queue.counts() == {"sent": 2}
+        assert queue.enqueued_days([sub.id], DAY) == {sub.id}
+    finally:
+        store.dispose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flowsync_pipelines.delivery.outbox import Outbox, OutboxRow
 from flowsync_pipelines.delivery.senders import Failed, Retry, Sender, Sent, Unknown
@@ -27,7 +27,6 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     skipped: int = 0  # no sender for the channel, or the subscription is gone
-    errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -53,19 +52,22 @@ def deliver_pending(
     """Send every pending row, in up to ``rounds`` passes (retryable rows go again after a
     short backoff); a row that has used ``max_attempts`` is marked failed."""
     report = DeliveryReport()
+    skipped: set[str] = set()
     for round_no in range(rounds):
-        pending = outbox.pending()
+        pending = [r for r in outbox.pending() if r.digest_id not in skipped]
         if not pending:
             break
         if round_no:
             sleep(backoff_s * 2 ** (round_no - 1))
+        attempted = 0
         for row in pending:
             subscription = subscriptions.get(row.subscription_id)
             sender = senders.get(row.channel)
             if subscription is None or sender is None:
-                report.skipped += 1
+                skipped.add(row.digest_id)  # waits for its channel's settings
                 continue
             outcome = deliver_one(outbox, row, subscription, sender, max_attempts=max_attempts)
+            attempted += outcome != "busy"
             if outcome == "sent":
                 report.sent += 1
             elif outcome == "found":
@@ -79,6 +81,9 @@ def deliver_pending(
                     sleep(min(after, MAX_RETRY_AFTER_S))  # honour Retry-After
             if progress:
                 progress(row, outcome)
+        if not attempted:
+            break  # the rest is leased by another live process
+    report.skipped = len(skipped)
     return report
 
 
