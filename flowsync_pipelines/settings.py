@@ -7,6 +7,7 @@ YAML: a source names the *environment variable* that holds its token.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from datetime import date, time
@@ -146,7 +147,7 @@ class DigestSubscription(_Strict):
     defaults to the first team's; ``send_at`` is local wall-clock time on ``weekdays``.
     """
 
-    id: str = ""  # stable name; default "<recipient or team>/<teams>/<role>"
+    id: str = ""  # stable name; default "<teams>/<role>[/<hash of the recipient>]"
     recipient: str | None = None
     role: Role = "engineering_manager"
     teams: list[str]
@@ -250,7 +251,9 @@ class FlowSyncConfig(_Strict):
             if member and "email" in (entry.get("channels") or []) and not entry.get("email_to"):
                 entry["email_to"] = [member["email"]] if member.get("email") else []
             if not entry.get("id"):
-                entry["id"] = f"{recipient or 'team'}/{'+'.join(keys)}/{entry.get('role', ROLE)}"
+                entry["id"] = f"{'+'.join(keys)}/{entry.get('role', ROLE)}"
+                if recipient:  # the outbox and file names keep ids: no email or handle in them
+                    entry["id"] += "/" + hashlib.sha256(recipient.encode()).hexdigest()[:10]
             digests.append(entry)
         return {**data, "digests": digests}
 
