@@ -215,7 +215,13 @@ def evaluate(deployment: tuple[Path, str], now: datetime) -> list[dg.RunRequest]
 
 
 def requested(requests: list[dg.RunRequest]) -> dict[str, str]:
-    return {r.tags["flowsync/subscription"]: r.tags["flowsync/day"] for r in requests}
+    """``{subscription id: local day}`` over the requested runs (one run per local day)."""
+    found = {}
+    for r in requests:
+        config = r.run_config["ops"]["deliver_digests"]["config"]
+        assert r.tags["flowsync/day"] == config["day"]
+        found.update({sid: config["day"] for sid in config["subscription_ids"]})
+    return found
 
 
 def test_sensor_dispatches_each_zone_at_its_morning_across_the_march_change(deployment) -> None:
@@ -241,15 +247,13 @@ def test_sensor_dispatches_each_zone_at_its_morning_across_the_october_change(de
 
 def test_sensor_skips_what_the_outbox_holds_and_names_runs_once_per_hour(deployment) -> None:
     now = utc(2026, 3, 29, 13, 0)
-    first = evaluate(deployment, now)
-    assert {r.run_key for r in first} == {
-        f"digest:{s}:2026-03-29:20260329T13" for s in ("berlin", "kolkata", "newyork")
-    }
-    run = next(r for r in first if r.tags["flowsync/subscription"] == "berlin")
+    (run,) = evaluate(deployment, now)  # one run for the local day all three share
     assert run.run_config["ops"]["deliver_digests"]["config"] == {
-        "subscription_ids": ["berlin"],
+        "subscription_ids": ["berlin", "kolkata", "newyork"],
         "day": "2026-03-29",
     }
+    assert run.run_key.startswith("digest:2026-03-29:") and run.run_key.endswith(":20260329T13")
+    assert [r.run_key for r in evaluate(deployment, now)] == [run.run_key]  # same tick, same key
     store = MetadataStore(deployment[1])
     Outbox(store).enqueue(
         [
@@ -263,4 +267,5 @@ def test_sensor_skips_what_the_outbox_holds_and_names_runs_once_per_hour(deploym
         ]
     )
     store.dispose()
-    assert set(requested(evaluate(deployment, now))) == {"kolkata", "newyork"}
+    (later,) = evaluate(deployment, now)
+    assert set(requested([later])) == {"kolkata", "newyork"} and later.run_key != run.run_key
