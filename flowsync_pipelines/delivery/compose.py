@@ -133,7 +133,10 @@ def compose(
             if not digests:
                 result.skipped.append(f"{subscription.id}: no data for {as_of} yet")
                 continue
-            url = f"{html_base_url.rstrip('/')}/{file_name(subscription.id, day, 'html')}"
+            # Overflowing channels link the HTML digest, which exists when it is a channel.
+            url = ""
+            if "html" in subscription.channels:
+                url = f"{html_base_url.rstrip('/')}/{file_name(subscription.id, day, 'html')}"
             model = merge(subscription, day, digests, html_url=url)
             result.rows.extend(outbox_rows(subscription, day, model))
     return result

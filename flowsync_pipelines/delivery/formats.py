@@ -104,7 +104,7 @@ def teams_message(d: DigestModel) -> dict[str, Any]:
         body: list[dict[str, Any]] = [
             {
                 "type": "TextBlock",
-                "text": d.title,
+                "text": _cut(d.title, 300),
                 "size": "Large",
                 "weight": "Bolder",
                 "wrap": True,
