@@ -102,8 +102,9 @@ def team_digests_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         day = window.start
         while day < end:
             as_of = day.date()
-            for subscription in config.digests:
-                team = teams.get(subscription.team)
+            pairs = [(s, k) for s in config.digests for k in s.teams]
+            for subscription, key in pairs:
+                team = teams.get(key)
                 if team is None or subscription.role != "engineering_manager":
                     continue
                 row = counts.filter((pl.col("team") == team.key) & (pl.col("as_of_date") == as_of))

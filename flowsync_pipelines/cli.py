@@ -142,6 +142,69 @@ def import_(
         raise typer.Exit(1)
 
 
+@app.command()
+def deliver(
+    retry_failed: Annotated[
+        bool, typer.Option(help="Give rows that failed another round of attempts first")
+    ] = False,
+    rounds: Annotated[int, typer.Option(help="Passes over the pending rows (retries)")] = 8,
+) -> None:
+    """Send the digests waiting in the outbox (Slack, email, Teams, files), each exactly once.
+
+    Channels are configured by env vars (FLOWSYNC_SLACK_TOKEN, FLOWSYNC_SLACK_BASE_URL,
+    FLOWSYNC_SMTP_HOST, …; see the README); a channel without settings keeps its rows pending.
+    """
+    import os
+
+    from flowsync_pipelines.delivery.outbox import Outbox, OutboxRow
+    from flowsync_pipelines.delivery.send import deliver_pending
+    from flowsync_pipelines.delivery.senders import DeliverySettings
+    from flowsync_pipelines.metadata import MetadataStore
+    from flowsync_pipelines.settings import Paths, load_config
+
+    paths = Paths(home=flowsync_home())
+    try:
+        config = load_config()
+    except ValueError as err:
+        typer.echo(f"flowsync deliver: {err}", err=True)
+        raise typer.Exit(2) from err
+    store = MetadataStore(os.environ.get("FLOWSYNC_METADATA_URL") or f"sqlite:///{paths.metadata}")
+    try:
+        outbox = Outbox(store)
+        if retry_failed:
+            typer.echo(f"requeued {outbox.requeue_failed()} failed rows", err=True)
+        total = len(outbox.pending())
+        typer.echo(f"{total} digests pending", err=True)
+        done = 0
+
+        def progress(row: OutboxRow, outcome: str) -> None:
+            nonlocal done
+            if outcome in ("sent", "found", "failed"):
+                done += 1
+            typer.echo(
+                f"[{done}/{total}] {outcome:<8} {row.channel:<8} {row.day} {row.subscription_id}",
+                err=True,
+            )
+
+        report = deliver_pending(
+            outbox,
+            {s.id: s for s in config.digests},
+            DeliverySettings.from_env().senders(paths.outbox),
+            rounds=rounds,
+            progress=progress,
+        )
+        counts = outbox.counts()
+    finally:
+        store.dispose()
+    typer.echo(
+        " ".join(f"{k}={v}" for k, v in report.as_dict().items())
+        + " | outbox: "
+        + " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+    )
+    if counts.get("failed"):
+        raise typer.Exit(1)
+
+
 @sandbox_app.command("serve")
 def sandbox_serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",

@@ -22,6 +22,7 @@ from assets.role_views import em_team_wip_asset, role_views_asset
 from assets.signals import signals_asset
 from assets.statements import statements_asset
 from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, SIGNING_KEY_ENV
+from flowsync_pipelines.delivery.jobs import digest_delivery_job, digest_subscriptions_sensor
 from flowsync_pipelines.gdpr import NEO4J_PASSWORD_ENV, NEO4J_URI_ENV, NEO4J_USER_ENV
 from flowsync_pipelines.identity import overrides_path
 from flowsync_pipelines.partitions import daily_partitions, range_tags
@@ -35,6 +36,7 @@ from flowsync_pipelines.settings import (
 from flowsync_pipelines.webhooks.assets import webhook_landing_asset
 from flowsync_pipelines.webhooks.sensor import webhook_ingestion_job, webhook_queue_sensor
 from resources.circleci import CircleCIResource
+from resources.delivery import delivery_resource
 from resources.figma import FigmaResource
 from resources.git import GitResource
 from resources.github import GitHubResource
@@ -179,8 +181,11 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
     return dg.Definitions(
         assets=all_assets,
         asset_checks=[pii_scan_check],
-        jobs=[daily_job, history_job, *webhook_jobs],
-        sensors=[webhook_queue_sensor(job, partitions) for job in webhook_jobs],
+        jobs=[daily_job, history_job, *webhook_jobs, digest_delivery_job],
+        sensors=[
+            *(webhook_queue_sensor(job, partitions) for job in webhook_jobs),
+            digest_subscriptions_sensor(),
+        ],
         schedules=[refresh_schedule(daily_job, partitions)],
         resources={
             **sources,
@@ -197,6 +202,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
             "privacy": PrivacyResource(pseudonym_key=dg.EnvVar(PSEUDONYM_KEY_ENV)),
             "outbox": OutboxResource(root=str(paths.outbox)),
             "organisation": OrganisationResource(config_path=str(config_file)),
+            "delivery": delivery_resource(),
             # The graph is always in DuckDB; it is mirrored to Neo4j only when NEO4J_URI is set.
             "neo4j": neo4j_resource(),
         },

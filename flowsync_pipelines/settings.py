@@ -7,8 +7,10 @@ YAML: a source names the *environment variable* that holds its token.
 
 from __future__ import annotations
 
+import hashlib
 import os
-from datetime import date
+import re
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,8 +23,9 @@ SourceType = Literal[
 # How a source's records reach FlowSync: polled by its connector, pushed by its webhooks, or both.
 Receive = Literal["poll", "webhooks", "both"]
 RECEIVE_MODES: tuple[Receive, ...] = ("poll", "webhooks", "both")
-Channel = Literal["markdown", "slack", "email"]
+Channel = Literal["markdown", "html", "slack", "email", "teams"]
 Role = Literal["engineer", "engineering_manager", "product_manager", "executive"]
+ROLE: Role = "engineering_manager"  # a subscription's role when it names none
 
 
 class _Strict(BaseModel):
@@ -130,15 +133,92 @@ class TeamConfig(_Strict):
     members: list[Member] = Field(default_factory=list)
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_SEND_AT = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
 class DigestSubscription(_Strict):
-    team: str
+    """Who gets which digest, where and when (one ``digests:`` entry of ``flowsync.yaml``).
+
+    ``recipient`` is a team member (their email or any of their tool handles) or a channel
+    (``#name``); ``team`` (one key) is still accepted for ``teams: [key]``. The time zone
+    defaults to the first team's; ``send_at`` is local wall-clock time on ``weekdays``.
+    """
+
+    id: str = ""  # stable name; default "<teams>/<role>[/<hash of the recipient>]"
+    recipient: str | None = None
     role: Role = "engineering_manager"
+    teams: list[str]
     channels: list[Channel] = Field(default_factory=lambda: ["markdown"])
-    slack_channel: str | None = None
-    email_to: list[str] = Field(default_factory=list)
+    timezone: str = "UTC"
     send_at: str = "09:00"
+    weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
     # The least confident band shown: Low ("possibly") statements only when this says "low".
     min_band: Literal["high", "medium", "low"] = "medium"
+    slack_channel: str | None = None
+    email_to: list[str] = Field(default_factory=list)
+    # The env var holding the Teams channel's workflow URL (the URL is a secret: anyone with it
+    # can post to the channel).
+    teams_webhook_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _team_is_teams(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "team" not in data:
+            return data
+        data = dict(data)
+        team = data.pop("team")
+        if data.get("teams") not in (None, [team]):
+            raise ValueError(f"digest: give team ({team!r}) or teams ({data['teams']!r}), not both")
+        data["teams"] = [team]
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> DigestSubscription:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        who = self.id or f"for {self.recipient or ', '.join(self.teams)}"
+        problems = []
+        if not self.teams:
+            problems.append("teams is empty; name at least one team key")
+        if not self.channels:
+            problems.append("channels is empty; choose from slack, email, teams, markdown, html")
+        if len(set(self.channels)) != len(self.channels):
+            problems.append(f"channels repeat: {self.channels}")
+        if not _SEND_AT.match(self.send_at):
+            problems.append(f"send_at must be HH:MM (24-hour), not {self.send_at!r}")
+        if not self.weekdays:
+            problems.append("weekdays is empty; e.g. [mon, tue, wed, thu, fri]")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"timezone {self.timezone!r} is not an IANA zone (e.g. Europe/Berlin)")
+        if "slack" in self.channels and not self.slack_channel:
+            problems.append("channel slack needs slack_channel (e.g. '#payments' or C0123ABCD)")
+        if "email" in self.channels and not self.email_to:
+            problems.append("channel email needs email_to, or a recipient with an email")
+        if any("@" not in a for a in self.email_to):
+            problems.append(f"email_to holds something that is not an address: {self.email_to}")
+        if "teams" in self.channels and not self.teams_webhook_env:
+            problems.append(
+                "channel teams needs teams_webhook_env: the name of the env var holding the "
+                "channel's workflow URL"
+            )
+        if self.teams_webhook_env and not _ENV_NAME.match(self.teams_webhook_env):
+            problems.append(
+                f"teams_webhook_env names an env var (e.g. TEAMS_PAYMENTS_URL), "
+                f"not {self.teams_webhook_env!r}"
+            )
+        if problems:
+            raise ValueError(f"digest {who}: " + "; ".join(problems))
+        return self
+
+    @property
+    def local_send_time(self) -> time:
+        hour, minute = self.send_at.split(":")
+        return time(int(hour), int(minute))
 
 
 class FlowSyncConfig(_Strict):
@@ -148,8 +228,72 @@ class FlowSyncConfig(_Strict):
     teams: list[TeamConfig] = Field(default_factory=list)
     digests: list[DigestSubscription] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _digest_defaults(cls, data: Any) -> Any:
+        """Fill what a subscription leaves out from its teams: the first team's time zone, the
+        recipient's email, a stable id."""
+        if not isinstance(data, dict) or not data.get("digests"):
+            return data
+        teams = {t.get("key"): t for t in data.get("teams") or [] if isinstance(t, dict)}
+        digests = []
+        for entry in data["digests"]:
+            if not isinstance(entry, dict):
+                digests.append(entry)
+                continue
+            entry = dict(entry)
+            keys = entry.get("teams") or ([entry["team"]] if entry.get("team") else [])
+            first = teams.get(keys[0]) if keys else None
+            if "timezone" not in entry and first is not None:
+                entry["timezone"] = first.get("timezone", "UTC")
+            recipient = entry.get("recipient")
+            member = _member(teams, keys, recipient) if recipient else None
+            if member and "email" in (entry.get("channels") or []) and not entry.get("email_to"):
+                entry["email_to"] = [member["email"]] if member.get("email") else []
+            if not entry.get("id"):
+                entry["id"] = f"{'+'.join(keys)}/{entry.get('role', ROLE)}"
+                if recipient:  # the outbox and file names keep ids: no email or handle in them
+                    entry["id"] += "/" + hashlib.sha256(recipient.encode()).hexdigest()[:10]
+            digests.append(entry)
+        return {**data, "digests": digests}
+
+    @model_validator(mode="after")
+    def _digests_resolve(self) -> FlowSyncConfig:
+        keys = {t.key for t in self.teams}
+        teams = {t.key: t.model_dump() for t in self.teams}
+        problems, seen = [], set()
+        for d in self.digests:
+            unknown = [k for k in d.teams if k not in keys]
+            if unknown:
+                problems.append(
+                    f"digest {d.id}: unknown team {', '.join(unknown)} "
+                    f"(teams: {', '.join(sorted(keys)) or 'none configured'})"
+                )
+            r = d.recipient
+            if r and not r.startswith("#") and not unknown and _member(teams, d.teams, r) is None:
+                problems.append(
+                    f"digest {d.id}: recipient {r!r} is neither a '#channel' nor a member "
+                    f"(email or tool handle) of {', '.join(d.teams)}"
+                )
+            if d.id in seen:
+                problems.append(f"digest {d.id}: two subscriptions share this id; give one an id")
+            seen.add(d.id)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def source(self, name: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.name == name), None)
+
+
+def _member(teams: dict[str, Any], keys: list[str], who: str) -> dict[str, Any] | None:
+    """The member of one of ``keys``' teams whose email or tool handle is ``who``."""
+    handles = ("email", "github", "gitlab", "jira", "linear", "figma", "sentry")
+    for key in keys:
+        for member in (teams.get(key) or {}).get("members") or []:
+            if isinstance(member, dict) and any(member.get(h) == who for h in handles):
+                return member
+    return None
 
 
 def flowsync_home() -> Path:
