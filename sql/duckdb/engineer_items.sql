@@ -72,7 +72,9 @@ SELECT t.team, t.as_of_date, t.person, 'ticket', t.ticket_id, t.title, t.url, t.
                 AND e.confidence >= $min_link_confidence), [])
 FROM my_ticket AS t
 UNION ALL
-SELECT owner.team, s.as_of_date, owner.person, 'statement', s.subject_id || ' ' || s.kind, s.text,
+-- One subject can be claimed of several objects (a ticket shipped by two deployments).
+SELECT owner.team, s.as_of_date, owner.person, 'statement',
+    s.subject_id || ' ' || s.kind || coalesce(' ' || s.object_id, ''), s.text,
     s.citations[1], s.kind, CAST(s.first_stated_on AS TIMESTAMPTZ), NULL, [s.statement_id, s.band]
 FROM statements AS s
 JOIN st_days AS d ON d.as_of_date = s.as_of_date

@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS engineer_items (
     as_of_date    DATE NOT NULL,
     person        VARCHAR NOT NULL,  -- pseudonym
     item_kind     VARCHAR NOT NULL,  -- open_pull_request | review_requested | failing_ci | ticket | statement
-    entity_id     VARCHAR NOT NULL,  -- pull request, CI run, ticket, or statement subject
+    entity_id     VARCHAR NOT NULL,  -- pull request, CI run, ticket, or "subject kind [object]"
     title         VARCHAR,
     url           VARCHAR,
     state         VARCHAR,           -- review state | CI conclusion | ticket status | statement kind
