@@ -1,17 +1,19 @@
 """``pr_will_stall``: will an open pull request still be open ``horizon_days`` after it opened?
 
-A scikit-learn logistic regression, calibrated (Platt scaling, cross-validated), refitted weekly on
-outcomes settled before the Monday of the as-of day's week (never after the day): a pull
-request's outcome is settled when its horizon passed. Training
-rows are daily snapshots of each such pull request while it was open and younger than the
-horizon; every feature of a snapshot reads only what happened before the snapshot's time, so
-no row sees its own future. With too little history the model shrinks to the observed base
-rate and says so (``params.model = "prior"``). A fitted model's version is the hash of its
-training window and parameters. The graph's links (a pull request's commits) are read as the
-context graph holds them.
+A scikit-learn logistic regression, calibrated (Platt scaling, cross-validated), refitted weekly
+on outcomes settled before the Monday of the as-of day's week (never after the day): a pull
+request's outcome is settled when its horizon passed. Training rows are daily snapshots of each
+such pull request while it was open and younger than the horizon; every feature of a snapshot
+reads only what happened before the snapshot's time, so no row sees its own future. With too
+little history the model shrinks to the observed base rate and says so
+(``params.model = "prior"``). A fitted model's version is the hash of its training window and
+parameters. The graph's links (a pull request's commits) are read as the context graph holds
+them.
 
-The latest out-of-time window (outcomes known in its last ``report_days``, from the Monday that
-starts it, scored by the model fitted on that Monday) gives the kind's calibration report.
+The latest out-of-time window (outcomes settled from the Monday ``report_days`` before the end,
+scored by the model fitted on that Monday from outcomes settled before it) gives the kind's
+calibration report (:mod:`.calibration`). Features are vectorised over snapshots: per-author
+and per-repository counts are binary searches in event times sorted by group.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ FEATURES = (
     "draft",
     "author_open",
     "repo_open",
+    "repo_awaiting_review",
     "author_stall_rate",
     "repo_stall_rate",
     "weekend_ahead",
@@ -164,6 +167,14 @@ def _features(seen: Seen, index: np.ndarray, at: np.ndarray) -> np.ndarray:
         ended = _count_before(groups, seen.ended, q, at)
         return opened - ended - 1
 
+    def awaiting_review(groups: np.ndarray) -> np.ndarray:
+        # open and not reviewed yet at t (a proxy for the reviewers' queue: review requests
+        # are not among the signals); itself excluded
+        q = groups[index]
+        opened = _count_before(groups, seen.opened, q, at)
+        done = _count_before(groups, np.minimum(seen.ended, seen.first_review), q, at)
+        return opened - done - (seen.first_review[index] >= at)
+
     def rate(groups: np.ndarray) -> np.ndarray:
         q = groups[index]
         known = _count_before(groups, seen.known, q, at)
@@ -180,6 +191,7 @@ def _features(seen: Seen, index: np.ndarray, at: np.ndarray) -> np.ndarray:
             draft,
             open_then(seen.author),
             open_then(seen.repo),
+            awaiting_review(seen.repo),
             rate(seen.author),
             rate(seen.repo),
             (weekday >= 3).astype(float),
@@ -224,7 +236,8 @@ def fit(x: np.ndarray, y: np.ndarray, window: tuple[date, date], settings: Stall
             "window": [window[0].isoformat(), window[1].isoformat()],
             "rows": len(y),
             "features": FEATURES,
-            "settings": asdict(settings),
+            # what the report scores is no part of the model
+            "settings": {k: v for k, v in asdict(settings).items() if k != "report_days"},
         },
         sort_keys=True,
     )
