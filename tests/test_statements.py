@@ -322,21 +322,24 @@ def test_pr_will_stall_statements_do_not_move_when_later_days_change(full_run, s
 
 def test_pr_will_stall_says_which_model_and_version_it_used(stored):
     stall = stored.filter(pl.col("kind") == "pr_will_stall")
-    assert set(stall.get_column("model")) == {"sklearn:logistic_platt"}
+    assert set(stall.get_column("model")) == {"sklearn:gbt_calibrated"}
     versions = stall.group_by("model_version").agg(pl.col("as_of_date").min()).height
     assert 2 <= versions <= 10  # refitted weekly, not per run
 
 
 def test_statement_calibration_fails_on_a_deliberately_miscalibrated_model(full_run, tmp_path):
-    # Stalls weighted 20 times and no calibration: every probability is pushed up, the
-    # textbook way to ship a model whose 0.7 means 0.3.
+    # A logistic regression with stalls weighted 20 times and no calibration: every
+    # probability is pushed up, the textbook way to ship a model whose 0.7 means 0.3.
     copy = tmp_path / "flowsync.duckdb"
     shutil.copy(Paths(home=full_run.home).duckdb, copy)
     start, end = _days(full_run)
     with warehouse.connect(copy) as con:
         _, good = st.derive_with_calibration(con, start, end)
         _, bad = st.derive_with_calibration(
-            con, start, end, stall=st.StallSettings(calibration="none", stall_weight=20.0)
+            con,
+            start,
+            end,
+            stall=st.StallSettings(learner="logistic", calibration="none", stall_weight=20.0),
         )
     (good_report,) = good
     (bad_report,) = bad
@@ -356,7 +359,7 @@ def test_statement_calibration_report_uses_only_outcomes_settled_after_its_model
     with warehouse.connect(Paths(home=full_run.home).duckdb) as con:
         _, (report,) = st.derive_with_calibration(con, start, end)
     assert report.window[1] == end and report.window[0].weekday() == 0  # a refit Monday
-    assert report.model == "calibrated_logistic" and len(report.model_version) == 12
+    assert report.model.startswith("gradient_boosting+") and len(report.model_version) == 12
     assert sum(b["rows"] for b in report.reliability) == report.rows
     assert len(report.reliability) == 10
     assert report.outcomes < report.rows  # a pull request's daily snapshots share its outcome

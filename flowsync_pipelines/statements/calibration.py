@@ -30,7 +30,8 @@ class CalibrationReport:
         kind: the statement kind.
         window: the as-of days ``[start, end)`` whose outcomes became known.
         model_version: the version that scored them (fitted on outcomes known before ``start``).
-        model: ``calibrated_logistic`` or ``prior`` (too little history to fit).
+        model: the fitted model's kind (e.g. ``gradient_boosting+isotonic``), or ``prior``
+            (too little history to fit).
         rows: scored rows (a pull request's daily snapshots each count).
         outcomes: distinct subjects among the rows (the snapshots of one pull request share
             its outcome, so the window holds this many independent outcomes, not ``rows``).

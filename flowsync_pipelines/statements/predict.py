@@ -1,14 +1,14 @@
 """``pr_will_stall``: will an open pull request still be open ``horizon_days`` after it opened?
 
-A scikit-learn logistic regression, calibrated (Platt scaling, cross-validated), refitted weekly
-on outcomes settled before the Monday of the as-of day's week (never after the day): a pull
-request's outcome is settled when its horizon passed. Training rows are daily snapshots of each
-such pull request while it was open and younger than the horizon; every feature of a snapshot
-reads only what happened before the snapshot's time, so no row sees its own future. With too
-little history the model shrinks to the observed base rate and says so
-(``params.model = "prior"``). A fitted model's version is the hash of its training window and
-parameters. The graph's links (a pull request's commits) are read as the context graph holds
-them.
+Shallow gradient-boosted trees (scikit-learn), calibrated (cross-validated: isotonic with enough
+history, Platt below), refitted weekly on outcomes settled before the Monday of the as-of day's
+week (never after the day): a pull request's outcome is settled when its horizon passed.
+Training rows are daily snapshots of each such pull request while it was open and younger than
+the horizon; every feature of a snapshot reads only what happened before the snapshot's time,
+so no row sees its own future. With too little history the model shrinks to the observed base
+rate and says so (``params.model = "prior"``). A fitted model's version is the hash of its
+training window and parameters. The graph's links (a pull request's commits) are read as the
+context graph holds them.
 
 The latest out-of-time window (outcomes settled from the Monday ``report_days`` before the end,
 scored by the model fitted on that Monday from outcomes settled before it) gives the kind's
@@ -42,7 +42,9 @@ FEATURES = (
     "weekend_ahead",
 )
 DAY = timedelta(days=1)
-CALIBRATIONS = ("sigmoid", "isotonic", "none")
+CALIBRATIONS = ("auto", "sigmoid", "isotonic", "none")
+LEARNERS = ("gradient_boosting", "logistic")
+ISOTONIC_FROM = 1000  # training rows from which "auto" calibrates isotonically (else Platt)
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,12 @@ class StallSettings:
         horizon_days: a pull request not merged or closed this many days after opening stalled.
         min_rows: fewer training snapshots (or < 8 of either class): the prior.
         min_probability: claims below this are not made.
+        learner: ``gradient_boosting`` (shallow histogram gradient-boosted trees: the stall
+            risk is not additive in age, reviews and load) or ``logistic`` (regression).
         c: inverse L2 strength of the logistic regression.
-        calibration: ``sigmoid`` (Platt), ``isotonic`` or ``none`` (the raw regression).
+        calibration: ``auto`` (isotonic from :data:`ISOTONIC_FROM` training rows, Platt
+            below, where isotonic overfits), ``sigmoid`` (Platt), ``isotonic`` or ``none``
+            (the learner's raw probabilities).
         stall_weight: training weight of a stalled example (1: none). Weighting the rarer
             class up, as is often done, shifts every probability towards it; only calibration
             undoes that.
@@ -65,11 +71,15 @@ class StallSettings:
     min_rows: int = 60
     min_probability: float = 0.5
     c: float = 1.0
-    calibration: str = "sigmoid"
+    learner: str = "gradient_boosting"
+    calibration: str = "auto"
     stall_weight: float = 1.0
     report_days: int = 28
 
     def __post_init__(self) -> None:
+        if self.learner not in LEARNERS:
+            msg = f"StallSettings.learner is {self.learner!r}; use one of {LEARNERS}"
+            raise ValueError(msg)
         if self.calibration not in CALIBRATIONS:
             msg = f"StallSettings.calibration is {self.calibration!r}; use one of {CALIBRATIONS}"
             raise ValueError(msg)
@@ -212,7 +222,7 @@ def snapshots(seen: Seen, horizon: timedelta) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class Fitted:
-    kind: str  # "calibrated_logistic" | "prior"
+    kind: str  # "<learner>+<calibration>", the bare learner when uncalibrated, or "prior"
     version: str
     rows: int
     positive_rate: float
@@ -226,6 +236,7 @@ class Fitted:
 
 def fit(x: np.ndarray, y: np.ndarray, window: tuple[date, date], settings: StallSettings) -> Fitted:
     from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -245,20 +256,29 @@ def fit(x: np.ndarray, y: np.ndarray, window: tuple[date, date], settings: Stall
     positives = int(y.sum())
     if len(y) < settings.min_rows or positives < 8 or len(y) - positives < 8:
         return Fitted("prior", version, len(y), rate, None)
-    base = make_pipeline(
-        StandardScaler(),
-        LogisticRegression(
-            C=settings.c,
-            max_iter=1000,
-            class_weight={0.0: 1.0, 1.0: settings.stall_weight},
-        ),
-    )
+    weights = {0.0: 1.0, 1.0: settings.stall_weight}
+    if settings.learner == "logistic":
+        base = make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=settings.c, max_iter=1000, class_weight=weights),
+        )
+    else:
+        base = HistGradientBoostingClassifier(
+            max_depth=3,
+            max_iter=150,
+            learning_rate=0.05,
+            early_stopping=False,  # no random validation split: the same data, the same model
+            class_weight=weights,
+            random_state=0,
+        )
     if settings.calibration == "none":
-        model = base.fit(x, y)
-        return Fitted("logistic", version, len(y), rate, model)
-    model = CalibratedClassifierCV(base, method=settings.calibration, cv=3)
+        return Fitted(settings.learner, version, len(y), rate, base.fit(x, y))
+    method = settings.calibration
+    if method == "auto":
+        method = "isotonic" if len(y) >= ISOTONIC_FROM else "sigmoid"
+    model = CalibratedClassifierCV(base, method=method, cv=3)
     model.fit(x, y)
-    return Fitted("calibrated_logistic", version, len(y), rate, model)
+    return Fitted(f"{settings.learner}+{method}", version, len(y), rate, model)
 
 
 def _midnight(day: date) -> datetime:
