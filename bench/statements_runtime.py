@@ -45,9 +45,11 @@ def main(argv: list[str] | None = None) -> None:
     world = build_world()
     work = Path(tempfile.mkdtemp(prefix="flowsync-statements-bench-"))
     if args.home is None:
+        import dagster as dg
+
         from flowsync_pipelines.demo import run_demo
 
-        run_demo(home=work / "home")
+        run_demo(home=work / "home", instance=dg.DagsterInstance.ephemeral())
         source = work / "home" / "flowsync.duckdb"
     else:
         source = args.home / "flowsync.duckdb"
