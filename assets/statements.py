@@ -13,6 +13,7 @@ from flowsync_pipelines.statements.models import FittedModel, recording_models
 from resources.stores import AuditResource, LandingResource, WarehouseResource
 
 EVIDENCE_CHECK = "statement_evidence"
+CALIBRATION_CHECK = "statement_calibration"
 
 
 def append_statements_to_audit_log(
@@ -59,6 +60,47 @@ def evidence_check(problems: pl.DataFrame) -> dg.AssetCheckResult:
     )
 
 
+def calibration_check(reports: list[st.CalibrationReport]) -> dg.AssetCheckResult:
+    """``statement_calibration``: fails when a predicted kind's latest out-of-time window has
+    ECE above 0.05; passes with WARN severity when a window is too small to tell."""
+    verdict = st.verdict(reports)
+    return dg.AssetCheckResult(
+        check_name=CALIBRATION_CHECK,
+        asset_key="statements",
+        passed=verdict.status != "fail",
+        severity=dg.AssetCheckSeverity.ERROR
+        if verdict.status == "fail"
+        else dg.AssetCheckSeverity.WARN,
+        description=verdict.description,
+        metadata={
+            "status": verdict.status,
+            "max_ece": st.MAX_ECE,
+            "failing": dg.MetadataValue.json(list(verdict.failing)),
+            "too_small_to_tell": dg.MetadataValue.json(list(verdict.too_small)),
+            **{f"ece/{r.kind}": r.ece for r in reports if r.ece is not None},
+        },
+    )
+
+
+def calibration_metadata(reports: list[st.CalibrationReport]) -> dict[str, dg.MetadataValue]:
+    """Per predicted kind: the out-of-time window's figures and its reliability table."""
+    out: dict[str, dg.MetadataValue] = {}
+    for r in reports:
+        figures = r.as_metadata()
+        table = figures.pop("reliability")
+        out[f"calibration/{r.kind}"] = dg.MetadataValue.json(figures)
+        out[f"reliability/{r.kind}"] = dg.MetadataValue.md(
+            "| bin | rows | mean confidence | share true |\n|---|---|---|---|\n"
+            + "\n".join(
+                f"| {b['lower']:.1f}-{b['upper']:.1f} | {b['rows']} | "
+                f"{b['mean_confidence'] if b['rows'] else '-'} | "
+                f"{b['share_true'] if b['rows'] else '-'} |"
+                for b in table
+            )
+        )
+    return out
+
+
 def statements_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="statements",
@@ -67,7 +109,10 @@ def statements_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
         deps=["signals", "context_graph", "em_team_wip"],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=[dg.AssetCheckSpec(EVIDENCE_CHECK, asset="statements", blocking=True)],
+        check_specs=[
+            dg.AssetCheckSpec(EVIDENCE_CHECK, asset="statements", blocking=True),
+            dg.AssetCheckSpec(CALIBRATION_CHECK, asset="statements"),
+        ],
         description=(
             "One row per claim and day: facts read from the tools' records (confidence 1.0) and "
             "claims inferred along the context graph's calibrated links, each with its band, "
@@ -84,7 +129,7 @@ def statements_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
         start, end = window.start.date(), window.end.date()
         clock = time.perf_counter()
         with warehouse.connect() as con, recording_models() as models:
-            frame = st.derive(con, start, end)
+            frame, calibration = st.derive_with_calibration(con, start, end)
             derived = time.perf_counter() - clock
             st.write(con, frame, start, end)
             problems = st.evidence_problems(con, start, end)
@@ -111,8 +156,9 @@ def statements_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
                     {"derive": round(derived, 3), "total": round(time.perf_counter() - clock, 3)}
                 ),
                 "preview": dg.MetadataValue.md(preview or "_no statements in this window_"),
+                **calibration_metadata(calibration),
             },
-            check_results=[evidence_check(problems)],
+            check_results=[evidence_check(problems), calibration_check(calibration)],
         )
 
     return statements

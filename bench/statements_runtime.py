@@ -45,9 +45,11 @@ def main(argv: list[str] | None = None) -> None:
     world = build_world()
     work = Path(tempfile.mkdtemp(prefix="flowsync-statements-bench-"))
     if args.home is None:
+        import dagster as dg
+
         from flowsync_pipelines.demo import run_demo
 
-        run_demo(home=work / "home")
+        run_demo(home=work / "home", instance=dg.DagsterInstance.ephemeral())
         source = work / "home" / "flowsync.duckdb"
     else:
         source = args.home / "flowsync.duckdb"
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     start, end = world.start.date(), world.end.date()
     with warehouse.connect(copy) as con:
         clock = time.perf_counter()
-        frame = st.derive(con, start, end)
+        frame, reports = st.derive_with_calibration(con, start, end)
         derived = time.perf_counter() - clock
         st.write(con, frame, start, end)
         total = time.perf_counter() - clock
@@ -76,6 +78,12 @@ def main(argv: list[str] | None = None) -> None:
         table, ece = _truth_tool().reliability(frame, world, "pr_will_stall")
         print(f"pr_will_stall reliability over statement rows (ECE {ece:.3f}):")
         print(table)
+        for report in reports:
+            figures = report.as_metadata()
+            reliability = figures.pop("reliability")
+            print(f"{report.kind} latest out-of-time window: {figures}")
+            print(pl.DataFrame(reliability))
+            print(f"statement_calibration: {st.verdict(reports).status}")
     shutil.rmtree(work, ignore_errors=True)
 
 

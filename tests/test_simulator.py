@@ -866,3 +866,60 @@ def test_commit_detail_lists_the_files_each_commit_changed(world: World) -> None
         "renamed_file",
         "diff",
     } <= (diff[0].keys())
+
+
+# --- causes of what statements predict ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def long_world() -> World:
+    return build_world(5, days=150)
+
+
+def _human_pulls(world: World) -> list:
+    bots = {p.person_id for p in world.organisation.people if p.is_bot}
+    return [p for p in world.timeline.pulls if p.author not in bots and p.requests]
+
+
+def _load(pulls: list, reviewer: str, at: datetime) -> int:
+    """Open pull requests that asked ``reviewer`` for a review by ``at`` not yet given."""
+    return sum(
+        1
+        for p in pulls
+        if p.is_open(at)
+        and any(r.reviewer == reviewer and r.at < at for r in p.requests)
+        and not any(r.reviewer == reviewer and r.at <= at for r in p.reviews)
+    )
+
+
+def _stalled(p, end: datetime) -> bool:
+    ended = p.merged_at or p.closed_at or end
+    return ended > p.created_at + timedelta(days=5)
+
+
+def test_loaded_reviewers_answer_later(long_world: World) -> None:
+    pulls = _human_pulls(long_world)
+    waits: dict[str, list[float]] = {"idle": [], "loaded": []}
+    for p in pulls:
+        first = p.requests[0]
+        answer = min((r.at for r in p.reviews if r.reviewer == first.reviewer), default=None)
+        load = _load(pulls, first.reviewer, first.at)
+        if answer is None or load == 1:
+            continue
+        waits["loaded" if load >= 2 else "idle"].append((answer - first.at).total_seconds())
+    assert len(waits["loaded"]) >= 50 and len(waits["idle"]) >= 200
+    mean = {k: sum(v) / len(v) / 3600 for k, v in waits.items()}
+    assert mean["loaded"] > 1.3 * mean["idle"], mean
+
+
+def test_large_pull_requests_stall_more(long_world: World) -> None:
+    end = long_world.end
+    pulls = [p for p in _human_pulls(long_world) if p.created_at + timedelta(days=5) < end]
+
+    def size(p) -> int:
+        return sum(len(push.commits) for push in p.pushes if push.at <= p.created_at)
+
+    small = [_stalled(p, end) for p in pulls if size(p) <= 2]
+    large = [_stalled(p, end) for p in pulls if size(p) >= 4]
+    assert len(small) >= 50 and len(large) >= 50
+    assert sum(large) / len(large) > 1.5 * sum(small) / len(small)

@@ -19,10 +19,17 @@ from types import ModuleType
 
 import dagster as dg
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
-from assets.statements import EVIDENCE_CHECK, evidence_check, statements_asset
+from assets.statements import (
+    CALIBRATION_CHECK,
+    EVIDENCE_CHECK,
+    calibration_check,
+    evidence_check,
+    statements_asset,
+)
 from flowsync_pipelines import statements as st
 from flowsync_pipelines import warehouse
 from flowsync_pipelines.digest import Digest, em_sections, render_markdown
@@ -325,9 +332,104 @@ def test_pr_will_stall_statements_do_not_move_when_later_days_change(full_run, s
 
 def test_pr_will_stall_says_which_model_and_version_it_used(stored):
     stall = stored.filter(pl.col("kind") == "pr_will_stall")
-    assert set(stall.get_column("model")) == {"sklearn:logistic_platt"}
+    assert set(stall.get_column("model")) == {"sklearn:gbt_calibrated"}
     versions = stall.group_by("model_version").agg(pl.col("as_of_date").min()).height
     assert 2 <= versions <= 10  # refitted weekly, not per run
+
+
+def test_statement_calibration_fails_on_a_deliberately_miscalibrated_model(full_run, tmp_path):
+    # A logistic regression with stalls weighted 20 times and no calibration: every
+    # probability is pushed up, the textbook way to ship a model whose 0.7 means 0.3.
+    copy = tmp_path / "flowsync.duckdb"
+    shutil.copy(Paths(home=full_run.home).duckdb, copy)
+    start, end = _days(full_run)
+    with warehouse.connect(copy) as con:
+        _, good = st.derive_with_calibration(con, start, end)
+        _, bad = st.derive_with_calibration(
+            con,
+            start,
+            end,
+            stall=st.StallSettings(learner="logistic", calibration="none", stall_weight=20.0),
+        )
+    (good_report,) = good
+    (bad_report,) = bad
+    assert good_report.kind == bad_report.kind == "pr_will_stall"
+    assert good_report.rows == bad_report.rows > 200  # the same out-of-time window
+    assert bad_report.ece > 2 * good_report.ece
+    result = calibration_check(bad)
+    assert result.check_name == CALIBRATION_CHECK
+    assert result.passed is False
+    assert result.severity == dg.AssetCheckSeverity.ERROR
+    assert "pr_will_stall" in result.description
+    assert calibration_check(good).passed is True
+
+
+def test_statement_calibration_report_uses_only_outcomes_settled_after_its_model(full_run):
+    start, end = _days(full_run)
+    with warehouse.connect(Paths(home=full_run.home).duckdb) as con:
+        _, (report,) = st.derive_with_calibration(con, start, end)
+    assert report.window[1] == end and report.window[0].weekday() == 0  # a refit Monday
+    assert report.model.startswith("gradient_boosting+") and len(report.model_version) == 12
+    assert sum(b["rows"] for b in report.reliability) == report.rows
+    assert len(report.reliability) == 10
+    assert report.outcomes < report.rows  # a pull request's daily snapshots share its outcome
+    assert 0.7 <= report.auc <= 1.0
+    assert 0.0 < report.positive_rate < 1.0
+
+
+def test_the_statements_materialisation_carries_calibration_and_its_check(full_run, tmp_path):
+    copy = tmp_path / "flowsync.duckdb"
+    shutil.copy(Paths(home=full_run.home).duckdb, copy)
+    result = _materialise(copy, "2026-10-20", "2026-10-26")
+    mats = result.get_asset_materialization_events()
+    assert len(mats) == 7  # one per partition of the single run, all with its figures
+    metadata = mats[-1].materialization.metadata
+    figures = metadata["calibration/pr_will_stall"].value
+    assert {"rows", "positive_rate", "auc", "brier", "ece", "window"} <= set(figures)
+    assert figures["window"][1] == "2026-10-27"
+    assert metadata["reliability/pr_will_stall"].value.count("\n| 0.") == 10
+    (evaluation,) = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == CALIBRATION_CHECK
+    ]
+    assert evaluation.metadata["status"].value in ("pass", "warn")
+
+
+def _draws(n: int, shift: float, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Outcomes drawn from true probabilities; the model states them shifted by ``shift``."""
+    rng = np.random.default_rng(seed)
+    true = rng.beta(1.2, 3.0, n)
+    outcomes = (rng.random(n) < true).astype(float)
+    return np.clip(true + shift, 0.0, 1.0), outcomes
+
+
+@pytest.mark.parametrize(
+    ("n", "shift", "status"),
+    [(20_000, 0.0, "pass"), (20_000, 0.08, "fail"), (120, 0.0, "warn"), (120, 0.35, "fail")],
+)
+def test_calibration_verdict_passes_fails_or_warns_by_ece_and_window_size(n, shift, status):
+    p, y = _draws(n, shift)
+    report = st.calibration_report("k", p, y, (date(2026, 9, 1), date(2026, 9, 29)), "v", "m")
+    assert st.verdict([report]).status == status
+    check = calibration_check([report])
+    assert check.passed is (status != "fail")
+    expected = dg.AssetCheckSeverity.ERROR if status == "fail" else dg.AssetCheckSeverity.WARN
+    assert check.severity == expected
+
+
+def test_calibration_report_figures_match_their_definitions():
+    p = np.array([0.05, 0.15, 0.15, 0.95, 0.95, 0.95, 0.55, 0.55])
+    y = np.array([0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+    report = st.calibration_report("k", p, y, (date(2026, 9, 1), date(2026, 9, 2)), "v", "m")
+    assert report.rows == 8 and report.positive_rate == 0.5
+    assert report.brier == round(float(((p - y) ** 2).mean()), 4)
+    # positives ranked against negatives: (0.15 vs 0.05, 0.15; 0.95 x3; 0.55) ties count half
+    pairs = [(a, b) for a in p[y == 1] for b in p[y == 0]]
+    auc = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in pairs) / len(pairs)
+    assert report.auc == round(auc, 4)
+    by_bin = {b["lower"]: b for b in report.reliability}
+    assert by_bin[0.9]["rows"] == 3 and by_bin[0.9]["share_true"] == round(2 / 3, 4)
+    gap = (1 * 0.05 + 2 * 0.35 + 3 * abs(0.95 - 2 / 3) + 2 * 0.05) / 8
+    assert report.ece == round(gap, 4)
 
 
 # --- rules on hand-built events --------------------------------------------------------------

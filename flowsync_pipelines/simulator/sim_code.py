@@ -127,6 +127,8 @@ class CodeSimulation:
         self.rng = random.Random(f"{seed}:code")
         self.ci = CiSimulator(seed)
         self.pulls: list[PullRequest] = []
+        # Pull requests each person was asked to review (for their review load).
+        self._requested_of: dict[str, list[PullRequest]] = {}
         self._commit_count = 0
         self._branches: dict[str, set[str]] = {}
         self._team_tickets: dict[str, list[Ticket]] = {}
@@ -541,6 +543,27 @@ class CodeSimulation:
             labels = [*labels, "needs-qa"]
         return labels
 
+    def review_load(self, person_id: str, at: datetime) -> int:
+        """Pull requests open at ``at`` that asked ``person_id`` for a review they have not
+        given yet (work items run in order of start, so earlier ones are complete)."""
+        load = 0
+        for other in reversed(self._requested_of.get(person_id, [])):
+            if other.created_at < at - timedelta(days=30):
+                break
+            if not other.is_open(at) or not any(
+                r.reviewer == person_id and r.at <= at for r in other.requests
+            ):
+                continue
+            if not any(r.reviewer == person_id and r.at <= at for r in other.reviews):
+                load += 1
+        return load
+
+    def _request_review(self, pr: PullRequest, request: ReviewRequest) -> None:
+        pr.requests.append(request)
+        asked = self._requested_of.setdefault(request.reviewer, [])
+        if not asked or asked[-1] is not pr:
+            asked.append(pr)
+
     def _review_cycle(
         self,
         pr: PullRequest,
@@ -566,26 +589,41 @@ class CodeSimulation:
             and (self.org.person(pid).role == ROLE_ENGINEER or rng.random() < 0.3)
         ]
         reviewers = rng.sample(pool, min(len(pool), 1 if rng.random() < 0.55 else 2))
+        # Causes of slow reviews: the reviewer's open review requests (load) and the pull
+        # request's size (commits pushed before review): both make a reviewer answer later or
+        # never, and a large change draws more change requests.
+        load = {r.person_id: self.review_load(r.person_id, ready) for r in reviewers}
+        size = max(sum(len(p.commits) for p in pr.pushes) - 2, 0)
         for reviewer in reviewers:
-            pr.requests.append(
-                ReviewRequest(ready + timedelta(seconds=3), reviewer.person_id, author.person_id)
+            self._request_review(
+                pr,
+                ReviewRequest(ready + timedelta(seconds=3), reviewer.person_id, author.person_id),
             )
-        # Each requested reviewer may simply never respond.
-        responders = [r for r in reviewers if rng.random() > 0.15]
+        # Each requested reviewer may simply never respond: more likely when loaded or large.
+        responders = [
+            r
+            for r in reviewers
+            if rng.random() > min(0.07 + 0.05 * load[r.person_id] + 0.03 * size, 0.6)
+        ]
         if not responders and rng.random() < 0.5 and pool:
             # The author pings someone else after a couple of days.
             extra = rng.choice(pool)
             ping = work_delay(ready, author.tz, rng, 40, 70)
-            pr.requests.append(ReviewRequest(ping, extra.person_id, author.person_id))
+            self._request_review(pr, ReviewRequest(ping, extra.person_id, author.person_id))
             responders, ready = [extra], ping
+            load.setdefault(extra.person_id, self.review_load(extra.person_id, ping))
         approved_at: datetime | None = None
         for idx, reviewer in enumerate(responders):
-            at = work_delay(ready, reviewer.tz, rng, 0.3, rng.choice([5, 18, 40]))
+            # Each review waiting ahead in the reviewer's queue delays this one by hours.
+            queue = 8 * load[reviewer.person_id]
+            hours = rng.choice([5, 18, 40]) * (1 + 0.15 * size)
+            at = work_delay(ready, reviewer.tz, rng, 0.3 + queue, hours + 1.5 * queue)
             if not self.active(reviewer, at):
                 continue
+            more = 4 * min(size, 5)  # change requests on large pull requests
             state = rng.choices(
                 ["APPROVED", "CHANGES_REQUESTED", "COMMENTED"],
-                [60, 25, 15] if idx == 0 else [78, 7, 15],
+                [60 - more, 25 + more, 15] if idx == 0 else [78, 7, 15],
             )[0]
             self._review(pr, reviewer, at, state)
             if state == "APPROVED":
@@ -608,10 +646,11 @@ class CodeSimulation:
                 )
                 if ticket is not None:
                     self._ticket_move(ticket, fix_at, author.person_id, "In Review")
-                pr.requests.append(
+                self._request_review(
+                    pr,
                     ReviewRequest(
                         fix_at + timedelta(seconds=30), reviewer.person_id, author.person_id
-                    )
+                    ),
                 )
                 again = work_delay(last_push, reviewer.tz, rng, 0.5, 24)
             else:

@@ -4,28 +4,44 @@ Dagster-free: :func:`derive` reads signals and the context graph in DuckDB for a
 days, :func:`write` replaces that window of the ``statements`` table.
 """
 
+from flowsync_pipelines.statements.calibration import (
+    MAX_ECE,
+    CalibrationReport,
+    Verdict,
+    calibration_report,
+    verdict,
+)
 from flowsync_pipelines.statements.catalogue import KINDS, KINDS_BY_NAME, Kind
 from flowsync_pipelines.statements.core import (
     COLUMNS,
     StatementSettings,
     derive,
+    derive_with_calibration,
     evidence_problems,
     read,
     render,
     statement_id,
     write,
 )
+from flowsync_pipelines.statements.predict import StallSettings
 
 __all__ = [
     "COLUMNS",
     "KINDS",
     "KINDS_BY_NAME",
+    "MAX_ECE",
+    "CalibrationReport",
     "Kind",
+    "StallSettings",
     "StatementSettings",
+    "Verdict",
+    "calibration_report",
     "derive",
+    "derive_with_calibration",
     "evidence_problems",
     "read",
     "render",
     "statement_id",
+    "verdict",
     "write",
 ]

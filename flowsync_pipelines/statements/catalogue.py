@@ -42,7 +42,7 @@ class Kind:
     @property
     def model(self) -> str:
         return {"fact": f"rule:{self.name}", "inferred": "graph_paths"}.get(
-            self.category, "sklearn:logistic_platt"
+            self.category, "sklearn:gbt_calibrated"
         )
 
 
@@ -137,7 +137,7 @@ KINDS: tuple[Kind, ...] = (
         stated="{subject} will stall: not merged or closed within {horizon_days} days of opening.",
         hedged="{subject} will {hedge} stall: not merged or closed within {horizon_days} days "
         "of opening.",
-        description="calibrated logistic regression on the organisation's own pull requests "
+        description="calibrated gradient-boosted trees on the organisation's own pull requests "
         "whose outcome was known before the day (flowsync_pipelines/statements/predict.py)",
     ),
 )

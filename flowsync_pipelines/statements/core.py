@@ -19,8 +19,9 @@ import duckdb
 import polars as pl
 
 from flowsync_pipelines.graph.spec import HIGH, MIN_CONFIDENCE, band
+from flowsync_pipelines.statements.calibration import CalibrationReport
 from flowsync_pipelines.statements.catalogue import BLOCKED_BY, HEDGES, KINDS, Kind
-from flowsync_pipelines.statements.predict import predict_stalls
+from flowsync_pipelines.statements.predict import StallSettings, predict_stalls
 from flowsync_pipelines.warehouse import SQL_DIR, query, run_sql
 
 COLUMNS = (
@@ -133,8 +134,23 @@ def derive(
     start: date,
     end: date,
     settings: StatementSettings | None = None,
+    *,
+    stall: StallSettings | None = None,
 ) -> pl.DataFrame:
     """Every statement for the as-of days ``[start, end)``, in the ``statements`` columns."""
+    return derive_with_calibration(con, start, end, settings, stall=stall)[0]
+
+
+def derive_with_calibration(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    settings: StatementSettings | None = None,
+    *,
+    stall: StallSettings | None = None,
+) -> tuple[pl.DataFrame, list[CalibrationReport]]:
+    """:func:`derive`, and per predicted kind the calibration report of its latest
+    out-of-time window before ``end`` (what ``statement_calibration`` judges)."""
     settings = settings or StatementSettings()
     params = {"window_start": start, "window_end": end, **settings.sql_params()}
     run_sql(con, "statements_schema")
@@ -145,15 +161,17 @@ def derive(
         con.execute("CREATE OR REPLACE TEMP TABLE st_jira_link AS SELECT * FROM _jira_links")
     finally:
         con.unregister("_jira_links")
-    frames = []
+    frames, reports = [], []
     for kind in KINDS:
         if kind.name == "pr_will_stall":
-            rows = predict_stalls(
+            rows, report = predict_stalls(
                 query(con, "statements_pr_stall_inputs", **params),
                 query(con, "statements_pr_stall_reviews", **params),
                 start,
                 end,
+                stall,
             )
+            reports.append(report)
             version = ""  # each row carries its fitted model's version
         else:
             rows = query(con, f"statements_{kind.name}", **params)
@@ -163,11 +181,12 @@ def derive(
         frames.append(_finish(rows, kind, version))
     frame = pl.concat(frames) if frames else pl.DataFrame(schema={**SCHEMA})
     prior = query(con, "statements_first_stated", window_start=start)
-    return (
+    statements = (
         _first_stated(frame, prior)
         .select(COLUMNS)
         .sort("as_of_date", "kind", "subject_id", "object_id", nulls_last=True)
     )
+    return statements, reports
 
 
 def _finish(rows: pl.DataFrame, kind: Kind, version: str) -> pl.DataFrame:

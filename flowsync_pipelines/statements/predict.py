@@ -1,28 +1,36 @@
 """``pr_will_stall``: will an open pull request still be open ``horizon_days`` after it opened?
 
-A scikit-learn logistic regression, calibrated (Platt scaling, cross-validated), refitted weekly on
-outcomes known before the Monday of the as-of day's week (never after the day): a pull
-request's outcome is known when it ended (merged or closed) or when the horizon passed. Training
-rows are daily snapshots of each such pull request while it was open and younger than the
-horizon; every feature of a snapshot reads only what happened before the snapshot's time, so
-no row sees its own future. With too little history the model shrinks to the observed base
+Shallow gradient-boosted trees (scikit-learn), calibrated (cross-validated: isotonic with enough
+history, Platt below), refitted weekly on outcomes settled before the Monday of the as-of day's
+week (never after the day): a pull request's outcome is settled when its horizon passed.
+Training rows are daily snapshots of each such pull request while it was open and younger than
+the horizon; every feature of a snapshot reads only what happened before the snapshot's time,
+so no row sees its own future. With too little history the model shrinks to the observed base
 rate and says so (``params.model = "prior"``). A fitted model's version is the hash of its
 training window and parameters. The graph's links (a pull request's commits) are read as the
 context graph holds them.
+
+The latest out-of-time window (outcomes settled from the Monday ``report_days`` before the end,
+scored by the model fitted on that Monday from outcomes settled before it) gives the kind's
+calibration report (:mod:`.calibration`). Features are vectorised over snapshots: per-author
+and per-repository counts are binary searches in event times sorted by group.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
+from flowsync_pipelines.statements.calibration import CalibrationReport, calibration_report
 from flowsync_pipelines.statements.models import model_fitted
 
+KIND = "pr_will_stall"
 FEATURES = (
     "age_days",
     "reviewed",
@@ -30,106 +38,193 @@ FEATURES = (
     "draft",
     "author_open",
     "repo_open",
+    "repo_awaiting_review",
     "author_stall_rate",
     "repo_stall_rate",
     "weekend_ahead",
 )
 DAY = timedelta(days=1)
+CALIBRATIONS = ("auto", "sigmoid", "isotonic", "none")
+LEARNERS = ("gradient_boosting", "logistic")
+ISOTONIC_FROM = 1000  # training rows from which "auto" calibrates isotonically (else Platt)
 
 
 @dataclass(frozen=True)
 class StallSettings:
+    """Settings of ``pr_will_stall`` (all of them hash into the model version).
+
+    Attributes:
+        horizon_days: a pull request not merged or closed this many days after opening stalled.
+        min_rows: fewer training snapshots (or < 8 of either class): the prior.
+        min_probability: claims below this are not made.
+        learner: ``gradient_boosting`` (shallow histogram gradient-boosted trees: the stall
+            risk is not additive in age, reviews and load) or ``logistic`` (regression).
+        c: inverse L2 strength of the logistic regression.
+        calibration: ``auto`` (isotonic from :data:`ISOTONIC_FROM` training rows, Platt
+            below, where isotonic overfits), ``sigmoid`` (Platt), ``isotonic`` or ``none``
+            (the learner's raw probabilities).
+        stall_weight: training weight of a stalled example (1: none). Weighting the rarer
+            class up, as is often done, shifts every probability towards it; only calibration
+            undoes that.
+        report_days: length of the latest out-of-time window the calibration report scores.
+    """
+
     horizon_days: int = 5
-    min_rows: int = 60  # fewer training snapshots (or < 8 of either class): the prior
-    min_probability: float = 0.5  # claims below this are not made
-    c: float = 1.0  # inverse L2 strength of the logistic regression
+    min_rows: int = 60
+    min_probability: float = 0.5
+    c: float = 1.0
+    learner: str = "gradient_boosting"
+    calibration: str = "auto"
+    stall_weight: float = 1.0
+    report_days: int = 28
+
+    def __post_init__(self) -> None:
+        if self.learner not in LEARNERS:
+            msg = f"StallSettings.learner is {self.learner!r}; use one of {LEARNERS}"
+            raise ValueError(msg)
+        if self.calibration not in CALIBRATIONS:
+            msg = f"StallSettings.calibration is {self.calibration!r}; use one of {CALIBRATIONS}"
+            raise ValueError(msg)
+        if not self.stall_weight > 0:
+            msg = f"StallSettings.stall_weight is {self.stall_weight!r}; it must be above 0"
+            raise ValueError(msg)
 
 
-def _known_at(prs: pl.DataFrame, horizon: timedelta) -> list[datetime]:
-    out = []
-    for opened, ended in prs.select("opened_at", "ended_at").iter_rows():
-        deadline = opened + horizon
-        out.append(min(ended, deadline) if ended is not None else deadline)
-    return out
+def _seconds(values: list[datetime | None], missing: float = np.inf) -> np.ndarray:
+    return np.array([v.timestamp() if v is not None else missing for v in values], dtype=float)
 
 
-def _features(
-    prs: list[dict],
-    reviews: dict[str, list[datetime]],
-    snaps: list[tuple[int, datetime]],
-    horizon: timedelta,
+def _codes(values: list[str | None]) -> np.ndarray:
+    """Dense integer codes of a column (equal values, equal codes)."""
+    return pl.Series(values, dtype=pl.String).fill_null("").cast(pl.Categorical).to_physical()
+
+
+def _count_before(
+    groups: np.ndarray, times: np.ndarray, q_groups: np.ndarray, q_times: np.ndarray
 ) -> np.ndarray:
-    """Features of (pull request index, snapshot time) pairs, from what preceded each time."""
-    if not snaps:
-        return np.zeros((0, len(FEATURES)))
-    opened = np.array([p["opened_at"].timestamp() for p in prs])
-    ended = np.array([p["ended_at"].timestamp() if p["ended_at"] else np.inf for p in prs])
-    known = np.array([p["known_at"].timestamp() for p in prs])
-    stalled = np.array([p["stalled"] for p in prs], dtype=float)
-    authors = np.array([hash(p["author"]) for p in prs])
-    repos = np.array([hash(p["repository"]) for p in prs])
-    rows = []
-    for i, t in snaps:
-        p, ts = prs[i], t.timestamp()
-        open_then = (opened < ts) & (ended >= ts)
-        known_then = known < ts
-        same_author, same_repo = authors == authors[i], repos == repos[i]
-
-        def rate(group: np.ndarray) -> float:
-            return float((stalled[group].sum() + 1) / (group.sum() + 7))  # shrunk to ~1/7
-
-        rows.append(
-            [
-                (ts - opened[i]) / 86400,
-                float(any(r < t for r in reviews.get(p["entity_id"], []))),
-                float(p["files_at_open"]),
-                float(p["draft"]),
-                float((open_then & same_author).sum() - 1),
-                float((open_then & same_repo).sum() - 1),
-                rate(known_then & same_author),
-                rate(known_then & same_repo),
-                float(t.weekday() >= 3),
-            ]
-        )
-    return np.asarray(rows, dtype=float)
-
-
-def _prepared(prs: pl.DataFrame, as_of: datetime, horizon: timedelta) -> list[dict]:
-    """Pull requests opened before ``as_of`` as seen then (ends after it are unknown)."""
-    seen = prs.filter(pl.col("opened_at") < as_of).with_columns(
-        pl.when(pl.col("ended_at") < as_of).then(pl.col("ended_at")).alias("ended_at")
-    )
-    known = _known_at(seen, horizon)
-    out = []
-    for row, k in zip(seen.iter_rows(named=True), known, strict=True):
-        row["known_at"] = k
-        ended = row["ended_at"]
-        row["stalled"] = ended is None or ended > row["opened_at"] + horizon
-        out.append(row)
+    """For each query, how many events of its group happened strictly before its time
+    (two binary searches on events sorted by group then time)."""
+    finite = np.isfinite(times)
+    g, t = groups[finite], times[finite]
+    order = np.lexsort((t, g))
+    g, t = g[order], t[order]
+    lo = np.searchsorted(g, q_groups, side="left")
+    hi = np.searchsorted(g, q_groups, side="right")
+    out = np.empty(len(q_groups), dtype=float)
+    for group in np.unique(q_groups):  # one vectorised search per group, not per row
+        rows = q_groups == group
+        a, b = lo[rows][0], hi[rows][0]
+        out[rows] = np.searchsorted(t[a:b], q_times[rows], side="left")
     return out
 
 
-def snapshots(
-    prs: list[dict], horizon: timedelta
-) -> tuple[list[tuple[int, datetime]], list[float]]:
+@dataclass(frozen=True)
+class Seen:
+    """Pull requests as seen from a moment: opened before it, ends after it unknown."""
+
+    frame: pl.DataFrame  # the rows, with known_at and stalled
+    opened: np.ndarray
+    ended: np.ndarray  # inf while open
+    known: np.ndarray
+    stalled: np.ndarray
+    author: np.ndarray
+    repo: np.ndarray
+    first_review: np.ndarray  # inf when never reviewed
+
+
+def _seen(prs: pl.DataFrame, reviews: pl.DataFrame, as_of: datetime, horizon: timedelta) -> Seen:
+    frame = (
+        prs.filter(pl.col("opened_at") < as_of)
+        .with_columns(
+            pl.when(pl.col("ended_at") < as_of).then(pl.col("ended_at")).alias("ended_at")
+        )
+        .with_columns(
+            pl.min_horizontal(pl.col("ended_at"), pl.col("opened_at") + horizon).alias("known_at"),
+            (
+                pl.col("ended_at").is_null() | (pl.col("ended_at") > pl.col("opened_at") + horizon)
+            ).alias("stalled"),
+        )
+    )
+    first = (
+        reviews.filter(pl.col("occurred_at") < as_of)
+        .group_by("pr_id")
+        .agg(pl.col("occurred_at").min().alias("first_review"))
+    )
+    frame = frame.join(first, left_on="entity_id", right_on="pr_id", how="left")
+    return Seen(
+        frame=frame,
+        opened=_seconds(frame["opened_at"].to_list()),
+        ended=_seconds(frame["ended_at"].to_list()),
+        known=_seconds(frame["known_at"].to_list()),
+        stalled=frame["stalled"].to_numpy().astype(float),
+        author=np.asarray(_codes(frame["author"].to_list())),
+        repo=np.asarray(_codes(frame["repository"].to_list())),
+        first_review=_seconds(frame["first_review"].to_list()),
+    )
+
+
+def _features(seen: Seen, index: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Features of (pull request index, snapshot time in seconds) pairs, from what preceded
+    each time; vectorised over the pairs."""
+    if len(index) == 0:
+        return np.zeros((0, len(FEATURES)))
+    f = seen.frame
+    files = f["files_at_open"].to_numpy().astype(float)[index]
+    draft = f["draft"].to_numpy().astype(float)[index]
+
+    def open_then(groups: np.ndarray) -> np.ndarray:
+        # open at t: opened before t and not ended before t (itself included, hence - 1)
+        q = groups[index]
+        opened = _count_before(groups, seen.opened, q, at)
+        ended = _count_before(groups, seen.ended, q, at)
+        return opened - ended - 1
+
+    def awaiting_review(groups: np.ndarray) -> np.ndarray:
+        # open and not reviewed yet at t (a proxy for the reviewers' queue: review requests
+        # are not among the signals); itself excluded
+        q = groups[index]
+        opened = _count_before(groups, seen.opened, q, at)
+        done = _count_before(groups, np.minimum(seen.ended, seen.first_review), q, at)
+        return opened - done - (seen.first_review[index] >= at)
+
+    def rate(groups: np.ndarray) -> np.ndarray:
+        q = groups[index]
+        known = _count_before(groups, seen.known, q, at)
+        stalled_known = np.where(seen.stalled > 0, seen.known, np.inf)
+        stalled = _count_before(groups, stalled_known, q, at)
+        return (stalled + 1) / (known + 7)  # shrunk to ~1/7
+
+    weekday = (np.floor(at / 86400).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+    return np.column_stack(
+        [
+            (at - seen.opened[index]) / 86400,
+            (seen.first_review[index] < at).astype(float),
+            files,
+            draft,
+            open_then(seen.author),
+            open_then(seen.repo),
+            awaiting_review(seen.repo),
+            rate(seen.author),
+            rate(seen.repo),
+            (weekday >= 3).astype(float),
+        ]
+    )
+
+
+def snapshots(seen: Seen, horizon: timedelta) -> tuple[np.ndarray, np.ndarray]:
     """Training snapshots: each pull request at noon of each day of its life while it was open
-    and its outcome unknown (before it ended and before the horizon passed), with its label."""
-    snaps, labels = [], []
-    for i, p in enumerate(prs):
-        k = 0
-        while k < horizon.days:
-            t = p["opened_at"] + k * DAY + DAY / 2
-            if t >= p["known_at"]:
-                break
-            snaps.append((i, t))
-            labels.append(float(p["stalled"]))
-            k += 1
-    return snaps, labels
+    and its outcome unknown (before it ended and before the horizon passed), as (index, time)."""
+    days = horizon.days
+    n = len(seen.opened)
+    index = np.repeat(np.arange(n), days)
+    at = seen.opened[index] + (np.tile(np.arange(days), n) + 0.5) * 86400
+    keep = at < seen.known[index]
+    return index[keep], at[keep]
 
 
 @dataclass(frozen=True)
 class Fitted:
-    kind: str  # "calibrated_logistic" | "prior"
+    kind: str  # "<learner>+<calibration>", the bare learner when uncalibrated, or "prior"
     version: str
     rows: int
     positive_rate: float
@@ -138,11 +233,13 @@ class Fitted:
     def predict(self, x: np.ndarray) -> np.ndarray:
         if self.model is None:
             return np.full(len(x), self.positive_rate)
-        return self.model.predict_proba(x)[:, 1]  # type: ignore[attr-defined]
+        with threadpool_limits(1):  # see fit
+            return self.model.predict_proba(x)[:, 1]  # type: ignore[attr-defined]
 
 
 def fit(x: np.ndarray, y: np.ndarray, window: tuple[date, date], settings: StallSettings) -> Fitted:
     from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -153,7 +250,8 @@ def fit(x: np.ndarray, y: np.ndarray, window: tuple[date, date], settings: Stall
             "window": [window[0].isoformat(), window[1].isoformat()],
             "rows": len(y),
             "features": FEATURES,
-            "settings": settings.__dict__,
+            # what the report scores is no part of the model
+            "settings": {k: v for k, v in asdict(settings).items() if k != "report_days"},
         },
         sort_keys=True,
     )
@@ -161,10 +259,113 @@ def fit(x: np.ndarray, y: np.ndarray, window: tuple[date, date], settings: Stall
     positives = int(y.sum())
     if len(y) < settings.min_rows or positives < 8 or len(y) - positives < 8:
         return Fitted("prior", version, len(y), rate, None)
-    base = make_pipeline(StandardScaler(), LogisticRegression(C=settings.c, max_iter=1000))
-    model = CalibratedClassifierCV(base, method="sigmoid", cv=3)
-    model.fit(x, y)
-    return Fitted("calibrated_logistic", version, len(y), rate, model)
+    weights = {0.0: 1.0, 1.0: settings.stall_weight}
+    if settings.learner == "logistic":
+        base = make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=settings.c, max_iter=1000, class_weight=weights),
+        )
+    else:
+        base = HistGradientBoostingClassifier(
+            max_depth=3,
+            max_iter=150,
+            learning_rate=0.05,
+            early_stopping=False,  # no random validation split: the same data, the same model
+            class_weight=weights,
+            random_state=0,
+        )
+    if settings.calibration == "none":
+        with threadpool_limits(1):
+            return Fitted(settings.learner, version, len(y), rate, base.fit(x, y))
+    method = settings.calibration
+    if method == "auto":
+        method = "isotonic" if len(y) >= ISOTONIC_FROM else "sigmoid"
+    model = CalibratedClassifierCV(base, method=method, cv=3)
+    # One thread: these fits are small, and OpenMP threads spinning on a shared machine made
+    # them 5-20 times slower than one thread.
+    with threadpool_limits(1):
+        model.fit(x, y)
+    return Fitted(f"{settings.learner}+{method}", version, len(y), rate, model)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass(frozen=True)
+class History:
+    """Every training snapshot as seen from a moment, with features, labels and when each
+    label was settled: its pull request's horizon passed. A fast merge is known earlier, but
+    training on outcomes merely known would favour the recent pull requests that merged fast
+    over their siblings still open (right-censoring), and bias every probability low."""
+
+    seen: Seen
+    index: np.ndarray  # each snapshot's pull request (a row of seen)
+    x: np.ndarray
+    y: np.ndarray
+    settled: np.ndarray
+    first: date | None
+
+    def fit_before(self, cutoff: date, settings: StallSettings) -> Fitted:
+        """The model of outcomes known before midnight starting ``cutoff``."""
+        mask = self.settled < _midnight(cutoff).timestamp()
+        window_start = self.first if self.first is not None else cutoff
+        return fit(self.x[mask], self.y[mask], (window_start, cutoff), settings)
+
+    def report(self, model: Fitted, start: date, end: date) -> CalibrationReport:
+        """Calibration of ``model`` on the snapshots whose outcomes settled in ``[start, end)``
+        (the caller makes sure the model was fitted before ``start``)."""
+        mask = (self.settled >= _midnight(start).timestamp()) & (
+            self.settled < _midnight(end).timestamp()
+        )
+        return calibration_report(
+            KIND,
+            model.predict(self.x[mask]),
+            self.y[mask],
+            (start, end),
+            model.version,
+            model.kind,
+            subjects=self.index[mask],
+        )
+
+
+def history(
+    prs: pl.DataFrame, reviews: pl.DataFrame, end: date, settings: StallSettings
+) -> History:
+    """Snapshots as seen from the start of ``end``. A snapshot's features read only what
+    preceded its time and its label is known by its pull request's known_at, so for an as-of
+    day the rows known before it are exactly those a run on that day alone would build."""
+    horizon = timedelta(days=settings.horizon_days)
+    seen = _seen(prs, reviews, _midnight(end), horizon)
+    index, at = snapshots(seen, horizon)
+    first = seen.frame["opened_at"].min()
+    return History(
+        seen=seen,
+        index=index,
+        x=_features(seen, index, at),
+        y=seen.stalled[index],
+        settled=seen.opened[index] + horizon.total_seconds(),
+        first=first.date() if first is not None else None,  # type: ignore[union-attr]
+    )
+
+
+ROW_SCHEMA = {
+    "as_of_date": pl.Date,
+    "team": pl.String,
+    "subject_type": pl.String,
+    "subject_id": pl.String,
+    "object_type": pl.String,
+    "object_id": pl.String,
+    "params": pl.String,
+    "confidence": pl.Float64,
+    "evidence": pl.List(pl.String),
+    "citations": pl.List(pl.String),
+    "model_version": pl.String,
+}
 
 
 def predict_stalls(
@@ -173,52 +374,36 @@ def predict_stalls(
     start: date,
     end: date,
     settings: StallSettings | None = None,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, CalibrationReport]:
     """``pr_will_stall`` rows for the as-of days ``[start, end)`` (the columns the kind SQL
-    files return, plus ``model_version``)."""
+    files return, plus ``model_version``), and the calibration report of the latest
+    out-of-time window before ``end``."""
     settings = settings or StallSettings()
-    horizon = timedelta(days=settings.horizon_days)
-    by_pr: dict[str, list[datetime]] = {}
-    for pr_id, at in reviews.iter_rows():
-        by_pr.setdefault(pr_id, []).append(at)
-    # Seen from the window's end. A snapshot's features read only what preceded its time and
-    # its label is known by its pull request's known_at, so for an as-of day the rows with
-    # known_at before its end are exactly those a run on that day alone would build.
-    window_end = datetime.combine(end, datetime.min.time(), tzinfo=UTC)
-    seen = _prepared(prs, window_end, horizon)
-    snaps, labels = snapshots(seen, horizon)
-    x_all = _features(seen, by_pr, snaps, horizon)
-    y_all = np.asarray(labels)
-    known = np.array([seen[i]["known_at"].timestamp() for i, _ in snaps])
-    first = min((p["opened_at"] for p in seen), default=None)
+    horizon_s = settings.horizon_days * 86400
+    hist = history(prs, reviews, end, settings)
+    seen = hist.seen
+    rows = seen.frame.select("team", "entity_id", "opened_event", "url").to_dicts()
     out = []
     models: dict[date, Fitted] = {}
     day = start
     while day < end:
-        as_of = datetime.combine(day + DAY, datetime.min.time(), tzinfo=UTC)
+        as_of = _midnight(day + DAY).timestamp()
         # Refitted weekly: on outcomes known before the Monday of the as-of day's week.
-        cutoff = day - timedelta(days=day.weekday())
+        cutoff = _monday(day)
         if cutoff not in models:
-            mask = known < datetime.combine(cutoff, datetime.min.time(), tzinfo=UTC).timestamp()
-            window_start = first.date() if first is not None else cutoff
-            models[cutoff] = fit(x_all[mask], y_all[mask], (window_start, cutoff), settings)
-            model_fitted(
-                "pr_will_stall", models[cutoff], (window_start, cutoff), settings, FEATURES
-            )
+            models[cutoff] = hist.fit_before(cutoff, settings)
+            window = (hist.first if hist.first is not None else cutoff, cutoff)
+            model_fitted(KIND, models[cutoff], window, settings, FEATURES)
         model = models[cutoff]
-        candidates = [
-            i
-            for i, p in enumerate(seen)
-            if p["opened_at"] < as_of
-            and (p["ended_at"] is None or p["ended_at"] >= as_of)
-            and as_of - p["opened_at"] < horizon
-        ]
-        if candidates:
-            features = _features(seen, by_pr, [(i, as_of) for i in candidates], horizon)
-            for i, prob in zip(candidates, model.predict(features), strict=True):
+        candidates = np.flatnonzero(
+            (seen.opened < as_of) & (seen.ended >= as_of) & (as_of - seen.opened < horizon_s)
+        )
+        if len(candidates):
+            probs = model.predict(_features(seen, candidates, np.full(len(candidates), as_of)))
+            for i, prob in zip(candidates, probs, strict=True):
                 if prob < settings.min_probability:
                     continue
-                p = seen[i]
+                p = rows[i]
                 out.append(
                     {
                         "as_of_date": day,
@@ -242,19 +427,6 @@ def predict_stalls(
                     }
                 )
         day += DAY
-    return pl.DataFrame(
-        out,
-        schema={
-            "as_of_date": pl.Date,
-            "team": pl.String,
-            "subject_type": pl.String,
-            "subject_id": pl.String,
-            "object_type": pl.String,
-            "object_id": pl.String,
-            "params": pl.String,
-            "confidence": pl.Float64,
-            "evidence": pl.List(pl.String),
-            "citations": pl.List(pl.String),
-            "model_version": pl.String,
-        },
-    )
+    report_start = _monday(end - timedelta(days=settings.report_days))
+    model = models.get(report_start) or hist.fit_before(report_start, settings)
+    return pl.DataFrame(out, schema=ROW_SCHEMA), hist.report(model, report_start, end)

@@ -1,0 +1,168 @@
+"""Predicted statements out of time on simulated organisations large enough to judge them:
+each trained on the first two thirds of its days, scored on the last third.
+
+    .venv/bin/python bench/statement_models.py [--days 180] [--seeds 7 8 9 10 11 12 13]
+                                               [--work DIR]
+
+For every seed it runs the pipeline up to ``statements`` (``flowsync demo`` with
+``upstream_of``) for ``--days`` days into ``DIR/seed-<seed>-<days>d`` (reused when it is
+already there; a temporary directory without ``--work``). One organisation of the simulator
+holds ~6 pull requests a day and the sandboxes' ingestion grows faster than linearly with the
+period, so the scored window's >= 2,000 outcomes come from several organisations (seeds), each
+with its own model trained on its own history; their out-of-time predictions are pooled. Per
+predicted kind it prints, per organisation and pooled: rows, independent outcomes, AUC, ECE
+(with the level a calibrated model would show by chance), Brier; the pooled reliability table;
+and per band the precision of the claims the kind would make (probability >= its minimum)
+against the simulator's ground truth. Targets (issue 12): >= 2,000 outcomes in the scored
+window, AUC >= 0.80, ECE <= 0.05.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from flowsync_pipelines import warehouse
+from flowsync_pipelines.graph.spec import band
+from flowsync_pipelines.simulator import build_world
+from flowsync_pipelines.statements import StatementSettings, calibration_report
+from flowsync_pipelines.statements import predict as stall
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _truth_tool():
+    spec = importlib.util.spec_from_file_location(
+        "statement_truth", REPO / "tools" / "statement_truth.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _home(work: Path, seed: int, days: int) -> Path:
+    home = work / f"seed-{seed}-{days}d" / "home"
+    if (home / "flowsync.duckdb").exists() and (home.parent / "done").exists():
+        return home
+    import dagster as dg
+
+    from flowsync_pipelines.demo import run_demo
+
+    shutil.rmtree(home.parent, ignore_errors=True)
+    clock = time.perf_counter()
+    run_demo(
+        home=home,
+        days=days,
+        seed=seed,
+        instance=dg.DagsterInstance.ephemeral(),
+        upstream_of="statements",
+        progress=lambda _: None,
+    )
+    (home.parent / "done").touch()
+    print(f"seed {seed}: pipeline for {days} days in {time.perf_counter() - clock:.0f} s")
+    return home
+
+
+def _pr_will_stall(home: Path, seed: int, days: int, settings: stall.StallSettings) -> dict:
+    """One organisation's out-of-time predictions, outcomes, subjects and truth."""
+    world = build_world(seed, days=days)
+    start, end = world.start.date(), world.end.date()
+    cutoff = start + timedelta(days=(end - start).days * 2 // 3)
+    params = {"window_start": start, "window_end": end, **StatementSettings().sql_params()}
+    copy = home.parent / "bench.duckdb"
+    shutil.copy(home / "flowsync.duckdb", copy)
+    with warehouse.connect(copy) as con:
+        warehouse.run_sql(con, "statements_schema")
+        warehouse.run_sql(con, "statements_prepare", **params)
+        prs = warehouse.query(con, "statements_pr_stall_inputs", **params)
+        reviews = warehouse.query(con, "statements_pr_stall_reviews", **params)
+    copy.unlink()
+    hist = stall.history(prs, reviews, end, settings)
+    model = hist.fit_before(cutoff, settings)
+    report = hist.report(model, cutoff, end)
+    mask = (hist.settled >= stall._midnight(cutoff).timestamp()) & (
+        hist.settled < stall._midnight(end).timestamp()
+    )
+    subjects = hist.seen.frame["entity_id"].to_numpy()[hist.index[mask]]
+    truth = {s for s, _ in _truth_tool().truth_pairs(world)["pr_will_stall"]}
+    return {
+        "report": report,
+        "training_rows": model.rows,
+        "p": model.predict(hist.x[mask]),
+        "y": hist.y[mask],
+        "subjects": np.array([f"{seed}:{s}" for s in subjects]),
+        "real": np.array([s in truth for s in subjects]),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9, 10, 11, 12, 13])
+    parser.add_argument("--work", type=Path, help="keep (and reuse) the pipelines' homes here")
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="flowsync-statement-models-"))
+    settings = stall.StallSettings()
+    orgs = []
+    for seed in args.seeds:
+        home = _home(work, seed, args.days)
+        org = _pr_will_stall(home, seed, args.days, settings)
+        r = org["report"]
+        print(
+            f"seed {seed}: trained on {org['training_rows']} snapshots settled before "
+            f"{r.window[0]}; scored {r.window[0]} … {r.window[1]}: rows {r.rows}, outcomes "
+            f"{r.outcomes}, positive rate {r.positive_rate}, AUC {r.auc}, ECE {r.ece} "
+            f"(chance {r.ece_noise}), Brier {r.brier}"
+        )
+        orgs.append(org)
+    p = np.concatenate([o["p"] for o in orgs])
+    y = np.concatenate([o["y"] for o in orgs])
+    subjects = np.concatenate([o["subjects"] for o in orgs])
+    real = np.concatenate([o["real"] for o in orgs])
+    pooled = calibration_report(
+        "pr_will_stall", p, y, orgs[0]["report"].window, "per organisation", "pooled",
+        subjects=subjects,
+    )  # fmt: skip
+    print(
+        f"pr_will_stall pooled over {len(orgs)} organisations: rows {pooled.rows}, outcomes "
+        f"{pooled.outcomes} (target >= 2000), positive rate {pooled.positive_rate}, AUC "
+        f"{pooled.auc} (target >= 0.80), ECE {pooled.ece} (target <= 0.05; chance "
+        f"{pooled.ece_noise}), Brier {pooled.brier}"
+    )
+    print(f"  labels agree with the simulator's ground truth on {np.mean(real == (y > 0)):.3f}")
+    claims = pl.DataFrame({"confidence": p, "real": real, "subject": subjects}).filter(
+        pl.col("confidence") >= settings.min_probability
+    )
+    claims = claims.with_columns(
+        pl.col("confidence").map_elements(band, return_dtype=pl.String).alias("band")
+    )
+    with pl.Config(tbl_rows=20, tbl_width_chars=160):
+        print(pl.DataFrame(pooled.reliability))
+        print("claims (snapshot rows with probability >= 0.5) against the ground truth:")
+        print(
+            claims.group_by("band")
+            .agg(
+                pl.len().alias("claims"),
+                pl.col("subject").n_unique().alias("pull_requests"),
+                pl.col("confidence").mean().round(3).alias("mean_confidence"),
+                pl.col("real").mean().round(3).alias("precision"),
+            )
+            .sort("band")
+        )
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
