@@ -91,8 +91,8 @@ def _pr_will_stall(home: Path, seed: int, days: int, settings: stall.StallSettin
     hist = stall.history(prs, reviews, end, settings)
     model = hist.fit_before(cutoff, settings)
     report = hist.report(model, cutoff, end)
-    mask = (hist.settled >= stall._midnight(cutoff).timestamp()) & (
-        hist.settled < stall._midnight(end).timestamp()
+    mask = (hist.settled >= stall.midnight(cutoff).timestamp()) & (
+        hist.settled < stall.midnight(end).timestamp()
     )
     subjects = hist.seen.frame["entity_id"].to_numpy()[hist.index[mask]]
     truth = {s for s, _ in _truth_tool().truth_pairs(world)["pr_will_stall"]}

@@ -38,11 +38,12 @@ class Kind:
     stated: str
     description: str
     hedged: str = ""
+    learner: str = "sklearn:gbt_calibrated"  # what a predicted kind's model is
 
     @property
     def model(self) -> str:
         return {"fact": f"rule:{self.name}", "inferred": "graph_paths"}.get(
-            self.category, "sklearn:gbt_calibrated"
+            self.category, self.learner
         )
 
 
@@ -139,6 +140,38 @@ KINDS: tuple[Kind, ...] = (
         "of opening.",
         description="calibrated gradient-boosted trees on the organisation's own pull requests "
         "whose outcome was known before the day (flowsync_pipelines/statements/predict.py)",
+    ),
+    Kind(
+        name="sprint_at_risk",
+        category="predicted",
+        audience=(MANAGER, PRODUCT),
+        stated="{subject} will miss its end date ({ends_on}): {not_done} of {scope} tickets "
+        "not done.",
+        hedged="{subject} will {hedge} miss its end date ({ends_on}): {not_done} of {scope} "
+        "tickets not done.",
+        description="an active Jira sprint / Linear cycle whose scope (tickets planned into it, "
+        "created before its end) will not all be done by its end date; calibrated logistic "
+        "regression on the organisation's ended sprints (scope, scope added since the start, "
+        "done fraction, time elapsed, days left, the board's past misses), shrunk towards the "
+        "base rate while sprints are few (flowsync_pipelines/statements/risk.py)",
+        learner="sklearn:logistic_calibrated",
+    ),
+    Kind(
+        name="incident_slow_to_restore",
+        category="predicted",
+        audience=(ENGINEER, MANAGER, EXECUTIVE),
+        stated="{subject} will not be restored within {restore_hours:g} hours of first seen "
+        "({first_seen_at}).",
+        hedged="{subject} will {hedge} not be restored within {restore_hours:g} hours of first "
+        "seen ({first_seen_at}).",
+        description="an open incident not resolved within N hours (default 24) of first seen; "
+        "restored = a dated resolved event (Sentry's issue activity or webhook). Sentry's issue "
+        "list gives no resolution time: incidents resolved without one are left out, and "
+        "nothing is claimed until the history holds enough dated resolutions. Calibrated "
+        "logistic regression on level, events so far, age, a deployment of the project since "
+        "first seen, the project's open incidents and past slow restores "
+        "(flowsync_pipelines/statements/risk.py)",
+        learner="sklearn:logistic_calibrated",
     ),
 )
 

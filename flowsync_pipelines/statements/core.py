@@ -22,6 +22,12 @@ from flowsync_pipelines.graph.spec import HIGH, MIN_CONFIDENCE, band
 from flowsync_pipelines.statements.calibration import CalibrationReport
 from flowsync_pipelines.statements.catalogue import BLOCKED_BY, HEDGES, KINDS, Kind
 from flowsync_pipelines.statements.predict import StallSettings, predict_stalls
+from flowsync_pipelines.statements.risk import (
+    IncidentSettings,
+    SprintSettings,
+    predict_incidents,
+    predict_sprints,
+)
 from flowsync_pipelines.warehouse import SQL_DIR, query, run_sql
 
 COLUMNS = (
@@ -136,9 +142,13 @@ def derive(
     settings: StatementSettings | None = None,
     *,
     stall: StallSettings | None = None,
+    sprint: SprintSettings | None = None,
+    incident: IncidentSettings | None = None,
 ) -> pl.DataFrame:
     """Every statement for the as-of days ``[start, end)``, in the ``statements`` columns."""
-    return derive_with_calibration(con, start, end, settings, stall=stall)[0]
+    return derive_with_calibration(
+        con, start, end, settings, stall=stall, sprint=sprint, incident=incident
+    )[0]
 
 
 def derive_with_calibration(
@@ -148,6 +158,8 @@ def derive_with_calibration(
     settings: StatementSettings | None = None,
     *,
     stall: StallSettings | None = None,
+    sprint: SprintSettings | None = None,
+    incident: IncidentSettings | None = None,
 ) -> tuple[pl.DataFrame, list[CalibrationReport]]:
     """:func:`derive`, and per predicted kind the calibration report of its latest
     out-of-time window before ``end`` (what ``statement_calibration`` judges)."""
@@ -173,6 +185,26 @@ def derive_with_calibration(
             )
             reports.append(report)
             version = ""  # each row carries its fitted model's version
+        elif kind.name == "sprint_at_risk":
+            rows, report = predict_sprints(
+                query(con, "statements_sprint_risk_sprints", **params),
+                query(con, "statements_sprint_risk_tickets", **params),
+                start,
+                end,
+                sprint,
+            )
+            reports.append(report)
+            version = ""
+        elif kind.name == "incident_slow_to_restore":
+            rows, report = predict_incidents(
+                query(con, "statements_incident_restore_inputs", **params),
+                query(con, "statements_incident_restore_events", **params),
+                start,
+                end,
+                incident,
+            )
+            reports.append(report)
+            version = ""
         else:
             rows = query(con, f"statements_{kind.name}", **params)
             version = settings.model_version(kind)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -88,6 +89,23 @@ class StallSettings:
         if not self.stall_weight > 0:
             msg = f"StallSettings.stall_weight is {self.stall_weight!r}; it must be above 0"
             raise ValueError(msg)
+
+    @property
+    def positive_weight(self) -> float:
+        return self.stall_weight
+
+
+class FitSettings(Protocol):
+    """What :func:`fit` reads of a predicted kind's settings (every field hashes into the
+    version)."""
+
+    min_rows: int
+    c: float
+    learner: str
+    calibration: str
+
+    @property
+    def positive_weight(self) -> float: ...
 
 
 def _seconds(values: list[datetime | None], missing: float = np.inf) -> np.ndarray:
@@ -229,15 +247,33 @@ class Fitted:
     rows: int
     positive_rate: float
     model: object | None
+    # Weight of the base rate in every probability (0: the model alone): with little history a
+    # predictor shrinks its model towards the prior (see :func:`shrunk`).
+    shrinkage: float = 0.0
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         if self.model is None:
             return np.full(len(x), self.positive_rate)
         with threadpool_limits(1):  # see fit
-            return self.model.predict_proba(x)[:, 1]  # type: ignore[attr-defined]
+            p = self.model.predict_proba(x)[:, 1]  # type: ignore[attr-defined]
+        return (1 - self.shrinkage) * p + self.shrinkage * self.positive_rate
 
 
-def fit(x: np.ndarray, y: np.ndarray, window: tuple[date, date], settings: StallSettings) -> Fitted:
+def shrunk(model: Fitted, outcomes: int, strength: float) -> Fitted:
+    """``model`` shrunk towards its base rate by ``strength / (outcomes + strength)``: a model
+    fitted on few independent outcomes (sprints, incidents) is trusted in proportion."""
+    if model.model is None or strength <= 0:
+        return model
+    return replace(model, shrinkage=round(strength / (outcomes + strength), 4))
+
+
+def fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    window: tuple[date, date],
+    settings: FitSettings,
+    features: tuple[str, ...] = FEATURES,
+) -> Fitted:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
@@ -249,9 +285,13 @@ def fit(x: np.ndarray, y: np.ndarray, window: tuple[date, date], settings: Stall
         {
             "window": [window[0].isoformat(), window[1].isoformat()],
             "rows": len(y),
-            "features": FEATURES,
+            "features": features,
             # what the report scores is no part of the model
-            "settings": {k: v for k, v in asdict(settings).items() if k != "report_days"},
+            "settings": {
+                k: v
+                for k, v in asdict(settings).items()  # type: ignore[call-overload]
+                if k != "report_days"
+            },
         },
         sort_keys=True,
     )
@@ -259,7 +299,7 @@ def fit(x: np.ndarray, y: np.ndarray, window: tuple[date, date], settings: Stall
     positives = int(y.sum())
     if len(y) < settings.min_rows or positives < 8 or len(y) - positives < 8:
         return Fitted("prior", version, len(y), rate, None)
-    weights = {0.0: 1.0, 1.0: settings.stall_weight}
+    weights = {0.0: 1.0, 1.0: settings.positive_weight}
     if settings.learner == "logistic":
         base = make_pipeline(
             StandardScaler(),
@@ -288,11 +328,11 @@ def fit(x: np.ndarray, y: np.ndarray, window: tuple[date, date], settings: Stall
     return Fitted(f"{settings.learner}+{method}", version, len(y), rate, model)
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
 
 
-def _monday(day: date) -> date:
+def monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
@@ -312,15 +352,15 @@ class History:
 
     def fit_before(self, cutoff: date, settings: StallSettings) -> Fitted:
         """The model of outcomes known before midnight starting ``cutoff``."""
-        mask = self.settled < _midnight(cutoff).timestamp()
+        mask = self.settled < midnight(cutoff).timestamp()
         window_start = self.first if self.first is not None else cutoff
         return fit(self.x[mask], self.y[mask], (window_start, cutoff), settings)
 
     def report(self, model: Fitted, start: date, end: date) -> CalibrationReport:
         """Calibration of ``model`` on the snapshots whose outcomes settled in ``[start, end)``
         (the caller makes sure the model was fitted before ``start``)."""
-        mask = (self.settled >= _midnight(start).timestamp()) & (
-            self.settled < _midnight(end).timestamp()
+        mask = (self.settled >= midnight(start).timestamp()) & (
+            self.settled < midnight(end).timestamp()
         )
         return calibration_report(
             KIND,
@@ -340,7 +380,7 @@ def history(
     preceded its time and its label is known by its pull request's known_at, so for an as-of
     day the rows known before it are exactly those a run on that day alone would build."""
     horizon = timedelta(days=settings.horizon_days)
-    seen = _seen(prs, reviews, _midnight(end), horizon)
+    seen = _seen(prs, reviews, midnight(end), horizon)
     index, at = snapshots(seen, horizon)
     first = seen.frame["opened_at"].min()
     return History(
@@ -387,9 +427,9 @@ def predict_stalls(
     models: dict[date, Fitted] = {}
     day = start
     while day < end:
-        as_of = _midnight(day + DAY).timestamp()
+        as_of = midnight(day + DAY).timestamp()
         # Refitted weekly: on outcomes known before the Monday of the as-of day's week.
-        cutoff = _monday(day)
+        cutoff = monday(day)
         if cutoff not in models:
             models[cutoff] = hist.fit_before(cutoff, settings)
             window = (hist.first if hist.first is not None else cutoff, cutoff)
@@ -427,6 +467,6 @@ def predict_stalls(
                     }
                 )
         day += DAY
-    report_start = _monday(end - timedelta(days=settings.report_days))
+    report_start = monday(end - timedelta(days=settings.report_days))
     model = models.get(report_start) or hist.fit_before(report_start, settings)
     return pl.DataFrame(out, schema=ROW_SCHEMA), hist.report(model, report_start, end)
