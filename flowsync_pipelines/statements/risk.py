@@ -338,7 +338,9 @@ def predict_sprints(
         probs = model.predict(x)
         out = []
         for i, prob, s in zip(active, probs, state.iter_rows(named=True), strict=True):
-            if prob < settings.min_probability or not s["scope"]:
+            # Nothing left to do, nothing to name: a sprint whose scope is all done is not
+            # claimed at risk (scope added later is the next day's news).
+            if prob < settings.min_probability or s["done"] >= s["scope"]:
                 continue
             sprint = info[i]
             out.append(
