@@ -120,8 +120,10 @@ def test_statements_table_has_exactly_the_contract_columns(full_run):
 
 
 def test_every_catalogue_kind_is_stated_on_the_demo(stored):
-    # pr_merged_without_review: the demo world reviews every merge (its own test below).
-    expected = {k.name for k in st.KINDS} - {"pr_merged_without_review"}
+    # pr_merged_without_review: the demo world reviews every merge (its own test below);
+    # incident_slow_to_restore: the demo polls Sentry's issue list, which dates no resolution,
+    # so nothing is claimed (tests/test_statements_risk.py).
+    expected = {k.name for k in st.KINDS} - {"pr_merged_without_review", "incident_slow_to_restore"}
     assert expected <= set(stored.get_column("kind").unique().to_list())
 
 
@@ -351,17 +353,17 @@ def test_statement_calibration_fails_on_a_deliberately_miscalibrated_model(full_
             end,
             stall=st.StallSettings(learner="logistic", calibration="none", stall_weight=20.0),
         )
-    (good_report,) = good
-    (bad_report,) = bad
+    good_report = next(r for r in good if r.kind == "pr_will_stall")
+    bad_report = next(r for r in bad if r.kind == "pr_will_stall")
     assert good_report.kind == bad_report.kind == "pr_will_stall"
     assert good_report.rows == bad_report.rows > 200  # the same out-of-time window
     assert bad_report.ece > 2 * good_report.ece
-    result = calibration_check(bad)
+    result = calibration_check([bad_report])
     assert result.check_name == CALIBRATION_CHECK
     assert result.passed is False
     assert result.severity == dg.AssetCheckSeverity.ERROR
     assert "pr_will_stall" in result.description
-    assert calibration_check(good).passed is True
+    assert calibration_check([good_report]).passed is True
 
 
 def test_statement_calibration_report_uses_only_outcomes_settled_after_its_model(full_run):
@@ -527,7 +529,16 @@ def test_statements_after_the_window_keep_the_day_they_were_first_stated(tmp_pat
 )
 @pytest.mark.parametrize(("band", "hedge"), [("medium", "likely"), ("low", "possibly")])
 def test_an_inferred_sentence_below_high_says_its_hedge(kind, band, hedge):
-    params = {"idle_days": 4, "reason": "idle", "horizon_days": 5}
+    params = {
+        "idle_days": 4,
+        "reason": "idle",
+        "horizon_days": 5,
+        "ends_on": "2026-09-30",
+        "not_done": 3,
+        "scope": 9,
+        "restore_hours": 24.0,
+        "first_seen_at": "2026-09-02T10:00:00Z",
+    }
     text = st.render(kind, band, "PAY-1", "acme/api/deployments/7", params)
     assert f" {hedge} " in text
     assert hedge not in st.render(kind, "high", "PAY-1", "acme/api/deployments/7", params)
