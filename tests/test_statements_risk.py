@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from assets.statements import CALIBRATION_CHECK, calibration_check
 from flowsync_pipelines import statements as st
 from flowsync_pipelines import warehouse
 from flowsync_pipelines.statements.calibration import verdict
@@ -400,3 +401,20 @@ def test_rederiving_gives_identical_statements(org_db, derived):
         a = _risk(again, kind).drop("first_stated_on")
         b = _risk(part, kind).drop("first_stated_on")
         assert a.height and a.equals(b)
+
+
+def test_statement_calibration_reads_both_kinds_and_fails_a_miscalibrated_one(org_db, derived):
+    _, reports, _ = derived
+    result = calibration_check(reports)
+    assert result.check_name == CALIBRATION_CHECK
+    assert all(kind in result.description for kind in RISK)
+    # Slow restorations weighted 20 times, no calibration and no shrinkage: every probability
+    # is pushed up.
+    bad = IncidentSettings(calibration="none", positive_weight=20.0, prior_strength=0.0)
+    with warehouse.connect(org_db) as con:
+        _, bad_reports = st.derive_with_calibration(con, START, END, incident=bad)
+    good = next(r for r in reports if r.kind == "incident_slow_to_restore")
+    worse = next(r for r in bad_reports if r.kind == "incident_slow_to_restore")
+    assert worse.rows == good.rows and worse.ece > 2 * good.ece
+    failed = calibration_check([worse])
+    assert failed.passed is False and "incident_slow_to_restore" in failed.description
