@@ -24,6 +24,7 @@ from flowsync_pipelines.statements.core import (
     write,
 )
 from flowsync_pipelines.statements.predict import StallSettings
+from flowsync_pipelines.statements.risk import IncidentSettings, SprintSettings
 
 __all__ = [
     "COLUMNS",
@@ -31,7 +32,9 @@ __all__ = [
     "KINDS_BY_NAME",
     "MAX_ECE",
     "CalibrationReport",
+    "IncidentSettings",
     "Kind",
+    "SprintSettings",
     "StallSettings",
     "StatementSettings",
     "Verdict",

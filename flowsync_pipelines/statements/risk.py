@@ -19,6 +19,13 @@ every probability is the prior.
   webhook). A listed Sentry issue that is resolved carries no time: its outcome is unknown and it
   is left out, and while the history holds fewer than ``min_dated`` dated resolutions the kind
   states nothing (every incident would look slow).
+
+What a snapshot reads of the future, and why it is bounded: a sprint's members are the
+tracker's sprint field as the graph holds it (a Jira issue carried into the next sprint keeps
+both), but only tickets created before the snapshot count, and their status is their latest
+status event before it; an incident's "resolved without a date" reads the status its events
+carried before the day. Users affected is not a feature: Sentry's ``user_count`` is the
+current total, which would leak the future.
 """
 
 from __future__ import annotations
