@@ -153,15 +153,18 @@ def _sprints(org: _Org, rng: np.random.Generator) -> None:
                     ticket_url,
                 )
                 work = timedelta(days=float(rng.gamma(2.0, 0.8 * load)))
-                org.event(
-                    "jira",
-                    "ticket",
-                    key,
-                    "transitioned",
-                    max(created, start) + work,
-                    {**attrs, "status_category": "done"},
-                    ticket_url,
-                )
+                # Some trackers log two events at the instant a ticket is done (Linear's
+                # "transitioned" and "completed"): the evidence must not depend on row order.
+                for action in ("transitioned", "completed") if i % 3 == 0 else ("transitioned",):
+                    org.event(
+                        "jira",
+                        "ticket",
+                        key,
+                        action,
+                        max(created, start) + work,
+                        {**attrs, "status_category": "done"},
+                        ticket_url,
+                    )
                 org.edges.append(
                     {
                         "edge_id": f"IN_SPRINT:ticket:{key}->sprint:{sprint_id}",
@@ -268,8 +271,8 @@ def test_sprint_risk_evidence_is_the_start_and_each_tickets_latest_status_event(
     as_of = datetime.combine(row["as_of_date"] + timedelta(days=1), datetime.min.time(), UTC)
     with warehouse.connect(org_db, read_only=True) as con:
         latest = con.execute(
-            "SELECT arg_max(s.event_id, s.occurred_at), "
-            "arg_max(s.attributes->>'status_category', s.occurred_at) "
+            "SELECT arg_max(s.event_id, (s.occurred_at, s.event_id)), "
+            "arg_max(s.attributes->>'status_category', (s.occurred_at, s.event_id)) "
             "FROM signals AS s JOIN graph_edges AS e ON e.src = 'ticket:' || s.entity_id "
             "WHERE e.dst = 'sprint:' || $sprint AND s.occurred_at < $as_of "
             "GROUP BY s.entity_id",

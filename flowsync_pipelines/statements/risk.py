@@ -204,10 +204,14 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
     members = tickets.select("sprint_id", "ticket_id", "created_at", "url").unique(
         ["sprint_id", "ticket_id"], keep="last", maintain_order=True
     )
+    # One status event per ticket and instant (a tracker may log two at once, e.g. Linear's
+    # "transitioned" and "completed"): the greatest event id, as the SQL's arg_max does, so
+    # that the evidence never depends on row order.
     status = (
         tickets.select("ticket_id", "occurred_at", "category", "event_id")
-        .unique()
-        .sort("occurred_at")
+        .sort("ticket_id", "occurred_at", "event_id")
+        .unique(["ticket_id", "occurred_at"], keep="last", maintain_order=True)
+        .sort("occurred_at", "ticket_id")
     )
     base = snap.join(
         sprints.select(pl.int_range(pl.len()).alias("row"), "entity_id", "started_at"),
