@@ -369,7 +369,8 @@ def test_statement_calibration_fails_on_a_deliberately_miscalibrated_model(full_
 def test_statement_calibration_report_uses_only_outcomes_settled_after_its_model(full_run):
     start, end = _days(full_run)
     with warehouse.connect(Paths(home=full_run.home).duckdb) as con:
-        _, (report,) = st.derive_with_calibration(con, start, end)
+        _, reports = st.derive_with_calibration(con, start, end)
+    report = next(r for r in reports if r.kind == "pr_will_stall")
     assert report.window[1] == end and report.window[0].weekday() == 0  # a refit Monday
     assert report.model.startswith("gradient_boosting+") and len(report.model_version) == 12
     assert sum(b["rows"] for b in report.reliability) == report.rows
@@ -382,7 +383,9 @@ def test_statement_calibration_report_uses_only_outcomes_settled_after_its_model
 def test_the_statements_materialisation_carries_calibration_and_its_check(full_run, tmp_path):
     copy = tmp_path / "flowsync.duckdb"
     shutil.copy(Paths(home=full_run.home).duckdb, copy)
-    result = _materialise(copy, "2026-10-20", "2026-10-26")
+    result = _materialise(
+        copy, "2026-10-20", "2026-10-26", landing=Paths(home=full_run.home).landing
+    )
     mats = result.get_asset_materialization_events()
     assert len(mats) == 7  # one per partition of the single run, all with its figures
     metadata = mats[-1].materialization.metadata
