@@ -41,8 +41,11 @@ def _mrkdwn(text: str) -> str:
 
 def trend_line(t: Trend) -> str:
     """One text line of a trend: its title, the sparkline of its weeks, its note."""
+    if not t.sparkline:
+        return f"{t.title}: no data yet"
+    weeks = len(t.sparkline)
     note = f" {t.note}" if t.note else ""
-    return f"{t.title} (12 weeks): {t.sparkline or 'no data'}{note}"
+    return f"{t.title} ({weeks} week{'s' if weeks != 1 else ''}): {t.sparkline}{note}"
 
 
 def svg_chart(t: Trend, width: int = 240, height: int = 48) -> str:

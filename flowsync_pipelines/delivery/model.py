@@ -51,6 +51,8 @@ def sparkline(values: list[float | None]) -> str:
     known = [v for v in values if v is not None]
     if not known:
         return ""
+    # weeks before the first with data are left out (a young team has fewer than 12)
+    values = values[next(i for i, v in enumerate(values) if v is not None) :]
     low, high = min(known), max(known)
     span = (high - low) or 1.0
     return "".join(

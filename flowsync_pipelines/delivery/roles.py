@@ -382,15 +382,14 @@ def model_for(
     trends: list[Trend],
     html_url: str,
 ) -> DigestModel:
-    """The digest of arranged entries; a quiet day keeps neither lists nor pictures."""
-    sections = arrange(entries)
+    """The digest of arranged entries; a quiet day keeps no lists (its trends, one block, stay)."""
     return DigestModel(
         digest_key=key,
         title=title,
         as_of=as_of,
-        sections=sections,
+        sections=arrange(entries),
         html_url=html_url,
-        trends=trends if sections else [],
+        trends=trends,
     )
 
 

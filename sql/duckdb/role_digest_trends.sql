@@ -1,7 +1,7 @@
 -- Trend rows for digests: per team, the 12 weekly points ending with $day (7 days apart) of the
 -- executive week, DORA over 28 days (service 'all') and the team's flow. Parameters: $day.
 WITH weeks AS (
-    SELECT CAST($day AS DATE) - 7 * w AS as_of_date, 11 - w AS week
+    SELECT CAST($day AS DATE) - CAST(7 * w AS INTEGER) AS as_of_date, CAST(11 - w AS INTEGER) AS week
     FROM range(12) AS r(w)
 )
 SELECT x.team, w.week, w.as_of_date, x.merged_pull_requests, x.deployments AS deployments_week,
