@@ -68,8 +68,9 @@ def executable() -> str:
 
 
 def demo_query_command(duckdb_path: Path, flowsync: str = "flowsync") -> str:
-    """The query the demo suggests, as a command that works on a fresh install."""
-    home = f"--home {duckdb_path.parent} " if duckdb_path.parent != flowsync_home() else ""
+    """The query the demo suggests, as a command that works on a fresh install: ``--home`` unless
+    the demo ran in the default home (``./data``; the user's shell has no ``FLOWSYNC_HOME``)."""
+    home = f"--home {duckdb_path.parent} " if duckdb_path.parent != Path("data").resolve() else ""
     return (
         f"{flowsync} sql {home}"
         '"SELECT team, service, deployments, change_failure_rate, performance_level FROM dora '

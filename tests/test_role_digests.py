@@ -377,3 +377,26 @@ def test_sparklines_and_charts_follow_the_values() -> None:
     svg = svg_chart(t)
     assert svg.startswith("<svg") and svg.count(",") == 3  # three points, one per known week
     assert trend_line(Trend(title="Recovery", values=[None] * 12)) == "Recovery: no data yet"
+
+
+def test_engineering_manager_digest_leads_with_its_top_three_listed_once(con, config, day) -> None:
+    as_of = day - timedelta(days=1)
+    risks = con.execute(
+        "SELECT count(*) FROM statements WHERE team = 'payments' AND as_of_date = $d "
+        "AND band IN ('high', 'medium') AND list_contains(audience, 'engineering_manager')",
+        {"d": as_of},
+    ).fetchone()[0]
+    assert risks
+    payloads = render(con, config, subscription("engineering_manager", ["payments"]), day)
+    md = payloads["markdown"]["text"]
+    sections = sections_of(md)
+    titles = list(sections)
+    assert titles[0] == "Today's top three" and 1 <= len(sections[titles[0]]) <= 3
+    assert titles[-1] == "Trends" and "Numbers" in titles
+    lines = [x for t in titles[:-1] for x in sections[t] if not x.startswith("… and")]
+    statements = [x for x in lines if not re.match(r"\d+ (pull request|ticket)", x)]
+    assert len(statements) == len(set(statements))
+    for line in sections["Today's top three"]:
+        assert re.search(r" · (High|Medium) \(\d\.\d\d\) · \[", line)  # band and evidence
+    assert any("Cycle time p50" in t for t in sections["Trends"])
+    assert "<svg" in payloads["html"]["text"]

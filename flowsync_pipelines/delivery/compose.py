@@ -169,7 +169,9 @@ def compose(
                 k: roles.trends_of(views.trends.filter(pl.col("team") == k), role=subscription.role)
                 for k in subscription.teams
             }
-            model = merge(subscription, day, digests, html_url=url, trends=trends)
+            model = roles.with_top_three(
+                merge(subscription, day, digests, html_url=url, trends=trends)
+            )
             result.rows.extend(outbox_rows(subscription, day, model))
     return result
 

@@ -409,3 +409,36 @@ def recipient_accounts(
             if any(h and h.strip().lower() == who for _, h in handles):
                 return {pseudonym(key, s, h) for s, h in handles if h}
     return set()
+
+
+def with_top_three(model: DigestModel) -> DigestModel:
+    """The engineering manager's digest led by today's top three: the most confident risks
+    (then news, then facts; never the counts), moved — not copied — out of their sections, so
+    each item stays listed once."""
+    order = ("Risks: ", "New since the previous digest: ", "Facts: ")
+    risky = [
+        (next(r for r, w in enumerate(order) if w in s.title), -i.confidence, n, k)
+        for n, s in enumerate(model.sections)
+        if any(w in s.title for w in order)
+        for k, i in enumerate(s.items)
+    ]
+    picked = sorted(risky)[:TOP]
+    if not picked:
+        return model
+    chosen = {(n, k) for _, _, n, k in picked}
+    top = Section(
+        title="Today's top three", items=[model.sections[n].items[k] for *_, n, k in picked]
+    )
+    rest = []
+    for n, s in enumerate(model.sections):
+        items = [i for k, i in enumerate(s.items) if (n, k) not in chosen]
+        if items or s.more:
+            rest.append(Section(title=s.title, items=items, more=s.more))
+    return DigestModel(
+        digest_key=model.digest_key,
+        title=model.title,
+        as_of=model.as_of,
+        sections=[top, *rest],
+        html_url=model.html_url,
+        trends=model.trends,
+    )
