@@ -13,13 +13,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from flowsync_pipelines.delivery.compose import compose
 from flowsync_pipelines.delivery.formats import encoded_size
 from flowsync_pipelines.delivery.model import file_name
+from flowsync_pipelines.delivery.roles import member_accounts as recipient_accounts_of
 from flowsync_pipelines.delivery.roles import recipient_accounts
 from flowsync_pipelines.digest import write_if_changed
 from flowsync_pipelines.settings import DigestSubscription, FlowSyncConfig
+from flowsync_pipelines.warehouse import query
 
 CHANNELS = ["html", "markdown", "slack", "email", "teams"]
 
@@ -33,9 +36,11 @@ class Preview:
     channels: dict[str, str] = field(default_factory=dict)  # channel -> what would be sent
 
 
-def preview_subscriptions(config: FlowSyncConfig) -> list[DigestSubscription]:
-    """One subscription per role on the first team (the engineer: its first member), every
-    channel, every day of the week."""
+def preview_subscriptions(
+    config: FlowSyncConfig, engineer: str | None = None
+) -> list[DigestSubscription]:
+    """One subscription per role on the first team (the engineer: ``engineer``, else its first
+    member with an email), every channel, every day of the week."""
     team = config.teams[0]
     common = {
         "teams": [team.key],
@@ -50,7 +55,8 @@ def preview_subscriptions(config: FlowSyncConfig) -> list[DigestSubscription]:
         DigestSubscription(id=f"preview/{team.key}/{role}", role=role, **common)
         for role in ("engineering_manager", "product_manager", "executive")
     ]
-    member = next((m for m in team.members if m.email), None)
+    member = next((m for m in team.members if m.email and m.email == engineer), None)
+    member = member or next((m for m in team.members if m.email), None)
     if member is not None:
         subs.insert(
             0,
@@ -76,7 +82,15 @@ def write_previews(
     """Render :func:`preview_subscriptions` for the morning after ``last_day`` into ``folder``."""
     teams = {t.key: t for t in config.teams}
     local_day = last_day + timedelta(days=1)
-    subs = preview_subscriptions(config)
+    # the engineer with most to act on that day shows what an engineer's digest holds
+    rows = query(con, "role_digest_engineer", day=last_day)
+    team = config.teams[0]
+    busiest = max(
+        (m for m in team.members if m.email),
+        key=lambda m: _weight(rows, recipient_accounts_of(m, pseudonym_key)),
+        default=None,
+    )
+    subs = preview_subscriptions(config, busiest.email if busiest else None)
     composed = compose(
         con,
         [(s, local_day) for s in subs],
@@ -128,3 +142,9 @@ def write_previews(
 
 def _json(payload: dict) -> str:
     return json.dumps(payload, ensure_ascii=False, indent=1) + "\n"
+
+
+def _weight(rows: pl.DataFrame, accounts: set[str]) -> tuple[int, int]:
+    """(items other than tickets, all items) of one person's rows."""
+    mine = rows.filter(pl.col("person").is_in(sorted(accounts)))
+    return mine.filter(pl.col("item_kind") != "ticket").height, mine.height

@@ -25,7 +25,7 @@ from flowsync_pipelines.delivery.schedule import data_day
 from flowsync_pipelines.digest import BAND_ORDER, band
 from flowsync_pipelines.graph.inputs import MEMBER_SOURCES
 from flowsync_pipelines.pseudonym import pseudonym
-from flowsync_pipelines.settings import WEEKDAYS, DigestSubscription, TeamConfig
+from flowsync_pipelines.settings import WEEKDAYS, DigestSubscription, Member, TeamConfig
 from flowsync_pipelines.statements.catalogue import KINDS
 
 TOP = 3
@@ -117,7 +117,7 @@ def engineer_entries(items: pl.DataFrame, *, previous: date, min_band: str) -> l
         hours = float(r["waited_hours"] or 0.0)
         since = r["since"].date() if r["since"] is not None else None
         new = since is not None and since >= changed_after
-        label = entity.rsplit("/", 1)[-1]
+        label = entity.rsplit("/", 1)[-1].split(" ", 1)[0]  # a statement's is "<subject> <kind>"
         if kind == "statement":
             if r["statement_id"] is None or not shown(r["band"].capitalize(), min_band):
                 continue
@@ -403,12 +403,21 @@ def recipient_accounts(
         return set()
     for team_key in subscription.teams:
         for member in teams[team_key].members:
-            handles = [(s, getattr(member, s)) for s in MEMBER_SOURCES]
-            if member.email:
-                handles.append(("email", member.email))
-            if any(h and h.strip().lower() == who for _, h in handles):
-                return {pseudonym(key, s, h) for s, h in handles if h}
+            if any(h and h.strip().lower() == who for _, h in _handles(member)):
+                return member_accounts(member, key)
     return set()
+
+
+def member_accounts(member: Member, key: str) -> set[str]:
+    """The pseudonyms of one configured member's accounts."""
+    return {pseudonym(key, s, h) for s, h in _handles(member) if h}
+
+
+def _handles(member: Member) -> list[tuple[str, str | None]]:
+    handles = [(s, getattr(member, s)) for s in MEMBER_SOURCES]
+    if member.email:
+        handles.append(("email", member.email))
+    return handles
 
 
 def with_top_three(model: DigestModel) -> DigestModel:
