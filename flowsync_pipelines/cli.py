@@ -41,14 +41,38 @@ def demo(
     typer.echo(f"DuckDB warehouse : {result.duckdb}")
     typer.echo(f"Digests          : {result.outbox}  ({result.digests} Markdown digests)")
     typer.echo(f"Dagster run      : {result.run_id}  (browse it with `make dev`)")
-    typer.echo(f"Try              : {demo_query_command(result.duckdb)}")
+    for preview in result.previews:
+        role = preview.role.replace("_", " ")
+        typer.echo(f"\n{role.capitalize()} digest of {preview.as_of}: {preview.html}")
+        for channel, what in preview.channels.items():
+            typer.echo(f"  would send by {channel:<8} to {what}")
+    typer.echo("")
+    typer.echo(f"Try              : {demo_query_command(result.duckdb, executable())}")
 
 
-def demo_query_command(duckdb_path: Path) -> str:
-    """The query the demo suggests, as a command that works on a fresh install."""
-    home = f"--home {duckdb_path.parent} " if duckdb_path.parent != flowsync_home() else ""
+def executable() -> str:
+    """How to call ``flowsync`` from here: by name when it is on PATH, else by its path (the
+    demo runs from the virtualenv, which is often not activated)."""
+    import os
+    import shutil
+    import sys
+
+    here = Path(sys.argv[0]).resolve()
+    found = shutil.which("flowsync")
+    if found and Path(found).resolve() == here:
+        return "flowsync"
+    if here.name != "flowsync" or not here.exists():
+        return "flowsync"
+    relative = os.path.relpath(here)
+    return relative if not relative.startswith("..") else str(here)
+
+
+def demo_query_command(duckdb_path: Path, flowsync: str = "flowsync") -> str:
+    """The query the demo suggests, as a command that works on a fresh install: ``--home`` unless
+    the demo ran in the default home (``./data``; the user's shell has no ``FLOWSYNC_HOME``)."""
+    home = f"--home {duckdb_path.parent} " if duckdb_path.parent != Path("data").resolve() else ""
     return (
-        f"flowsync sql {home}"
+        f"{flowsync} sql {home}"
         '"SELECT team, service, deployments, change_failure_rate, performance_level FROM dora '
         "WHERE window_days = 28 AND as_of_date = (SELECT max(as_of_date) FROM dora) "
         'ORDER BY team, service"'

@@ -11,8 +11,8 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -49,6 +49,7 @@ class DemoResult:
     digests: int
     seconds: float
     run_id: str
+    previews: list = field(default_factory=list)  # delivery.preview.Preview, one per role
 
 
 def write_demo_config(world: World, base_urls: dict[str, str], home: Path) -> Path:
@@ -148,6 +149,9 @@ def run_demo(
             },
         )
     digests = sorted(paths.outbox.glob("*/*.md"))
+    previews = []
+    if upstream_of is None and result.success:
+        previews = preview_digests(home, config_file, (world.end - timedelta(days=1)).date())
     progress(f"[4/4] done in {time.perf_counter() - started:.1f} s")
     return DemoResult(
         home=home,
@@ -156,4 +160,29 @@ def run_demo(
         digests=len(digests),
         seconds=time.perf_counter() - started,
         run_id=result.run_id,
+        previews=previews,
     )
+
+
+def preview_digests(home: Path, config_file: Path, last_day: date) -> list:
+    """Every role's digest of ``last_day`` rendered for every channel under ``demo/digests``
+    (what would be sent; the demo has no Slack, SMTP or Teams to send to)."""
+    from flowsync_pipelines.delivery.preview import write_previews
+    from flowsync_pipelines.metadata import MetadataStore
+    from flowsync_pipelines.settings import load_config
+    from flowsync_pipelines.warehouse import connect
+
+    paths = Paths(home=home)
+    store = MetadataStore(f"sqlite:///{paths.metadata}")
+    try:
+        with connect(paths.duckdb, read_only=True) as con:
+            return write_previews(
+                con,
+                load_config(config_file),
+                last_day,
+                home / "demo" / "digests",
+                pseudonym_key=os.environ["FLOWSYNC_PSEUDONYM_KEY"],
+                resolve=store.resolve,
+            )
+    finally:
+        store.dispose()

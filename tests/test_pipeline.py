@@ -190,8 +190,9 @@ def test_dora_per_team_equals_the_ground_truth_on_the_demo(full_run):
         row = rows[team]
         assert row["deployments"] == real["deployments"], team
         assert row["changes"] == real["changes"], team
-        assert row["lead_time_p50_hours"] == pytest.approx(real["lead_time_p50_hours"], abs=0.01)
-        assert row["lead_time_p90_hours"] == pytest.approx(real["lead_time_p90_hours"], abs=0.01)
+        # From the first commit the graph links (see test_role_views): within 2 %.
+        assert row["lead_time_p50_hours"] == pytest.approx(real["lead_time_p50_hours"], rel=0.02)
+        assert row["lead_time_p90_hours"] == pytest.approx(real["lead_time_p90_hours"], rel=0.02)
         assert row["change_failures_expected"] == pytest.approx(real["change_failures"], abs=0.5)
         assert row["change_failure_rate_low"] <= real["change_failure_rate"]
         assert real["change_failure_rate"] <= row["change_failure_rate_high"]

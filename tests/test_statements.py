@@ -383,9 +383,8 @@ def test_statement_calibration_report_uses_only_outcomes_settled_after_its_model
 def test_the_statements_materialisation_carries_calibration_and_its_check(full_run, tmp_path):
     copy = tmp_path / "flowsync.duckdb"
     shutil.copy(Paths(home=full_run.home).duckdb, copy)
-    result = _materialise(
-        copy, "2026-10-20", "2026-10-26", landing=Paths(home=full_run.home).landing
-    )
+    landing = Paths(home=full_run.home).landing
+    result = _materialise(copy, "2026-10-20", "2026-10-26", landing=landing)
     mats = result.get_asset_materialization_events()
     assert len(mats) == 7  # one per partition of the single run, all with its figures
     metadata = mats[-1].materialization.metadata

@@ -1,7 +1,8 @@
 """Render due subscriptions into outbox rows: warehouse → role digest → model → channel payloads.
 
-Only the engineering-manager digest exists on this branch; other roles are reported as not
-renderable (never sent with content their role may not see).
+Every role renders: the engineering manager's digest from its counts and statements (with its
+cycle-time trends), the engineer's, product manager's and executive's from the role views
+(:mod:`.roles`). An engineer digest needs a member as recipient; others are reported skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from flowsync_pipelines.delivery import roles
 from flowsync_pipelines.delivery.formats import render
 from flowsync_pipelines.delivery.model import (
     DigestModel,
@@ -29,7 +31,7 @@ from flowsync_pipelines.settings import DigestSubscription, TeamConfig
 from flowsync_pipelines.statements import read as read_statements
 from flowsync_pipelines.warehouse import query
 
-RENDERED_ROLES = frozenset({"engineering_manager"})
+RENDERED_ROLES = frozenset({"engineering_manager", "engineer", "product_manager", "executive"})
 
 
 @dataclass
@@ -53,10 +55,21 @@ def outbox_rows(subscription: DigestSubscription, day: date, model: DigestModel)
 
 
 def merge(
-    subscription: DigestSubscription, day: date, digests: list[Digest], *, html_url: str
+    subscription: DigestSubscription,
+    day: date,
+    digests: list[Digest],
+    *,
+    html_url: str,
+    trends: dict[str, list] | None = None,
 ) -> DigestModel:
     """One model for a subscription's teams (their sections, titled by team when several)."""
-    models = [from_digest(d, key=f"{subscription.id}/{day}", html_url=html_url) for d in digests]
+    trends = trends or {}
+    models = [
+        from_digest(
+            d, key=f"{subscription.id}/{day}", html_url=html_url, trends=trends.get(d.team_key, [])
+        )
+        for d in digests
+    ]
     if len(models) == 1:
         return models[0]
     sections = [
@@ -71,6 +84,7 @@ def merge(
         as_of=digests[0].as_of,
         sections=sections,
         html_url=html_url,
+        trends=[t for m in models for t in m.trends][:6],
     )
 
 
@@ -81,6 +95,7 @@ def compose(
     *,
     resolve: Callable[[list[str]], dict[str, str]],
     html_base_url: str,
+    accounts: Callable[[DigestSubscription], set[str]] | None = None,
 ) -> Composed:
     """Outbox rows for each due ``(subscription, local day)``, from the warehouse's data of the
     last complete day before that local morning (:func:`schedule.data_day`)."""
@@ -90,6 +105,11 @@ def compose(
         if subscription.role not in RENDERED_ROLES:
             result.skipped.append(
                 f"{subscription.id}: no {subscription.role} digest is rendered yet"
+            )
+            continue
+        if subscription.role == "engineer" and not (accounts and accounts(subscription)):
+            result.skipped.append(
+                f"{subscription.id}: an engineer digest needs a team member as recipient"
             )
             continue
         by_data_day[data_day(subscription, day)].append((subscription, day))
@@ -104,7 +124,18 @@ def compose(
         def name_of(actor: str | None, names: dict[str, str] = names) -> str:
             return names.get(actor, "someone outside the team") if actor else "unassigned"
 
+        views = _RoleViews(con, as_of)
         for subscription, day in wanted:
+            url = ""
+            if "html" in subscription.channels:
+                url = f"{html_base_url.rstrip('/')}/{file_name(subscription.id, day, 'html')}"
+            if subscription.role != "engineering_manager":
+                model = _role_model(subscription, day, as_of, views, teams, url, accounts)
+                if model is None:
+                    result.skipped.append(f"{subscription.id}: no data for {as_of} yet")
+                else:
+                    result.rows.extend(outbox_rows(subscription, day, model))
+                continue
             digests = []
             for key in subscription.teams:
                 row = counts.filter((pl.col("team") == key) & (pl.col("as_of_date") == as_of))
@@ -134,9 +165,106 @@ def compose(
                 result.skipped.append(f"{subscription.id}: no data for {as_of} yet")
                 continue
             # Overflowing channels link the HTML digest, which exists when it is a channel.
-            url = ""
-            if "html" in subscription.channels:
-                url = f"{html_base_url.rstrip('/')}/{file_name(subscription.id, day, 'html')}"
-            model = merge(subscription, day, digests, html_url=url)
+            trends = {
+                k: roles.trends_of(views.trends.filter(pl.col("team") == k), role=subscription.role)
+                for k in subscription.teams
+            }
+            model = roles.with_top_three(
+                merge(subscription, day, digests, html_url=url, trends=trends)
+            )
             result.rows.extend(outbox_rows(subscription, day, model))
     return result
+
+
+class _RoleViews:
+    """The role-view rows of one data day, read once for every subscription of that day."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+        self.con, self.as_of = con, as_of
+        self._cache: dict[str, pl.DataFrame] = {}
+
+    def _get(self, name: str, **params: Any) -> pl.DataFrame:
+        if name not in self._cache:
+            self._cache[name] = query(self.con, name, day=self.as_of, **params)
+        return self._cache[name]
+
+    @property
+    def trends(self) -> pl.DataFrame:
+        return self._get("role_digest_trends")
+
+    @property
+    def engineer(self) -> pl.DataFrame:
+        return self._get("role_digest_engineer")
+
+    @property
+    def pm(self) -> pl.DataFrame:
+        return self._get("role_digest_pm")
+
+    @property
+    def progress(self) -> pl.DataFrame:
+        return self._get("role_digest_progress", since=self.as_of - timedelta(days=7))
+
+    @property
+    def investment(self) -> pl.DataFrame:
+        return self._get("role_digest_investment")
+
+
+def _role_model(
+    subscription: DigestSubscription,
+    day: date,
+    as_of: date,
+    views: _RoleViews,
+    teams: dict[str, TeamConfig],
+    html_url: str,
+    accounts: Callable[[DigestSubscription], set[str]] | None,
+) -> DigestModel | None:
+    """The engineer's, product manager's or executive's digest; None when the day has no data."""
+    previous = roles.previous_data_day(subscription, day)
+    entries: list[roles.Entry] = []
+    trends = []
+    have_data = False
+    for key in subscription.teams:
+        name = teams[key].name
+        weekly = views.trends.filter(pl.col("team") == key)
+        have_data = have_data or weekly.filter(pl.col("as_of_date") == as_of).height > 0
+        if subscription.role == "engineer":
+            mine = accounts(subscription) if accounts else set()
+            rows = views.engineer.filter(
+                (pl.col("team") == key) & pl.col("person").is_in(sorted(mine))
+            )
+            entries += roles.engineer_entries(
+                rows, previous=previous, min_band=subscription.min_band
+            )
+        elif subscription.role == "product_manager":
+            entries += roles.pm_entries(
+                views.pm.filter(pl.col("team") == key),
+                views.progress.filter(pl.col("team") == key),
+                day=as_of,
+                previous=previous,
+                min_band=subscription.min_band,
+            )
+        else:
+            entries += roles.exec_entries(
+                weekly, views.investment.filter(pl.col("team") == key), team_name=name
+            )
+            trends += [
+                t.__class__(
+                    title=f"{name} · {t.title}" if len(subscription.teams) > 1 else t.title,
+                    values=t.values,
+                    unit=t.unit,
+                    note=t.note,
+                )
+                for t in roles.trends_of(weekly, role="executive")
+            ]
+    if not have_data:
+        return None
+    role = subscription.role.replace("_", " ")
+    names = ", ".join(teams[k].name for k in subscription.teams)
+    return roles.model_for(
+        key=f"{subscription.id}/{day}",
+        title=f"{names} — {role} digest, {as_of.isoformat()}",
+        as_of=as_of,
+        entries=entries,
+        trends=trends,
+        html_url=html_url,
+    )

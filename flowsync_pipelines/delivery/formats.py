@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from flowsync_pipelines.delivery.model import DigestModel, Item
+from flowsync_pipelines.delivery.model import DigestModel, Item, Trend
 
 SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION_TEXT = 3000
@@ -36,6 +37,42 @@ def _cut(text: str, limit: int) -> str:
 def _mrkdwn(text: str) -> str:
     """Slack's three control characters, escaped as its docs ask."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def trend_line(t: Trend) -> str:
+    """One text line of a trend: its title, the sparkline of its weeks, its note."""
+    if not t.sparkline:
+        return f"{t.title}: no data yet"
+    weeks = len(t.sparkline)
+    note = f" {t.note}" if t.note else ""
+    return f"{t.title} ({weeks} week{'s' if weeks != 1 else ''}): {t.sparkline}{note}"
+
+
+def svg_chart(t: Trend, width: int = 240, height: int = 48) -> str:
+    """An inline SVG line chart of a trend (HTML and email: no image fetch, no extra library)."""
+    points = [(i, v) for i, v in enumerate(t.values) if v is not None]
+    if not points:
+        return ""
+    low = min(v for _, v in points)
+    high = max(v for _, v in points)
+    span = (high - low) or 1.0
+    step = (width - 8) / max(len(t.values) - 1, 1)
+    xy = [(4 + i * step, height - 4 - (v - low) / span * (height - 8)) for i, v in points]
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+    last_x, last_y = xy[-1]
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_xml(t.title)}: '
+        f'{_xml(t.sparkline)}"><polyline fill="none" stroke="#3366cc" stroke-width="2" '
+        f'points="{path}"/><circle cx="{last_x:.1f}" cy="{last_y:.1f}" r="3" fill="#3366cc"/>'
+        "</svg>"
+    )
+
+
+def _xml(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
 
 
 def _slack_line(item: Item) -> str:
@@ -70,9 +107,14 @@ def slack_payload(d: DigestModel) -> dict[str, Any]:
         blocks.append((_section(text + more), shown + section.more))
     if not blocks:
         blocks.append((_section(QUIET), 0))
-    room = SLACK_MAX_BLOCKS - 2  # the header, and the last block says what was left out
+    trends = []
+    if d.trends:
+        text = "*Trends*\n" + "\n".join(_mrkdwn(trend_line(t)) for t in d.trends)
+        trends = [_section(_cut(text, SLACK_MAX_SECTION_TEXT))]
+    # the header, the trends, and the last block says what was left out
+    room = SLACK_MAX_BLOCKS - 2 - len(trends)
     kept, dropped = blocks[:room], blocks[room:]
-    body = [header, *(b for b, _ in kept)]
+    body = [header, *(b for b, _ in kept), *trends]
     left_out = sum(n for _, n in dropped)
     if dropped:
         where = f" — <{d.html_url}|the full digest>" if d.html_url else ""
@@ -134,6 +176,8 @@ def teams_message(d: DigestModel) -> dict[str, Any]:
             )
         if not flat:
             body.append({"type": "TextBlock", "text": QUIET, "wrap": True})
+        for t in d.trends:
+            body.append({"type": "TextBlock", "text": _cut(trend_line(t), 500), "wrap": True})
         left_out = len(flat) - k + extra
         if left_out:
             body.append({"type": "TextBlock", "text": f"… and {left_out} more", "wrap": True})
@@ -174,7 +218,8 @@ def encoded_size(payload: Any) -> int:
 
 def html(d: DigestModel) -> str:
     """A standalone HTML page (also the email's HTML part)."""
-    return _env.get_template("delivery.html.j2").render(d=d)
+    charts = [(t, Markup(svg_chart(t))) for t in d.trends]
+    return _env.get_template("delivery.html.j2").render(d=d, charts=charts)
 
 
 def plain_text(d: DigestModel) -> str:
@@ -192,6 +237,8 @@ def plain_text(d: DigestModel) -> str:
         if s.more:
             lines.append(f"  - … and {s.more} more")
         lines.append("")
+    if d.trends:
+        lines += ["Trends", *(f"  {trend_line(t)}" for t in d.trends), ""]
     if d.html_url:
         lines.append(f"The full digest: {d.html_url}")
     return "\n".join(lines) + "\n"
@@ -211,6 +258,8 @@ def markdown(d: DigestModel) -> str:
         if s.more:
             lines.append(f"- … and {s.more} more")
         lines.append("")
+    if d.trends:
+        lines += ["## Trends", "", *(f"- {trend_line(t)}" for t in d.trends), ""]
     return "\n".join(lines)
 
 

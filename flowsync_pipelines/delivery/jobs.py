@@ -18,6 +18,7 @@ from pydantic import Field
 
 from flowsync_pipelines.delivery.compose import compose
 from flowsync_pipelines.delivery.outbox import Outbox
+from flowsync_pipelines.delivery.roles import recipient_accounts
 from flowsync_pipelines.delivery.schedule import due
 from flowsync_pipelines.delivery.send import deliver_pending
 from resources.delivery import DeliveryResource
@@ -25,6 +26,7 @@ from resources.stores import (
     MetadataResource,
     OrganisationResource,
     OutboxResource,
+    PrivacyResource,
     WarehouseResource,
 )
 
@@ -50,6 +52,7 @@ def deliver_digests(
     organisation: OrganisationResource,
     outbox: OutboxResource,
     delivery: DeliveryResource,
+    privacy: PrivacyResource,
 ) -> dg.Output[None]:
     settings = organisation.config()
     subscriptions = {s.id: s for s in settings.digests}
@@ -66,13 +69,15 @@ def deliver_digests(
             done = queue.enqueued_days(config.subscription_ids, day)
             wanted = [(subscriptions[i], day) for i in config.subscription_ids if i not in done]
             root = outbox.path()
+            teams = {t.key: t for t in settings.teams}
             with warehouse.connect(read_only=True) as con:
                 composed = compose(
                     con,
                     wanted,
-                    {t.key: t for t in settings.teams},
+                    teams,
                     resolve=store.resolve,
                     html_base_url=delivery.digest_url(root),
+                    accounts=lambda s: recipient_accounts(s, teams, privacy.pseudonym_key),
                 )
             inserted, _ = queue.enqueue(composed.rows)
             skipped = composed.skipped

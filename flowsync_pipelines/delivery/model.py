@@ -30,12 +30,44 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Trend:
+    """A weekly series worth a picture (DORA, cycle time): oldest first, None = no data."""
+
+    title: str
+    values: list[float | None]
+    unit: str = ""
+    note: str = ""  # e.g. the latest value and its performance level
+
+    @property
+    def sparkline(self) -> str:
+        return sparkline(self.values)
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """A compact text chart (▁▂▃▄▅▆▇█; a space where a week has no data)."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    # weeks before the first with data are left out (a young team has fewer than 12)
+    values = values[next(i for i, v in enumerate(values) if v is not None) :]
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    return "".join(
+        " " if v is None else SPARKS[round((v - low) / span * (len(SPARKS) - 1))] for v in values
+    )
+
+
+@dataclass(frozen=True)
 class DigestModel:
     digest_key: str  # subscription id and day: the same digest renders the same everywhere
     title: str
     as_of: date
     sections: list[Section] = field(default_factory=list)
     html_url: str = ""  # the full digest (overflowing channels link here)
+    trends: list[Trend] = field(default_factory=list)
 
     @property
     def quiet(self) -> bool:
@@ -52,7 +84,9 @@ def digest_id(subscription_id: str, day: date, channel: str) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def from_digest(digest: Digest, *, key: str, html_url: str = "") -> DigestModel:
+def from_digest(
+    digest: Digest, *, key: str, html_url: str = "", trends: list[Trend] | None = None
+) -> DigestModel:
     """The model of a rendered role digest: its sections' statements, then its numbers."""
     sections = []
     for sec in digest.sections:
@@ -73,6 +107,7 @@ def from_digest(digest: Digest, *, key: str, html_url: str = "") -> DigestModel:
         as_of=digest.as_of,
         sections=sections,
         html_url=html_url,
+        trends=list(trends or []),
     )
 
 

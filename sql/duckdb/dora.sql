@@ -14,17 +14,18 @@ scope AS (
     UNION ALL SELECT team, repository, 'all' FROM st_repo_team
 ),
 fail AS (
-    SELECT d.as_of_date, l.deployment_id, 1 - product(1 - l.confidence) AS p
+    SELECT d.as_of_date, l.deployment_id,
+        1 - product(1 - l.confidence ORDER BY l.incident_id) AS p
     FROM rv_incident_link AS l JOIN st_days AS d ON l.first_seen_at < d.as_of
     GROUP BY ALL
 ),
 deploys AS (
     SELECT s.team, s.service, w.as_of_date, w.window_days,
         count(p.deployment_id) AS deployments,
-        -- rounded: a float sum's last bit depends on the order DuckDB's threads add in
-        round(coalesce(sum(f.p), 0), 9) AS failures,
-        round(coalesce(sum(f.p * (1 - f.p)), 0), 9) AS failures_var,
-        round(coalesce(sum(r.p_rework), 0), 9) AS rework
+        -- ordered: a float sum's last bits depend on the order DuckDB's threads add in
+        round(coalesce(sum(f.p ORDER BY p.deployment_id), 0), 9) AS failures,
+        round(coalesce(sum(f.p * (1 - f.p) ORDER BY p.deployment_id), 0), 9) AS failures_var,
+        round(coalesce(sum(r.p_rework ORDER BY p.deployment_id), 0), 9) AS rework
     FROM scope AS s CROSS JOIN win AS w
     LEFT JOIN rv_prod AS p ON p.repository = s.repository AND p.succeeded_at >= w.since
         AND p.succeeded_at < w.as_of

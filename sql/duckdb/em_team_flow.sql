@@ -18,10 +18,12 @@ reviews AS (
 cycles AS (
     SELECT g.team, g.as_of_date,
         quantile_cont(c.cycle_hours, 0.5) AS c50, quantile_cont(c.cycle_hours, 0.9) AS c90,
-        -- rounded: a float sum's last bit depends on the order DuckDB's threads add in
-        round(avg(c.coding_hours), 6) AS coding, round(avg(c.pickup_hours), 6) AS pickup,
-        round(avg(c.review_hours), 6) AS review, round(avg(c.deploy_hours), 6) AS deploy,
-        round(avg(c.cycle_hours), 6) AS cycle
+        -- ordered: a float sum's last bits depend on the order DuckDB's threads add in
+        round(avg(c.coding_hours ORDER BY c.pull_request, c.as_of_date), 6) AS coding,
+        round(avg(c.pickup_hours ORDER BY c.pull_request, c.as_of_date), 6) AS pickup,
+        round(avg(c.review_hours ORDER BY c.pull_request, c.as_of_date), 6) AS review,
+        round(avg(c.deploy_hours ORDER BY c.pull_request, c.as_of_date), 6) AS deploy,
+        round(avg(c.cycle_hours ORDER BY c.pull_request, c.as_of_date), 6) AS cycle
     FROM grid AS g JOIN em_cycle_time AS c ON c.team = g.team
         AND c.as_of_date > g.as_of_date - 28 AND c.as_of_date <= g.as_of_date
     GROUP BY ALL
