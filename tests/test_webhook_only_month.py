@@ -49,7 +49,8 @@ from tests.test_graph import link_labels_tool
 
 # Not a seed of any labelled set (training 101-116, 11, 13; held out 201, 202; test_link_transfer
 # 301). Chosen from the world alone (before any run) for its payments month having enough
-# incidents both caused (6) and not caused (6) by a deployment; most seeds give one team 0-3.
+# incidents both caused (4 since reviews wait on reviewer load) and not caused by a deployment;
+# most seeds give one team 0-3.
 SEED = 348
 DAYS = 30
 TEAM = "payments"
@@ -302,7 +303,7 @@ def test_incidents_are_traced_to_the_deployment_that_caused_them(month: Month) -
         f"\n[incident_deployment] truth\n{truth.links['incident_deployment']}\n{report}\n"
         f"predicted:\n{predicted.sort('dst', 'confidence')}"
     )
-    assert truth.links["incident_deployment"].height >= 5, "the month needs caused incidents"
+    assert truth.links["incident_deployment"].height >= 4, "the month needs caused incidents"
     assert _recall_at_or_above(report, "medium") >= INCIDENT_RECALL_MEDIUM
 
 
