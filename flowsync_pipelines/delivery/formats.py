@@ -77,7 +77,7 @@ def _xml(text: str) -> str:
 
 def _slack_line(item: Item) -> str:
     link = f" <{item.url}|{_mrkdwn(item.label or 'evidence')}>" if item.url else ""
-    line = f"• {_mrkdwn(item.text)} · {item.band} ({item.confidence:.2f}){link}"
+    line = f"• {_mrkdwn(item.text)}{item.badge()}{link}"
     return _cut(line, SLACK_MAX_SECTION_TEXT - 100)  # room for the section title
 
 
@@ -171,7 +171,7 @@ def teams_message(d: DigestModel) -> dict[str, Any]:
                     "type": "TextBlock",
                     "wrap": True,
                     "spacing": "Small",
-                    "text": f"- {item.text} · {item.band} ({item.confidence:.2f}){link}",
+                    "text": f"- {item.text}{item.badge()}{link}",
                 }
             )
         if not flat:
@@ -232,7 +232,8 @@ def plain_text(d: DigestModel) -> str:
         lines.append(s.title)
         for i in s.items:
             lines.append(
-                f"  - {i.text} [{i.band} {i.confidence:.2f}]" + (f" {i.url}" if i.url else "")
+                f"  - {i.text}{i.badge(' [{band} {confidence:.2f}]')}"
+                + (f" {i.url}" if i.url else "")
             )
         if s.more:
             lines.append(f"  - … and {s.more} more")
@@ -254,7 +255,7 @@ def markdown(d: DigestModel) -> str:
         lines += [f"## {s.title}", ""]
         for i in s.items:
             link = f" · [{i.label or 'evidence'}]({i.url})" if i.url else ""
-            lines.append(f"- {i.text} · {i.band} ({i.confidence:.2f}){link}")
+            lines.append(f"- {i.text}{i.badge()}{link}")
         if s.more:
             lines.append(f"- … and {s.more} more")
         lines.append("")

@@ -1,4 +1,5 @@
-"""The digest as channels see it: a title and sections of items, each with its band and a link.
+"""The digest as channels see it: a title and sections of items, each with a link; statements
+carry their band, facts none.
 
 Channel renderers (:mod:`.formats`) read only this model, so the per-role digests can replace the
 adapter below without touching delivery.
@@ -15,11 +16,20 @@ from flowsync_pipelines.digest import Digest, Statement
 
 @dataclass(frozen=True)
 class Item:
+    """One line. A statement carries its band and confidence; a fact read from the tools' records
+    (a count, a waiting pull request, a DORA figure) carries neither."""
+
     text: str
-    band: str  # High / Medium / Low
-    confidence: float
+    band: str | None = None  # High / Medium / Low; None for a fact
+    confidence: float | None = None
     url: str | None = None
     label: str = ""
+
+    def badge(self, template: str = " · {band} ({confidence:.2f})") -> str:
+        """The band as a channel shows it, or nothing for a fact."""
+        if self.band is None or self.confidence is None:
+            return ""
+        return template.format(band=self.band, confidence=self.confidence)
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,7 @@ def _item(statement: Statement) -> Item:
     return Item(
         text=statement.text,
         band=statement.band,
-        confidence=float(statement.confidence),
+        confidence=None if statement.confidence is None else float(statement.confidence),
         url=first.url if first else None,
         label=first.label if first else "",
     )

@@ -160,7 +160,7 @@ def engineer_entries(items: pl.DataFrame, *, previous: date, min_band: str) -> l
         out.append(
             Entry(
                 key=f"{kind}:{entity}",
-                item=Item(text=text, band="High", confidence=1.0, url=r["url"], label=label),
+                item=Item(text=text, url=r["url"], label=label),  # a fact: no band
                 rank=rank,
                 needs=needs,
                 new=new,
@@ -241,7 +241,7 @@ def pm_entries(
         out.append(
             Entry(
                 key=f"{r['container_type']}:{r['container_id']}",
-                item=Item(text=text, band="High", confidence=1.0, url=None),
+                item=Item(text=text),  # counted: no band
                 rank=0.2,
                 new=new,
             )
@@ -321,7 +321,7 @@ def exec_entries(weekly: pl.DataFrame, investment: pl.DataFrame, *, team_name: s
         out.append(
             Entry(
                 key="dora",
-                item=Item(text=text, band="High", confidence=1.0),
+                item=Item(text=text),
                 rank=2.5 if worse else 1.0,
                 needs=worse,
                 new=worse,
@@ -336,7 +336,7 @@ def exec_entries(weekly: pl.DataFrame, investment: pl.DataFrame, *, team_name: s
         out.append(
             Entry(
                 key="incidents",
-                item=Item(text=text, band="High", confidence=1.0),
+                item=Item(text=text),
                 rank=2.0,
                 needs=True,
                 new=True,
@@ -349,8 +349,6 @@ def exec_entries(weekly: pl.DataFrame, investment: pl.DataFrame, *, team_name: s
             item=Item(
                 text=f"{team_name}: {now['merged_pull_requests']} pull requests merged and "
                 f"{now['deployments_week']} deployments this week",
-                band="High",
-                confidence=1.0,
             ),
             rank=0.5,
         )
@@ -364,8 +362,6 @@ def exec_entries(weekly: pl.DataFrame, investment: pl.DataFrame, *, team_name: s
                 key="investment",
                 item=Item(
                     text=f"{team_name}: investment over 28 days — {mix}",
-                    band="High",
-                    confidence=1.0,
                 ),
                 rank=0.4,
             )
@@ -426,7 +422,7 @@ def with_top_three(model: DigestModel) -> DigestModel:
     each item stays listed once."""
     order = ("Risks: ", "New since the previous digest: ", "Facts: ")
     risky = [
-        (next(r for r, w in enumerate(order) if w in s.title), -i.confidence, n, k)
+        (next(r for r, w in enumerate(order) if w in s.title), -(i.confidence or 0.0), n, k)
         for n, s in enumerate(model.sections)
         if any(w in s.title for w in order)
         for k, i in enumerate(s.items)
