@@ -510,12 +510,18 @@ def _deployment(**fields: Any) -> dict[str, Any]:
     return {**deployment, **fields}
 
 
-def test_a_deployment_has_a_title_and_links_to_its_own_hosts_deployments_page():
-    result = _polled("deployments", _deployment(), _deployment(id=78, ref="v2.14.0"))
+def test_a_deployment_has_a_title_and_links_to_the_commit_it_deploys_on_its_own_host():
+    result = _polled(
+        "deployments",
+        _deployment(),
+        _deployment(id=78, ref="v2.14.0"),
+        _deployment(id=79, sha="abc1234"),  # not a full sha: no commit page to name
+    )
     rows = {row["deployment_id"]: row for row in result.signals.iter_rows(named=True)}
     assert rows["77"]["title"] == "production deployment of aaaaaaa"
     assert rows["78"]["title"] == "production deployment of v2.14.0"
-    assert rows["77"]["url"] == "https://ghe.acme.example/acme/api/deployments"
+    assert rows["77"]["url"] == "https://ghe.acme.example/acme/api/commit/" + "a" * 40
+    assert rows["79"]["url"] == "https://ghe.acme.example/acme/api/deployments"
 
 
 def test_a_malformed_deployment_time_falls_back_to_updated_at_and_one_with_none_is_quarantined():
@@ -533,7 +539,7 @@ def test_a_malformed_deployment_time_falls_back_to_updated_at_and_one_with_none_
     ]
 
 
-def test_a_deployment_status_links_to_its_log_else_its_target_else_the_deployments_page():
+def test_a_deployment_status_links_to_its_log_else_target_else_environment_else_deployments():
     def status(status_id: int, **fields: Any) -> dict[str, Any]:
         return {
             "url": f"{GHE_API}/deployments/77/statuses/{status_id}",
@@ -554,15 +560,24 @@ def test_a_deployment_status_links_to_its_log_else_its_target_else_the_deploymen
     result = _polled(
         "deployment_statuses",
         status(1, state="queued", log_url="https://ci.acme.example/deploys/1"),
-        status(2, state="in_progress", target_url="https://ci.acme.example/deploys/2"),
+        status(
+            2,
+            state="in_progress",
+            target_url="https://ci.acme.example/deploys/2",
+            created_at="2026-09-09T16:06:00Z",
+        ),
         status(3, created_at="2026-09-09T16:07:00Z"),
+        status(4, environment_url="https://api.acme.example", created_at="2026-09-09T16:08:00Z"),
     )
-    urls = sorted(result.signals.get_column("url").to_list())
-    assert urls == [
+    rows = result.signals.sort("occurred_at")
+    assert rows.get_column("url").to_list() == [
         "https://ci.acme.example/deploys/1",
         "https://ci.acme.example/deploys/2",
         "https://ghe.acme.example/acme/api/deployments",
+        "https://api.acme.example",
     ]
+    kinds = [json.loads(a)["url_is"] for a in rows.get_column("attributes")]
+    assert kinds == ["log", "target", "deployments_page", "environment"]
     assert set(result.signals.get_column("title")) == {
         "production deployment queued",
         "production deployment in progress",

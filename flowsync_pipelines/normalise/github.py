@@ -542,6 +542,7 @@ DEPLOYMENT_STATUS = pl.Struct(
         "repository_url": S,
         "target_url": S,
         "log_url": S,
+        "environment_url": S,
         "creator": USER,
     }
 )
@@ -551,7 +552,8 @@ def deployments(landing: pl.DataFrame, key: str) -> Normalised:
     """A deployment's ``created`` event carries the sha it ships and its environment.
 
     Its title is ``<environment> deployment of <ref>`` (a sha ref shortened to 7), its link the
-    repository's deployments page; a malformed ``created_at`` falls back to ``updated_at``.
+    commit it deploys (the repository's deployments page when the sha is not a full one); a
+    malformed ``created_at`` falls back to ``updated_at``.
     """
     decoded, undecodable = decode(landing, DEPLOYMENT, json_types=presence("creator"))
     dep = _with_repo_url(decoded.unnest("doc"), landing, "repository_url", "url")
@@ -579,7 +581,10 @@ def deployments(landing: pl.DataFrame, key: str) -> Normalised:
         pl.col("environment"),
         pl.lit("created").alias("state"),
         pl.lit([], pl.List(S)).alias("ticket_keys"),
-        (pl.col("repo_url") + "/deployments").alias("url"),
+        pl.when(pl.col("sha").str.contains(r"^[0-9a-f]{40}$"))
+        .then(pl.col("repo_url") + "/commit/" + pl.col("sha"))
+        .otherwise(pl.col("repo_url") + "/deployments")
+        .alias("url"),
         pl.concat_str(
             pl.col("environment").fill_null("unnamed environment"),
             pl.lit(" deployment of "),
@@ -597,8 +602,11 @@ def deployments(landing: pl.DataFrame, key: str) -> Normalised:
 def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
     """Each status of a deployment (``in_progress``, ``success``, ``failure``, ``inactive``…).
 
-    Its link is the status's ``log_url``, else its ``target_url``, else the repository's
-    deployments page; its title ``<environment> deployment <state>``. A malformed
+    Its link is the status's ``log_url``, else its ``target_url`` (pages of this deployment),
+    else its ``environment_url`` (the environment's site), else the repository's deployments
+    page; ``attributes.url_is`` says which, so a deployment's citation can prefer a page of its
+    own over its commit and its commit over a page shared by every deployment
+    (``statements_prepare.sql``). Its title is ``<environment> deployment <state>``. A malformed
     ``created_at`` falls back to ``updated_at``.
     """
     decoded, undecodable = decode(landing, DEPLOYMENT_STATUS, json_types=presence("creator"))
@@ -633,6 +641,7 @@ def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
         pl.coalesce(
             pl.col("log_url").replace("", None),
             pl.col("target_url").replace("", None),
+            pl.col("environment_url").replace("", None),
             pl.col("repo_url") + "/deployments",
         ).alias("url"),
         pl.concat_str(
@@ -640,7 +649,19 @@ def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
             pl.lit(" deployment "),
             pl.col("state").str.replace_all("_", " "),
         ).alias("title"),
-        pl.struct(pl.col("id").alias("status_id")).struct.json_encode().alias("attributes"),
+        pl.struct(
+            pl.col("id").alias("status_id"),
+            pl.when(pl.col("log_url").replace("", None).is_not_null())
+            .then(pl.lit("log"))
+            .when(pl.col("target_url").replace("", None).is_not_null())
+            .then(pl.lit("target"))
+            .when(pl.col("environment_url").replace("", None).is_not_null())
+            .then(pl.lit("environment"))
+            .otherwise(pl.lit("deployments_page"))
+            .alias("url_is"),
+        )
+        .struct.json_encode()
+        .alias("attributes"),
     )
     return Normalised(
         signals=finish(events),

@@ -652,9 +652,17 @@ def deployments(landing: pl.DataFrame, key: str) -> Normalised:
         pl.col("id").alias("deployment_id"),
         pl.col("environment").struct.field("name").alias("environment"),
         pl.lit([], pl.List(S)).alias("ticket_keys"),
+        # its deploy job's page, else the commit it deploys, else its environment's page
         pl.coalesce(
             pl.col("deployable").struct.field("web_url"),
-            pl.col("web_root") + "/" + pl.col("scope") + "/-/environments",
+            pl.when(pl.col("sha").str.contains(r"^[0-9a-f]{40}$")).then(
+                pl.col("web_root") + "/" + pl.col("scope") + "/-/commit/" + pl.col("sha")
+            ),
+            pl.col("web_root")
+            + "/"
+            + pl.col("scope")
+            + "/-/environments"
+            + pl.concat_str(pl.lit("/"), pl.col("environment").struct.field("id")).fill_null(""),
         ).alias("url"),
         pl.struct(
             pl.col("ref"),
@@ -1207,8 +1215,11 @@ HOOKS: dict[str, WebhookEvent] = {
             "environment": pl.col("environment"),
             "state": pl.col("status"),
             "title": pl.col("commit_title"),
+            # its deploy job's page, else the commit it deploys, else the environments page
             "url": pl.coalesce(
-                "deployable_url", pl.col("project").struct.field("web_url") + "/-/environments"
+                "deployable_url",
+                "commit_url",
+                pl.col("project").struct.field("web_url") + "/-/environments",
             ),
             "attributes": pl.struct("ref").struct.json_encode(),
         },

@@ -71,7 +71,14 @@ SELECT
     any_value(source) AS source,
     max(repository) AS repository,
     max(environment) AS environment,
-    arg_max(url, (occurred_at, event_id)) AS url,
+    -- Its citation: a page of this deployment a status names (its log, its target), else the
+    -- commit it deploys (its created event's link), else its latest event's link.
+    coalesce(
+        arg_max(url, (occurred_at, event_id))
+            FILTER (WHERE attributes->>'url_is' IN ('log', 'target')),
+        arg_min(url, (occurred_at, event_id)) FILTER (WHERE action = 'created'),
+        arg_max(url, (occurred_at, event_id))
+    ) AS url,
     min(occurred_at) FILTER (WHERE action = 'status_success') AS succeeded_at,
     min(event_id) FILTER (WHERE action = 'status_success') AS success_event,
     min(event_id) FILTER (WHERE action = 'created') AS created_event
