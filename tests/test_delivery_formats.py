@@ -22,7 +22,7 @@ from flowsync_pipelines.delivery.model import DigestModel, Item, Section
 # one line each (a newline inside an item would make the counting below ambiguous)
 alphabet = st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\n\r…")
 texts = st.text(alphabet=alphabet, max_size=900)
-items = st.builds(
+statement_items = st.builds(
     Item,
     text=texts,
     band=st.sampled_from(["High", "Medium", "Low"]),
@@ -30,6 +30,13 @@ items = st.builds(
     url=st.one_of(st.none(), st.just("https://example.com/pr/1")),
     label=st.text(alphabet=alphabet, max_size=30),
 )
+fact_items = st.builds(  # counts and figures read from the records: no band
+    Item,
+    text=texts,
+    url=st.one_of(st.none(), st.just("https://example.com/pr/1")),
+    label=st.text(alphabet=alphabet, max_size=30),
+)
+items = st.one_of(statement_items, fact_items)
 sections = st.builds(
     Section,
     title=st.text(alphabet=alphabet, min_size=1, max_size=200),
@@ -71,3 +78,27 @@ def test_teams_cards_stay_within_28_kb_and_count_every_item(d: DigestModel) -> N
     more = re.findall(r"^… and (\d+) more$", body[-1]["text"])
     total = sum(len(s.items) for s in d.sections) + sum(s.more for s in d.sections)
     assert shown + sum(int(n) for n in more) == total
+
+
+def test_a_fact_shows_no_band_in_any_channel_and_a_statement_its_band() -> None:
+    from flowsync_pipelines.delivery.formats import render
+
+    d = DigestModel(
+        digest_key="k",
+        title="Payments — engineering manager digest, 2026-03-29",
+        as_of=date(2026, 3, 29),
+        sections=[
+            Section(
+                title="Numbers",
+                items=[
+                    Item(text="3 pull requests open", url="https://example.com/pr/1", label="#1"),
+                    Item(text="PAY-7 likely shipped", band="Medium", confidence=0.71),
+                ],
+            )
+        ],
+    )
+    for channel in ("slack", "teams", "email", "markdown", "html"):
+        text = str(render(channel, d))
+        fact = re.findall(r"3 pull requests open[^\n'\"<]*", text)
+        assert fact and not any(re.search(r"High|Medium|Low|\d\.\d\d", f) for f in fact), channel
+        assert re.search(r"PAY-7 likely shipped\W+(\[|<span[^>]*>)?Medium \(?0\.71", text), channel
