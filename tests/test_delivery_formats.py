@@ -97,8 +97,16 @@ def test_a_fact_shows_no_band_in_any_channel_and_a_statement_its_band() -> None:
             )
         ],
     )
+
+    def lines(payload: object) -> list[str]:
+        if isinstance(payload, dict):
+            return [x for v in payload.values() for x in lines(v)]
+        if isinstance(payload, list):
+            return [x for v in payload for x in lines(v)]
+        return re.split(r"\n|<li>", payload) if isinstance(payload, str) else []
+
     for channel in ("slack", "teams", "email", "markdown", "html"):
-        text = str(render(channel, d))
-        fact = re.findall(r"3 pull requests open[^\n'\"<]*", text)
+        shown = lines(render(channel, d))
+        fact = [x for x in shown if "3 pull requests open" in x]
         assert fact and not any(re.search(r"High|Medium|Low|\d\.\d\d", f) for f in fact), channel
-        assert re.search(r"PAY-7 likely shipped\W+(\[|<span[^>]*>)?Medium \(?0\.71", text), channel
+        assert any(re.search(r"PAY-7 likely shipped\W.*Medium \(?0\.71", x) for x in shown), channel
