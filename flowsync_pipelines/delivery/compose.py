@@ -125,6 +125,10 @@ def compose(
             return names.get(actor, "someone outside the team") if actor else "unassigned"
 
         views = _RoleViews(con, as_of)
+        # split by team once: each subscription then looks its teams up instead of filtering
+        day_counts = by_team(counts.filter(pl.col("as_of_date") == as_of))
+        day_items = by_team(items.filter(pl.col("as_of_date") == as_of))
+        day_claims = by_team(claims.filter(pl.col("as_of_date") == as_of))
         for subscription, day in wanted:
             url = ""
             if "html" in subscription.channels:
@@ -138,7 +142,7 @@ def compose(
                 continue
             digests = []
             for key in subscription.teams:
-                row = counts.filter((pl.col("team") == key) & (pl.col("as_of_date") == as_of))
+                row = day_counts.get(key, counts.clear())
                 if row.is_empty():
                     continue
                 team = teams[key]
@@ -150,13 +154,11 @@ def compose(
                         as_of=as_of,
                         statements=em_statements(
                             row.row(0, named=True),
-                            items.filter((pl.col("team") == key) & (pl.col("as_of_date") == as_of)),
+                            day_items.get(key, items.clear()),
                             name_of=name_of,
                         ),
                         sections=em_sections(
-                            claims.filter(
-                                (pl.col("team") == key) & (pl.col("as_of_date") == as_of)
-                            ),
+                            day_claims.get(key, claims.clear()),
                             min_band=subscription.min_band,
                         ),
                     )
@@ -166,7 +168,7 @@ def compose(
                 continue
             # Overflowing channels link the HTML digest, which exists when it is a channel.
             trends = {
-                k: roles.trends_of(views.trends.filter(pl.col("team") == k), role=subscription.role)
+                k: roles.trends_of(views.of_team("trends", k), role=subscription.role)
                 for k in subscription.teams
             }
             model = roles.with_top_three(
@@ -176,17 +178,31 @@ def compose(
     return result
 
 
+def by_team(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """A frame's rows split by their ``team`` (one pass, however many teams)."""
+    return {k[0]: part for k, part in frame.partition_by("team", as_dict=True).items()}
+
+
 class _RoleViews:
-    """The role-view rows of one data day, read once for every subscription of that day."""
+    """The role-view rows of one data day, read once for every subscription of that day and
+    split by team once."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         self.con, self.as_of = con, as_of
         self._cache: dict[str, pl.DataFrame] = {}
+        self._teams: dict[str, dict[str, pl.DataFrame]] = {}
 
     def _get(self, name: str, **params: Any) -> pl.DataFrame:
         if name not in self._cache:
             self._cache[name] = query(self.con, name, day=self.as_of, **params)
         return self._cache[name]
+
+    def of_team(self, view: str, team: str) -> pl.DataFrame:
+        """One team's rows of ``view`` (a property below: trends, engineer, pm, …)."""
+        frame: pl.DataFrame = getattr(self, view)
+        if view not in self._teams:
+            self._teams[view] = by_team(frame)
+        return self._teams[view].get(team, frame.clear())
 
     @property
     def trends(self) -> pl.DataFrame:
@@ -225,28 +241,24 @@ def _role_model(
     have_data = False
     for key in subscription.teams:
         name = teams[key].name
-        weekly = views.trends.filter(pl.col("team") == key)
+        weekly = views.of_team("trends", key)
         have_data = have_data or weekly.filter(pl.col("as_of_date") == as_of).height > 0
         if subscription.role == "engineer":
             mine = accounts(subscription) if accounts else set()
-            rows = views.engineer.filter(
-                (pl.col("team") == key) & pl.col("person").is_in(sorted(mine))
-            )
+            rows = views.of_team("engineer", key).filter(pl.col("person").is_in(sorted(mine)))
             entries += roles.engineer_entries(
                 rows, previous=previous, min_band=subscription.min_band
             )
         elif subscription.role == "product_manager":
             entries += roles.pm_entries(
-                views.pm.filter(pl.col("team") == key),
-                views.progress.filter(pl.col("team") == key),
+                views.of_team("pm", key),
+                views.of_team("progress", key),
                 day=as_of,
                 previous=previous,
                 min_band=subscription.min_band,
             )
         else:
-            entries += roles.exec_entries(
-                weekly, views.investment.filter(pl.col("team") == key), team_name=name
-            )
+            entries += roles.exec_entries(weekly, views.of_team("investment", key), team_name=name)
             trends += [
                 t.__class__(
                     title=f"{name} · {t.title}" if len(subscription.teams) > 1 else t.title,
