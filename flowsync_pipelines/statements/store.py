@@ -68,8 +68,8 @@ class ModelStore:
             )
             return None
         try:
-            # Only ever blobs this module wrote (and whose hash matched): pickle runs code on
-            # load, so the store must never take blobs from elsewhere.
+            # Only ever blobs this module wrote: pickle runs code on load, so the store must
+            # never take blobs from elsewhere. The hash guards corruption, not tampering.
             model = pickle.loads(blob)
         except Exception as error:  # a blob the hash could not catch (written corrupt)
             self.refitted.append(f"{subject}: stored blob does not unpickle ({error}); refitted")
