@@ -7,8 +7,9 @@ Training rows are daily snapshots of each such pull request while it was open an
 the horizon; every feature of a snapshot reads only what happened before the snapshot's time,
 so no row sees its own future. With too little history the model shrinks to the observed base
 rate and says so (``params.model = "prior"``). A fitted model's version is the hash of its
-training window and parameters. The graph's links (a pull request's commits) are read as the
-context graph holds them.
+training window, its training rows and its parameters; a version already in the model store
+(:mod:`.store`) is loaded, not fitted again. The graph's links (a pull request's commits) are
+read as the context graph holds them.
 
 The latest out-of-time window (outcomes settled from the Monday ``report_days`` before the end,
 scored by the model fitted on that Monday from outcomes settled before it) gives the kind's

@@ -3,9 +3,9 @@
 Both reuse :mod:`.predict`'s machinery: daily (or hourly) snapshots of each subject while its
 outcome was unknown, every feature read from what preceded the snapshot's time; weekly refits
 on outcomes settled before the Monday of the as-of day's week (:func:`fit_before`); calibrated
-learners with a prior when history is short; versions hashed from the training window and
-settings; each fitted version announced with :func:`model_fitted`; a calibration report on the
-latest out-of-time window.
+learners with a prior when history is short; versions hashed from the training window, rows
+and settings (loaded from the model store when stored); each version announced with
+:func:`model_fitted`; a calibration report on the latest out-of-time window.
 
 Sprints and incidents are few (an organisation ends a handful of sprints a month), so a fitted
 model is also shrunk towards the base rate by ``prior_strength / (outcomes + prior_strength)``
