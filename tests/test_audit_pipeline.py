@@ -241,6 +241,10 @@ def test_verify_after_a_gdpr_erasure_succeeds_and_says_why(
     )
     report = forget_person(stores, find_person(stores, author))
     assert report.erasure_id and report.counts.get("landing_rows")
+    # Models fitted on data that held the person are dropped (verify refits them).
+    assert report.counts.get("duckdb:statement_models")
+    with warehouse.connect(paths.duckdb, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM statement_models").fetchone() == (0,)
     rewritten = LandingStore(paths.landing).scan().collect()
     assert cited["landing_ref"] not in set(rewritten.get_column("landing_ref"))  # hash changed
     result = _verify(copy, monkeypatch, "--all")

@@ -339,6 +339,88 @@ def test_pr_will_stall_says_which_model_and_version_it_used(stored):
     assert 2 <= versions <= 10  # refitted weekly, not per run
 
 
+# --- the model store: fitted once, loaded by version -----------------------------------------
+
+REFIT_MONDAY = date(2026, 10, 19)  # a weekly refit day in the middle of the demo
+
+
+@pytest.fixture
+def unstored(full_run: Deployment, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A copy of the demo warehouse with no stored model."""
+    copy = tmp_path / "flowsync.duckdb"
+    shutil.copy(Paths(home=full_run.home).duckdb, copy)
+    with warehouse.connect(copy) as con:
+        con.execute("DELETE FROM statement_models")
+        yield con
+
+
+def _day(con: duckdb.DuckDBPyConnection, day: date) -> tuple[pl.DataFrame, st.ModelStore]:
+    store = st.ModelStore(con)
+    return st.derive(con, day, day + timedelta(days=1), models=store), store
+
+
+def _predicted(frame: pl.DataFrame) -> pl.DataFrame:
+    kinds = [k.name for k in st.KINDS if k.category == "predicted"]
+    return frame.filter(pl.col("kind").is_in(kinds))
+
+
+def test_a_rerun_loads_every_model_and_states_what_the_fitted_ones_did(unstored):
+    first, fitting = _day(unstored, REFIT_MONDAY)
+    assert not fitting.loaded
+    assert {s.split(":")[0] for s in fitting.fitted} == {
+        "pr_will_stall", "sprint_at_risk", "incident_slow_to_restore",
+    }  # fmt: skip
+    again, loading = _day(unstored, REFIT_MONDAY)
+    assert loading.fitted == [] and loading.refitted == []
+    assert sorted(loading.loaded) == sorted(fitting.fitted)
+    assert _predicted(first).height > 0
+    assert again.equals(first)  # loaded models say exactly what the freshly fitted ones said
+
+
+def test_a_later_day_with_the_same_training_window_fits_nothing(unstored):
+    _, fitting = _day(unstored, REFIT_MONDAY)
+    later, loading = _day(unstored, REFIT_MONDAY + timedelta(days=2))
+    assert loading.fitted == [] and sorted(loading.loaded) == sorted(fitting.fitted)
+    assert set(_predicted(later).get_column("model_version")) <= {
+        s.split(":")[1] for s in fitting.fitted
+    }
+
+
+def test_a_new_outcome_settled_before_the_refit_day_is_a_new_version_and_a_fit(unstored):
+    first, fitting = _day(unstored, REFIT_MONDAY)
+    # A pull request opened two weeks before the refit day and merged the next day.
+    opened = datetime.combine(REFIT_MONDAY - timedelta(days=14), datetime.min.time(), UTC)
+    for action, at in (("opened", opened), ("merged", opened + timedelta(days=1))):
+        unstored.execute(
+            "INSERT INTO signals SELECT * REPLACE ($action AS action, "
+            "CAST($at AS TIMESTAMPTZ) AS occurred_at, pr_number + 100000 AS pr_number, "
+            "entity_id || '00000' AS entity_id, event_id || ':late-' || $action AS event_id) "
+            "FROM signals WHERE event_id = (SELECT min(event_id) FROM signals "
+            "WHERE entity_type = 'pull_request' AND action = 'opened')",
+            {"action": action, "at": at},
+        )
+    again, refitting = _day(unstored, REFIT_MONDAY)
+    stall = [s for s in refitting.fitted if s.startswith("pr_will_stall:")]
+    assert stall and not set(stall) & set(fitting.fitted)
+    before = set(first.filter(pl.col("kind") == "pr_will_stall").get_column("model_version"))
+    after = set(again.filter(pl.col("kind") == "pr_will_stall").get_column("model_version"))
+    assert after and after.isdisjoint(before)
+
+
+def test_a_corrupted_stored_model_is_refitted_and_said(unstored):
+    first, _ = _day(unstored, REFIT_MONDAY)
+    unstored.execute(
+        "UPDATE statement_models SET model = model || CAST('x' AS BLOB) "
+        "WHERE kind = 'pr_will_stall'"
+    )
+    again, store = _day(unstored, REFIT_MONDAY)
+    assert store.refitted and all("SHA-256" in why for why in store.refitted)
+    assert {why.split(":")[0] for why in store.refitted} == {"pr_will_stall"}
+    assert again.equals(first)
+    _, after = _day(unstored, REFIT_MONDAY)  # the refit replaced the corrupted blob
+    assert after.refitted == [] and after.fitted == []
+
+
 def test_statement_calibration_fails_on_a_deliberately_miscalibrated_model(full_run, tmp_path):
     # A logistic regression with stalls weighted 20 times and no calibration: every
     # probability is pushed up, the textbook way to ship a model whose 0.7 means 0.3.
@@ -392,6 +474,9 @@ def test_the_statements_materialisation_carries_calibration_and_its_check(full_r
     assert {"rows", "positive_rate", "auc", "brier", "ece", "window"} <= set(figures)
     assert figures["window"][1] == "2026-10-27"
     assert metadata["reliability/pr_will_stall"].value.count("\n| 0.") == 10
+    # The full run fitted and stored every model this window uses: all loaded, none fitted.
+    assert metadata["models_fitted"].value == 0
+    assert metadata["models_loaded"].value >= 3
     (evaluation,) = [
         e for e in result.get_asset_check_evaluations() if e.check_name == CALIBRATION_CHECK
     ]

@@ -25,6 +25,7 @@ from flowsync_pipelines.statements.core import (
 )
 from flowsync_pipelines.statements.predict import StallSettings
 from flowsync_pipelines.statements.risk import IncidentSettings, SprintSettings
+from flowsync_pipelines.statements.store import ModelStore, forget_models
 
 __all__ = [
     "COLUMNS",
@@ -34,6 +35,7 @@ __all__ = [
     "CalibrationReport",
     "IncidentSettings",
     "Kind",
+    "ModelStore",
     "SprintSettings",
     "StallSettings",
     "StatementSettings",
@@ -42,6 +44,7 @@ __all__ = [
     "derive",
     "derive_with_calibration",
     "evidence_problems",
+    "forget_models",
     "read",
     "render",
     "statement_id",

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
@@ -29,6 +29,9 @@ from flowsync_pipelines.statements.risk import (
     predict_sprints,
 )
 from flowsync_pipelines.warehouse import SQL_DIR, query, run_sql
+
+if TYPE_CHECKING:
+    from flowsync_pipelines.statements.store import ModelStore
 
 COLUMNS = (
     "statement_id",
@@ -144,10 +147,11 @@ def derive(
     stall: StallSettings | None = None,
     sprint: SprintSettings | None = None,
     incident: IncidentSettings | None = None,
+    models: ModelStore | None = None,
 ) -> pl.DataFrame:
     """Every statement for the as-of days ``[start, end)``, in the ``statements`` columns."""
     return derive_with_calibration(
-        con, start, end, settings, stall=stall, sprint=sprint, incident=incident
+        con, start, end, settings, stall=stall, sprint=sprint, incident=incident, models=models
     )[0]
 
 
@@ -160,9 +164,12 @@ def derive_with_calibration(
     stall: StallSettings | None = None,
     sprint: SprintSettings | None = None,
     incident: IncidentSettings | None = None,
+    models: ModelStore | None = None,
 ) -> tuple[pl.DataFrame, list[CalibrationReport]]:
     """:func:`derive`, and per predicted kind the calibration report of its latest
-    out-of-time window before ``end`` (what ``statement_calibration`` judges)."""
+    out-of-time window before ``end`` (what ``statement_calibration`` judges). A model whose
+    version is in ``models`` is loaded from it, any other is fitted (and stored there); without
+    a store every model is fitted."""
     settings = settings or StatementSettings()
     params = {"window_start": start, "window_end": end, **settings.sql_params()}
     run_sql(con, "statements_schema")
@@ -182,6 +189,7 @@ def derive_with_calibration(
                 start,
                 end,
                 stall,
+                store=models,
             )
             reports.append(report)
             version = ""  # each row carries its fitted model's version
@@ -192,6 +200,7 @@ def derive_with_calibration(
                 start,
                 end,
                 sprint,
+                store=models,
             )
             reports.append(report)
             version = ""
@@ -202,6 +211,7 @@ def derive_with_calibration(
                 start,
                 end,
                 incident,
+                store=models,
             )
             reports.append(report)
             version = ""

@@ -1,7 +1,9 @@
 """Fitted models, announced as they are fitted: what the audit log's ``model_trained`` entries say.
 
 The statements core stays free of Dagster and of the audit log: a predictor calls
-:func:`model_fitted` each time it fits a model version, and whoever runs the derivation (the
+:func:`model_fitted` each time it uses a model version, fitted or loaded from the model store
+(the audit log skips an entry equal to the latest of its subject, so a loaded version that was
+already announced appends nothing), and whoever runs the derivation (the
 ``statements`` asset) collects the announcements with :func:`recording_models`. Nothing listens
 outside such a block, so a derivation run elsewhere (a test, ``flowsync verify``) records nothing.
 """

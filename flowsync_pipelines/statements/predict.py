@@ -7,8 +7,9 @@ Training rows are daily snapshots of each such pull request while it was open an
 the horizon; every feature of a snapshot reads only what happened before the snapshot's time,
 so no row sees its own future. With too little history the model shrinks to the observed base
 rate and says so (``params.model = "prior"``). A fitted model's version is the hash of its
-training window and parameters. The graph's links (a pull request's commits) are read as the
-context graph holds them.
+training window, its training rows and its parameters; a version already in the model store
+(:mod:`.store`) is loaded, not fitted again. The graph's links (a pull request's commits) are
+read as the context graph holds them.
 
 The latest out-of-time window (outcomes settled from the Monday ``report_days`` before the end,
 scored by the model fitted on that Monday from outcomes settled before it) gives the kind's
@@ -22,7 +23,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import polars as pl
@@ -30,6 +31,9 @@ from threadpoolctl import threadpool_limits
 
 from flowsync_pipelines.statements.calibration import CalibrationReport, calibration_report
 from flowsync_pipelines.statements.models import model_fitted
+
+if TYPE_CHECKING:
+    from flowsync_pipelines.statements.store import ModelStore
 
 KIND = "pr_will_stall"
 FEATURES = (
@@ -267,13 +271,61 @@ def shrunk(model: Fitted, outcomes: int, strength: float) -> Fitted:
     return replace(model, shrinkage=round(strength / (outcomes + strength), 4))
 
 
+def model_version(
+    x: np.ndarray,
+    y: np.ndarray,
+    window: tuple[date, date],
+    settings: FitSettings,
+    features: tuple[str, ...],
+) -> str:
+    """Hash of the training window, the training data (features and labels, byte for byte) and
+    the settings: the same version is the same model, whichever run fits it."""
+    data = hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).tobytes())
+    data.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+    key = json.dumps(
+        {
+            "window": [window[0].isoformat(), window[1].isoformat()],
+            "rows": len(y),
+            "data": data.hexdigest(),
+            "features": features,
+            # what the report scores is no part of the model
+            "settings": _fit_settings(settings),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _fit_settings(settings: FitSettings) -> dict:
+    return {
+        k: v
+        for k, v in asdict(settings).items()  # type: ignore[call-overload]
+        if k != "report_days"
+    }
+
+
 def fit(
     x: np.ndarray,
     y: np.ndarray,
     window: tuple[date, date],
     settings: FitSettings,
     features: tuple[str, ...] = FEATURES,
+    *,
+    statement_kind: str = KIND,
+    store: ModelStore | None = None,
 ) -> Fitted:
+    """The model of ``statement_kind`` for these training rows: loaded from ``store`` when its
+    version is stored there, else fitted (and stored)."""
+    version = model_version(x, y, window, settings, features)
+    if store is not None and (stored := store.load(statement_kind, version)) is not None:
+        return stored
+    fitted = _fit(x, y, version, settings)
+    if store is not None:
+        store.save(statement_kind, fitted, window, _fit_settings(settings), features)
+    return fitted
+
+
+def _fit(x: np.ndarray, y: np.ndarray, version: str, settings: FitSettings) -> Fitted:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
@@ -281,21 +333,6 @@ def fit(
     from sklearn.preprocessing import StandardScaler
 
     rate = float((y.sum() + 1) / (len(y) + 7)) if len(y) else 1 / 7
-    key = json.dumps(
-        {
-            "window": [window[0].isoformat(), window[1].isoformat()],
-            "rows": len(y),
-            "features": features,
-            # what the report scores is no part of the model
-            "settings": {
-                k: v
-                for k, v in asdict(settings).items()  # type: ignore[call-overload]
-                if k != "report_days"
-            },
-        },
-        sort_keys=True,
-    )
-    version = hashlib.sha256(key.encode()).hexdigest()[:12]
     positives = int(y.sum())
     if len(y) < settings.min_rows or positives < 8 or len(y) - positives < 8:
         return Fitted("prior", version, len(y), rate, None)
@@ -350,11 +387,14 @@ class History:
     settled: np.ndarray
     first: date | None
 
-    def fit_before(self, cutoff: date, settings: StallSettings) -> Fitted:
-        """The model of outcomes known before midnight starting ``cutoff``."""
+    def fit_before(
+        self, cutoff: date, settings: StallSettings, store: ModelStore | None = None
+    ) -> Fitted:
+        """The model of outcomes known before midnight starting ``cutoff`` (loaded from
+        ``store`` when its version is stored there)."""
         mask = self.settled < midnight(cutoff).timestamp()
         window_start = self.first if self.first is not None else cutoff
-        return fit(self.x[mask], self.y[mask], (window_start, cutoff), settings)
+        return fit(self.x[mask], self.y[mask], (window_start, cutoff), settings, store=store)
 
     def report(self, model: Fitted, start: date, end: date) -> CalibrationReport:
         """Calibration of ``model`` on the snapshots whose outcomes settled in ``[start, end)``
@@ -414,10 +454,12 @@ def predict_stalls(
     start: date,
     end: date,
     settings: StallSettings | None = None,
+    *,
+    store: ModelStore | None = None,
 ) -> tuple[pl.DataFrame, CalibrationReport]:
     """``pr_will_stall`` rows for the as-of days ``[start, end)`` (the columns the kind SQL
     files return, plus ``model_version``), and the calibration report of the latest
-    out-of-time window before ``end``."""
+    out-of-time window before ``end``; models are loaded from ``store`` when stored there."""
     settings = settings or StallSettings()
     horizon_s = settings.horizon_days * 86400
     hist = history(prs, reviews, end, settings)
@@ -431,7 +473,7 @@ def predict_stalls(
         # Refitted weekly: on outcomes known before the Monday of the as-of day's week.
         cutoff = monday(day)
         if cutoff not in models:
-            models[cutoff] = hist.fit_before(cutoff, settings)
+            models[cutoff] = hist.fit_before(cutoff, settings, store)
             window = (hist.first if hist.first is not None else cutoff, cutoff)
             model_fitted(KIND, models[cutoff], window, settings, FEATURES)
         model = models[cutoff]
@@ -468,5 +510,5 @@ def predict_stalls(
                 )
         day += DAY
     report_start = monday(end - timedelta(days=settings.report_days))
-    model = models.get(report_start) or hist.fit_before(report_start, settings)
+    model = models.get(report_start) or hist.fit_before(report_start, settings, store)
     return pl.DataFrame(out, schema=ROW_SCHEMA), hist.report(model, report_start, end)

@@ -3,9 +3,9 @@
 Both reuse :mod:`.predict`'s machinery: daily (or hourly) snapshots of each subject while its
 outcome was unknown, every feature read from what preceded the snapshot's time; weekly refits
 on outcomes settled before the Monday of the as-of day's week (:func:`fit_before`); calibrated
-learners with a prior when history is short; versions hashed from the training window and
-settings; each fitted version announced with :func:`model_fitted`; a calibration report on the
-latest out-of-time window.
+learners with a prior when history is short; versions hashed from the training window, rows
+and settings (loaded from the model store when stored); each version announced with
+:func:`model_fitted`; a calibration report on the latest out-of-time window.
 
 Sprints and incidents are few (an organisation ends a handful of sprints a month), so a fitted
 model is also shrunk towards the base rate by ``prior_strength / (outcomes + prior_strength)``
@@ -34,6 +34,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -54,6 +55,9 @@ from flowsync_pipelines.statements.predict import (
     monday,
     shrunk,
 )
+
+if TYPE_CHECKING:
+    from flowsync_pipelines.statements.store import ModelStore
 
 SPRINT_KIND = "sprint_at_risk"
 INCIDENT_KIND = "incident_slow_to_restore"
@@ -139,12 +143,20 @@ class Snapshots:
         return (self.settled >= low) & (self.settled < midnight(end).timestamp())
 
     def fit_before(
-        self, kind: str, cutoff: date, settings: RiskSettings, features: tuple[str, ...]
+        self,
+        kind: str,
+        cutoff: date,
+        settings: RiskSettings,
+        features: tuple[str, ...],
+        store: ModelStore | None = None,
     ) -> Fitted:
-        """The model of outcomes settled before ``cutoff``, shrunk by its outcomes, announced."""
+        """The model of outcomes settled before ``cutoff`` (loaded from ``store`` when stored
+        there), shrunk by its outcomes, announced."""
         m = self.mask(None, cutoff)
         window = (self.first or cutoff, cutoff)
-        fitted = fit(self.x[m], self.y[m], window, settings, features)
+        fitted = fit(
+            self.x[m], self.y[m], window, settings, features, statement_kind=kind, store=store
+        )
         fitted = shrunk(fitted, len(np.unique(self.subject[m])), settings.prior_strength)
         model_fitted(kind, fitted, window, settings, features)
         return fitted
@@ -165,6 +177,7 @@ def _weekly(
     start: date,
     end: date,
     claims: Callable[[date, Fitted], list[dict]],
+    store: ModelStore | None,
 ) -> tuple[pl.DataFrame, CalibrationReport]:
     """Rows of the as-of days ``[start, end)`` from ``claims(day, model)``, each day's model
     fitted on outcomes settled before its week's Monday; and the latest out-of-time report."""
@@ -174,11 +187,13 @@ def _weekly(
     while day < end:
         cutoff = monday(day)
         if cutoff not in models:
-            models[cutoff] = snaps.fit_before(kind, cutoff, settings, features)
+            models[cutoff] = snaps.fit_before(kind, cutoff, settings, features, store)
         out.extend(claims(day, models[cutoff]))
         day += DAY
     report_start = monday(end - timedelta(days=settings.report_days))
-    model = models.get(report_start) or snaps.fit_before(kind, report_start, settings, features)
+    model = models.get(report_start) or snaps.fit_before(
+        kind, report_start, settings, features, store
+    )
     return pl.DataFrame(out, schema=ROW_SCHEMA), snaps.report(kind, model, report_start, end)
 
 
@@ -326,6 +341,8 @@ def predict_sprints(
     start: date,
     end: date,
     settings: SprintSettings | None = None,
+    *,
+    store: ModelStore | None = None,
 ) -> tuple[pl.DataFrame, CalibrationReport]:
     """``sprint_at_risk`` rows for the as-of days ``[start, end)`` and the calibration report
     of the latest out-of-time window before ``end``."""
@@ -376,7 +393,7 @@ def predict_sprints(
             )
         return out
 
-    return _weekly(snaps, SPRINT_KIND, settings, SPRINT_FEATURES, start, end, claims)
+    return _weekly(snaps, SPRINT_KIND, settings, SPRINT_FEATURES, start, end, claims, store)
 
 
 # --- incident_slow_to_restore ----------------------------------------------------------------
@@ -462,6 +479,8 @@ def predict_incidents(
     start: date,
     end: date,
     settings: IncidentSettings | None = None,
+    *,
+    store: ModelStore | None = None,
 ) -> tuple[pl.DataFrame, CalibrationReport]:
     """``incident_slow_to_restore`` rows for the as-of days ``[start, end)`` and the
     calibration report of the latest out-of-time window before ``end``."""
@@ -525,4 +544,4 @@ def predict_incidents(
             )
         return out
 
-    return _weekly(snaps, INCIDENT_KIND, settings, INCIDENT_FEATURES, start, end, claims)
+    return _weekly(snaps, INCIDENT_KIND, settings, INCIDENT_FEATURES, start, end, claims, store)

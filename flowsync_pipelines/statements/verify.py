@@ -14,8 +14,10 @@ entries to check, in one pass:
    the cited events are replaced by the re-normalised ones, and the statement derivation runs
    for the logged days (one derivation for a run of consecutive days). Every logged field
    (:data:`~flowsync_pipelines.statements.audit.LOGGED_FIELDS`) must equal the recomputed one;
-   for ``pr_will_stall`` that includes the model version the refit produces, and that version
-   must have its own ``model_trained`` entry.
+   for a predicted kind that includes the model version (a hash of its training window, data
+   and settings), and that version must have its own ``model_trained`` entry. A model stored
+   under that version (``statement_models``, its blob's SHA-256 checked) is loaded as the
+   pipeline loaded it; any other is refitted, which gives the same model.
 
 What this proves, and what not: the evidence a statement cites is byte-for-byte what landing
 held when it was stated, still normalises to the cited events, and with them the derivation
@@ -55,6 +57,7 @@ from flowsync_pipelines.normalise import normalise
 from flowsync_pipelines.settings import Paths
 from flowsync_pipelines.statements.audit import LOGGED_FIELDS, statement_content
 from flowsync_pipelines.statements.core import derive
+from flowsync_pipelines.statements.store import ModelStore
 
 PSEUDONYM_KEY_ENV = "FLOWSYNC_PSEUDONYM_KEY"
 # Not needed to derive statements: not copied into the scratch database.
@@ -241,9 +244,13 @@ def rederive_statements(entries: Sequence[AuditEntry], context: VerifyContext) -
     days = {date.fromisoformat(data["as_of_date"]) for _, data in logged}
     con = _scratch(paths.duckdb, events)
     try:
-        derived = pl.concat([derive(con, start, end) for start, end in _day_runs(days)])
+        store = ModelStore(con)  # the scratch copy's: fits made here are not kept
+        derived = pl.concat(
+            [derive(con, start, end, models=store) for start, end in _day_runs(days)]
+        )
     finally:
         con.close()
+    context.notes.extend(f"model {why}" for why in store.refitted)
     recomputed = {row["statement_id"]: row for row in derived.iter_rows(named=True)}
     for entry, data in logged:
         row = recomputed.get(data["statement_id"])
