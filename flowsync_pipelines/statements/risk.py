@@ -352,17 +352,24 @@ def predict_sprints(
     started = _seconds(sprints["started_at"].to_list())
     known = ends <= as_of_end
     info = sprints.select("entity_id", "team", "start_event", "url", "ends_at").to_dicts()
+    # Every as-of day's active sprints, featured in one pass (a pass per day re-joined every
+    # ticket for each day: quadratic over a year's import). A feature counts only outcomes
+    # settled strictly before its snapshot, so one ``known`` serves every day.
+    n_days = (end - start).days
+    as_ofs = np.array([midnight(start + (k + 1) * DAY).timestamp() for k in range(n_days)])
+    active_by_day = [np.flatnonzero((started < a) & (ends > a)) for a in as_ofs]
+    bounds = np.concatenate([[0], np.cumsum([len(a) for a in active_by_day])]).astype(int)
+    pairs = np.concatenate([np.zeros(0, dtype=int), *active_by_day])
+    x_all, state_all = _sprint_features(
+        sprints, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), ends, missed, known
+    )
 
     def claims(day: date, model: Fitted) -> list[dict]:
-        as_of = midnight(day + DAY).timestamp()
-        active = np.flatnonzero((started < as_of) & (ends > as_of))
-        if not len(active):
+        k = (day - start).days
+        lo, hi = bounds[k], bounds[k + 1]
+        if lo == hi:
             return []
-        at = np.full(len(active), as_of)
-        # An outcome settled after the day is unknown on it (its sprint ends later anyway).
-        x, state = _sprint_features(
-            sprints, tickets, active, at, ends, missed, known & (ends <= as_of)
-        )
+        active, x, state = pairs[lo:hi], x_all[lo:hi], state_all.slice(lo, hi - lo)
         probs = model.predict(x)
         out = []
         for i, prob, s in zip(active, probs, state.iter_rows(named=True), strict=True):

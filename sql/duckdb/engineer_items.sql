@@ -34,12 +34,19 @@ ci_latest AS (
         AND c.occurred_at < o.as_of
     GROUP BY ALL
 ),
+-- A ticket's assignee at the end of a day: its latest assignee set before then, held until the
+-- next change (spans joined to days by range, as st_ticket_day).
+assignee_change AS (
+    SELECT entity_id AS ticket_id, source, occurred_at, person,
+        lead(occurred_at) OVER (PARTITION BY entity_id ORDER BY occurred_at, event_id) AS next_at
+    FROM (SELECT entity_id, source, occurred_at, event_id, attributes->>'assignee' AS person
+          FROM signals WHERE entity_type = 'ticket' AND (attributes->>'assignee') IS NOT NULL)
+),
 assignee AS (
-    SELECT d.as_of_date, d.as_of, s.entity_id AS ticket_id, any_value(s.source) AS source,
-        arg_max(s.attributes->>'assignee', (s.occurred_at, s.event_id)) AS person
-    FROM signals AS s JOIN st_days AS d ON s.occurred_at < d.as_of
-    WHERE s.entity_type = 'ticket'
-    GROUP BY ALL
+    SELECT d.as_of_date, d.as_of, a.ticket_id, a.source, a.person
+    FROM assignee_change AS a
+    JOIN st_days AS d ON d.as_of > a.occurred_at AND (a.next_at IS NULL OR d.as_of <= a.next_at)
+    WHERE a.next_at IS NULL OR a.next_at > a.occurred_at
 ),
 my_ticket AS (
     SELECT a.as_of_date, a.as_of, a.ticket_id, a.person, m.team, t.title, t.url, td.status,

@@ -109,16 +109,10 @@ FROM signals AS s
 WHERE s.entity_type = 'ticket'
 GROUP BY s.entity_id;
 
--- Each ticket's status at the end of every day of the window.
+-- Each ticket's status at the end of every day of the window (statements_prepare.sql).
 CREATE OR REPLACE TEMP TABLE rv_ticket_day AS
-SELECT d.as_of_date, d.as_of, d.day_start, e.entity_id AS ticket_id,
-    arg_max(e.category, (e.occurred_at, e.event_id)) AS category,
-    arg_max(e.status, (e.occurred_at, e.event_id)) AS status,
-    max(e.occurred_at) AS last_change_at,
-    min(e.occurred_at) FILTER (WHERE e.category = 'done') AS first_done_at
-FROM st_ticket_event AS e
-JOIN st_days AS d ON e.occurred_at < d.as_of
-GROUP BY ALL;
+SELECT as_of_date, as_of, day_start, ticket_id, category, status, last_change_at, first_done_at
+FROM st_ticket_day;
 
 -- Containers a ticket belongs to (graph links), sprints and epics with their dates and names.
 CREATE OR REPLACE TEMP TABLE rv_container AS

@@ -10,12 +10,22 @@ WITH runs AS (
     WHERE entity_type = 'ci_run' AND action = 'completed'
       AND list_contains($default_branches, attributes->>'head_branch')
 ),
+-- The state after each run (a run of unknown outcome is no state), held until the pipeline's
+-- next run: days join these spans by range (as st_ticket_day) instead of every earlier run.
+run_state AS (
+    SELECT repository, pipeline, occurred_at, failed,
+        max(CASE WHEN NOT failed THEN occurred_at END) OVER upto AS last_success_at,
+        lead(occurred_at) OVER upto AS next_at
+    FROM runs
+    WHERE failed IS NOT NULL
+    WINDOW upto AS (PARTITION BY repository, pipeline ORDER BY occurred_at, event_id
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
 latest AS (
-    SELECT d.as_of_date, d.as_of, r.repository, r.pipeline,
-        arg_max(r.failed, (r.occurred_at, r.event_id)) AS failing,
-        max(r.occurred_at) FILTER (WHERE NOT r.failed) AS last_success_at
-    FROM runs AS r JOIN st_days AS d ON r.occurred_at < d.as_of
-    GROUP BY ALL
+    SELECT d.as_of_date, d.as_of, r.repository, r.pipeline, r.failed AS failing, r.last_success_at
+    FROM run_state AS r
+    JOIN st_days AS d ON d.as_of > r.occurred_at AND (r.next_at IS NULL OR d.as_of <= r.next_at)
+    WHERE r.next_at IS NULL OR r.next_at > r.occurred_at
 ),
 streak AS (
     SELECT l.as_of_date, l.repository, l.pipeline,

@@ -6,13 +6,9 @@
 -- time is really its work, prod(1 - p), times $unseen_link_prior.
 -- Input: st_jira_link (jira_issue_links.sql, registered by the caller).
 WITH state AS (
-    SELECT d.as_of_date, d.as_of, e.entity_id,
-        arg_max(e.category, (e.occurred_at, e.event_id)) AS category,
-        max(e.occurred_at) AS last_ticket_at,
-        arg_max(e.event_id, (e.occurred_at, e.event_id)) AS last_event,
-        arg_max(e.url, (e.occurred_at, e.event_id)) AS url
-    FROM st_ticket_event AS e JOIN st_days AS d ON e.occurred_at < d.as_of
-    GROUP BY ALL
+    SELECT as_of_date, as_of, ticket_id AS entity_id, category, last_change_at AS last_ticket_at,
+        last_event, url
+    FROM st_ticket_day
 ),
 in_progress AS (SELECT * FROM state WHERE category = 'indeterminate'),
 pr_activity AS (
