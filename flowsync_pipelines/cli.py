@@ -121,7 +121,8 @@ def import_(
         str | None, typer.Option(help="Last day to import, YYYY-MM-DD (default: yesterday)")
     ] = None,
     window: Annotated[
-        str, typer.Option(help="Days per run: year or month (one single run per window)")
+        str,
+        typer.Option(help="Days per run: all (one run), year or month (one single run per window)"),
     ] = "year",
 ) -> None:
     """Import history: every asset over SINCE … UNTIL, one run per month or year, then the daily
@@ -136,8 +137,8 @@ def import_(
     from flowsync_pipelines.definitions import build_definitions
     from flowsync_pipelines.history import check_range, import_history
 
-    if window not in ("month", "year"):
-        raise typer.BadParameter(f"--window is month or year, not {window!r}")
+    if window not in ("all", "month", "year"):
+        raise typer.BadParameter(f"--window is all, year or month, not {window!r}")
     try:
         first = date.fromisoformat(since)
         last = date.fromisoformat(until) if until else datetime.now(UTC).date() - timedelta(days=1)

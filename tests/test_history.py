@@ -77,7 +77,10 @@ def test_import_runs_one_run_per_month_and_reports_what_it_does_not_keep(
 ):
     world = deployment.world
     start = world.start.date() + timedelta(days=10)  # history before start_date exists
-    until = (world.end - timedelta(days=11)).date()  # and so do days after the import
+    # Two windows: to the end of start's month, then four days of the next (days after the
+    # import exist: the world runs on for weeks).
+    until = date(start.year + start.month // 12, start.month % 12 + 1, 4)
+    assert until < (world.end - timedelta(days=7)).date()
     move_start_date(deployment, start)
     dagster_home = prepare_dagster_home(tmp_path / "dagster").parent
 

@@ -52,18 +52,27 @@ ticket_events AS (
     FROM signals
     WHERE entity_type = 'ticket'
 ),
+-- Each ticket's state after each of its events (the latest value of each field), held until its
+-- next event: days join these spans by range, not every earlier event (a year's window made
+-- that quadratic).
+ticket_change AS (
+    SELECT entity_id, source, occurred_at, event_id,
+        last_value(category IGNORE NULLS) OVER upto AS category,
+        last_value(title IGNORE NULLS) OVER upto AS title,
+        last_value(url IGNORE NULLS) OVER upto AS url,
+        last_value(components IGNORE NULLS) OVER upto AS components,
+        last_value(assignee IGNORE NULLS) OVER upto AS assignee,
+        lead(occurred_at) OVER upto AS next_at
+    FROM ticket_events
+    WINDOW upto AS (PARTITION BY entity_id ORDER BY occurred_at, event_id
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
 ticket_at_day AS (
-    SELECT d.as_of_date, d.day_start, t.entity_id, t.source,
-        arg_max(t.category, t.occurred_at) AS category,
-        arg_max(t.title, t.occurred_at) AS title,
-        arg_max(t.url, t.occurred_at) AS url,
-        arg_max(t.components, t.occurred_at) AS components,
-        arg_max(t.assignee, t.occurred_at) AS assignee,
-        max(t.occurred_at) AS since,
-        arg_max(t.event_id, t.occurred_at) AS last_event
-    FROM ticket_events t
-    JOIN days d ON t.occurred_at < d.as_of
-    GROUP BY ALL
+    SELECT d.as_of_date, d.day_start, t.entity_id, t.source, t.category, t.title, t.url,
+        t.components, t.assignee, t.occurred_at AS since, t.event_id AS last_event
+    FROM ticket_change AS t
+    JOIN days AS d ON d.as_of > t.occurred_at AND (t.next_at IS NULL OR d.as_of <= t.next_at)
+    WHERE t.next_at IS NULL OR t.next_at > t.occurred_at
 ),
 team_tickets AS (
     SELECT DISTINCT s.team, t.* EXCLUDE (source)

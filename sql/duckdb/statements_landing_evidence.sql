@@ -8,12 +8,13 @@ SELECT
     e.statement_id,
     e.event_id,
     s.landing_ref,
-    sha256(l.payload) AS payload_sha256
+    l.payload_sha256
 FROM _st_evidence AS e
 LEFT JOIN (SELECT event_id, any_value(landing_ref) AS landing_ref FROM signals GROUP BY event_id) AS s
     ON s.event_id = e.event_id
 LEFT JOIN (
-    SELECT landing_ref, any_value(payload) AS payload
+    -- each record hashed once, however many statements cite it
+    SELECT landing_ref, sha256(any_value(payload)) AS payload_sha256
     FROM read_parquet($landing_files, union_by_name = true)
     WHERE landing_ref IN (SELECT landing_ref FROM signals WHERE event_id IN (SELECT event_id FROM _st_evidence))
     GROUP BY landing_ref
