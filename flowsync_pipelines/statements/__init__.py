@@ -24,7 +24,7 @@ from flowsync_pipelines.statements.core import (
     write,
 )
 from flowsync_pipelines.statements.predict import StallSettings
-from flowsync_pipelines.statements.risk import IncidentSettings, SprintSettings
+from flowsync_pipelines.statements.risk import EpicSettings, IncidentSettings, SprintSettings
 
 __all__ = [
     "COLUMNS",
@@ -32,6 +32,7 @@ __all__ = [
     "KINDS_BY_NAME",
     "MAX_ECE",
     "CalibrationReport",
+    "EpicSettings",
     "IncidentSettings",
     "Kind",
     "SprintSettings",

@@ -1,4 +1,5 @@
-"""Predicted risks of sprints and incidents: ``sprint_at_risk`` and ``incident_slow_to_restore``.
+"""Predicted risks of plans and incidents: ``sprint_at_risk``, ``epic_at_risk`` and
+``incident_slow_to_restore``.
 
 Both reuse :mod:`.predict`'s machinery: daily (or hourly) snapshots of each subject while its
 outcome was unknown, every feature read from what preceded the snapshot's time; weekly refits
@@ -14,6 +15,9 @@ every probability is the prior.
 
 - ``sprint_at_risk``: a sprint's scope (tickets planned into it, created before its end) is not
   all done by its end date; known at the end date.
+- ``epic_at_risk``: the same of an epic (a Linear project) with a due date: its children created
+  before the end of the due date (UTC) are not all done by then. Sprints and epics are both
+  plans, read by the same snapshots and features (``plan_id`` is the sprint or the epic).
 - ``incident_slow_to_restore``: an incident is not resolved within ``restore_hours`` of first
   seen; restored means a dated ``resolved`` event (Sentry's issue-details activity or its
   webhook). A listed Sentry issue that is resolved carries no time: its outcome is unknown and it
@@ -56,6 +60,7 @@ from flowsync_pipelines.statements.predict import (
 )
 
 SPRINT_KIND = "sprint_at_risk"
+EPIC_KIND = "epic_at_risk"
 INCIDENT_KIND = "incident_slow_to_restore"
 SPRINT_FEATURES = (
     "scope",
@@ -112,6 +117,11 @@ class RiskSettings:
 @dataclass(frozen=True)
 class SprintSettings(RiskSettings):
     """``sprint_at_risk`` settings (see :class:`RiskSettings`)."""
+
+
+@dataclass(frozen=True)
+class EpicSettings(RiskSettings):
+    """``epic_at_risk`` settings (see :class:`RiskSettings`)."""
 
 
 @dataclass(frozen=True)
@@ -199,10 +209,10 @@ def _params(model: Fitted, **extra: object) -> str:
 
 def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFrame) -> pl.DataFrame:
     """Per snapshot (``row``: a sprint's index, ``at``: its time) the scope then (tickets of the
-    sprint created before ``at``), how many were added after the sprint started, how many were
+    sprint created before ``at``), how many were added after its scope was set, how many were
     done by their latest status event before ``at``, and those events (evidence)."""
-    members = tickets.select("sprint_id", "ticket_id", "created_at", "url").unique(
-        ["sprint_id", "ticket_id"], keep="last", maintain_order=True
+    members = tickets.select("plan_id", "ticket_id", "created_at", "url").unique(
+        ["plan_id", "ticket_id"], keep="last", maintain_order=True
     )
     # One status event per ticket and instant (a tracker may log two at once, e.g. Linear's
     # "transitioned" and "completed"): the greatest event id, as the SQL's arg_max does, so
@@ -214,11 +224,11 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
         .sort("occurred_at", "ticket_id")
     )
     base = snap.join(
-        sprints.select(pl.int_range(pl.len()).alias("row"), "entity_id", "started_at"),
+        sprints.select(pl.int_range(pl.len()).alias("row"), "entity_id", "scoped_at"),
         on="row",
     )
     scope = (
-        base.join(members, left_on="entity_id", right_on="sprint_id")
+        base.join(members, left_on="entity_id", right_on="plan_id")
         .filter(pl.col("created_at") < pl.col("at"))
         .sort("at")
         .join_asof(
@@ -233,7 +243,7 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
     )
     per = scope.group_by("snap").agg(
         pl.len().alias("scope"),
-        (pl.col("created_at") > pl.col("started_at")).sum().alias("added"),
+        (pl.col("created_at") > pl.col("scoped_at")).sum().alias("added"),
         (pl.col("category") == "done").sum().alias("done"),
         pl.col("event_id").drop_nulls().sort().alias("events"),
         pl.col("url").drop_nulls().unique().sort().alias("urls"),
@@ -329,12 +339,40 @@ def predict_sprints(
 ) -> tuple[pl.DataFrame, CalibrationReport]:
     """``sprint_at_risk`` rows for the as-of days ``[start, end)`` and the calibration report
     of the latest out-of-time window before ``end``."""
-    settings = settings or SprintSettings()
+    return _predict_plans(
+        SPRINT_KIND, "sprint", sprints, tickets, start, end, settings or SprintSettings()
+    )
+
+
+def predict_epics(
+    epics: pl.DataFrame,
+    tickets: pl.DataFrame,
+    start: date,
+    end: date,
+    settings: EpicSettings | None = None,
+) -> tuple[pl.DataFrame, CalibrationReport]:
+    """``epic_at_risk`` rows for the as-of days ``[start, end)`` and the calibration report of
+    the latest out-of-time window before ``end``: an epic (a Linear project) with a due date is
+    a plan like a sprint, its children the scope, the end of its due date the end."""
+    return _predict_plans(EPIC_KIND, "epic", epics, tickets, start, end, settings or EpicSettings())
+
+
+def _predict_plans(
+    kind: str,
+    subject_type: str,
+    plans: pl.DataFrame,
+    tickets: pl.DataFrame,
+    start: date,
+    end: date,
+    settings: RiskSettings,
+) -> tuple[pl.DataFrame, CalibrationReport]:
+    """Rows of a plan kind (one row of ``plans`` per sprint or epic, ``tickets`` its scope's
+    status events) and its calibration report."""
     as_of_end = midnight(end).timestamp()
-    snaps, missed, ends = _sprint_snapshots(sprints, tickets, as_of_end)
-    started = _seconds(sprints["started_at"].to_list())
+    snaps, missed, ends = _sprint_snapshots(plans, tickets, as_of_end)
+    started = _seconds(plans["started_at"].to_list())
     known = ends <= as_of_end
-    info = sprints.select("entity_id", "team", "start_event", "url", "ends_at").to_dicts()
+    info = plans.select("entity_id", "team", "start_event", "url", "ends_on").to_dicts()
 
     def claims(day: date, model: Fitted) -> list[dict]:
         as_of = midnight(day + DAY).timestamp()
@@ -342,41 +380,41 @@ def predict_sprints(
         if not len(active):
             return []
         at = np.full(len(active), as_of)
-        # An outcome settled after the day is unknown on it (its sprint ends later anyway).
+        # An outcome settled after the day is unknown on it (its plan ends later anyway).
         x, state = _sprint_features(
-            sprints, tickets, active, at, ends, missed, known & (ends <= as_of)
+            plans, tickets, active, at, ends, missed, known & (ends <= as_of)
         )
         probs = model.predict(x)
         out = []
         for i, prob, s in zip(active, probs, state.iter_rows(named=True), strict=True):
-            # Nothing left to do, nothing to name: a sprint whose scope is all done is not
+            # Nothing left to do, nothing to name: a plan whose scope is all done is not
             # claimed at risk (scope added later is the next day's news).
             if prob < settings.min_probability or s["done"] >= s["scope"]:
                 continue
-            sprint = info[i]
+            plan = info[i]
             out.append(
                 {
                     "as_of_date": day,
-                    "team": sprint["team"],
-                    "subject_type": "sprint",
-                    "subject_id": sprint["entity_id"],
+                    "team": plan["team"],
+                    "subject_type": subject_type,
+                    "subject_id": plan["entity_id"],
                     "object_type": None,
                     "object_id": None,
                     "params": _params(
                         model,
-                        ends_on=sprint["ends_at"].date().isoformat(),
+                        ends_on=plan["ends_on"].isoformat(),
                         scope=s["scope"],
                         not_done=s["scope"] - s["done"],
                     ),
                     "confidence": float(prob),
-                    "evidence": [sprint["start_event"], *s["events"]],
-                    "citations": [c for c in [sprint["url"], *s["urls"]] if c],
+                    "evidence": [plan["start_event"], *s["events"]],
+                    "citations": [c for c in [plan["url"], *s["urls"]] if c],
                     "model_version": model.version,
                 }
             )
         return out
 
-    return _weekly(snaps, SPRINT_KIND, settings, SPRINT_FEATURES, start, end, claims)
+    return _weekly(snaps, kind, settings, SPRINT_FEATURES, start, end, claims)
 
 
 # --- incident_slow_to_restore ----------------------------------------------------------------
