@@ -16,7 +16,8 @@ to plans. A plan is a team's bet on that work, made from what the team knew then
 - An epic's (a Linear project's) due date is set when it is created, from how much work the
   team expects it to hold; children filed later grow its scope past the estimate.
 
-Every draw comes from this module's own streams, so the rest of the world is unchanged by it.
+Every draw comes from this module's own streams: planning changes tickets' sprint fields (and
+moves planned Linear issues from Backlog to Todo), nothing else in the world.
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ LINEAR_DONE = ("Done", "Canceled")
 # The manager's first guess of a two-week iteration's throughput per engineer, before the
 # board has a finished iteration to go by.
 TICKETS_PER_ENGINEER = 2.0
-LATE_PULL = timedelta(days=3)  # work started this close to the end waits for the next plan
 URGENT_ADD_RATE = 0.25  # share of urgent tickets (priority 1, or a priority-2 bug) added when filed
 PULL_IN_RATE = 0.15  # share of unplanned work started in an iteration's first half pulled into it
-OPTIMISM = (0.1, 0.45)
+OPTIMISM = (0.1, 0.45)  # share of the recent throughput a team commits to
 STALE = timedelta(days=10)
 FAR = datetime.max.replace(tzinfo=UTC)
 

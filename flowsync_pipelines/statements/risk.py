@@ -1,17 +1,17 @@
 """Predicted risks of plans and incidents: ``sprint_at_risk``, ``epic_at_risk`` and
 ``incident_slow_to_restore``.
 
-Both reuse :mod:`.predict`'s machinery: daily (or hourly) snapshots of each subject while its
+All reuse :mod:`.predict`'s machinery: daily (or hourly) snapshots of each subject while its
 outcome was unknown, every feature read from what preceded the snapshot's time; weekly refits
 on outcomes settled before the Monday of the as-of day's week (:func:`fit_before`); calibrated
 learners with a prior when history is short; versions hashed from the training window and
 settings; each fitted version announced with :func:`model_fitted`; a calibration report on the
 latest out-of-time window.
 
-Sprints and incidents are few (an organisation ends a handful of sprints a month), so a fitted
-model is also shrunk towards the base rate by ``prior_strength / (outcomes + prior_strength)``
-(``params.shrinkage``): with 10 settled sprints and the default strength of 20, two thirds of
-every probability is the prior.
+Sprints, epics and incidents are few (an organisation ends a handful of sprints a month), so a
+fitted model is also shrunk towards the base rate by
+``prior_strength / (outcomes + prior_strength)`` (``params.shrinkage``): with 10 settled sprints
+and the default strength of 20, two thirds of every probability is the prior.
 
 - ``sprint_at_risk``: a sprint's scope (tickets planned into it, created before its end) is not
   all done by its end date; known at the end date.
@@ -26,10 +26,12 @@ every probability is the prior.
 
 What a snapshot reads of the future, and why it is bounded: a sprint's members are the
 tracker's sprint field as the graph holds it (a Jira issue carried into the next sprint keeps
-both), but only tickets created before the snapshot count, and their status is their latest
-status event before it; an incident's "resolved without a date" reads the status its events
-carried before the day. Users affected is not a feature: Sentry's ``user_count`` is the
-current total, which would leak the future.
+both; an epic's children are its tickets' parent field), but only tickets created before the
+snapshot count, and their status is their latest status event before it; a due date (Jira's
+``duedate``, Linear's ``targetDate``) is a plan, not an outcome, read as the latest event says;
+an incident's "resolved without a date" reads the status its events carried before the day.
+Users affected is not a feature: Sentry's ``user_count`` is the current total, which would leak
+the future.
 """
 
 from __future__ import annotations
