@@ -83,9 +83,25 @@ def main(argv: list[str] | None = None) -> None:
         print(frame.group_by("kind", "band").len().sort("kind", "band"))
         print("precision against ground truth (distinct claims, highest band reached):")
         print(_truth_tool().precision_table(frame, world))
-        table, ece = _truth_tool().reliability(frame, world, "pr_will_stall")
-        print(f"pr_will_stall reliability over statement rows (ECE {ece:.3f}):")
-        print(table)
+        tool = _truth_tool()
+        unknown = tool.unknown_outcomes(world)
+        for kind in ("pr_will_stall", "sprint_at_risk", "epic_at_risk", "incident_slow_to_restore"):
+            table, ece = tool.reliability(frame, world, kind)
+            subjects = frame.filter(
+                (pl.col("kind") == kind) & ~pl.col("subject_id").is_in(list(unknown.get(kind, ())))
+            )["subject_id"].n_unique()
+            print(
+                f"{kind} reliability over statement rows (ECE {ece:.3f}; the rows rest on "
+                f"{subjects} subjects whose outcome the period settles):"
+            )
+            print(table)
+        truth = world.ground_truth()
+        for plan in ("sprints", "epics"):
+            settled = [p for p in truth[plan] if p["missed"] is not None]
+            print(
+                f"ground truth {plan}: {len(truth[plan])}, settled {len(settled)}, missed "
+                f"{sum(p['missed'] for p in settled)}"
+            )
         for report in reports:
             figures = report.as_metadata()
             reliability = figures.pop("reliability")

@@ -3,6 +3,7 @@ current-state tables do not depend on arrival order."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -372,3 +373,43 @@ def test_a_merged_pull_request_opened_again_and_activity_after_a_deletion_are_re
         ("acme/web#5", "updated at 2026-09-04T09:00:00Z follows the entity's deleted at "
                        "2026-09-02T09:00:00Z"),
     ]  # fmt: skip
+
+
+def test_a_jira_epics_due_date_is_an_attribute_of_each_of_its_events():
+    def issue(key: str, due: str | None) -> dict:
+        return {
+            "id": key[-1],
+            "key": key,
+            "self": f"https://acme.atlassian.net/rest/api/3/issue/{key[-1]}",
+            "fields": {
+                "summary": "Checkout v3",
+                "issuetype": {"name": "Epic"},
+                "status": {"name": "In Progress", "statusCategory": {"key": "indeterminate"}},
+                "created": "2026-09-01T10:00:00.000+0000",
+                "duedate": due,
+                "components": [],
+            },
+            "changelog": {
+                "histories": [
+                    {
+                        "id": "1",
+                        "created": "2026-09-02T10:00:00.000+0000",
+                        "items": [
+                            {"field": "status", "fromString": "To Do", "toString": "In Progress"}
+                        ],
+                    }
+                ]
+            },
+        }
+
+    result = _normalise("issues", [issue("PLAT-1", "2026-09-30"), issue("PLAT-2", None)], "jira")
+    due = {
+        (r["entity_id"], r["action"]): json.loads(r["attributes"])["due_date"]
+        for r in result.signals.iter_rows(named=True)
+    }
+    assert due == {
+        ("PLAT-1", "created"): "2026-09-30",
+        ("PLAT-1", "transitioned"): "2026-09-30",
+        ("PLAT-2", "created"): None,
+        ("PLAT-2", "transitioned"): None,
+    }

@@ -923,3 +923,72 @@ def test_large_pull_requests_stall_more(long_world: World) -> None:
     large = [_stalled(p, end) for p in pulls if size(p) >= 4]
     assert len(small) >= 50 and len(large) >= 50
     assert sum(large) / len(large) > 1.5 * sum(small) / len(small)
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_ground_truth_records_each_plans_outcome_as_the_trackers_show_it(long_world: World):
+    truth = long_world.ground_truth()
+    plans = truth["sprints"] + truth["epics"]
+    assert len(truth["sprints"]) >= 20 and len(truth["epics"]) >= 8
+    for plan in plans:
+        settled = _at(plan["due_at"]) <= long_world.end
+        assert (plan["missed"] is not None) == settled, plan
+        assert not settled or plan["missed"] == (plan["not_done"] > 0), plan
+    # A Jira sprint's scope and what was left of it, as the issues show at its end date.
+    sprint = next(s for s in truth["sprints"] if s["tracker"] == "jira" and s["missed"] is not None)
+    sprint_id = int(sprint["subject_id"].removeprefix("sprint/"))
+    issues = [
+        i
+        for i in long_world.jira_issues(_at(sprint["due_at"]))
+        if any(s["id"] == sprint_id for s in i["fields"]["customfield_10020"] or [])
+    ]
+    assert len(issues) == sprint["scope"] > 0
+    left = [i for i in issues if i["fields"]["status"]["statusCategory"]["key"] != "done"]
+    assert len(left) == sprint["not_done"]
+    # Due dates travel as the tools carry them: Jira's duedate, Linear's targetDate.
+    due = {
+        e["subject_id"]: (_at(e["due_at"]) - timedelta(days=1)).date().isoformat()
+        for e in truth["epics"]
+    }
+    jira = {
+        i["key"]: i["fields"]["duedate"]
+        for i in long_world.jira_issues(long_world.end)
+        if i["fields"]["issuetype"]["name"] == "Epic"
+    }
+    linear = {
+        f"project/{p['id']}": p["targetDate"] for p in long_world.linear_projects(long_world.end)
+    }
+    assert {k: v for k, v in {**jira, **linear}.items() if k in due} == due
+    assert sum(v is None for v in jira.values()) == len(jira) // 3  # one in three has none
+
+
+def test_scope_added_mid_sprint_is_done_by_the_end_less_often(long_world: World) -> None:
+    """Tickets added after a sprint started (urgent ones filed then, work pulled in) are done
+    by its end date less often than the committed ones: added scope makes sprints miss."""
+    tl, end = long_world.timeline, long_world.end
+    done: dict[str, list[bool]] = {"committed": [], "added": []}
+    for sprint in [*tl.sprints, *tl.cycles]:
+        if sprint.ends_at > end:
+            continue
+        for ticket in tl.tickets:
+            joined = next(
+                (
+                    c.at
+                    for c in ticket.changes
+                    if c.field == "sprint"
+                    and c.new
+                    and sprint.id in c.new
+                    and c.at < sprint.ends_at
+                ),
+                None,
+            )
+            if joined is None:
+                continue
+            finished = ticket.status_at(sprint.ends_at) in ("Done", "Canceled")
+            done["added" if joined > sprint.starts_at else "committed"].append(finished)
+    assert len(done["added"]) >= 50 and len(done["committed"]) >= 50
+    rate = {k: sum(v) / len(v) for k, v in done.items()}
+    assert rate["added"] < rate["committed"] - 0.1, rate

@@ -1,10 +1,10 @@
-"""Predicted risks of sprints and incidents (``sprint_at_risk``, ``incident_slow_to_restore``)
-on a small hand-built organisation in a real DuckDB warehouse.
+"""Predicted risks of sprints, epics and incidents (``sprint_at_risk``, ``epic_at_risk``,
+``incident_slow_to_restore``) on a small hand-built organisation in a real DuckDB warehouse.
 
 The organisation's outcomes arise from causes, not from fields the models read: a sprint's
-tickets take longer the more scope was added after it started, so sprints with scope added
-mid-sprint miss; an incident is restored faster when a deployment of its project follows it and
-slower at level ``error``.
+(an epic's) tickets take longer the more scope was added after it started, so sprints and
+epics with scope added after the start miss; an incident is restored faster when a deployment
+of its project follows it and slower at level ``error``.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from flowsync_pipelines import warehouse
 from flowsync_pipelines.statements.calibration import verdict
 from flowsync_pipelines.statements.catalogue import HEDGES, KINDS_BY_NAME
 from flowsync_pipelines.statements.models import recording_models
-from flowsync_pipelines.statements.risk import IncidentSettings
+from flowsync_pipelines.statements.risk import EpicSettings, IncidentSettings
 
 START = date(2026, 6, 1)  # a Monday
 WEEKS = 20
 END = START + timedelta(weeks=WEEKS)
 CUT = date(2026, 9, 21)  # a day whose later events a test rewrites
-RISK = ("sprint_at_risk", "incident_slow_to_restore")
+RISK = ("sprint_at_risk", "epic_at_risk", "incident_slow_to_restore")
 
 
 def _t(value: datetime) -> str:
@@ -181,6 +181,73 @@ def _sprints(org: _Org, rng: np.random.Generator) -> None:
                 )
 
 
+def _ticket(org: _Org, key: str, created: datetime, done: datetime | None) -> str:
+    """A Jira ticket of team core: created, started two hours later, done at ``done``."""
+    url = f"https://acme.atlassian.net/browse/{key}"
+    attrs = {"components": ["CORE"]}
+    first = org.event(
+        "jira", "ticket", key, "created", created, {**attrs, "status_category": "new"}, url
+    )
+    org.event(
+        "jira",
+        "ticket",
+        key,
+        "transitioned",
+        created + timedelta(hours=2),
+        {**attrs, "status_category": "indeterminate"},
+        url,
+    )
+    if done is not None:
+        org.event(
+            "jira", "ticket", key, "transitioned", done, {**attrs, "status_category": "done"}, url
+        )
+    return first
+
+
+def _epics(org: _Org, rng: np.random.Generator) -> None:
+    """Epics due two to four weeks after they are created; children filed after the creation
+    slow every child down (the team's attention is split), so grown epics miss their date."""
+    t0 = datetime.combine(START, datetime.min.time(), UTC)
+    for n in range(80):
+        created = t0 + timedelta(days=float(rng.uniform(0, WEEKS * 7 - 28)))
+        span = float(rng.uniform(14, 28))
+        due = (created + timedelta(days=span)).date()
+        key = f"EPIC-{n}"
+        epic_attrs = {"components": ["CORE"], "issue_type": "Epic", "due_date": due.isoformat()}
+        url = f"https://acme.atlassian.net/browse/{key}"
+        for action, at, category in (
+            ("created", created, "new"),
+            ("transitioned", created + timedelta(hours=1), "indeterminate"),
+        ):
+            org.event(
+                "jira", "ticket", key, action, at, {**epic_attrs, "status_category": category}, url
+            )
+        planned = int(rng.integers(3, 7))
+        added = int(rng.poisson(1.2))
+        load = 1.0 + 1.2 * added
+        for i in range(planned + added):
+            filed = 0.0 if i < planned else float(rng.uniform(7, span * 0.5))
+            child_created = created + timedelta(days=filed, hours=1)
+            start = filed + float(rng.uniform(0, span * 0.4))
+            done = created + timedelta(days=start + float(rng.gamma(2.0, 1.5 * load)))
+            child = f"E{n}-{i}"
+            first = _ticket(org, child, child_created, done)
+            org.edges.append(
+                {
+                    "edge_id": f"PART_OF:ticket:{child}->ticket:{key}",
+                    "edge_type": "PART_OF",
+                    "link_type": "ticket_epic",
+                    "src": f"ticket:{child}",
+                    "dst": f"ticket:{key}",
+                    "confidence": 0.9999,
+                    "band": "high",
+                    "method": "parent_field",
+                    "evidence": [first],
+                    "partition_day": child_created.date(),
+                }
+            )
+
+
 def _incidents(org: _Org, rng: np.random.Generator) -> None:
     """Incidents of one project, restored faster after a deployment and slower at ``error``."""
     t0 = datetime.combine(START, datetime.min.time(), UTC)
@@ -218,6 +285,7 @@ def org_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     org = _Org()
     _sprints(org, rng)
     _incidents(org, rng)
+    _epics(org, np.random.default_rng(13))
     path = tmp_path_factory.mktemp("risk") / "w.duckdb"
     with warehouse.connect(path) as con:
         org.write(con)
@@ -235,7 +303,7 @@ def _risk(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     return frame.filter(pl.col("kind") == kind)
 
 
-def test_both_risk_kinds_are_stated_with_their_words_evidence_and_citations(org_db, derived):
+def test_every_risk_kind_is_stated_with_its_words_evidence_and_citations(org_db, derived):
     frame, _, _ = derived
     with warehouse.connect(org_db, read_only=True) as con:
         events = {r[0] for r in con.execute("SELECT event_id FROM signals").fetchall()}
@@ -256,6 +324,11 @@ def test_both_risk_kinds_are_stated_with_their_words_evidence_and_citations(org_
     assert sprint["subject_type"] == "sprint" and sprint["subject_id"].startswith("sprint/")
     assert f"{params['not_done']} of {params['scope']} tickets not done" in sprint["text"]
     assert sprint["team"] == "core"
+    epic = _risk(frame, "epic_at_risk").row(0, named=True)
+    params = json.loads(epic["params"])
+    assert epic["subject_type"] == "epic" and epic["subject_id"].startswith("EPIC-")
+    assert f"miss its due date ({params['ends_on']}): {params['not_done']} of" in epic["text"]
+    assert epic["as_of_date"].isoformat() < params["ends_on"] and epic["team"] == "core"
     incident = _risk(frame, "incident_slow_to_restore").row(0, named=True)
     assert incident["subject_type"] == "incident"
     assert "within 24 hours of first seen" in incident["text"]
@@ -287,11 +360,12 @@ def test_predictions_rank_and_are_calibrated_out_of_time(derived):
     by_kind = {r.kind: r for r in reports}
     assert set(RISK) <= set(by_kind)
     sprint, incident = by_kind["sprint_at_risk"], by_kind["incident_slow_to_restore"]
-    for r in (sprint, incident):
+    epic = by_kind["epic_at_risk"]
+    for r in (sprint, epic, incident):
         assert r.model != "prior" and r.rows > 0 and r.auc is not None
         assert len(r.reliability) == 10
-    assert incident.auc > 0.75 and sprint.auc > 0.75
-    assert verdict([sprint, incident]).status in ("pass", "warn")
+    assert incident.auc > 0.75 and sprint.auc > 0.75 and epic.auc > 0.75
+    assert verdict([sprint, epic, incident]).status in ("pass", "warn")
 
 
 def test_stated_risks_come_true_more_often_than_the_base_rate(org_db, derived):
@@ -406,18 +480,21 @@ def test_rederiving_gives_identical_statements(org_db, derived):
         assert a.height and a.equals(b)
 
 
-def test_statement_calibration_reads_both_kinds_and_fails_a_miscalibrated_one(org_db, derived):
+def test_statement_calibration_reads_every_kind_and_fails_miscalibrated_ones(org_db, derived):
     _, reports, _ = derived
     result = calibration_check(reports)
     assert result.check_name == CALIBRATION_CHECK
     assert all(kind in result.description for kind in RISK)
-    # Slow restorations weighted 20 times, no calibration and no shrinkage: every probability
+    # Positive outcomes weighted 20 times, no calibration and no shrinkage: every probability
     # is pushed up.
-    bad = IncidentSettings(calibration="none", positive_weight=20.0, prior_strength=0.0)
+    bad = {"calibration": "none", "positive_weight": 20.0, "prior_strength": 0.0}
     with warehouse.connect(org_db) as con:
-        _, bad_reports = st.derive_with_calibration(con, START, END, incident=bad)
-    good = next(r for r in reports if r.kind == "incident_slow_to_restore")
-    worse = next(r for r in bad_reports if r.kind == "incident_slow_to_restore")
-    assert worse.rows == good.rows and worse.ece > 2 * good.ece
-    failed = calibration_check([worse])
-    assert failed.passed is False and "incident_slow_to_restore" in failed.description
+        _, bad_reports = st.derive_with_calibration(
+            con, START, END, incident=IncidentSettings(**bad), epic=EpicSettings(**bad)
+        )
+    for kind in ("incident_slow_to_restore", "epic_at_risk"):
+        good = next(r for r in reports if r.kind == kind)
+        worse = next(r for r in bad_reports if r.kind == kind)
+        assert worse.rows == good.rows and worse.ece > 2 * good.ece, kind
+        failed = calibration_check([worse])
+        assert failed.passed is False and kind in failed.description

@@ -77,6 +77,7 @@ ISSUE = pl.Struct(
                 "components": pl.List(pl.Struct({"name": S})),
                 "parent": pl.Struct({"key": S}),
                 "labels": pl.List(S),
+                "duedate": S,
             }
         ),
         "changelog": pl.Struct({"histories": pl.List(HISTORY)}),
@@ -136,6 +137,8 @@ def _with_attributes(events: pl.DataFrame, categories: pl.DataFrame) -> pl.DataF
     """
     events = events.join(categories, left_on="state", right_on="status", how="left")
     optional = [pl.col(c) for c in ("from_status", "time_source") if c in events.columns]
+    # An epic's due date (``duedate``, a date): what epic_at_risk measures the epic against.
+    due = pl.col("duedate") if "duedate" in events.columns else pl.lit(None, dtype=pl.String)
     return events.with_columns(
         pl.struct(
             pl.col("category").alias("status_category"),
@@ -144,6 +147,7 @@ def _with_attributes(events: pl.DataFrame, categories: pl.DataFrame) -> pl.DataF
             pl.col("assignee"),
             pl.col("issuetype").struct.field("name").alias("issue_type"),
             pl.col("id").alias("issue_id"),
+            due.alias("due_date"),
         )
         .struct.json_encode()
         .alias("attributes")
@@ -182,6 +186,7 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
             "component_names",
             "assignee",
             "issuetype",
+            "duedate",
             pl.col("changelog").struct.field("histories").alias("history"),
         )
         .explode("history")

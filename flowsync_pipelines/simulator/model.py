@@ -45,6 +45,8 @@ class Ticket:
     initial_assignee: str | None = None
     initial_points: float | None = None
     slug: str = ""
+    # An epic's due date (Jira's ``duedate``, ISO date), set when it is created.
+    due_date: str | None = None
     changes: list[Change] = field(default_factory=list)
     # Set by the work simulation so two engineers never pick the same ticket.
     taken: bool = False

@@ -395,7 +395,7 @@ class JiraRenderer:
             "creator": self.user(ticket.reporter, as_of),
             "subtasks": [],
             "reporter": self.user(ticket.reporter, as_of),
-            "duedate": None,
+            "duedate": ticket.due_date,
             "votes": {
                 "self": f"{BASE}/rest/api/3/issue/{ticket.key}/votes",
                 "votes": 0,

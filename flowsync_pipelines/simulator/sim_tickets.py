@@ -1,5 +1,6 @@
 """Ticket pools (Jira PLAT + Linear MOB), sprints, cycles, epics/projects and the
-bookkeeping passes that run after the code simulation (won't-do, sprint carry-over)."""
+bookkeeping passes that run after the code simulation (won't-do, epic progress); what sprints
+commit to and carry over is :mod:`.sim_plans`."""
 
 from __future__ import annotations
 
@@ -384,63 +385,6 @@ def progress_epics(tickets: list[Ticket], end: datetime) -> None:
         ]
         if starts and min(starts) < end:
             epic.record(min(starts), CI_BOT_ID, "status", "In Progress")
-
-
-def plan_iterations(
-    org: Organisation,
-    tickets: list[Ticket],
-    sprints: list[Sprint],
-    cycles: list[Sprint],
-    seed: int,
-    end: datetime,
-) -> None:
-    """Put tickets into sprints/cycles and carry unfinished ones over at each boundary.
-
-    A ticket joins the iteration that is active when it is planned (started, or groomed
-    before a sprint start); at every later boundary where it is still open it is added to the
-    next iteration -- Jira keeps the closed sprint in the list, Linear just moves the cycle.
-    """
-    rng = random.Random(f"{seed}:iterations")
-    for ticket in tickets:
-        if ticket.kind == "Epic":
-            continue
-        iterations = sprints if ticket.tracker == "jira" else cycles
-        manager = org.members_with_role(ticket.team, ROLE_MANAGER)[0].person_id
-        done_values = ("Done",) if ticket.tracker == "jira" else LINEAR_DONE
-        started = ticket.first_time("status", ("In Progress", "In Review", "Done"))
-        planned_at: datetime | None = None
-        if rng.random() < 0.6:
-            # groomed into the next iteration that starts after creation
-            upcoming = [s for s in iterations if s.starts_at >= ticket.created_at]
-            if upcoming:
-                planned_at = upcoming[0].starts_at - timedelta(hours=rng.uniform(1, 20))
-                planned_at = max(planned_at, ticket.created_at + timedelta(minutes=5))
-        if started and (planned_at is None or started < planned_at):
-            planned_at = started
-        if planned_at is None or planned_at >= end:
-            continue
-        current = next(
-            (s for s in iterations if s.starts_at <= planned_at < s.completed_at), None
-        ) or next((s for s in iterations if s.starts_at > planned_at), None)
-        if current is None:
-            continue
-        membership: list[int | str] = [current.id]
-        ticket.record(planned_at, manager, "sprint", tuple(membership))
-        if ticket.tracker == "linear" and ticket.status_at(planned_at) == "Backlog":
-            ticket.record(planned_at, manager, "status", "Todo")
-        idx = iterations.index(current)
-        while idx + 1 < len(iterations):
-            boundary = iterations[idx].completed_at
-            if boundary >= end or ticket.value_at("status", boundary, ticket.initial_status) in (
-                done_values
-            ):
-                break
-            idx += 1
-            if ticket.tracker == "jira":
-                membership = [*membership, iterations[idx].id]
-            else:
-                membership = [iterations[idx].id]
-            ticket.record(boundary, manager, "sprint", tuple(membership))
 
 
 def add_ticket_comments(

@@ -22,12 +22,12 @@ from .sim_deploy import simulate_deployments, simulate_releases
 from .sim_design import simulate_design
 from .sim_files import assign_commit_files
 from .sim_incidents import simulate_sentry
+from .sim_plans import plan_iterations, set_due_dates
 from .sim_tickets import (
     add_ticket_comments,
     build_sprints,
     build_ticket_pool,
     close_untouched_backlog,
-    plan_iterations,
     progress_epics,
     simulate_github_issues,
     simulate_gitlab_issues,
@@ -43,6 +43,7 @@ def simulate(
 ) -> Timeline:
     sprints, cycles = build_sprints(seed, start, end)
     tickets, linear_projects = build_ticket_pool(org, seed, start, end)
+    set_due_dates(org, tickets, linear_projects, seed, start, end)
     code = CodeSimulation(org, tickets, seed, start, end, conventions)
     pulls = code.run()
     close_untouched_backlog(org, tickets, seed, end)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .clock import iso_z
 from .org import ORG_SLUG, ROLE_MANAGER, Person
+from .sim_plans import PlanOutcome, epic_outcomes, sprint_outcomes
 
 if TYPE_CHECKING:
     from .world import World
@@ -41,6 +42,20 @@ def identity_cluster(person: Person) -> list[str]:
     out = [f"{tool}:{person.accounts[tool]}" for tool in ACCOUNT_TOOLS if tool in person.accounts]
     out += [f"email:{email}" for email in person.emails]
     return out
+
+
+def _plan(o: PlanOutcome) -> dict[str, Any]:
+    return {
+        "subject_id": o.subject_id,
+        "tracker": o.tracker,
+        "team": o.team,
+        "starts_at": _ts(o.starts_at),
+        "due_at": _ts(o.due_at),
+        "scope": o.scope,
+        "added": o.added,
+        "not_done": o.not_done,
+        "missed": o.missed,
+    }
 
 
 def build_ground_truth(world: World) -> dict[str, Any]:
@@ -141,6 +156,7 @@ def build_ground_truth(world: World) -> dict[str, Any]:
                 "project": sentry.slug(s.project),
                 "service": s.project,
                 "first_seen": _ts(s.first_seen),
+                "resolved_at": _ts(s.resolved_at),
                 "cause_deployment": dep_ref(s.cause_deployment),
                 "culprit_file": s.filename,
                 "late_manifest": s.late_manifest,
@@ -149,6 +165,11 @@ def build_ground_truth(world: World) -> dict[str, Any]:
             for s in sorted(tl.sentry_issues, key=lambda s: int(s.id))
         ],
         "design_comment_links": {c.id: c.ticket_key for c in tl.figma_comments},
+        # Plans and whether they were met (missed: None while due after the period's end).
+        "sprints": [
+            _plan(o) for o in sprint_outcomes(tl.tickets, tl.sprints, tl.cycles, world.end)
+        ],
+        "epics": [_plan(o) for o in epic_outcomes(tl.tickets, tl.linear_projects, world.end)],
         "tickets": [
             {
                 "key": t.key,
@@ -159,6 +180,7 @@ def build_ground_truth(world: World) -> dict[str, Any]:
                 "status_at_end": t.status_at(world.end),
                 "assignee_at_end": t.assignee_at(world.end),
                 "parent": t.parent_key,
+                "due_date": t.due_date,
             }
             for t in tl.tickets
         ],

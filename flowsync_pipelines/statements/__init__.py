@@ -24,7 +24,7 @@ from flowsync_pipelines.statements.core import (
     write,
 )
 from flowsync_pipelines.statements.predict import StallSettings
-from flowsync_pipelines.statements.risk import IncidentSettings, SprintSettings
+from flowsync_pipelines.statements.risk import EpicSettings, IncidentSettings, SprintSettings
 from flowsync_pipelines.statements.store import ModelStore, forget_models
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "KINDS_BY_NAME",
     "MAX_ECE",
     "CalibrationReport",
+    "EpicSettings",
     "IncidentSettings",
     "Kind",
     "ModelStore",

@@ -157,6 +157,21 @@ KINDS: tuple[Kind, ...] = (
         learner="sklearn:logistic_calibrated",
     ),
     Kind(
+        name="epic_at_risk",
+        category="predicted",
+        audience=(MANAGER, PRODUCT),
+        stated="{subject} will miss its due date ({ends_on}): {not_done} of {scope} tickets "
+        "not done.",
+        hedged="{subject} will {hedge} miss its due date ({ends_on}): {not_done} of {scope} "
+        "tickets not done.",
+        description="an epic (Jira: duedate) or Linear project (targetDate) with a due date "
+        "whose tickets (its children created before the end of the due date) will not all be "
+        "done by then; the same calibrated logistic regression and features as sprint_at_risk "
+        "on the organisation's epics that reached their due date, shrunk towards the base rate "
+        "while they are few (flowsync_pipelines/statements/risk.py)",
+        learner="sklearn:logistic_calibrated",
+    ),
+    Kind(
         name="incident_slow_to_restore",
         category="predicted",
         audience=(ENGINEER, MANAGER, EXECUTIVE),

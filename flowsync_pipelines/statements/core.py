@@ -23,8 +23,10 @@ from flowsync_pipelines.statements.calibration import CalibrationReport
 from flowsync_pipelines.statements.catalogue import BLOCKED_BY, HEDGES, KINDS, Kind
 from flowsync_pipelines.statements.predict import StallSettings, predict_stalls
 from flowsync_pipelines.statements.risk import (
+    EpicSettings,
     IncidentSettings,
     SprintSettings,
+    predict_epics,
     predict_incidents,
     predict_sprints,
 )
@@ -146,12 +148,21 @@ def derive(
     *,
     stall: StallSettings | None = None,
     sprint: SprintSettings | None = None,
+    epic: EpicSettings | None = None,
     incident: IncidentSettings | None = None,
     models: ModelStore | None = None,
 ) -> pl.DataFrame:
     """Every statement for the as-of days ``[start, end)``, in the ``statements`` columns."""
     return derive_with_calibration(
-        con, start, end, settings, stall=stall, sprint=sprint, incident=incident, models=models
+        con,
+        start,
+        end,
+        settings,
+        stall=stall,
+        sprint=sprint,
+        epic=epic,
+        incident=incident,
+        models=models,
     )[0]
 
 
@@ -163,6 +174,7 @@ def derive_with_calibration(
     *,
     stall: StallSettings | None = None,
     sprint: SprintSettings | None = None,
+    epic: EpicSettings | None = None,
     incident: IncidentSettings | None = None,
     models: ModelStore | None = None,
 ) -> tuple[pl.DataFrame, list[CalibrationReport]]:
@@ -196,10 +208,21 @@ def derive_with_calibration(
         elif kind.name == "sprint_at_risk":
             rows, report = predict_sprints(
                 query(con, "statements_sprint_risk_sprints", **params),
-                query(con, "statements_sprint_risk_tickets", **params),
+                query(con, "statements_plan_risk_tickets", **params, link_type="ticket_sprint"),
                 start,
                 end,
                 sprint,
+                store=models,
+            )
+            reports.append(report)
+            version = ""
+        elif kind.name == "epic_at_risk":
+            rows, report = predict_epics(
+                query(con, "statements_epic_risk_epics", **params),
+                query(con, "statements_plan_risk_tickets", **params, link_type="ticket_epic"),
+                start,
+                end,
+                epic,
                 store=models,
             )
             reports.append(report)

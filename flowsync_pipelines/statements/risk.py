@@ -1,19 +1,23 @@
-"""Predicted risks of sprints and incidents: ``sprint_at_risk`` and ``incident_slow_to_restore``.
+"""Predicted risks of plans and incidents: ``sprint_at_risk``, ``epic_at_risk`` and
+``incident_slow_to_restore``.
 
-Both reuse :mod:`.predict`'s machinery: daily (or hourly) snapshots of each subject while its
+All reuse :mod:`.predict`'s machinery: daily (or hourly) snapshots of each subject while its
 outcome was unknown, every feature read from what preceded the snapshot's time; weekly refits
 on outcomes settled before the Monday of the as-of day's week (:func:`fit_before`); calibrated
 learners with a prior when history is short; versions hashed from the training window, rows
 and settings (loaded from the model store when stored); each version announced with
 :func:`model_fitted`; a calibration report on the latest out-of-time window.
 
-Sprints and incidents are few (an organisation ends a handful of sprints a month), so a fitted
-model is also shrunk towards the base rate by ``prior_strength / (outcomes + prior_strength)``
-(``params.shrinkage``): with 10 settled sprints and the default strength of 20, two thirds of
-every probability is the prior.
+Sprints, epics and incidents are few (an organisation ends a handful of sprints a month), so a
+fitted model is also shrunk towards the base rate by
+``prior_strength / (outcomes + prior_strength)`` (``params.shrinkage``): with 10 settled sprints
+and the default strength of 20, two thirds of every probability is the prior.
 
 - ``sprint_at_risk``: a sprint's scope (tickets planned into it, created before its end) is not
   all done by its end date; known at the end date.
+- ``epic_at_risk``: the same of an epic (a Linear project) with a due date: its children created
+  before the end of the due date (UTC) are not all done by then. Sprints and epics are both
+  plans, read by the same snapshots and features (``plan_id`` is the sprint or the epic).
 - ``incident_slow_to_restore``: an incident is not resolved within ``restore_hours`` of first
   seen; restored means a dated ``resolved`` event (Sentry's issue-details activity or its
   webhook). A listed Sentry issue that is resolved carries no time: its outcome is unknown and it
@@ -22,10 +26,12 @@ every probability is the prior.
 
 What a snapshot reads of the future, and why it is bounded: a sprint's members are the
 tracker's sprint field as the graph holds it (a Jira issue carried into the next sprint keeps
-both), but only tickets created before the snapshot count, and their status is their latest
-status event before it; an incident's "resolved without a date" reads the status its events
-carried before the day. Users affected is not a feature: Sentry's ``user_count`` is the
-current total, which would leak the future.
+both; an epic's children are its tickets' parent field), but only tickets created before the
+snapshot count, and their status is their latest status event before it; a due date (Jira's
+``duedate``, Linear's ``targetDate``) is a plan, not an outcome, read as the latest event says;
+an incident's "resolved without a date" reads the status its events carried before the day.
+Users affected is not a feature: Sentry's ``user_count`` is the current total, which would leak
+the future.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ if TYPE_CHECKING:
     from flowsync_pipelines.statements.store import ModelStore
 
 SPRINT_KIND = "sprint_at_risk"
+EPIC_KIND = "epic_at_risk"
 INCIDENT_KIND = "incident_slow_to_restore"
 SPRINT_FEATURES = (
     "scope",
@@ -116,6 +123,11 @@ class RiskSettings:
 @dataclass(frozen=True)
 class SprintSettings(RiskSettings):
     """``sprint_at_risk`` settings (see :class:`RiskSettings`)."""
+
+
+@dataclass(frozen=True)
+class EpicSettings(RiskSettings):
+    """``epic_at_risk`` settings (see :class:`RiskSettings`)."""
 
 
 @dataclass(frozen=True)
@@ -214,10 +226,10 @@ def _params(model: Fitted, **extra: object) -> str:
 
 def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFrame) -> pl.DataFrame:
     """Per snapshot (``row``: a sprint's index, ``at``: its time) the scope then (tickets of the
-    sprint created before ``at``), how many were added after the sprint started, how many were
+    sprint created before ``at``), how many were added after its scope was set, how many were
     done by their latest status event before ``at``, and those events (evidence)."""
-    members = tickets.select("sprint_id", "ticket_id", "created_at", "url").unique(
-        ["sprint_id", "ticket_id"], keep="last", maintain_order=True
+    members = tickets.select("plan_id", "ticket_id", "created_at", "url").unique(
+        ["plan_id", "ticket_id"], keep="last", maintain_order=True
     )
     # One status event per ticket and instant (a tracker may log two at once, e.g. Linear's
     # "transitioned" and "completed"): the greatest event id, as the SQL's arg_max does, so
@@ -229,11 +241,11 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
         .sort("occurred_at", "ticket_id")
     )
     base = snap.join(
-        sprints.select(pl.int_range(pl.len()).alias("row"), "entity_id", "started_at"),
+        sprints.select(pl.int_range(pl.len()).alias("row"), "entity_id", "scoped_at"),
         on="row",
     )
     scope = (
-        base.join(members, left_on="entity_id", right_on="sprint_id")
+        base.join(members, left_on="entity_id", right_on="plan_id")
         .filter(pl.col("created_at") < pl.col("at"))
         .sort("at")
         .join_asof(
@@ -248,7 +260,7 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
     )
     per = scope.group_by("snap").agg(
         pl.len().alias("scope"),
-        (pl.col("created_at") > pl.col("started_at")).sum().alias("added"),
+        (pl.col("created_at") > pl.col("scoped_at")).sum().alias("added"),
         (pl.col("category") == "done").sum().alias("done"),
         pl.col("event_id").drop_nulls().sort().alias("events"),
         pl.col("url").drop_nulls().unique().sort().alias("urls"),
@@ -346,12 +358,45 @@ def predict_sprints(
 ) -> tuple[pl.DataFrame, CalibrationReport]:
     """``sprint_at_risk`` rows for the as-of days ``[start, end)`` and the calibration report
     of the latest out-of-time window before ``end``."""
-    settings = settings or SprintSettings()
+    return _predict_plans(
+        SPRINT_KIND, "sprint", sprints, tickets, start, end, settings or SprintSettings(), store
+    )
+
+
+def predict_epics(
+    epics: pl.DataFrame,
+    tickets: pl.DataFrame,
+    start: date,
+    end: date,
+    settings: EpicSettings | None = None,
+    *,
+    store: ModelStore | None = None,
+) -> tuple[pl.DataFrame, CalibrationReport]:
+    """``epic_at_risk`` rows for the as-of days ``[start, end)`` and the calibration report of
+    the latest out-of-time window before ``end``: an epic (a Linear project) with a due date is
+    a plan like a sprint, its children the scope, the end of its due date the end."""
+    return _predict_plans(
+        EPIC_KIND, "epic", epics, tickets, start, end, settings or EpicSettings(), store
+    )
+
+
+def _predict_plans(
+    kind: str,
+    subject_type: str,
+    plans: pl.DataFrame,
+    tickets: pl.DataFrame,
+    start: date,
+    end: date,
+    settings: RiskSettings,
+    store: ModelStore | None,
+) -> tuple[pl.DataFrame, CalibrationReport]:
+    """Rows of a plan kind (one row of ``plans`` per sprint or epic, ``tickets`` its scope's
+    status events) and its calibration report."""
     as_of_end = midnight(end).timestamp()
-    snaps, missed, ends = _sprint_snapshots(sprints, tickets, as_of_end)
-    started = _seconds(sprints["started_at"].to_list())
+    snaps, missed, ends = _sprint_snapshots(plans, tickets, as_of_end)
+    started = _seconds(plans["started_at"].to_list())
     known = ends <= as_of_end
-    info = sprints.select("entity_id", "team", "start_event", "url", "ends_at").to_dicts()
+    info = plans.select("entity_id", "team", "start_event", "url", "ends_on").to_dicts()
     # Every as-of day's active sprints, featured in one pass (a pass per day re-joined every
     # ticket for each day: quadratic over a year's import). A feature counts only outcomes
     # settled strictly before its snapshot, so one ``known`` serves every day.
@@ -361,7 +406,7 @@ def predict_sprints(
     bounds = np.concatenate([[0], np.cumsum([len(a) for a in active_by_day])]).astype(int)
     pairs = np.concatenate([np.zeros(0, dtype=int), *active_by_day])
     x_all, state_all = _sprint_features(
-        sprints, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), ends, missed, known
+        plans, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), ends, missed, known
     )
 
     def claims(day: date, model: Fitted) -> list[dict]:
@@ -373,34 +418,34 @@ def predict_sprints(
         probs = model.predict(x)
         out = []
         for i, prob, s in zip(active, probs, state.iter_rows(named=True), strict=True):
-            # Nothing left to do, nothing to name: a sprint whose scope is all done is not
+            # Nothing left to do, nothing to name: a plan whose scope is all done is not
             # claimed at risk (scope added later is the next day's news).
             if prob < settings.min_probability or s["done"] >= s["scope"]:
                 continue
-            sprint = info[i]
+            plan = info[i]
             out.append(
                 {
                     "as_of_date": day,
-                    "team": sprint["team"],
-                    "subject_type": "sprint",
-                    "subject_id": sprint["entity_id"],
+                    "team": plan["team"],
+                    "subject_type": subject_type,
+                    "subject_id": plan["entity_id"],
                     "object_type": None,
                     "object_id": None,
                     "params": _params(
                         model,
-                        ends_on=sprint["ends_at"].date().isoformat(),
+                        ends_on=plan["ends_on"].isoformat(),
                         scope=s["scope"],
                         not_done=s["scope"] - s["done"],
                     ),
                     "confidence": float(prob),
-                    "evidence": [sprint["start_event"], *s["events"]],
-                    "citations": [c for c in [sprint["url"], *s["urls"]] if c],
+                    "evidence": [plan["start_event"], *s["events"]],
+                    "citations": [c for c in [plan["url"], *s["urls"]] if c],
                     "model_version": model.version,
                 }
             )
         return out
 
-    return _weekly(snaps, SPRINT_KIND, settings, SPRINT_FEATURES, start, end, claims, store)
+    return _weekly(snaps, kind, settings, SPRINT_FEATURES, start, end, claims, store)
 
 
 # --- incident_slow_to_restore ----------------------------------------------------------------

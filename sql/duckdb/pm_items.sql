@@ -12,7 +12,10 @@ WITH shipped AS (
     GROUP BY ALL
 ),
 risks AS (
-    SELECT s.team, s.as_of_date, s.subject_id, s.subject_type,
+    -- One risk per subject, the most confident: an epic is a ticket too, so it can be both
+    -- at risk (epic_at_risk) and stalled (ticket_blocked) on a day.
+    SELECT s.team, s.as_of_date, s.subject_id,
+        arg_max(s.subject_type, (s.confidence, s.statement_id)) AS subject_type,
         arg_max(s.kind, (s.confidence, s.statement_id)) AS kind,
         max(s.confidence) AS confidence,
         arg_max(s.band, (s.confidence, s.statement_id)) AS band,
@@ -21,7 +24,7 @@ risks AS (
     FROM statements AS s JOIN st_days AS d ON d.as_of_date = s.as_of_date
     WHERE s.team IS NOT NULL
       AND s.kind IN ('sprint_at_risk', 'epic_at_risk', 'ticket_blocked', 'ticket_reopened')
-    GROUP BY ALL
+    GROUP BY s.team, s.as_of_date, s.subject_id
 ),
 feedback AS (
     SELECT d.as_of_date, e.src_id AS comment_id, e.dst_id AS ticket_id, e.confidence, c.url

@@ -134,8 +134,9 @@ SELECT 'epic', e.container_id,
     coalesce(n.title, (SELECT t.title FROM graph_nodes AS t WHERE t.node_id = 'ticket:' || e.container_id)),
     (SELECT coalesce(min(TRY_CAST(x.attributes->>'start_date' AS TIMESTAMPTZ)), min(x.occurred_at))
      FROM signals AS x WHERE x.entity_id = e.container_id AND x.entity_type IN ('ticket', 'project')),
-    (SELECT max(TRY_CAST(x.attributes->>'target_date' AS TIMESTAMPTZ))
-     FROM signals AS x WHERE x.entity_id = e.container_id AND x.entity_type = 'project')
+    -- Due: a Linear project's targetDate, a Jira epic's duedate.
+    (SELECT max(TRY_CAST(coalesce(x.attributes->>'target_date', x.attributes->>'due_date') AS TIMESTAMPTZ))
+     FROM signals AS x WHERE x.entity_id = e.container_id AND x.entity_type IN ('ticket', 'project'))
 FROM epics AS e LEFT JOIN graph_nodes AS n ON n.node_id = 'epic:' || e.container_id;
 
 CREATE OR REPLACE TEMP TABLE rv_ticket_container AS
