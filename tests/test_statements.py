@@ -36,6 +36,7 @@ from flowsync_pipelines.digest import Digest, em_sections, render_markdown
 from flowsync_pipelines.graph.spec import HIGH, MEDIUM
 from flowsync_pipelines.partitions import daily_partitions
 from flowsync_pipelines.settings import Paths
+from flowsync_pipelines.statements.predict import refit_monday
 from resources.stores import AuditResource, LandingResource, WarehouseResource
 from tests.conftest import Deployment
 
@@ -341,7 +342,7 @@ def test_pr_will_stall_says_which_model_and_version_it_used(stored):
 
 # --- the model store: fitted once, loaded by version -----------------------------------------
 
-REFIT_MONDAY = date(2026, 10, 19)  # a weekly refit day in the middle of the demo
+REFIT_MONDAY = date(2026, 10, 26)  # a refit Monday of every kind in the middle of the demo
 
 
 @pytest.fixture
@@ -368,7 +369,7 @@ def test_a_rerun_loads_every_model_and_states_what_the_fitted_ones_did(unstored)
     first, fitting = _day(unstored, REFIT_MONDAY)
     assert not fitting.loaded
     assert {s.split(":")[0] for s in fitting.fitted} == {
-        "pr_will_stall", "sprint_at_risk", "incident_slow_to_restore",
+        "pr_will_stall", "sprint_at_risk", "epic_at_risk", "incident_slow_to_restore",
     }  # fmt: skip
     again, loading = _day(unstored, REFIT_MONDAY)
     assert loading.fitted == [] and loading.refitted == []
@@ -387,6 +388,7 @@ def test_a_later_day_with_the_same_training_window_fits_nothing(unstored):
 
 
 def test_a_new_outcome_settled_before_the_refit_day_is_a_new_version_and_a_fit(unstored):
+    assert refit_monday(REFIT_MONDAY, st.StallSettings().refit_weeks) == REFIT_MONDAY
     first, fitting = _day(unstored, REFIT_MONDAY)
     # A pull request opened two weeks before the refit day and merged the next day.
     opened = datetime.combine(REFIT_MONDAY - timedelta(days=14), datetime.min.time(), UTC)
