@@ -37,20 +37,32 @@ inc AS (
 inc_files AS (
     SELECT entity_id AS inc_id, unnest(files) AS path FROM inc
 ),
+-- Deployments in the week before each incident: the only pairs the file evidence is read for
+-- (matching every stack frame against every shipped file of all time grew with the square of
+-- the history).
+window_pairs AS (
+    SELECT i.entity_id AS inc_id, d.entity_id AS dep_id
+    FROM inc AS i
+    JOIN prod AS d
+      ON d.succeeded_at <= i.first_seen_at
+     AND d.succeeded_at >= i.first_seen_at - INTERVAL 7 DAY
+),
 -- A stack frame's file and a changed path match when one ends the other at a '/' boundary
 -- (frames carry paths relative to the app root or absolute ones).
 file_hits AS (
     SELECT f.inc_id, s.dep_id, count(DISTINCT f.path) AS n, min(s.event_id) AS commit_event
-    FROM inc_files AS f
-    JOIN shipped_files AS s
-      ON s.path = f.path OR ends_with(f.path, '/' || s.path) OR ends_with(s.path, '/' || f.path)
+    FROM window_pairs AS w
+    JOIN inc_files AS f ON f.inc_id = w.inc_id
+    JOIN shipped_files AS s ON s.dep_id = w.dep_id
+     AND (s.path = f.path OR ends_with(f.path, '/' || s.path) OR ends_with(s.path, '/' || f.path))
     GROUP BY f.inc_id, s.dep_id
 ),
 culprit_hits AS (
     SELECT DISTINCT i.entity_id AS inc_id, s.dep_id
-    FROM inc AS i
-    JOIN shipped_files AS s
-      ON i.culprit_path IS NOT NULL AND length(i.culprit_path) >= 3
+    FROM window_pairs AS w
+    JOIN inc AS i ON i.entity_id = w.inc_id
+    JOIN shipped_files AS s ON s.dep_id = w.dep_id
+     AND i.culprit_path IS NOT NULL AND length(i.culprit_path) >= 3
      AND (regexp_replace(s.path, '\.[A-Za-z0-9]+$', '') = i.culprit_path
           OR ends_with(regexp_replace(s.path, '\.[A-Za-z0-9]+$', ''), '/' || i.culprit_path))
 ),
