@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flowsync_pipelines.bands import Band
+
 SourceType = Literal[
     "github", "gitlab", "jira", "linear", "jenkins", "circleci", "sentry", "figma", "git"
 ]
@@ -156,7 +158,7 @@ class DigestSubscription(_Strict):
     send_at: str = "09:00"
     weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
     # The least confident band shown: Low ("possibly") statements only when this says "low".
-    min_band: Literal["high", "medium", "low"] = "medium"
+    min_band: Band = "medium"
     slack_channel: str | None = None
     email_to: list[str] = Field(default_factory=list)
     # The env var holding the Teams channel's workflow URL (the URL is a secret: anyone with it
