@@ -27,6 +27,7 @@ from typing import Any, Literal
 import dagster as dg
 
 from flowsync_pipelines.definitions import HISTORY_JOB
+from flowsync_pipelines.env import DAGSTER_PLANNED_EVENTS_ENV
 from flowsync_pipelines.partitions import range_tags
 
 Window = Literal["month", "year"]
@@ -180,10 +181,11 @@ def check_range(defs: dg.Definitions, since: date, until: date) -> None:
         raise ValueError(f"--until {until} is before --since {since}: nothing to import")
 
 
-# Dagster's own switch: one "materialisation planned" event per asset for a ranged run instead of
-# one per asset and day — thousands of writes before the first step of a year's window. The cost:
-# a failed window's days are not marked failed in the UI; the import itself reports the failure.
-PLANNED_EVENTS_SWITCH = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+# Dagster's own switch (DAGSTER_PLANNED_EVENTS_ENV): one "materialisation planned" event per asset
+# for a ranged run instead of one per asset and day — thousands of writes before the first step of
+# a year's window. The cost: a failed window's days are not marked failed in the UI; the import
+# itself reports the failure.
+PLANNED_EVENTS_SWITCH = DAGSTER_PLANNED_EVENTS_ENV
 
 
 @contextmanager

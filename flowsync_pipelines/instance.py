@@ -6,9 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
+from flowsync_pipelines.env import DAGSTER_PG_URL_ENV
 from flowsync_pipelines.packaged import shipped
 
-PG_URL_ENV = "DAGSTER_PG_URL"
+PG_URL_ENV = DAGSTER_PG_URL_ENV
 
 
 def instance_yaml() -> Path:

@@ -12,12 +12,13 @@ import os
 import re
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from flowsync_pipelines.bands import Band
+from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV
 
 SourceType = Literal[
     "github", "gitlab", "jira", "linear", "jenkins", "circleci", "sentry", "figma", "git"
@@ -26,12 +27,115 @@ SourceType = Literal[
 Receive = Literal["poll", "webhooks", "both"]
 RECEIVE_MODES: tuple[Receive, ...] = ("poll", "webhooks", "both")
 Channel = Literal["markdown", "html", "slack", "email", "teams"]
+ScopesT = TypeVar("ScopesT", bound=BaseModel)
 Role = Literal["engineer", "engineering_manager", "product_manager", "executive"]
 ROLE: Role = "engineering_manager"  # a subscription's role when it names none
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _one(value: Any, key: str) -> Any:
+    """A scalar scope given as a one-item list (``rev: [HEAD]``) is that item."""
+    if isinstance(value, list):
+        if len(value) != 1:
+            raise ValueError(f"scopes.{key} names exactly one value, got {value!r}")
+        return value[0]
+    return value
+
+
+class GitHubScopes(_Strict):
+    repos: list[str] = Field(default_factory=list)  # owner/name
+
+
+class GitLabProject(_Strict):
+    id: int | None = None  # requests by id survive renames
+    path: str  # group/name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _has_path(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("path"):
+            raise ValueError(
+                f"project entry {data!r} has no 'path'. Give each project as 'group/name' or "
+                "{id: <number>, path: 'group/name'}."
+            )
+        return data
+
+
+class GitLabScopes(_Strict):
+    projects: list[str | GitLabProject] = Field(default_factory=list)
+
+
+class JiraScopes(_Strict):
+    projects: list[str] = Field(default_factory=list)  # project keys
+
+
+class LinearScopes(_Strict):
+    teams: list[str] = Field(default_factory=list)  # team keys
+
+
+class JenkinsScopes(_Strict):
+    jobs: list[str] = Field(default_factory=list)
+
+
+class CircleCIScopes(_Strict):
+    projects: list[str] = Field(default_factory=list)  # project slugs, e.g. gh/acme/api
+
+
+class SentryScopes(_Strict):
+    # One organization slug; required to poll (a webhook-only source names none).
+    organization: str | None = None
+    projects: list[str] = Field(default_factory=list)  # project slugs
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_organization(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "organization" in data:
+            return {**data, "organization": _one(data["organization"], "organization")}
+        return data
+
+
+class FigmaScopes(_Strict):
+    files: list[str] = Field(default_factory=list)  # file keys
+
+
+class GitScopes(_Strict):
+    paths: list[str] = Field(default_factory=list)  # local checkouts
+    rev: str = "HEAD"  # the revision whose history is read
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_rev(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "rev" in data:
+            return {**data, "rev": _one(data["rev"], "rev")}
+        return data
+
+
+Scopes = (
+    GitHubScopes
+    | GitLabScopes
+    | JiraScopes
+    | LinearScopes
+    | JenkinsScopes
+    | CircleCIScopes
+    | SentryScopes
+    | FigmaScopes
+    | GitScopes
+)
+# The scopes each source type takes: a key not declared here is an error, never ignored.
+SCOPES: dict[str, type[Scopes]] = {
+    "github": GitHubScopes,
+    "gitlab": GitLabScopes,
+    "jira": JiraScopes,
+    "linear": LinearScopes,
+    "jenkins": JenkinsScopes,
+    "circleci": CircleCIScopes,
+    "sentry": SentryScopes,
+    "figma": FigmaScopes,
+    "git": GitScopes,
+}
 
 
 class SourceConfig(_Strict):
@@ -49,13 +153,53 @@ class SourceConfig(_Strict):
     base_url: str = ""
     token_env: str | None = None
     webhook_secret_env: str | None = None  # env var holding the webhook secret; None = no webhooks
-    # e.g. {repos: [owner/name]}, {projects: [KEY]}, {projects: [{id: 7, path: group/name}]}
-    scopes: dict[str, Any] = Field(default_factory=dict)
+    # Where in the tool to read, typed per source type (SCOPES), e.g. {repos: [owner/name]}.
+    scopes: Scopes = Field(default_factory=GitHubScopes)
     board_id: int | None = None
     page_size: int = 100
     timeout_s: float = 30.0
     max_attempts: int = 6
     max_concurrency: int = 4
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_scopes(cls, data: Any) -> Any:
+        """Validate ``scopes`` against its source type's model, naming any unknown key and the
+        keys that type takes (a misspelt key would otherwise silently read nothing)."""
+        if not isinstance(data, dict) or data.get("type") not in SCOPES:
+            return data  # the type field reports an unknown type
+        model = SCOPES[data["type"]]
+        raw = data.get("scopes")
+        if raw is None:
+            raw = {}
+        if isinstance(raw, BaseModel):
+            raw = raw.model_dump()
+        where = f"source {data.get('name', '?')!r} (type {data['type']})"
+        allowed = ", ".join(model.model_fields)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where}: scopes must be a mapping of {allowed}, not {raw!r}")
+        unknown = sorted(set(raw) - set(model.model_fields))
+        if unknown:
+            keys = ", ".join(repr(k) for k in unknown)
+            raise ValueError(f"{where}: unknown scopes key {keys}; {data['type']} takes: {allowed}")
+        try:
+            return {**data, "scopes": model.model_validate(raw)}
+        except ValidationError as err:
+            problems = "; ".join(
+                ".".join(["scopes", *(str(part) for part in e["loc"])]) + f": {e['msg']}"
+                for e in err.errors()
+            )
+            raise ValueError(f"{where}: {problems}") from None
+
+    def scopes_of(self, model: type[ScopesT]) -> ScopesT:
+        """This source's scopes as ``model`` (the caller's source type), or a clear error."""
+        if not isinstance(self.scopes, model):
+            expected = next((t for t, m in SCOPES.items() if m is model), model.__name__)
+            raise ValueError(
+                f"source {self.name!r} is of type {self.type}, not {expected}: its scopes are "
+                f"{type(self.scopes).__name__}"
+            )
+        return self.scopes
 
     @model_validator(mode="before")
     @classmethod
@@ -300,12 +444,12 @@ def _member(teams: dict[str, Any], keys: list[str], who: str) -> dict[str, Any] 
 
 def flowsync_home() -> Path:
     """The directory that holds every FlowSync store (``FLOWSYNC_HOME``, default ``./data``)."""
-    return Path(os.environ.get("FLOWSYNC_HOME", "data")).resolve()
+    return Path(os.environ.get(HOME_ENV, "data")).resolve()
 
 
 def config_path() -> Path:
     """The ``flowsync.yaml`` in use: ``FLOWSYNC_CONFIG``, else ``$FLOWSYNC_HOME/flowsync.yaml``."""
-    explicit = os.environ.get("FLOWSYNC_CONFIG")
+    explicit = os.environ.get(CONFIG_ENV)
     return Path(explicit).resolve() if explicit else flowsync_home() / "flowsync.yaml"
 
 
