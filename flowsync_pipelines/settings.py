@@ -458,11 +458,44 @@ def load_config(path: Path | None = None) -> FlowSyncConfig:
     path = path or config_path()
     if not path.exists():
         return FlowSyncConfig()
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    text = path.read_text(encoding="utf-8")
+    raw = yaml.safe_load(text) or {}
     try:
         return FlowSyncConfig.model_validate(raw)
     except ValidationError as err:
-        raise ValueError(f"{path} is not a valid FlowSync configuration:\n{err}") from err
+        lines = [
+            f"{path}:{line}: {e['msg']}"
+            for e in err.errors()
+            if (line := _yaml_line(text, e["loc"], e["msg"])) is not None
+        ]
+        summary = "".join(f"{line}\n" for line in lines)
+        raise ValueError(f"{path} is not a valid FlowSync configuration:\n{summary}{err}") from err
+
+
+def _yaml_line(text: str, loc: tuple[Any, ...], message: str) -> int | None:
+    """The 1-based line of the YAML node an error's ``loc`` names, or of the key below it the
+    message quotes (an unknown scopes key is reported on the source, but lives in its scopes)."""
+    node = yaml.compose(text)
+    if node is None:
+        return None
+    for part in loc:  # as deep as the file goes (a loc may name a model, not a key)
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if part < len(node.value) else None
+        if child is None:
+            break
+        node = child
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if f"key {key.value!r}" in message:
+                    return key.start_mark.line + 1
+                stack.append(value)
+    return node.start_mark.line + 1
 
 
 class Paths(BaseModel):
