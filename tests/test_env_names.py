@@ -37,3 +37,10 @@ def test_no_product_module_spells_a_variable_name_out() -> None:
                 if isinstance(node, ast.Constant) and _NAME.fullmatch(str(node.value)):
                     offenders.append(f"{path.relative_to(REPO)}:{node.lineno} {node.value}")
     assert not offenders, "import the name from flowsync_pipelines.env:\n" + "\n".join(offenders)
+
+
+def test_the_readme_documents_only_declared_variables() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme.split("\n## Configuration\n", 1)[1].split("`flowsync.yaml`:", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", table, flags=re.M))
+    assert documented and documented <= set(_declared())
