@@ -153,7 +153,8 @@ class SourceConfig(_Strict):
     base_url: str = ""
     token_env: str | None = None
     webhook_secret_env: str | None = None  # env var holding the webhook secret; None = no webhooks
-    # Where in the tool to read, typed per source type (SCOPES), e.g. {repos: [owner/name]}.
+    # Where in the tool to read, typed per source type (SCOPES), e.g. {repos: [owner/name]};
+    # _typed_scopes always picks the type's model (the default only stands in for a bad type).
     scopes: Scopes = Field(default_factory=GitHubScopes)
     board_id: int | None = None
     page_size: int = 100
