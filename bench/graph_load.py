@@ -39,7 +39,8 @@ import numpy as np
 import polars as pl
 
 from flowsync_pipelines import warehouse
-from flowsync_pipelines.graph.linking import EDGE_SCHEMA, NODE_SCHEMA, ContextGraph, band_expr
+from flowsync_pipelines.bands import band_expr
+from flowsync_pipelines.graph.linking import EDGE_SCHEMA, NODE_SCHEMA, ContextGraph
 from flowsync_pipelines.graph.neo4j_sync import (
     edge_rows,
     merge_frame,

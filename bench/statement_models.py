@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from flowsync_pipelines import warehouse
-from flowsync_pipelines.graph.spec import band
+from flowsync_pipelines.bands import band
 from flowsync_pipelines.simulator import DEMO, HELD_OUT, Conventions, build_world
 from flowsync_pipelines.statements import StatementSettings, calibration_report
 from flowsync_pipelines.statements import predict as stall

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from flowsync_pipelines.audit.cli import keys_app, verify_command
+from flowsync_pipelines.env import DAGSTER_HOME_ENV, METADATA_URL_ENV
 from flowsync_pipelines.gdpr_cli import gdpr_app
 from flowsync_pipelines.settings import flowsync_home
 from flowsync_pipelines.webhooks.cli import webhooks_app
@@ -150,7 +151,7 @@ def import_(
     except ValueError as err:
         typer.echo(f"flowsync import: {err}", err=True)
         raise typer.Exit(2) from err
-    persistent = bool(os.environ.get("DAGSTER_HOME"))
+    persistent = bool(os.environ.get(DAGSTER_HOME_ENV))
     if not persistent:
         typer.echo("DAGSTER_HOME is not set: runs are recorded in a temporary instance", err=True)
     with dg.DagsterInstance.get() if persistent else dg.DagsterInstance.ephemeral() as instance:
@@ -193,7 +194,7 @@ def deliver(
     except ValueError as err:
         typer.echo(f"flowsync deliver: {err}", err=True)
         raise typer.Exit(2) from err
-    store = MetadataStore(os.environ.get("FLOWSYNC_METADATA_URL") or f"sqlite:///{paths.metadata}")
+    store = MetadataStore(os.environ.get(METADATA_URL_ENV) or f"sqlite:///{paths.metadata}")
     try:
         outbox = Outbox(store)
         if retry_failed:

@@ -21,9 +21,16 @@ from assets.privacy import pii_scan_check
 from assets.role_views import em_team_wip_asset, role_views_asset
 from assets.signals import signals_asset
 from assets.statements import statements_asset
-from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, SIGNING_KEY_ENV
+from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE
 from flowsync_pipelines.delivery.jobs import digest_delivery_job, digest_subscriptions_sensor
-from flowsync_pipelines.gdpr import NEO4J_PASSWORD_ENV, NEO4J_URI_ENV, NEO4J_USER_ENV
+from flowsync_pipelines.env import (
+    METADATA_URL_ENV,
+    NEO4J_PASSWORD_ENV,
+    NEO4J_URI_ENV,
+    NEO4J_USER_ENV,
+    PSEUDONYM_KEY_ENV,
+    SIGNING_KEY_ENV,
+)
 from flowsync_pipelines.identity import overrides_path
 from flowsync_pipelines.partitions import daily_partitions, range_tags
 from flowsync_pipelines.settings import (
@@ -61,9 +68,7 @@ if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the 
         UnresolvedAssetJobDefinition,
     )
 
-PSEUDONYM_KEY_ENV = "FLOWSYNC_PSEUDONYM_KEY"
 HISTORY_JOB = "history_import"
-METADATA_URL_ENV = "FLOWSYNC_METADATA_URL"
 
 
 # One resource class per source type; each builds itself from its flowsync.yaml entry.

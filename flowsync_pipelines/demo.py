@@ -18,7 +18,8 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from flowsync_pipelines.audit.keys import SIGNING_KEY_ENV, generate_signing_key
+from flowsync_pipelines.audit.keys import generate_signing_key
+from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV, PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV
 from flowsync_pipelines.sandbox import Sandbox, SandboxServer
 from flowsync_pipelines.sandbox.app import TOOLS
 from flowsync_pipelines.settings import Paths
@@ -71,7 +72,7 @@ def ensure_secrets(home: Path) -> dict[str, str]:
             if "=" in line and not line.startswith("#"):
                 name, value = line.split("=", 1)
                 values[name.strip()] = value.strip()
-    values.setdefault("FLOWSYNC_PSEUDONYM_KEY", secrets.token_hex(32))
+    values.setdefault(PSEUDONYM_KEY_ENV, secrets.token_hex(32))
     values.setdefault(SIGNING_KEY_ENV, generate_signing_key())
     for name, value in DEMO_TOKENS.items():
         values.setdefault(name, value)
@@ -121,8 +122,8 @@ def run_demo(
     with SandboxServer(Sandbox(world), port=port) as server:
         progress(f"[2/4] sandboxes serving {', '.join(SANDBOX_TOOLS)} at {server.url}")
         config_file = write_demo_config(world, server.base_urls(), home)
-        os.environ["FLOWSYNC_HOME"] = str(home)
-        os.environ["FLOWSYNC_CONFIG"] = str(config_file)
+        os.environ[HOME_ENV] = str(home)
+        os.environ[CONFIG_ENV] = str(config_file)
 
         from flowsync_pipelines.definitions import build_definitions
 
@@ -181,7 +182,7 @@ def preview_digests(home: Path, config_file: Path, last_day: date) -> list:
                 load_config(config_file),
                 last_day,
                 home / "demo" / "digests",
-                pseudonym_key=os.environ["FLOWSYNC_PSEUDONYM_KEY"],
+                pseudonym_key=os.environ[PSEUDONYM_KEY_ENV],
                 resolve=store.resolve,
             )
     finally:

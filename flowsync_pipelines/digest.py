@@ -18,12 +18,12 @@ from pathlib import Path
 import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from flowsync_pipelines.graph.spec import band as _band
+from flowsync_pipelines.bands import BAND_ORDER
+from flowsync_pipelines.bands import band as _band
 from flowsync_pipelines.statements.catalogue import KINDS
 
 # A section lists at most this many statements of one kind, then "and N more".
 PER_KIND = 5
-BAND_ORDER = ("high", "medium", "low")
 KIND_TITLES = {
     "pr_waiting_for_review": "Pull requests waiting for a first review",
     "pr_merged_without_review": "Merged without review",
@@ -41,7 +41,7 @@ KIND_TITLES = {
 
 
 def band(confidence: float) -> str:
-    """High ≥ 0.80, Medium 0.60–0.80, Low < 0.60 (the thresholds of graph/spec.py)."""
+    """The band as a digest prints it: ``High`` / ``Medium`` / ``Low`` (see :mod:`..bands`)."""
     return _band(confidence).capitalize()
 
 

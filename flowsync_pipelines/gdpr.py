@@ -132,7 +132,15 @@ import polars as pl
 import sqlalchemy as sa
 
 from flowsync_pipelines import warehouse
-from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, SIGNING_KEY_ENV
+from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE
+from flowsync_pipelines.env import (
+    METADATA_URL_ENV,
+    NEO4J_PASSWORD_ENV,
+    NEO4J_URI_ENV,
+    NEO4J_USER_ENV,
+    PSEUDONYM_KEY_ENV,
+    SIGNING_KEY_ENV,
+)
 from flowsync_pipelines.identity import identity_links
 from flowsync_pipelines.landing import LandingStore, canonical_json
 from flowsync_pipelines.metadata import MetadataStore, identity_vault
@@ -155,9 +163,6 @@ _PLACEHOLDERS = frozenset({ERASED, GHOST_LOGIN})
 
 # The environment the pipeline reads (see definitions.py); repeated here so that the CLI does
 # not import the Dagster definitions, which build themselves at import.
-METADATA_URL_ENV = "FLOWSYNC_METADATA_URL"
-PSEUDONYM_KEY_ENV = "FLOWSYNC_PSEUDONYM_KEY"
-NEO4J_URI_ENV, NEO4J_USER_ENV, NEO4J_PASSWORD_ENV = "NEO4J_URI", "NEO4J_USERNAME", "NEO4J_PASSWORD"
 
 # Member fields of flowsync.yaml that hold a tool handle, by source type.
 MEMBER_HANDLE_FIELDS = ("github", "gitlab", "jira", "linear", "figma", "sentry")

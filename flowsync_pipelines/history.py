@@ -27,6 +27,7 @@ from typing import Any, Literal
 import dagster as dg
 
 from flowsync_pipelines.definitions import HISTORY_JOB
+from flowsync_pipelines.env import DAGSTER_EVENT_BATCH_ENV, DAGSTER_PLANNED_EVENTS_ENV
 from flowsync_pipelines.partitions import range_tags
 
 Window = Literal["month", "year", "all"]
@@ -190,8 +191,8 @@ def check_range(defs: dg.Definitions, since: date, until: date) -> None:
 #   instance) inserts each batch at once instead of one transaction per asset and day; SQLite
 #   storage still writes them one by one.
 IMPORT_SWITCHES = {
-    "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
-    "DAGSTER_EVENT_BATCH_SIZE": "1000",
+    DAGSTER_PLANNED_EVENTS_ENV: "true",
+    DAGSTER_EVENT_BATCH_ENV: "1000",
 }
 
 

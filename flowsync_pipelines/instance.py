@@ -6,14 +6,16 @@ import os
 import shutil
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PG_URL_ENV = "DAGSTER_PG_URL"
+from flowsync_pipelines.env import DAGSTER_PG_URL_ENV
+from flowsync_pipelines.packaged import shipped
+
+PG_URL_ENV = DAGSTER_PG_URL_ENV
 
 
 def instance_yaml() -> Path:
     """The instance configuration to use: PostgreSQL when ``DAGSTER_PG_URL`` is set."""
     name = "dagster.postgres.yaml" if os.environ.get(PG_URL_ENV) else "dagster.yaml"
-    return REPO_ROOT / name
+    return shipped(name)
 
 
 def prepare_dagster_home(home: Path) -> Path:

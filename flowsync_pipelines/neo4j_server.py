@@ -30,6 +30,8 @@ from types import TracebackType
 import neo4j
 from neo4j.exceptions import DriverError, Neo4jError
 
+from flowsync_pipelines.env import NEO4J_HEAP_ENV
+
 TOOLS_DIR = Path(__file__).resolve().parent.parent / "tools" / "neo4j"
 SCRIPT = TOOLS_DIR / "neo4j.sh"
 _PR_SET_PDEATHSIG = 1
@@ -129,7 +131,7 @@ class Neo4jServer:
 
     def _spawn(self) -> None:
         """Run ``neo4j.sh run`` (which execs the JVM) with its output in ``logs/console.log``."""
-        env = {**os.environ, "NEO4J_HEAP": self._heap}
+        env = {**os.environ, NEO4J_HEAP_ENV: self._heap}
         command = ["bash", str(SCRIPT), "run", "--home", str(self.home), "--port", str(self._port)]
         with open(self.home / "logs" / "console.log", "wb") as log:
             self._process = subprocess.Popen(

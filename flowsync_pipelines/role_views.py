@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from flowsync_pipelines.graph.spec import HIGH
+from flowsync_pipelines.bands import HIGH, sql_params
 from flowsync_pipelines.warehouse import query, run_sql
 
 # The views (tables), and the SQL files that fill them, in order: em_team_flow reads
@@ -88,7 +88,7 @@ def build(
     try:
         run_sql(con, "delete_role_views_window", window_start=start, window_end=end)
         for step in _STEPS:
-            run_sql(con, step, min_link_confidence=settings.min_link_confidence)
+            run_sql(con, step, min_link_confidence=settings.min_link_confidence, **sql_params())
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -12,10 +12,13 @@ import os
 import re
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from flowsync_pipelines.bands import Band
+from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV
 
 SourceType = Literal[
     "github", "gitlab", "jira", "linear", "jenkins", "circleci", "sentry", "figma", "git"
@@ -24,12 +27,115 @@ SourceType = Literal[
 Receive = Literal["poll", "webhooks", "both"]
 RECEIVE_MODES: tuple[Receive, ...] = ("poll", "webhooks", "both")
 Channel = Literal["markdown", "html", "slack", "email", "teams"]
+ScopesT = TypeVar("ScopesT", bound=BaseModel)
 Role = Literal["engineer", "engineering_manager", "product_manager", "executive"]
 ROLE: Role = "engineering_manager"  # a subscription's role when it names none
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _one(value: Any, key: str) -> Any:
+    """A scalar scope given as a one-item list (``rev: [HEAD]``) is that item."""
+    if isinstance(value, list):
+        if len(value) != 1:
+            raise ValueError(f"scopes.{key} names exactly one value, got {value!r}")
+        return value[0]
+    return value
+
+
+class GitHubScopes(_Strict):
+    repos: list[str] = Field(default_factory=list)  # owner/name
+
+
+class GitLabProject(_Strict):
+    id: int | None = None  # requests by id survive renames
+    path: str  # group/name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _has_path(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("path"):
+            raise ValueError(
+                f"project entry {data!r} has no 'path'. Give each project as 'group/name' or "
+                "{id: <number>, path: 'group/name'}."
+            )
+        return data
+
+
+class GitLabScopes(_Strict):
+    projects: list[str | GitLabProject] = Field(default_factory=list)
+
+
+class JiraScopes(_Strict):
+    projects: list[str] = Field(default_factory=list)  # project keys
+
+
+class LinearScopes(_Strict):
+    teams: list[str] = Field(default_factory=list)  # team keys
+
+
+class JenkinsScopes(_Strict):
+    jobs: list[str] = Field(default_factory=list)
+
+
+class CircleCIScopes(_Strict):
+    projects: list[str] = Field(default_factory=list)  # project slugs, e.g. gh/acme/api
+
+
+class SentryScopes(_Strict):
+    # One organization slug; required to poll (a webhook-only source names none).
+    organization: str | None = None
+    projects: list[str] = Field(default_factory=list)  # project slugs
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_organization(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "organization" in data:
+            return {**data, "organization": _one(data["organization"], "organization")}
+        return data
+
+
+class FigmaScopes(_Strict):
+    files: list[str] = Field(default_factory=list)  # file keys
+
+
+class GitScopes(_Strict):
+    paths: list[str] = Field(default_factory=list)  # local checkouts
+    rev: str = "HEAD"  # the revision whose history is read
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_rev(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "rev" in data:
+            return {**data, "rev": _one(data["rev"], "rev")}
+        return data
+
+
+Scopes = (
+    GitHubScopes
+    | GitLabScopes
+    | JiraScopes
+    | LinearScopes
+    | JenkinsScopes
+    | CircleCIScopes
+    | SentryScopes
+    | FigmaScopes
+    | GitScopes
+)
+# The scopes each source type takes: a key not declared here is an error, never ignored.
+SCOPES: dict[str, type[Scopes]] = {
+    "github": GitHubScopes,
+    "gitlab": GitLabScopes,
+    "jira": JiraScopes,
+    "linear": LinearScopes,
+    "jenkins": JenkinsScopes,
+    "circleci": CircleCIScopes,
+    "sentry": SentryScopes,
+    "figma": FigmaScopes,
+    "git": GitScopes,
+}
 
 
 class SourceConfig(_Strict):
@@ -47,13 +153,54 @@ class SourceConfig(_Strict):
     base_url: str = ""
     token_env: str | None = None
     webhook_secret_env: str | None = None  # env var holding the webhook secret; None = no webhooks
-    # e.g. {repos: [owner/name]}, {projects: [KEY]}, {projects: [{id: 7, path: group/name}]}
-    scopes: dict[str, Any] = Field(default_factory=dict)
+    # Where in the tool to read, typed per source type (SCOPES), e.g. {repos: [owner/name]};
+    # _typed_scopes always picks the type's model (the default only stands in for a bad type).
+    scopes: Scopes = Field(default_factory=GitHubScopes)
     board_id: int | None = None
     page_size: int = 100
     timeout_s: float = 30.0
     max_attempts: int = 6
     max_concurrency: int = 4
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_scopes(cls, data: Any) -> Any:
+        """Validate ``scopes`` against its source type's model, naming any unknown key and the
+        keys that type takes (a misspelt key would otherwise silently read nothing)."""
+        if not isinstance(data, dict) or data.get("type") not in SCOPES:
+            return data  # the type field reports an unknown type
+        model = SCOPES[data["type"]]
+        raw = data.get("scopes")
+        if raw is None:
+            raw = {}
+        if isinstance(raw, BaseModel):
+            raw = raw.model_dump()
+        where = f"source {data.get('name', '?')!r} (type {data['type']})"
+        allowed = ", ".join(model.model_fields)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where}: scopes must be a mapping of {allowed}, not {raw!r}")
+        unknown = sorted(set(raw) - set(model.model_fields))
+        if unknown:
+            keys = ", ".join(repr(k) for k in unknown)
+            raise ValueError(f"{where}: unknown scopes key {keys}; {data['type']} takes: {allowed}")
+        try:
+            return {**data, "scopes": model.model_validate(raw)}
+        except ValidationError as err:
+            problems = "; ".join(
+                ".".join(["scopes", *(str(part) for part in e["loc"])]) + f": {e['msg']}"
+                for e in err.errors()
+            )
+            raise ValueError(f"{where}: {problems}") from None
+
+    def scopes_of(self, model: type[ScopesT]) -> ScopesT:
+        """This source's scopes as ``model`` (the caller's source type), or a clear error."""
+        if not isinstance(self.scopes, model):
+            expected = next((t for t, m in SCOPES.items() if m is model), model.__name__)
+            raise ValueError(
+                f"source {self.name!r} is of type {self.type}, not {expected}: its scopes are "
+                f"{type(self.scopes).__name__}"
+            )
+        return self.scopes
 
     @model_validator(mode="before")
     @classmethod
@@ -156,7 +303,7 @@ class DigestSubscription(_Strict):
     send_at: str = "09:00"
     weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
     # The least confident band shown: Low ("possibly") statements only when this says "low".
-    min_band: Literal["high", "medium", "low"] = "medium"
+    min_band: Band = "medium"
     slack_channel: str | None = None
     email_to: list[str] = Field(default_factory=list)
     # The env var holding the Teams channel's workflow URL (the URL is a secret: anyone with it
@@ -298,12 +445,12 @@ def _member(teams: dict[str, Any], keys: list[str], who: str) -> dict[str, Any] 
 
 def flowsync_home() -> Path:
     """The directory that holds every FlowSync store (``FLOWSYNC_HOME``, default ``./data``)."""
-    return Path(os.environ.get("FLOWSYNC_HOME", "data")).resolve()
+    return Path(os.environ.get(HOME_ENV, "data")).resolve()
 
 
 def config_path() -> Path:
     """The ``flowsync.yaml`` in use: ``FLOWSYNC_CONFIG``, else ``$FLOWSYNC_HOME/flowsync.yaml``."""
-    explicit = os.environ.get("FLOWSYNC_CONFIG")
+    explicit = os.environ.get(CONFIG_ENV)
     return Path(explicit).resolve() if explicit else flowsync_home() / "flowsync.yaml"
 
 
@@ -312,11 +459,44 @@ def load_config(path: Path | None = None) -> FlowSyncConfig:
     path = path or config_path()
     if not path.exists():
         return FlowSyncConfig()
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    text = path.read_text(encoding="utf-8")
+    raw = yaml.safe_load(text) or {}
     try:
         return FlowSyncConfig.model_validate(raw)
     except ValidationError as err:
-        raise ValueError(f"{path} is not a valid FlowSync configuration:\n{err}") from err
+        lines = [
+            f"{path}:{line}: {e['msg']}"
+            for e in err.errors()
+            if (line := _yaml_line(text, e["loc"], e["msg"])) is not None
+        ]
+        summary = "".join(f"{line}\n" for line in lines)
+        raise ValueError(f"{path} is not a valid FlowSync configuration:\n{summary}{err}") from err
+
+
+def _yaml_line(text: str, loc: tuple[Any, ...], message: str) -> int | None:
+    """The 1-based line of the YAML node an error's ``loc`` names, or of the key below it the
+    message quotes (an unknown scopes key is reported on the source, but lives in its scopes)."""
+    node = yaml.compose(text)
+    if node is None:
+        return None
+    for part in loc:  # as deep as the file goes (a loc may name a model, not a key)
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if part < len(node.value) else None
+        if child is None:
+            break
+        node = child
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if f"key {key.value!r}" in message:
+                    return key.start_mark.line + 1
+                stack.append(value)
+    return node.start_mark.line + 1
 
 
 class Paths(BaseModel):

@@ -16,7 +16,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "duckdb"
+from flowsync_pipelines.packaged import shipped
+
+SQL_DIR = shipped("sql/duckdb")
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 

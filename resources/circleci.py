@@ -34,7 +34,7 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.settings import CircleCIScopes, SourceConfig
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -69,7 +69,7 @@ class CircleCIResource(ToolResource):
     def from_source(cls, source: SourceConfig) -> CircleCIResource:
         return cls(
             base_url=source.base_url or DEFAULT_BASE_URL,
-            projects=[str(project) for project in source.scopes.get("projects", [])],
+            projects=list(source.scopes_of(CircleCIScopes).projects),
             **cls.common_fields(source),
         )
 

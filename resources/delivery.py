@@ -13,12 +13,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from flowsync_pipelines.delivery.senders import (
-    SLACK_TOKEN_ENV,
-    SMTP_PASSWORD_ENV,
-    DeliverySettings,
-    Sender,
-)
+from flowsync_pipelines.delivery.senders import DeliverySettings, Sender
+from flowsync_pipelines.env import SLACK_TOKEN_ENV, SMTP_PASSWORD_ENV
 
 
 class DeliveryResource(dg.ConfigurableResource):

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord, tombstone
-from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.settings import FigmaScopes, SourceConfig
 from resources.http import HttpClient, RequestStats
 from resources.tool import ToolResource
 
@@ -41,7 +41,7 @@ class FigmaResource(ToolResource):
     def from_source(cls, source: SourceConfig) -> FigmaResource:
         return cls(
             base_url=source.base_url or "https://api.figma.com",
-            files=[str(f) for f in source.scopes.get("files", [])],
+            files=list(source.scopes_of(FigmaScopes).files),
             **cls.common_fields(source),
         )
 

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.settings import GitScopes, SourceConfig
 from resources.http import RequestStats
 
 # Unit and record separators cannot occur in git's metadata fields, and %B is the last field.
@@ -28,8 +28,8 @@ class GitResource(dg.ConfigurableResource):
 
     @classmethod
     def from_source(cls, source: SourceConfig) -> GitResource:
-        revs = source.scopes.get("rev") or ["HEAD"]
-        return cls(paths=[str(p) for p in source.scopes.get("paths", [])], rev=str(revs[0]))
+        scopes = source.scopes_of(GitScopes)
+        return cls(paths=list(scopes.paths), rev=scopes.rev)
 
     def connector(self, stats: RequestStats) -> GitConnector:
         return GitConnector(paths=self.paths, rev=self.rev)

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.settings import GitHubScopes, SourceConfig
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -69,7 +69,7 @@ class GitHubResource(ToolResource):
     def from_source(cls, source: SourceConfig) -> GitHubResource:
         return cls(
             base_url=source.base_url or "https://api.github.com",
-            repos=[str(r) for r in source.scopes.get("repos", [])],
+            repos=list(source.scopes_of(GitHubScopes).repos),
             **cls.common_fields(source),
         )
 

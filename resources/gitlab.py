@@ -34,7 +34,7 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord, tombstone
-from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.settings import GitLabProject, GitLabScopes, SourceConfig
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -97,19 +97,13 @@ class GitLabResource(ToolResource):
         """Scopes list projects as ``group/name`` or ``{id: 7, path: group/name}``."""
         paths: list[str] = []
         ids: dict[str, int] = {}
-        for entry in source.scopes.get("projects", []):
-            if isinstance(entry, dict):
-                if not entry.get("path"):
-                    raise ValueError(
-                        f"GitLab source {source.name!r}: project entry {entry!r} has no 'path'. "
-                        "Give each project as 'group/name' or {id: <number>, path: 'group/name'}."
-                    )
-                path = str(entry["path"])
-                if entry.get("id") is not None:
-                    ids[path] = int(entry["id"])
+        for entry in source.scopes_of(GitLabScopes).projects:
+            if isinstance(entry, GitLabProject):
+                if entry.id is not None:
+                    ids[entry.path] = entry.id
+                paths.append(entry.path)
             else:
-                path = str(entry)
-            paths.append(path)
+                paths.append(entry)
         fields = cls.common_fields(source)
         fields["page_size"] = min(source.page_size, MAX_PER_PAGE)
         return cls(

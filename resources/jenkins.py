@@ -28,7 +28,7 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.settings import JenkinsScopes, SourceConfig
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -84,7 +84,7 @@ class JenkinsResource(ToolResource):
     def from_source(cls, source: SourceConfig) -> JenkinsResource:
         return cls(
             base_url=source.base_url,
-            jobs=[str(job) for job in source.scopes.get("jobs", [])],
+            jobs=list(source.scopes_of(JenkinsScopes).jobs),
             **cls.common_fields(source),
         )
 

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.settings import JiraScopes, SourceConfig
 from resources.http import HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -46,7 +46,7 @@ class JiraResource(ToolResource):
         fields["page_size"] = min(source.page_size, SEARCH_MAX_RESULTS)
         return cls(
             base_url=source.base_url,
-            projects=[str(p) for p in source.scopes.get("projects", [])],
+            projects=list(source.scopes_of(JiraScopes).projects),
             board_id=source.board_id,
             **fields,
         )

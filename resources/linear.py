@@ -11,7 +11,7 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord, tombstone
-from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.settings import LinearScopes, SourceConfig
 from resources.http import HttpClient, RequestStats
 from resources.tool import ToolResource
 
@@ -122,7 +122,7 @@ class LinearResource(ToolResource):
         fields["page_size"] = min(source.page_size, MAX_PAGE_SIZE)
         return cls(
             base_url=source.base_url or "https://api.linear.app",
-            teams=[str(t) for t in source.scopes.get("teams", [])],
+            teams=list(source.scopes_of(LinearScopes).teams),
             **fields,
         )
 

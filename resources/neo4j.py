@@ -2,7 +2,7 @@
 
 Configure it in Definitions only when the environment names a server::
 
-    Neo4jResource(uri=dg.EnvVar("NEO4J_URI"), user=dg.EnvVar("NEO4J_USER"), ...)
+    Neo4jResource(uri=dg.EnvVar("NEO4J_URI"), user=dg.EnvVar("NEO4J_USERNAME"), ...)
 
 and as ``Neo4jResource()`` (disabled: empty ``uri``) otherwise, so that assets can always ask
 ``neo4j.enabled`` instead of needing a second code path.

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.settings import SentryScopes, SourceConfig
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -70,14 +70,8 @@ class SentryResource(ToolResource):
 
     @classmethod
     def from_source(cls, source: SourceConfig) -> SentryResource:
-        organization = source.scopes.get("organization")
-        if isinstance(organization, list):
-            if len(organization) != 1:
-                raise ValueError(
-                    f"source {source.name!r}: scopes.organization must name exactly one Sentry "
-                    f"organization slug, got {organization!r}"
-                )
-            organization = organization[0]
+        scopes = source.scopes_of(SentryScopes)
+        organization = scopes.organization
         if not organization:
             raise ValueError(f"source {source.name!r}: scopes.organization (a slug) is required")
         fields = cls.common_fields(source)
@@ -85,7 +79,7 @@ class SentryResource(ToolResource):
         return cls(
             base_url=source.base_url or "https://sentry.io",
             organization=str(organization),
-            projects=[str(p) for p in source.scopes.get("projects", [])],
+            projects=list(scopes.projects),
             **fields,
         )
 

@@ -18,6 +18,7 @@ from flowsync_pipelines.ingest import utc_iso
 from flowsync_pipelines.landing import FetchedRecord, landing_frame
 from flowsync_pipelines.normalise import normalise
 from flowsync_pipelines.sandbox.circleci import PAGE_SIZE
+from flowsync_pipelines.settings import SourceConfig
 from flowsync_pipelines.simulator import World, build_world
 from flowsync_pipelines.simulator.conventions import DEMO
 from resources.circleci import is_settled
@@ -132,8 +133,8 @@ class TestCircleCIConnector(ConnectorContract):
 
     def test_an_unknown_project_fails_with_a_message_naming_it_and_the_fix(self, make):
         deployment = make()
-        deployment.source = deployment.source.model_copy(
-            update={"scopes": {"projects": ["gh/acme/no-such-repo"]}}
+        deployment.source = SourceConfig.model_validate(
+            {**deployment.source.model_dump(), "scopes": {"projects": ["gh/acme/no-such-repo"]}}
         )
         with pytest.raises(ApiError, match=r"'gh/acme/no-such-repo'.*scopes\.projects"):
             deployment.sync()

@@ -14,7 +14,7 @@ from flowsync_pipelines.landing import TOMBSTONE
 from flowsync_pipelines.sandbox import Faults
 from flowsync_pipelines.settings import SourceConfig
 from flowsync_pipelines.simulator import World
-from resources.gitlab import GitLabResource, gitlab_time
+from resources.gitlab import gitlab_time
 from tests.connector_contract import ConnectorContract, Records, versions
 
 
@@ -210,6 +210,5 @@ def test_normalised_times_order_by_instant_not_by_text():
 
 
 def test_a_project_entry_without_a_path_is_rejected_with_the_expected_shape():
-    source = SourceConfig(name="gl", type="gitlab", scopes={"projects": [{"id": 7}]})
-    with pytest.raises(ValueError, match=r"has no 'path'.*group/name"):
-        GitLabResource.from_source(source)
+    with pytest.raises(ValueError, match=r"'gl'.*scopes\.projects\.0.*has no 'path'.*group/name"):
+        SourceConfig(name="gl", type="gitlab", scopes={"projects": [{"id": 7}]})

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from flowsync_pipelines.sandbox.jenkins import TreeField, TreeSyntaxError, parse_tree, prune
+from flowsync_pipelines.settings import SourceConfig
 from flowsync_pipelines.simulator import World, build_world
 from resources.http import ApiError
 from resources.jenkins import BUILD_FIELDS, basic_authorization, job_path
@@ -92,8 +93,8 @@ class TestJenkinsConnector(ConnectorContract):
 
     def test_an_unknown_job_fails_with_a_message_naming_the_job_and_the_fix(self, make):
         deployment = make()
-        deployment.source = deployment.source.model_copy(
-            update={"scopes": {"jobs": ["no-such-job"]}}
+        deployment.source = SourceConfig.model_validate(
+            {**deployment.source.model_dump(), "scopes": {"jobs": ["no-such-job"]}}
         )
         with pytest.raises(ApiError, match=r"no job 'no-such-job'.*scopes\.jobs"):
             deployment.sync()

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import pytest
 
 from flowsync_pipelines.simulator import World
 from resources.http import Page, _retry_after_seconds
@@ -29,22 +28,6 @@ def deploy_activity(release: dict[str, Any]) -> str:
 class TestSentryConnector(ConnectorContract):
     tool = "sentry"
     conditional = False  # Sentry sends no ETag: a no-change sync is one list request per endpoint
-
-    @pytest.fixture(autouse=True)
-    def _organization_as_a_list(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """``World.config`` writes ``organization: acme`` but ``SourceConfig.scopes`` only takes
-        lists, so the world's own config fails validation (reported). Wrap it in a list here."""
-        config = World.config
-
-        def listed(world: World, base_urls: dict[str, str]) -> dict[str, Any]:
-            built = config(world, base_urls)
-            for source in built["sources"]:
-                organization = source["scopes"].get("organization")
-                if source["type"] == "sentry" and isinstance(organization, str):
-                    source["scopes"]["organization"] = [organization]
-            return built
-
-        monkeypatch.setattr(World, "config", listed)
 
     def expected(self, world: World, as_of: datetime) -> Records:
         records: Records = {}

@@ -23,6 +23,7 @@ import pytest
 
 from assets.graph import CALIBRATION_CHECK, context_graph_asset
 from flowsync_pipelines import warehouse
+from flowsync_pipelines.bands import HIGH, band
 from flowsync_pipelines.graph.calibrate import (
     expected_calibration_error,
     fit,
@@ -30,7 +31,7 @@ from flowsync_pipelines.graph.calibrate import (
 )
 from flowsync_pipelines.graph.inputs import jira_source_names, load_inputs
 from flowsync_pipelines.graph.linking import ContextGraph, build_graph
-from flowsync_pipelines.graph.spec import HIGH, LINK_TYPES, LINKS_BY_NAME, band
+from flowsync_pipelines.graph.spec import LINK_TYPES, LINKS_BY_NAME
 from flowsync_pipelines.graph.store import read_graph
 from flowsync_pipelines.graph.traversal import TraversalRequest, traverse_duckdb
 from flowsync_pipelines.landing import LandingStore

@@ -16,8 +16,9 @@ from typing import Any
 import polars as pl
 import pytest
 
+from flowsync_pipelines.bands import HIGH, MEDIUM
 from flowsync_pipelines.graph.calibrate import fitted_models
-from flowsync_pipelines.graph.spec import HIGH, LINK_TYPES, MEDIUM
+from flowsync_pipelines.graph.spec import LINK_TYPES
 from flowsync_pipelines.simulator.conventions import HELD_OUT
 from tests.test_graph import link_labels_tool
 

@@ -32,8 +32,8 @@ from assets.statements import (
 )
 from flowsync_pipelines import statements as st
 from flowsync_pipelines import warehouse
+from flowsync_pipelines.bands import HIGH, MEDIUM
 from flowsync_pipelines.digest import Digest, em_sections, render_markdown
-from flowsync_pipelines.graph.spec import HIGH, MEDIUM
 from flowsync_pipelines.partitions import daily_partitions
 from flowsync_pipelines.settings import Paths
 from flowsync_pipelines.statements.predict import refit_monday

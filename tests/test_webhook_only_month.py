@@ -28,10 +28,11 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from flowsync_pipelines.bands import HIGH, MEDIUM
 from flowsync_pipelines.definitions import build_definitions
 from flowsync_pipelines.graph.calibrate import fitted_models
 from flowsync_pipelines.graph.linking import ContextGraph
-from flowsync_pipelines.graph.spec import HIGH, LINK_TYPES, MEDIUM
+from flowsync_pipelines.graph.spec import LINK_TYPES
 from flowsync_pipelines.identity.evaluate import evaluate_identities
 from flowsync_pipelines.identity.store import identity_links
 from flowsync_pipelines.landing import LandingStore

@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from flowsync_pipelines import warehouse  # noqa: E402
+from flowsync_pipelines.bands import band_expr  # noqa: E402
 from flowsync_pipelines.demo import run_demo  # noqa: E402
 from flowsync_pipelines.graph.calibrate import (  # noqa: E402
     LABELS_DIR,
@@ -52,7 +53,6 @@ from flowsync_pipelines.graph.calibrate import (  # noqa: E402
 from flowsync_pipelines.graph.inputs import jira_issue_records, load_inputs  # noqa: E402
 from flowsync_pipelines.graph.linking import (  # noqa: E402
     ContextGraph,
-    band_expr,
     build_graph,
     keep,
     prepare,

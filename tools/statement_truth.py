@@ -136,7 +136,7 @@ def scored(statements: pl.DataFrame, world: Any) -> pl.DataFrame:
         (kind, subject, obj) in {(k, *p) for k in pairs for p in pairs[k] if k == kind}
         for kind, subject, obj in claims.select("kind", "subject_id", "object_id").iter_rows()
     ]
-    from flowsync_pipelines.graph.spec import HIGH, MEDIUM
+    from flowsync_pipelines.bands import HIGH, MEDIUM
 
     return claims.with_columns(
         pl.Series("real", real, dtype=pl.Boolean),

@@ -14,10 +14,9 @@ from typing import Annotated
 
 import typer
 
-keys_app = typer.Typer(help="Signing keys of the audit log.", no_args_is_help=True)
+from flowsync_pipelines.env import METADATA_URL_ENV, NEW_SIGNING_KEY_ENV, SIGNING_KEY_ENV
 
-METADATA_URL_ENV = "FLOWSYNC_METADATA_URL"
-NEW_KEY_ENV = "FLOWSYNC_NEW_SIGNING_KEY"
+keys_app = typer.Typer(help="Signing keys of the audit log.", no_args_is_help=True)
 
 
 def _metadata_url(home: Path) -> str:
@@ -120,13 +119,13 @@ def generate_command() -> None:
 def rotate_command(
     new_key_env: Annotated[
         str, typer.Option(help="The env var holding the new key (`flowsync keys generate`).")
-    ] = NEW_KEY_ENV,
+    ] = NEW_SIGNING_KEY_ENV,
 ) -> None:
     """Hand the audit log over to a new key: an entry signed by the current key names it.
 
     Then put the new key in FLOWSYNC_SIGNING_KEY; the public key is republished beside the log.
     """
-    from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, SIGNING_KEY_ENV, SigningKeyError
+    from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, SigningKeyError
     from flowsync_pipelines.audit.log import AuditError, AuditLog
     from flowsync_pipelines.metadata import MetadataStore
     from flowsync_pipelines.settings import flowsync_home

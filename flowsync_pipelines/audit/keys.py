@@ -14,7 +14,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-SIGNING_KEY_ENV = "FLOWSYNC_SIGNING_KEY"
+from flowsync_pipelines.env import SIGNING_KEY_ENV
+
 PUBLIC_KEY_FILE = "audit_public_key.pem"  # published beside the log, in $FLOWSYNC_HOME
 
 

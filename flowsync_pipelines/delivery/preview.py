@@ -21,6 +21,7 @@ from flowsync_pipelines.delivery.model import file_name
 from flowsync_pipelines.delivery.roles import member_accounts as recipient_accounts_of
 from flowsync_pipelines.delivery.roles import recipient_accounts
 from flowsync_pipelines.digest import write_if_changed
+from flowsync_pipelines.env import PREVIEW_TEAMS_WEBHOOK_ENV_FORMAT
 from flowsync_pipelines.settings import DigestSubscription, FlowSyncConfig
 from flowsync_pipelines.warehouse import query
 
@@ -49,7 +50,7 @@ def preview_subscriptions(
         "timezone": team.timezone,
         "slack_channel": f"#{team.key}-digests",
         "email_to": [f"{team.key}-leads@example.com"],
-        "teams_webhook_env": f"FLOWSYNC_TEAMS_{team.key.upper()}_URL",
+        "teams_webhook_env": PREVIEW_TEAMS_WEBHOOK_ENV_FORMAT.format(team=team.key.upper()),
     }
     subs = [
         DigestSubscription(id=f"preview/{team.key}/{role}", role=role, **common)

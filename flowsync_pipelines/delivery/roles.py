@@ -20,9 +20,10 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from flowsync_pipelines.bands import at_least
 from flowsync_pipelines.delivery.model import DigestModel, Item, Section, Trend
 from flowsync_pipelines.delivery.schedule import data_day
-from flowsync_pipelines.digest import BAND_ORDER, band
+from flowsync_pipelines.digest import band
 from flowsync_pipelines.graph.inputs import MEMBER_SOURCES
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.settings import WEEKDAYS, DigestSubscription, Member, TeamConfig
@@ -58,7 +59,7 @@ def previous_data_day(subscription: DigestSubscription, day: date) -> date:
 
 def shown(band_name: str, min_band: str) -> bool:
     """Whether a band is at least as confident as the subscription's ``min_band``."""
-    return BAND_ORDER.index(band_name.lower()) <= BAND_ORDER.index(min_band)
+    return at_least(band_name, min_band)
 
 
 def arrange(entries: Iterable[Entry], *, per_section: int = PER_SECTION) -> list[Section]:

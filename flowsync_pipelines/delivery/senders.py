@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 
 from flowsync_pipelines.delivery.model import file_name
 from flowsync_pipelines.delivery.outbox import OutboxRow
+from flowsync_pipelines.env import DELIVERY_SETTINGS_ENV, SLACK_TOKEN_ENV, SMTP_PASSWORD_ENV
 from flowsync_pipelines.settings import DigestSubscription
 
 # Every Slack post carries this metadata event, naming its digest id: how an unknown outcome
@@ -308,23 +309,6 @@ class FileSender:
         return str(path) if path.exists() else None
 
 
-# Plain settings from the environment: env var -> DeliverySettings field. The secrets
-# (FLOWSYNC_SLACK_TOKEN, FLOWSYNC_SMTP_PASSWORD) reach Dagster runs as dg.EnvVar.
-SLACK_TOKEN_ENV = "FLOWSYNC_SLACK_TOKEN"
-SMTP_PASSWORD_ENV = "FLOWSYNC_SMTP_PASSWORD"
-SETTINGS_ENV = {
-    "FLOWSYNC_SLACK_BASE_URL": "slack_base_url",
-    "FLOWSYNC_SMTP_HOST": "smtp_host",
-    "FLOWSYNC_SMTP_PORT": "smtp_port",
-    "FLOWSYNC_SMTP_STARTTLS": "smtp_starttls",
-    "FLOWSYNC_SMTP_CA_FILE": "smtp_ca_file",
-    "FLOWSYNC_SMTP_USER": "smtp_user",
-    "FLOWSYNC_MAIL_FROM": "mail_from",
-    "FLOWSYNC_UNSUBSCRIBE_URL": "unsubscribe_url",
-    "FLOWSYNC_DIGEST_URL": "html_base_url",
-}
-
-
 @dataclass(frozen=True)
 class DeliverySettings:
     """How digests leave FlowSync. A channel whose settings are missing has no sender: its
@@ -348,7 +332,7 @@ class DeliverySettings:
     def plain_from_env(cls) -> dict[str, object]:
         """The non-secret settings the environment gives, typed."""
         values: dict[str, object] = {
-            f: os.environ[env] for env, f in SETTINGS_ENV.items() if os.environ.get(env)
+            f: os.environ[env] for env, f in DELIVERY_SETTINGS_ENV.items() if os.environ.get(env)
         }
         if "smtp_port" in values:
             values["smtp_port"] = int(str(values["smtp_port"]))

@@ -43,7 +43,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 
-from flowsync_pipelines.graph.spec import HIGH, MEDIUM, LinkType
+from flowsync_pipelines.bands import BAND_ORDER, LOWER_BOUNDS
+from flowsync_pipelines.graph.spec import LinkType
 
 LABELS_DIR = Path(__file__).resolve().parent / "labels"
 HELD_OUT_DIR = LABELS_DIR / "held_out"
@@ -339,8 +340,9 @@ def band_report(predicted: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     joined = joined.with_columns(pl.col("real").fill_null(False))
     rows = []
     total = truth.height
-    for name, low in (("high", HIGH), ("medium", MEDIUM), ("low", 0.0)):
-        high = {"high": 1.01, "medium": HIGH, "low": MEDIUM}[name]
+    for i, name in enumerate(BAND_ORDER):
+        low = LOWER_BOUNDS[name]
+        high = LOWER_BOUNDS[BAND_ORDER[i - 1]] if i else 1.01  # the band above starts here
         in_band = joined.filter((pl.col("confidence") >= low) & (pl.col("confidence") < high))
         at_least = joined.filter(pl.col("confidence") >= low)
         tp = int(in_band.get_column("real").sum())

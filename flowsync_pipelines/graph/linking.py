@@ -20,8 +20,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from flowsync_pipelines.bands import MEDIUM, band_expr
 from flowsync_pipelines.graph.inputs import GraphInputs
-from flowsync_pipelines.graph.spec import HIGH, LINK_TYPES, MEDIUM, MIN_CONFIDENCE, LinkType
+from flowsync_pipelines.graph.spec import LINK_TYPES, MIN_CONFIDENCE, LinkType
 from flowsync_pipelines.warehouse import query, run_sql
 
 # (link type, candidates) -> confidence per candidate row.
@@ -67,17 +68,6 @@ class ContextGraph:
         incidents = self.nodes.filter(pl.col("kind") == "incident").get_column("node_id")
         caused = self.links("incident_deployment").filter(pl.col("confidence") >= MEDIUM)
         return incidents.is_in(caused.get_column("dst").implode()).not_().sum()
-
-
-def band_expr(column: str = "confidence") -> pl.Expr:
-    c = pl.col(column)
-    return (
-        pl.when(c >= HIGH)
-        .then(pl.lit("high"))
-        .when(c >= MEDIUM)
-        .then(pl.lit("medium"))
-        .otherwise(pl.lit("low"))
-    )
 
 
 def prepare(con: duckdb.DuckDBPyConnection, inputs: GraphInputs) -> None:

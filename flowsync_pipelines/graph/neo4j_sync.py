@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import neo4j
@@ -32,8 +31,9 @@ import polars as pl
 
 from flowsync_pipelines.graph.linking import ContextGraph
 from flowsync_pipelines.graph.store import window_rows
+from flowsync_pipelines.packaged import shipped
 
-CYPHER_DIR = Path(__file__).resolve().parents[2] / "sql" / "neo4j"
+CYPHER_DIR = shipped("sql/neo4j")
 BATCH_SIZE = 5_000
 
 

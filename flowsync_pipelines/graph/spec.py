@@ -45,17 +45,8 @@ EDGE_TYPES = (
     "ABOUT",
 )
 
-# Confidence bands, as everywhere in FlowSync: High >= 0.80, Medium 0.60-0.80, Low < 0.60.
-HIGH, MEDIUM = 0.80, 0.60
 # Candidates below this confidence are not kept as edges (they are almost surely not links).
 MIN_CONFIDENCE = 0.10
-
-
-def band(confidence: float) -> str:
-    """``high`` / ``medium`` / ``low`` for a confidence in [0, 1]."""
-    if confidence >= HIGH:
-        return "high"
-    return "medium" if confidence >= MEDIUM else "low"
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,15 @@ from datetime import date
 import duckdb
 import polars as pl
 
+from flowsync_pipelines.bands import MEDIUM
 from flowsync_pipelines.graph.linking import ContextGraph
 from flowsync_pipelines.warehouse import query, run_sql
 
 # Node kinds a traversal reaches but does not walk through: expanding a person, team, repository,
 # sprint or epic would pull in a large part of the organisation at the next hop.
 HUB_KINDS = ("person", "team", "repo", "sprint", "epic")
-# Edges below this confidence are not followed by traversals (Low band is never stated as fact).
-TRAVERSAL_MIN_CONFIDENCE = 0.60
+# Edges below Medium are not followed by traversals (Low band is never stated as fact).
+TRAVERSAL_MIN_CONFIDENCE = MEDIUM
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ from typing import Any
 
 import yaml
 
+from flowsync_pipelines.env import IDENTITIES_ENV
 from flowsync_pipelines.pseudonym import pseudonym
-
-IDENTITIES_ENV = "FLOWSYNC_IDENTITIES"
 
 
 @dataclass(frozen=True)

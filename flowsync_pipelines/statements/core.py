@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from flowsync_pipelines.graph.spec import HIGH, MIN_CONFIDENCE, band
+from flowsync_pipelines.bands import HIGH, band
+from flowsync_pipelines.graph.spec import MIN_CONFIDENCE
 from flowsync_pipelines.statements.calibration import CalibrationReport
 from flowsync_pipelines.statements.catalogue import BLOCKED_BY, HEDGES, KINDS, Kind
 from flowsync_pipelines.statements.predict import StallSettings, predict_stalls

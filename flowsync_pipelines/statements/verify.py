@@ -52,6 +52,7 @@ from flowsync_pipelines.audit.verify import (
     landing_rewrites,
     register_batch_rederiver,
 )
+from flowsync_pipelines.env import HOME_ENV, PSEUDONYM_KEY_ENV
 from flowsync_pipelines.landing import LandingStore
 from flowsync_pipelines.normalise import normalise
 from flowsync_pipelines.settings import Paths
@@ -59,7 +60,6 @@ from flowsync_pipelines.statements.audit import LOGGED_FIELDS, statement_content
 from flowsync_pipelines.statements.core import derive
 from flowsync_pipelines.statements.store import ModelStore
 
-PSEUDONYM_KEY_ENV = "FLOWSYNC_PSEUDONYM_KEY"
 # Not needed to derive statements: not copied into the scratch database.
 _NOT_COPIED = frozenset({"statements", "quarantine"})
 _MODEL_PREFIX = "sklearn:"  # statements made by a fitted model (catalogue.Kind.model)
@@ -159,7 +159,7 @@ def rederive_statements(entries: Sequence[AuditEntry], context: VerifyContext) -
     if not logged:
         return []
     if context.home is None:
-        return [Problem(None, "FLOWSYNC_HOME", "a FlowSync home (landing, warehouse)", "none")]
+        return [Problem(None, HOME_ENV, "a FlowSync home (landing, warehouse)", "none")]
     paths = Paths(home=context.home)
     key = context.extra.get("pseudonym_key") or os.environ.get(PSEUDONYM_KEY_ENV)
     if not key:

@@ -14,9 +14,8 @@ from typing import Annotated
 
 import typer
 
+from flowsync_pipelines.env import CONFIG_ENV, DAGSTER_HOME_ENV, METADATA_URL_ENV
 from flowsync_pipelines.settings import Paths, flowsync_home, load_config
-
-METADATA_URL_ENV = "FLOWSYNC_METADATA_URL"
 
 
 class SqliteSynchronous(StrEnum):
@@ -162,7 +161,7 @@ def drain_command(
 
 def _config_file(home: Path) -> Path:
     """``FLOWSYNC_CONFIG``, else the ``flowsync.yaml`` in ``home``."""
-    explicit = os.environ.get("FLOWSYNC_CONFIG")
+    explicit = os.environ.get(CONFIG_ENV)
     return Path(explicit).resolve() if explicit else home / "flowsync.yaml"
 
 
@@ -177,7 +176,7 @@ def _run_ranges(home: Path, config_file: Path, ranges: list[tuple[str, str]]) ->
     job = build_definitions(home=home, config_file=config_file).resolve_job_def(WEBHOOK_JOB)
     with (
         dg.DagsterInstance.get()
-        if os.environ.get("DAGSTER_HOME")
+        if os.environ.get(DAGSTER_HOME_ENV)
         else dg.DagsterInstance.ephemeral()
     ) as instance:
         for first, last in ranges:

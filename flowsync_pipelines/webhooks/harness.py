@@ -25,6 +25,8 @@ import httpx
 import sqlalchemy as sa
 import yaml
 
+from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV, METADATA_URL_ENV
+
 # The header a GitLab sender puts in X-Gitlab-Event for each kind of hook.
 GITLAB_EVENT_HEADERS = {
     "push": "Push Hook",
@@ -164,9 +166,9 @@ class GatewayProcess:
         self.env = {
             **os.environ,
             **env,
-            "FLOWSYNC_HOME": str(home),
-            "FLOWSYNC_CONFIG": str(config_file),
-            "FLOWSYNC_METADATA_URL": metadata_url,
+            HOME_ENV: str(home),
+            CONFIG_ENV: str(config_file),
+            METADATA_URL_ENV: metadata_url,
         }
         self.log_path = home / f"gateway-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS graph_adjacency (
 );
 
 -- Materialised answer for degraded traversals: every node within 3 hops of each ticket (over
--- edges of confidence >= 0.6, not expanding through hub kinds), rebuilt with the graph
+-- edges of Medium band or above, not expanding through hub kinds), rebuilt with the graph
 -- (graph_ticket_context.sql), one row per (start_id, node_id), sorted by start_id.
 CREATE TABLE IF NOT EXISTS graph_ticket_context (
     start_id   VARCHAR NOT NULL,

@@ -46,7 +46,8 @@ LEFT JOIN graph_nodes AS n ON n.node_id = r.subject_type || ':' || r.subject_id
 UNION ALL
 SELECT t.team, f.as_of_date, 'design_feedback', any_value(f.comment_id), f.ticket_id, any_value(t.title),
     any_value(f.url), 'design_comment', max(f.confidence),
-    CASE WHEN max(f.confidence) >= 0.8 THEN 'high' WHEN max(f.confidence) >= 0.6 THEN 'medium' ELSE 'low' END,
+    CASE WHEN max(f.confidence) >= $band_high THEN 'high'
+        WHEN max(f.confidence) >= $band_medium THEN 'medium' ELSE 'low' END,
     NULL
 FROM feedback AS f JOIN rv_ticket AS t ON t.ticket_id = f.ticket_id
 WHERE t.team IS NOT NULL
