@@ -48,3 +48,5 @@ DAGSTER_PG_URL_ENV = "DAGSTER_PG_URL"  # PostgreSQL run storage when set (instan
 # Set by `flowsync import` for its ranged runs (history.py).
 DAGSTER_PLANNED_EVENTS_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 DAGSTER_EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+# Another Chromium than the first on PATH, for digest screenshots (delivery/screenshot.py).
+CHROMIUM_ENV = "FLOWSYNC_CHROMIUM"

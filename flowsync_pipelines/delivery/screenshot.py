@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from flowsync_pipelines.env import CHROMIUM_ENV
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BINARIES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -24,7 +26,7 @@ class ChromiumMissing(RuntimeError):
 
 def chromium_binary() -> str:
     """The first Chromium on ``PATH`` (``FLOWSYNC_CHROMIUM`` names another)."""
-    wanted = os.environ.get("FLOWSYNC_CHROMIUM")
+    wanted = os.environ.get(CHROMIUM_ENV)
     for name in (wanted,) if wanted else BINARIES:
         found = shutil.which(name)
         if found:
