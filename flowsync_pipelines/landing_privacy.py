@@ -38,7 +38,7 @@ def _landing_ref(source: str, kind: str, record_id: str, sha256: str) -> str:
     return f"{source}/{kind}/{record_id}@{sha256[:16]}"  # as landing.landing_frame builds it
 
 
-def scrub_landing_rows(
+def _scrub_landing_rows(
     frame: pl.DataFrame, identifiers: IdentifierSet, *, source: str, kind: str
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """Scrub landing rows; returns the frame and ``{old landing_ref: new landing_ref}``."""
@@ -91,7 +91,7 @@ def scrub_landing_frame(frame: pl.DataFrame, identifiers: IdentifierSet) -> pl.D
     parts = []
     numbered = frame.with_row_index("_row")
     for (source, kind), part in numbered.partition_by(["source", "kind"], as_dict=True).items():
-        parts.append(scrub_landing_rows(part, identifiers, source=str(source), kind=str(kind))[0])
+        parts.append(_scrub_landing_rows(part, identifiers, source=str(source), kind=str(kind))[0])
     return pl.concat(parts).sort("_row").drop("_row")
 
 
@@ -210,7 +210,7 @@ class LandingPrivacy:
         for path in files:
             source, kind = _source_kind(path)
             frame = pl.read_parquet(path, hive_partitioning=False)
-            scrubbed, changed = scrub_landing_rows(
+            scrubbed, changed = _scrub_landing_rows(
                 frame, erasure.identifiers, source=source, kind=kind
             )
             if not changed:

@@ -43,7 +43,6 @@ def export_person(
     pseudonyms = list(person.pseudonyms)
     export = Export(
         stores=stores,
-        person=person,
         identifiers=person.identifier_set(),
         pseudonyms=pseudonyms,
         say=say,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from flowsync_pipelines.metadata import MetadataStore
     from flowsync_pipelines.privacy.findings import Findings
     from flowsync_pipelines.privacy.identifiers import IdentifierSet
-    from flowsync_pipelines.privacy.person import Person, VaultEntry
+    from flowsync_pipelines.privacy.person import VaultEntry
 
 Progress = Callable[[str], None]
 
@@ -127,7 +127,6 @@ class Export:
     """One export (right of access), as each store's ``export`` sees it."""
 
     stores: Stores
-    person: Person
     identifiers: IdentifierSet  # the person's identifiers in clear
     pseudonyms: list[str]
     say: Progress
