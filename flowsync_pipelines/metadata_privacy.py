@@ -5,27 +5,28 @@ Two stores behind :class:`~flowsync_pipelines.privacy.interface.PrivacyStore`:
 - :class:`MetadataPrivacy` — every table but the vault, the erasure record and the append-only
   audit log: a value that is an erased pseudonym is nulled, or its row deleted when the column is
   part of the key or NOT NULL (``identity_links``); identifiers inside values (webhook bodies)
-  are scrubbed like landing payloads, with their ``*_sha256`` recomputed. The audit log is
-  scanned, never rewritten (that would break its chain): it may hold pseudonyms, not identifiers.
+  are scrubbed like landing payloads, with their ``*_sha256`` recomputed.
 - :class:`IdentityVaultPrivacy` — the vault, where identifiers belong: ``forget`` deletes the
   person's rows last of all (so an interrupted erasure can be re-run and still find the person),
   and the scan flags an erased person found there or in ``flowsync.yaml``.
+
+The audit log, in the same database, has its own: :mod:`flowsync_pipelines.audit.privacy`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
-from flowsync_pipelines.metadata import identity_vault
-from flowsync_pipelines.privacy.findings import AUDIT, CONFIG, OUTSIDE, RAW, VAULT
+from flowsync_pipelines.metadata import AUDIT_TABLES, identity_vault
+from flowsync_pipelines.privacy.findings import CONFIG, OUTSIDE, RAW, VAULT
 from flowsync_pipelines.privacy.identifiers import IdentifierSet, matches_in_value, scrub_payload
 from flowsync_pipelines.privacy.interface import Erasure, Export, Exported, Scan
 from flowsync_pipelines.privacy.person import config_memberships
-from flowsync_pipelines.privacy.registry import ERASURE_TABLES, ErasureRegistry
+from flowsync_pipelines.privacy.registry import ERASURE_TABLES
 
 # Columns that hold raw tool payloads by contract (the scan's raw zone).
 RAW_ZONE_COLUMNS = frozenset({("webhook_deliveries", "body")})
@@ -41,20 +42,26 @@ _DAGSTER_TABLES = frozenset(
     }
 )  # fmt: skip
 # Tables the scan and the scrub leave alone: the vault is where identifiers belong, the erasure
-# tables hold digests and pseudonyms by design.
-_SKIPPED_METADATA_TABLES = frozenset({identity_vault.name}) | ERASURE_TABLES | _DAGSTER_TABLES
-# The signed audit log is append-only: erasure never rewrites it (that would break its chain).
-# It holds pseudonyms and digests, never identifiers — the scan checks that — and the erasure
-# itself is an entry there, so a statement about an erased person still verifies.
-_APPEND_ONLY_TABLES = frozenset({"audit_log", "audit_head", "audit_keys"})
+# tables hold digests and pseudonyms by design, the audit log has its own privacy module.
+_SKIPPED_METADATA_TABLES = (
+    frozenset({identity_vault.name, *(t.name for t in AUDIT_TABLES)})
+    | ERASURE_TABLES
+    | _DAGSTER_TABLES
+)
+
+# Where a match in a metadata value is: ``zone(table, column, matched text)``.
+Zone = Callable[[sa.Table, sa.Column, str], str]
 
 
-def _metadata_tables(engine: sa.Engine, *, writable: bool = False) -> list[sa.Table]:
-    """Metadata tables to scan; with ``writable``, those erasure may rewrite."""
+def reflected_tables(engine: sa.Engine) -> list[sa.Table]:
+    """Every table in the metadata store's database, as it is (sorted by name)."""
     reflected = sa.MetaData()
     reflected.reflect(engine)
-    skipped = _SKIPPED_METADATA_TABLES | (_APPEND_ONLY_TABLES if writable else frozenset())
-    return [t for name, t in sorted(reflected.tables.items()) if name not in skipped]
+    return [t for _, t in sorted(reflected.tables.items())]
+
+
+def _metadata_tables(engine: sa.Engine) -> list[sa.Table]:
+    return [t for t in reflected_tables(engine) if t.name not in _SKIPPED_METADATA_TABLES]
 
 
 def _is_text(column: sa.Column) -> bool:
@@ -85,47 +92,48 @@ def _scrub_stored(
     return new.encode() if as_bytes else new
 
 
+def scan_tables(scan: Scan, tables: Iterable[sa.Table], zone: Zone) -> None:
+    """Match the identifiers in every text value of ``tables`` (bytes read as UTF-8)."""
+    for table in tables:
+        texts = [c for c in table.columns if _is_text(c)]
+        if not texts:
+            continue
+        keys = list(table.primary_key.columns)
+        with scan.metadata.engine.connect() as conn:
+            for row in conn.execute(sa.select(*keys, *texts)).mappings():
+                sample = ", ".join(f"{k.name}={row[k.name]}" for k in keys)
+                for column in texts:
+                    value = row[column.name]
+                    if value is None:
+                        continue
+                    if isinstance(value, bytes | memoryview):
+                        try:
+                            value = bytes(value).decode("utf-8")
+                        except UnicodeDecodeError:
+                            continue
+                    for matched, kind in matches_in_value(
+                        str(value), scan.identifiers, is_json=True
+                    ):
+                        location = f"{table.name}.{column.name}"
+                        where = zone(table, column, matched)
+                        scan.found.add("metadata", location, where, matched, kind, sample)
+
+
 class MetadataPrivacy:
     """The metadata tables' side of :class:`~flowsync_pipelines.privacy.interface.PrivacyStore`."""
 
     raw_zone = False
 
     def scan(self, scan: Scan) -> None:
-        store = scan.metadata
         scan.scanned.append("metadata")
         scan.say("scanning the metadata store …")
-        erased = ErasureRegistry(store.engine).erased_pseudonyms()
-        for table in _metadata_tables(store.engine):
-            texts = [c for c in table.columns if _is_text(c)]
-            if not texts:
-                continue
-            keys = list(table.primary_key.columns)
-            with store.engine.connect() as conn:
-                for row in conn.execute(sa.select(*keys, *texts)).mappings():
-                    sample = ", ".join(f"{k.name}={row[k.name]}" for k in keys)
-                    for column in texts:
-                        value = row[column.name]
-                        if value is None:
-                            continue
-                        if isinstance(value, bytes | memoryview):
-                            try:
-                                value = bytes(value).decode("utf-8")
-                            except UnicodeDecodeError:
-                                continue
-                        zone = RAW if (table.name, column.name) in RAW_ZONE_COLUMNS else OUTSIDE
-                        for matched, kind in matches_in_value(
-                            str(value), scan.identifiers, is_json=True
-                        ):
-                            # The audit log keeps (erased) pseudonyms; an identifier there fails.
-                            pseudonymous = table.name in _APPEND_ONLY_TABLES and matched in erased
-                            scan.found.add(
-                                "metadata",
-                                f"{table.name}.{column.name}",
-                                AUDIT if pseudonymous else zone,
-                                matched,
-                                kind,
-                                sample,
-                            )
+        scan_tables(
+            scan,
+            _metadata_tables(scan.metadata.engine),
+            lambda table, column, _: (
+                RAW if (table.name, column.name) in RAW_ZONE_COLUMNS else OUTSIDE
+            ),
+        )
 
     def forget(self, erasure: Erasure) -> dict[str, int]:
         """Cut the person out of every metadata table but the vault; rows changed."""
@@ -133,7 +141,7 @@ class MetadataPrivacy:
         pseudonyms, refs = erasure.pseudonyms, erasure.rewritten_refs
         erasure.say("scrubbing the metadata store …")
         changed_rows = 0
-        for table in _metadata_tables(engine, writable=True):
+        for table in _metadata_tables(engine):
             if not pseudonyms:
                 break
             with engine.begin() as conn:
@@ -144,7 +152,7 @@ class MetadataPrivacy:
                     else:
                         done = conn.execute(table.update().where(holds).values({column.name: None}))
                     changed_rows += int(done.rowcount or 0)
-        for table in _metadata_tables(engine, writable=True):
+        for table in _metadata_tables(engine):
             keys = list(table.primary_key.columns)
             key_names = {k.name for k in keys}
             texts = [c for c in table.columns if _is_text(c) and c.name not in key_names]

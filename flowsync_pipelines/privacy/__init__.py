@@ -117,8 +117,8 @@ This package knows no store. Each store implements one small interface,
 - :mod:`flowsync_pipelines.landing_privacy` — landing (the raw zone), and landing-time scrubbing;
 - :mod:`flowsync_pipelines.warehouse_privacy` — DuckDB, and the statement models stored there;
 - :mod:`flowsync_pipelines.delivery.outbox_privacy` — rendered digests;
-- :mod:`flowsync_pipelines.metadata_privacy` — metadata tables (the audit log scanned, never
-  rewritten) and the identity vault;
+- :mod:`flowsync_pipelines.metadata_privacy` — metadata tables and the identity vault;
+- :mod:`flowsync_pipelines.audit.privacy` — the signed audit log: scanned, never rewritten;
 - :mod:`flowsync_pipelines.graph.neo4j_privacy` — Neo4j (``sql/neo4j/privacy_*.cypher``).
 
 The package itself: :mod:`.identifiers` (matching, masking, scrubbing), :mod:`.person` (who a

@@ -8,6 +8,7 @@ reads the raw zone last. A new store adds its module beside its code and one lin
 
 from __future__ import annotations
 
+from flowsync_pipelines.audit.privacy import AuditLogPrivacy
 from flowsync_pipelines.delivery.outbox_privacy import OutboxPrivacy
 from flowsync_pipelines.graph.neo4j_privacy import Neo4jPrivacy
 from flowsync_pipelines.landing_privacy import LandingPrivacy
@@ -20,6 +21,7 @@ STORES: tuple[PrivacyStore, ...] = (
     WarehousePrivacy(),
     OutboxPrivacy(),
     MetadataPrivacy(),
+    AuditLogPrivacy(),
     Neo4jPrivacy(),
     IdentityVaultPrivacy(),
 )
