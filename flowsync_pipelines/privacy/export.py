@@ -13,10 +13,10 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
+from flowsync_pipelines.privacy import stores as privacy_stores
 from flowsync_pipelines.privacy.interface import Export, Progress, Stores
 from flowsync_pipelines.privacy.person import Person
 from flowsync_pipelines.privacy.registry import audit
-from flowsync_pipelines.privacy.stores import STORES
 
 
 def _jsonable(value: Any) -> Any:
@@ -54,7 +54,7 @@ def export_person(
         "pseudonyms": len(pseudonyms),
     }
     # The raw zone last: it is the slowest to search, and only cited.
-    for privacy in sorted(STORES, key=lambda s: s.raw_zone):
+    for privacy in sorted(privacy_stores.STORES, key=lambda s: s.raw_zone):
         part = privacy.export(export)
         sections |= part.sections
         counts |= part.counts

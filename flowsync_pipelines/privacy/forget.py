@@ -14,11 +14,11 @@ import uuid
 from dataclasses import dataclass
 
 from flowsync_pipelines.metadata import MetadataStore
+from flowsync_pipelines.privacy import stores as privacy_stores
 from flowsync_pipelines.privacy.identifiers import fold, substring_eligible
 from flowsync_pipelines.privacy.interface import Erasure, GdprError, Progress, Stores
 from flowsync_pipelines.privacy.person import Person
 from flowsync_pipelines.privacy.registry import ErasureRegistry, audit
-from flowsync_pipelines.privacy.stores import STORES
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def forget_person(
             say=say,
         )
         counts: dict[str, int] = {}
-        for privacy in STORES:
+        for privacy in privacy_stores.STORES:
             counts |= privacy.forget(erasure)
         refs, outbox_hashes = erasure.rewritten_refs, erasure.rewritten_files
         counts = {k: v for k, v in counts.items() if v}

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE
 from flowsync_pipelines.env import (
@@ -140,6 +140,7 @@ class Exported:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+@runtime_checkable
 class PrivacyStore(Protocol):
     """One store's privacy: what ``flowsync gdpr scan/forget/export`` does to it."""
 

@@ -12,12 +12,12 @@ import time
 from collections.abc import Sequence
 
 from flowsync_pipelines.metadata import MetadataStore
+from flowsync_pipelines.privacy import stores as privacy_stores
 from flowsync_pipelines.privacy.findings import Findings, ScanReport
 from flowsync_pipelines.privacy.identifiers import IdentifierKind, IdentifierSet, is_erased
 from flowsync_pipelines.privacy.interface import Progress, Scan, Stores
 from flowsync_pipelines.privacy.person import VaultEntry, config_memberships, read_vault
 from flowsync_pipelines.privacy.registry import ErasureRegistry
-from flowsync_pipelines.privacy.stores import STORES
 from flowsync_pipelines.settings import FlowSyncConfig
 
 
@@ -83,7 +83,7 @@ def pii_scan(
             found=Findings(samples),
             say=progress or (lambda _: None),
         )
-        for privacy in STORES:
+        for privacy in privacy_stores.STORES:
             if privacy.raw_zone and not include_raw_zone:
                 continue
             privacy.scan(scan)
