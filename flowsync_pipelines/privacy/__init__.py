@@ -5,14 +5,15 @@ A pure core (no Dagster): ``flowsync gdpr …`` (:mod:`flowsync_pipelines.gdpr_c
 
 Who a person is
 ---------------
-:func:`find_person` starts from one email address or tool handle and collects, until nothing
-new turns up: every identity vault row whose handle or email matches; the team-member entry of
-``flowsync.yaml`` that names them (all its handles); vault rows sharing any of those emails; the
-accounts identity resolution linked to the same person (``identity_links``, e.g. a Figma account
-known only by its display name); and the addresses GitHub commits show next to their login or,
-unlinked, next to their name (the vault keeps one email per account, so a second commit address
-would otherwise survive an erasure). An address's local part counts as an identifier too
-(Jenkins shows ``41895518+login`` as a user id). Bot accounts are never part of a person.
+:func:`~.person.find_person` starts from one email address or tool handle and collects, until
+nothing new turns up: every identity vault row whose handle or email matches; the team-member
+entry of ``flowsync.yaml`` that names them (all its handles); vault rows sharing any of those
+emails; the accounts identity resolution linked to the same person (``identity_links``, e.g. a
+Figma account known only by its display name); and the addresses GitHub commits show next to
+their login or, unlinked, next to their name (the vault keeps one email per account, so a second
+commit address would otherwise survive an erasure). An address's local part counts as an
+identifier too (Jenkins shows ``41895518+login`` as a user id). Bot accounts are never part of a
+person.
 
 How an identifier is matched
 ----------------------------
@@ -20,15 +21,16 @@ Case-insensitively, and only on word boundaries: ``jdoe`` matches in ``jdoe``,
 ``https://github.com/jdoe/followers`` and ``jdoe-patch-1`` but not in ``jdoelle``. Inside JSON,
 matching runs on decoded string values (and keys), never on the raw text, so escapes cannot hide
 an identifier and a replacement can never break the document. Identifiers shorter than
-:data:`MIN_IDENTIFIER_LENGTH` characters are too common to search for in text; they are only
-matched as the entire value of an account field (``login``, ``accountId``, ``email``…).
+:data:`~.identifiers.MIN_IDENTIFIER_LENGTH` characters are too common to search for in text; they
+are only matched as the entire value of an account field (``login``, ``accountId``, ``email``…).
 
 What ``forget`` does, store by store
 ------------------------------------
 - **erasure record** first: salted digests of the person's identifiers go into the metadata
   store (table ``erased_identifiers``; the identifiers themselves are never stored), so any sync
-  that runs from then on scrubs re-fetched records at landing time (:func:`scrub_erased`) —
-  the tools still hold the data, and the next sync would land it again. ``erasures`` keeps the
+  that runs from then on scrubs re-fetched records at landing time
+  (:func:`~flowsync_pipelines.landing_privacy.scrub_erased`) — the tools still hold the data,
+  and the next sync would land it again. ``erasures`` keeps the
   erasure id, times, erased pseudonyms and counts per store.
 - **landing** (raw zone): every Parquet file holding an identifier is rewritten atomically
   (temporary file, fsync, rename). In JSON payloads an account field that *is* the identifier
@@ -60,13 +62,13 @@ What ``forget`` does, store by store
 Running ``forget`` again for the same person changes nothing and records nothing. If
 ``flowsync.yaml`` still lists the person as a team member, the next run re-creates their vault
 rows and names them in digests: remove the entry (FlowSync does not edit the admin's file);
-:func:`pii_scan` reports an erased person found in the vault as a violation.
+:func:`~.scan.pii_scan` reports an erased person found in the vault as a violation.
 
 The PII scan
 ------------
 Known identifiers are the vault's handles, emails and display names plus the members'
 names, emails and handles in ``flowsync.yaml`` (bots and strings under 4 characters skipped),
-and the salted digests of every erased identifier. :func:`pii_scan` searches landing, every
+and the salted digests of every erased identifier. :func:`~.scan.pii_scan` searches landing, every
 VARCHAR/JSON/list column of every DuckDB table, the outbox, every metadata-store table but the
 vault, and Neo4j node and relationship string properties. Zones:
 
