@@ -159,6 +159,15 @@ def bad_timestamp(column: str, label: str) -> pl.Expr:
     )
 
 
+def optional_timestamp(column: str, label: str | None = None) -> pl.Expr:
+    """A reason when ``column`` (raw text) is present and not an ISO-8601 timestamp; absent is
+    fine (a time the record has only once something happened)."""
+    raw = pl.col(column)
+    return pl.when(raw.is_not_null() & utc(raw).is_null()).then(
+        pl.lit(f"{label or column} is not an ISO-8601 timestamp: ") + raw
+    )
+
+
 def first_reason(*reasons: pl.Expr) -> pl.Expr:
     return pl.coalesce(*reasons).alias("reason")
 
@@ -184,6 +193,11 @@ def fallback_time(*candidates: tuple[str, pl.Expr]) -> list[pl.Expr]:
         the ``occurred_at``, :data:`TIME_SOURCE` and :data:`TIME_FALLBACK` columns.
     """
     return [expr.alias(name) for name, expr in _fallback_parts(*candidates).items()]
+
+
+def fallback_columns(*candidates: tuple[str, pl.Expr]) -> dict[str, pl.Expr]:
+    """:func:`fallback_time` as named columns (for ``PolledKind.derived`` and ``columns``)."""
+    return _fallback_parts(*candidates)
 
 
 def _fallback_parts(*candidates: tuple[str, pl.Expr]) -> dict[str, pl.Expr]:
@@ -238,6 +252,10 @@ def actor_columns(
         .otherwise(None)
         .alias("actor")
     )
+
+
+# An event nobody is known to have done (a list endpoint that does not say who merged).
+NOBODY: dict[str, pl.Expr] = {"actor": pl.lit(None, pl.String), "actor_kind": pl.lit("unknown")}
 
 
 # Column a normaliser may add when two distinct events of one entity can share an action and a
@@ -299,6 +317,16 @@ def accounts(
     return merge_accounts(schema.conform(rows, schema.ACCOUNTS))
 
 
+def email_author(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Attribution of commits to the pseudonym of ``author_email`` (kind ``actor_kind``), with
+    vault rows naming ``author_name``: how ``git log`` commits are attributed."""
+    rows = actor_columns(rows, source="email", handle="author_email", kind="actor_kind", key=key)
+    vault = accounts(
+        rows, source="email", handle="author_email", name="author_name", email="author_email"
+    )
+    return rows, vault
+
+
 def merge_accounts(rows: pl.DataFrame) -> pl.DataFrame:
     """One vault row per pseudonym, keeping any name or email some record did carry."""
     return (
@@ -319,6 +347,8 @@ def merge_accounts(rows: pl.DataFrame) -> pl.DataFrame:
 # Adds ``actor`` and ``actor_kind`` for the account a delivery names; returns the rows and the
 # vault rows for those accounts.
 Attribution = Callable[[pl.DataFrame, str], tuple[pl.DataFrame, pl.DataFrame]]
+# A normaliser: landing rows of one (source, kind) and the pseudonym key → its results.
+Normaliser = Callable[[pl.DataFrame, str], Normalised]
 
 
 @dataclass(frozen=True)
@@ -411,6 +441,168 @@ def webhook_events(
         accounts=vault,
         references=references,
     )
+
+
+# -- polled records ------------------------------------------------------------------------------
+# Polled kinds are declared the way webhook events are: what to decode, what makes a record bad,
+# who did it, the entity, and the events one record yields. :func:`polled_events` runs the steps
+# every polled normaliser shares (decode → derive → check → attribute → events → quarantine).
+Prepare = Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class Happening:
+    """One event a polled record can yield, on top of the record's columns.
+
+    ``at`` is ``occurred_at`` (null: the record's ``occurred_at`` column, set by ``derived``);
+    ``when`` selects the records that have it (all when null); ``columns`` overrides others
+    (a merge's actor). Happenings are stacked in order, which keeps event ids' last-wins stable.
+    """
+
+    action: str | pl.Expr
+    at: pl.Expr | None = None
+    state: str | pl.Expr | None = None
+    when: pl.Expr | None = None
+    columns: dict[str, pl.Expr] = field(default_factory=dict)
+
+    def rows(self, records: pl.DataFrame) -> pl.DataFrame:
+        rows = records if self.when is None else records.filter(self.when)
+        exprs = [
+            (pl.lit(self.action) if isinstance(self.action, str) else self.action).alias("action")
+        ]
+        if self.at is not None:
+            exprs.append(self.at.alias("occurred_at"))
+        if self.state is not None:
+            state = pl.lit(self.state) if isinstance(self.state, str) else self.state
+            exprs.append(state.alias("state"))
+        return rows.with_columns(*exprs, **self.columns)
+
+
+def happened(records: pl.DataFrame, *happenings: Happening) -> pl.DataFrame:
+    """The finished signals of ``happenings`` over ``records`` (see :class:`Happening`)."""
+    return finish(pl.concat([h.rows(records) for h in happenings], how="diagonal_relaxed"))
+
+
+@dataclass(frozen=True)
+class PolledKind:
+    """How records of one polled kind become events (see :func:`polled_events`).
+
+    Expressions are evaluated on the record's decoded top-level fields (``dtype``, unnested)
+    next to the landing columns.
+    """
+
+    dtype: pl.Struct
+    entity_type: str
+    entity_id: pl.Expr
+    happenings: tuple[Happening, ...]
+    columns: dict[str, pl.Expr]  # other SIGNALS columns every event of a record shares
+    # Reasons to quarantine a record, in order: the first that is not null is the reason.
+    problems: tuple[pl.Expr, ...] = ()
+    # Helper columns, step by step (a later step may read an earlier one), before the problems.
+    derived: tuple[dict[str, pl.Expr], ...] = ()
+    json_types: Mapping[str, str] | None = None  # see :func:`decode`
+    # Runs first on the decoded rows, with the landing rows (columns from provenance).
+    prepare: Prepare | None = None
+    actor: Attribution | None = None  # adds ``actor`` / ``actor_kind``; none: no account
+    # Valid records that hold no event (condition, note for their reference rows): set aside
+    # before attribution, as a webhook event's ``no_event`` …
+    no_event: tuple[pl.Expr, str] | None = None
+    # … or noted after it, their accounts kept (their happenings' conditions exclude them) …
+    references: tuple[pl.Expr, str] | None = None
+    # … and valid records skipped without a trace (nothing happened yet, e.g. a pending review).
+    keep: pl.Expr | None = None
+    # Decoded fields renamed before they become columns (one named like a landing column).
+    renamed: dict[str, str] = field(default_factory=dict)
+
+
+def checked(
+    landing: pl.DataFrame,
+    dtype: pl.Struct,
+    problems: tuple[pl.Expr, ...],
+    *,
+    derived: tuple[dict[str, pl.Expr], ...] = (),
+    json_types: Mapping[str, str] | None = None,
+    prepare: Prepare | None = None,
+    renamed: Mapping[str, str] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Decode ``landing`` (``dtype``'s fields become columns), add ``derived`` columns step by
+    step, and check ``problems`` in order (the first that is not null is the reason).
+
+    Returns the valid rows and the quarantine rows (undecodable or with a reason).
+    """
+    decoded, undecodable = decode(landing, dtype, json_types=json_types)
+    if renamed:
+        names = [renamed.get(f.name, f.name) for f in dtype.fields]
+        decoded = decoded.with_columns(pl.col("doc").struct.rename_fields(names))
+    rows = decoded.unnest("doc")
+    if prepare is not None:
+        rows = prepare(rows, landing)
+    for step in derived:
+        rows = rows.with_columns(**step)
+    reason = first_reason(*problems) if problems else pl.lit(None, pl.String).alias("reason")
+    rows = rows.with_columns(reason)
+    rejected = rows.filter(pl.col("reason").is_not_null())
+    quarantine = quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
+    return rows.filter(pl.col("reason").is_null()), quarantine
+
+
+def polled_events(landing: pl.DataFrame, key: str, kind: PolledKind, *, source: str) -> Normalised:
+    """The events of ``landing``'s records as ``kind`` declares them; see :class:`PolledKind`."""
+    rows, quarantine = checked(
+        landing,
+        kind.dtype,
+        kind.problems,
+        derived=kind.derived,
+        json_types=kind.json_types,
+        prepare=kind.prepare,
+        renamed=kind.renamed,
+    )
+    references = []
+    if kind.no_event is not None:
+        condition, note = kind.no_event
+        references.append(reference_rows(rows.filter(condition.fill_null(False)), note))
+        rows = rows.filter(~condition.fill_null(False))
+    if kind.keep is not None:
+        rows = rows.filter(kind.keep)
+    if kind.actor is not None:
+        rows, vault = kind.actor(rows, key)
+    else:
+        vault = schema.empty(schema.ACCOUNTS)
+    if kind.references is not None:
+        condition, note = kind.references
+        references.append(reference_rows(rows.filter(condition.fill_null(False)), note))
+    rows = rows.with_columns(
+        pl.lit(source).alias("source"),
+        pl.lit(kind.entity_type).alias("entity_type"),
+        kind.entity_id.alias("entity_id"),
+        **kind.columns,
+    )
+    return Normalised(
+        signals=happened(rows, *kind.happenings),
+        quarantine=quarantine,
+        accounts=vault,
+        references=pl.concat(references) if references else None,
+    )
+
+
+def polled(kind: PolledKind, *, source: str, doc: str | None = None) -> Normaliser:
+    """The normaliser of ``kind`` (``doc`` becomes its docstring)."""
+
+    def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
+        return polled_events(landing, key, kind, source=source)
+
+    normaliser.__doc__ = doc
+    return normaliser
+
+
+def webhook(event: WebhookEvent, *, source: str, actor: Attribution) -> Normaliser:
+    """The normaliser of webhook deliveries of one kind (see :func:`webhook_events`)."""
+
+    def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
+        return webhook_events(landing, key, event, source=source, actor=actor)
+
+    normaliser.__doc__ = f"Webhook deliveries: {event.label}."
+    return normaliser
 
 
 # -- commits inside push deliveries --------------------------------------------------------------
