@@ -317,6 +317,32 @@ def accounts(
     return merge_accounts(schema.conform(rows, schema.ACCOUNTS))
 
 
+def person_columns(
+    frame: pl.DataFrame, *, prefix: str, kind: pl.Expr, handle: pl.Expr, source: str, key: str
+) -> pl.DataFrame:
+    """Add ``<prefix>_actor`` (the pseudonym of ``handle`` in ``source``) and ``<prefix>_kind``
+    (``kind``), for records that name several people (author, merger, assignee…)."""
+    frame = frame.with_columns(kind.alias(f"{prefix}_kind"), handle.alias(f"{prefix}_handle"))
+    frame = actor_columns(
+        frame.drop("actor", strict=False),
+        source=source,
+        handle=f"{prefix}_handle",
+        kind=f"{prefix}_kind",
+        key=key,
+    )
+    return frame.rename({"actor": f"{prefix}_actor"}).drop(f"{prefix}_handle")
+
+
+def as_actor(prefix: str) -> dict[str, pl.Expr]:
+    """The person :func:`person_columns` added under ``prefix`` as the event's actor."""
+    return {"actor": pl.col(f"{prefix}_actor"), "actor_kind": pl.col(f"{prefix}_kind")}
+
+
+def named(*exprs: pl.Expr) -> dict[str, pl.Expr]:
+    """``exprs`` by their output names (for ``PolledKind.columns``)."""
+    return {expr.meta.output_name(): expr for expr in exprs}
+
+
 def email_author(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Attribution of commits to the pseudonym of ``author_email`` (kind ``actor_kind``), with
     vault rows naming ``author_name``: how ``git log`` commits are attributed."""

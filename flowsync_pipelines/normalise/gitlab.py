@@ -29,6 +29,7 @@ from flowsync_pipelines.normalise.common import (
     WebhookEvent,
     accounts,
     actor_columns,
+    as_actor,
     bad_timestamp,
     checked,
     decode,
@@ -36,6 +37,7 @@ from flowsync_pipelines.normalise.common import (
     happened,
     merge_accounts,
     optional_timestamp,
+    person_columns,
     polled,
     polled_events,
     pushed_commits,
@@ -109,18 +111,10 @@ def _user_kind(user: str) -> pl.Expr:
 
 def _person(frame: pl.DataFrame, user: str, *, key: str, prefix: str) -> pl.DataFrame:
     """Add ``<prefix>_actor`` (pseudonym of the user struct ``user``) and ``<prefix>_kind``."""
-    frame = frame.with_columns(
-        _user_kind(user).alias(f"{prefix}_kind"),
-        pl.col(user).struct.field("username").alias(f"{prefix}_login"),
+    handle = pl.col(user).struct.field("username")
+    return person_columns(
+        frame, prefix=prefix, kind=_user_kind(user), handle=handle, source=SOURCE, key=key
     )
-    frame = actor_columns(
-        frame.drop("actor", strict=False),
-        source=SOURCE,
-        handle=f"{prefix}_login",
-        kind=f"{prefix}_kind",
-        key=key,
-    )
-    return frame.rename({"actor": f"{prefix}_actor"}).drop(f"{prefix}_login")
 
 
 def _people(*people: tuple[str, str]) -> Attribution:
@@ -133,10 +127,6 @@ def _people(*people: tuple[str, str]) -> Attribution:
         return rows, _vault([rows.get_column(user) for user, _ in people], key)
 
     return attribute
-
-
-def _as_actor(prefix: str) -> dict[str, pl.Expr]:
-    return {"actor": pl.col(f"{prefix}_actor"), "actor_kind": pl.col(f"{prefix}_kind")}
 
 
 def _is_true(column: str) -> pl.Expr:
@@ -244,13 +234,13 @@ MERGE_REQUESTS = PolledKind(
         ).struct.json_encode(),
     },
     happenings=(
-        Happening("opened", utc(pl.col("created_at")), "open", columns=_as_actor("author")),
+        Happening("opened", utc(pl.col("created_at")), "open", columns=as_actor("author")),
         Happening(
             "merged",
             utc(pl.col("merged_at")),
             "merged",
             when=pl.col("merged_at").is_not_null(),
-            columns=_as_actor("merger"),
+            columns=as_actor("merger"),
         ),
         Happening(
             "closed",
@@ -259,7 +249,7 @@ MERGE_REQUESTS = PolledKind(
             when=(pl.col("state") == "closed")
             & pl.col("merged_at").is_null()
             & pl.col("closed_at").is_not_null(),
-            columns=_as_actor("closer"),
+            columns=as_actor("closer"),
         ),
     ),
 )
@@ -369,7 +359,7 @@ def notes(landing: pl.DataFrame, key: str) -> Normalised:
         (pl.col("scope") + "!" + pl.col("pr_number").cast(S)).alias("merge_request"),
         utc(pl.col("created_at")).alias("occurred_at"),
         (mr_url + "#note_" + pl.col("id")).alias("url"),
-        **_as_actor("author"),
+        **as_actor("author"),
     )
     others = note.filter(~on_merge_request)
     note = note.filter(on_merge_request)
@@ -447,7 +437,7 @@ PIPELINES = PolledKind(
     entity_type="ci_run",
     entity_id=pl.col("scope") + "/pipelines/" + pl.col("id"),
     columns={
-        **_as_actor("runner"),
+        **as_actor("runner"),
         "repository": pl.col("scope"),
         "commit_sha": pl.col("sha"),
         "pr_number": _iid_from_ref(pl.col("ref")),
@@ -503,7 +493,7 @@ JOBS = PolledKind(
     entity_type="ci_run",
     entity_id=pl.col("scope") + "/jobs/" + pl.col("id"),
     columns={
-        **_as_actor("runner"),
+        **as_actor("runner"),
         "repository": pl.col("scope"),
         "commit_sha": pl.coalesce(
             pl.col("commit").struct.field("id"), pl.col("pipeline").struct.field("sha")
@@ -582,7 +572,7 @@ DEPLOYMENTS = PolledKind(
     entity_type="deployment",
     entity_id=pl.col("scope") + "/deployments/" + pl.col("id"),
     columns={
-        **_as_actor("deployer"),
+        **as_actor("deployer"),
         "repository": pl.col("scope"),
         "commit_sha": pl.col("sha"),
         "deployment_id": pl.col("id"),
@@ -679,14 +669,14 @@ ISSUES = PolledKind(
             "created",
             utc(pl.col("created_at")),
             "opened",
-            columns={**_as_actor("author"), **_issue_attributes("new")},
+            columns={**as_actor("author"), **_issue_attributes("new")},
         ),
         Happening(
             "closed",
             utc(pl.col("closed_at")),
             "closed",
             when=(pl.col("state") == "closed") & pl.col("closed_at").is_not_null(),
-            columns={**_as_actor("closer"), **_issue_attributes("done")},
+            columns={**as_actor("closer"), **_issue_attributes("done")},
         ),
     ),
 )
@@ -797,7 +787,7 @@ def _hook(label: str, fields: dict[str, pl.DataType], **parts: object) -> Webhoo
 
 
 def _hook_user(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    rows = _person(rows, "user", key=key, prefix="hook").with_columns(**_as_actor("hook"))
+    rows = _person(rows, "user", key=key, prefix="hook").with_columns(**as_actor("hook"))
     return rows, _vault([rows.get_column("user")], key)
 
 

@@ -31,14 +31,18 @@ import polars as pl
 from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
+    Happening,
     Normalised,
+    PolledKind,
     WebhookEvent,
     accounts,
     actor_columns,
     bad_timestamp,
+    checked,
     decode,
     finish,
     first_reason,
+    polled,
     quarantine_rows,
     reference_rows,
     utc,
@@ -164,16 +168,16 @@ def _user_actor(frame: pl.DataFrame, user: str, key: str) -> pl.DataFrame:
 
 
 def issues(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, ISSUE)
-    issue = decoded.unnest("doc").unnest("fields")
-    issue = issue.with_columns(
-        first_reason(
+    issue, quarantine = checked(
+        landing,
+        ISSUE,
+        (
             pl.when(pl.col("key").is_null()).then(pl.lit("issue has no key")),
             bad_timestamp("created", "fields.created"),
-        )
+        ),
+        prepare=lambda rows, _landing: rows.unnest("fields"),
     )
-    rejected = issue.filter(pl.col("reason").is_not_null())
-    issue = _prepare_issues(issue.filter(pl.col("reason").is_null()), key)
+    issue = _prepare_issues(issue, key)
 
     categories = _status_categories(issue)
     transitions = (
@@ -230,7 +234,7 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
     events = _with_attributes(pl.concat([created, moved], how="diagonal_relaxed"), categories)
     return Normalised(
         signals=finish(events),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        quarantine=quarantine,
         accounts=_vault_rows(
             [
                 issue.get_column("assignee_struct"),
@@ -280,42 +284,39 @@ SPRINT = pl.Struct(
 )
 
 
-def sprints(landing: pl.DataFrame, key: str) -> Normalised:
-    """Agile sprints: ``started`` and ``completed`` (a future sprint has neither yet)."""
-    decoded, undecodable = decode(landing, SPRINT)
-    sprint = decoded.unnest("doc").with_columns(
-        first_reason(pl.when(pl.col("id").is_null()).then(pl.lit("sprint has no id")))
-    )
-    rejected = sprint.filter(pl.col("reason").is_not_null())
-    sprint = sprint.filter(pl.col("reason").is_null()).with_columns(
-        pl.lit("jira").alias("source"),
-        pl.lit("sprint").alias("entity_type"),
-        ("sprint/" + pl.col("id")).alias("entity_id"),
-        pl.col("name").alias("title"),
-        pl.lit("unknown").alias("actor_kind"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.col("self").alias("url"),
-        pl.struct("goal", "endDate", "originBoardId").struct.json_encode().alias("attributes"),
-    )
-    started = sprint.filter(pl.col("startDate").is_not_null()).with_columns(
-        pl.lit("started").alias("action"),
-        utc(pl.col("startDate")).alias("occurred_at"),
-        pl.lit("active").alias("state"),
-    )
-    completed = sprint.filter(pl.col("completeDate").is_not_null()).with_columns(
-        pl.lit("completed").alias("action"),
-        utc(pl.col("completeDate")).alias("occurred_at"),
-        pl.lit("closed").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=schema_empty_accounts(),
-        references=reference_rows(
-            sprint.filter(pl.col("startDate").is_null() & pl.col("completeDate").is_null()),
-            "future sprint: not started, nothing has happened yet",
+SPRINTS = PolledKind(
+    dtype=SPRINT,
+    problems=(pl.when(pl.col("id").is_null()).then(pl.lit("sprint has no id")),),
+    references=(
+        pl.col("startDate").is_null() & pl.col("completeDate").is_null(),
+        "future sprint: not started, nothing has happened yet",
+    ),
+    entity_type="sprint",
+    entity_id="sprint/" + pl.col("id"),
+    columns={
+        "title": pl.col("name"),
+        "actor_kind": pl.lit("unknown"),
+        "ticket_keys": pl.lit([], pl.List(S)),
+        "url": pl.col("self"),
+        "attributes": pl.struct("goal", "endDate", "originBoardId").struct.json_encode(),
+    },
+    happenings=(
+        Happening(
+            "started", utc(pl.col("startDate")), "active", when=pl.col("startDate").is_not_null()
         ),
-    )
+        Happening(
+            "completed",
+            utc(pl.col("completeDate")),
+            "closed",
+            when=pl.col("completeDate").is_not_null(),
+        ),
+    ),
+)
+sprints = polled(
+    SPRINTS,
+    source="jira",
+    doc="Agile sprints: ``started`` and ``completed`` (a future sprint has neither yet).",
+)
 
 
 def epics(landing: pl.DataFrame, key: str) -> Normalised:
@@ -324,21 +325,21 @@ def epics(landing: pl.DataFrame, key: str) -> Normalised:
     The epic itself arrives as an issue of type Epic (with its created and transition events);
     this record only confirms its name and ``done`` flag.
     """
-    decoded, undecodable = decode(landing, pl.Struct({"id": S, "key": S}))
-    epic = decoded.unnest("doc")
-    rejected = epic.filter(pl.col("key").is_null() & pl.col("id").is_null())
+    epic, quarantine = checked(
+        landing,
+        pl.Struct({"id": S, "key": S}),
+        (
+            pl.when(pl.col("key").is_null() & pl.col("id").is_null()).then(
+                pl.lit("epic has no id or key")
+            ),
+        ),
+    )
     return Normalised(
         references=reference_rows(
-            epic.filter(pl.col("key").is_not_null() | pl.col("id").is_not_null()),
-            "epic reference record; the epic's events come from its issue",
+            epic, "epic reference record; the epic's events come from its issue"
         ),
         signals=schema.empty(schema.SIGNALS),
-        quarantine=quarantine_rows(
-            pl.concat(
-                [undecodable, rejected.with_columns(reason=pl.lit("epic has no id or key"))],
-                how="diagonal_relaxed",
-            )
-        ),
+        quarantine=quarantine,
         accounts=schema_empty_accounts(),
     )
 

@@ -31,19 +31,25 @@ from collections.abc import Callable
 
 import polars as pl
 
-from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
+    Attribution,
+    Happening,
     Normalised,
+    PolledKind,
     accounts,
     actor_columns,
     bad_timestamp,
+    checked,
     decode,
     finish,
     first_reason,
     merge_accounts,
+    named,
+    optional_timestamp,
+    person_columns,
+    polled,
     quarantine_rows,
-    reference_rows,
     utc,
 )
 from flowsync_pipelines.normalise.gitlab import first_line
@@ -61,6 +67,7 @@ CATEGORIES = {
 }
 USER = pl.Struct({"id": S, "name": S, "displayName": S, "email": S})
 TEAM = pl.Struct({"id": S, "key": S, "name": S})
+NO_KEYS = pl.lit([], pl.List(S))
 
 
 def _optional_time(column: str, label: str) -> pl.Expr:
@@ -77,18 +84,10 @@ def _user_kind(user: str) -> pl.Expr:
 
 def _person(frame: pl.DataFrame, user: str, *, key: str, prefix: str) -> pl.DataFrame:
     """Add ``<prefix>_actor`` (pseudonym of the Linear user id) and ``<prefix>_kind``."""
-    frame = frame.with_columns(
-        _user_kind(user).alias(f"{prefix}_kind"),
-        pl.col(user).struct.field("id").alias(f"{prefix}_id"),
+    handle = pl.col(user).struct.field("id")
+    return person_columns(
+        frame, prefix=prefix, kind=_user_kind(user), handle=handle, source=SOURCE, key=key
     )
-    frame = actor_columns(
-        frame.drop("actor", strict=False),
-        source=SOURCE,
-        handle=f"{prefix}_id",
-        kind=f"{prefix}_kind",
-        key=key,
-    )
-    return frame.rename({"actor": f"{prefix}_actor"}).drop(f"{prefix}_id")
 
 
 def _vault(users: list[pl.Series], key: str) -> pl.DataFrame:
@@ -161,22 +160,24 @@ MILESTONES = (
 
 
 def issues(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, ISSUE)
-    issue = decoded.unnest("doc").with_columns(
-        pl.col("state").struct.field("name").alias("state_name"),
-        pl.col("state").struct.field("type").alias("state_type"),
-    )
-    issue = issue.with_columns(
-        pl.col("state_type").replace_strict(CATEGORIES, default=None).alias("current_category"),
-        first_reason(
+    issue, quarantine = checked(
+        landing,
+        ISSUE,
+        (
             pl.when(pl.col("identifier").is_null()).then(pl.lit("issue has no identifier")),
             bad_timestamp("createdAt", "createdAt"),
-            *[_optional_time(field, field) for _, field, _, _ in MILESTONES],
-            _optional_time("archivedAt", "archivedAt"),
-            _optional_time("updatedAt", "updatedAt"),
+            *[optional_timestamp(field) for _, field, _, _ in MILESTONES],
+            optional_timestamp("archivedAt"),
+            optional_timestamp("updatedAt"),
+        ),
+        derived=(
+            {
+                "state_name": pl.col("state").struct.field("name"),
+                "state_type": pl.col("state").struct.field("type"),
+            },
+            {"current_category": pl.col("state_type").replace_strict(CATEGORIES, default=None)},
         ),
     )
-    rejected, issue = _rejected_and_kept(issue)
     issue = _person(issue, "assignee", key=key, prefix="assignee")
     issue = _person(issue, "creator", key=key, prefix="creator")
     issue = issue.with_columns(
@@ -266,7 +267,7 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
     ).with_columns(_issue_attributes(pl.col("labels").struct.field("nodes")))
     return Normalised(
         signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
+        quarantine=quarantine,
         accounts=merge_accounts(
             pl.concat(
                 [_vault([issue.get_column("assignee"), issue.get_column("creator")], key), movers]
@@ -337,29 +338,16 @@ COMMENT = pl.Struct(
 )
 
 
-def comments(landing: pl.DataFrame, key: str) -> Normalised:
-    """A comment on an issue: ``commented`` by its author (an integration's has no user)."""
-    decoded, undecodable = decode(landing, COMMENT)
-    comment = decoded.unnest("doc").with_columns(
-        pl.col("issue").struct.field("identifier").alias("issue_key")
-    )
-    comment = comment.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
-            pl.when(pl.col("issue_key").is_null()).then(
-                pl.lit("comment names no issue (issue.identifier)")
-            ),
-            bad_timestamp("createdAt", "createdAt"),
-        )
-    )
-    rejected, comment = _rejected_and_kept(comment)
-    comment = _person(comment, "user", key=key, prefix="author")
-    events = comment.with_columns(*_comment_columns(), *_commented())
-    return Normalised(
-        signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=_vault([comment.get_column("user")], key),
-    )
+def _people(*people: tuple[str, str]) -> Attribution:
+    """Attribution to each ``(user struct column, prefix)`` (see :func:`_person`); the vault
+    rows are those of every person named."""
+
+    def attribute(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        for user, prefix in people:
+            rows = _person(rows, user, key=key, prefix=prefix)
+        return rows, _vault([rows.get_column(user) for user, _ in people], key)
+
+    return attribute
 
 
 def _comment_columns() -> list[pl.Expr]:
@@ -389,6 +377,29 @@ def _commented() -> list[pl.Expr]:
     ]
 
 
+COMMENTS = PolledKind(
+    dtype=COMMENT,
+    derived=({"issue_key": pl.col("issue").struct.field("identifier")},),
+    problems=(
+        pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
+        pl.when(pl.col("issue_key").is_null()).then(
+            pl.lit("comment names no issue (issue.identifier)")
+        ),
+        bad_timestamp("createdAt", "createdAt"),
+    ),
+    actor=_people(("user", "author")),
+    entity_type="comment",
+    entity_id=pl.col("issue_key") + "/comments/" + pl.col("id"),
+    columns=named(*_comment_columns()[3:]),
+    happenings=(Happening("commented", columns=named(*_commented()[1:])),),
+)
+comments = polled(
+    COMMENTS,
+    source=SOURCE,
+    doc="A comment on an issue: ``commented`` by its author (an integration's has no user).",
+)
+
+
 # -- cycles and projects ------------------------------------------------------------------------
 CYCLE = pl.Struct(
     {
@@ -408,24 +419,24 @@ CYCLE = pl.Struct(
 )
 
 
-def cycles(landing: pl.DataFrame, key: str) -> Normalised:
-    """Cycles as sprints: ``started`` at ``startsAt`` once that has passed, ``completed``."""
-    decoded, undecodable = decode(landing, CYCLE)
-    cycle = decoded.unnest("doc").with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("cycle has no id")),
-            bad_timestamp("startsAt", "startsAt"),
-            _optional_time("completedAt", "completedAt"),
-        )
-    )
-    rejected, cycle = _rejected_and_kept(cycle)
-    cycle = cycle.with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("sprint").alias("entity_type"),
-        # Jira's sprints are "sprint/<id>" too; Linear's ids are uuids, so the two never clash.
-        ("sprint/" + pl.col("id")).alias("entity_id"),
-        pl.coalesce("name", pl.lit("Cycle ") + pl.col("number")).alias("title"),
-        pl.coalesce(
+_STARTS_AT = utc(pl.col("startsAt"))
+CYCLES = PolledKind(
+    dtype=CYCLE,
+    problems=(
+        pl.when(pl.col("id").is_null()).then(pl.lit("cycle has no id")),
+        bad_timestamp("startsAt", "startsAt"),
+        optional_timestamp("completedAt"),
+    ),
+    references=(
+        ~(pl.col("fetched_at") >= _STARTS_AT) & pl.col("completedAt").is_null(),
+        "upcoming cycle: not started, nothing has happened yet",
+    ),
+    entity_type="sprint",
+    # Jira's sprints are "sprint/<id>" too; Linear's ids are uuids, so the two never clash.
+    entity_id="sprint/" + pl.col("id"),
+    columns={
+        "title": pl.coalesce("name", pl.lit("Cycle ") + pl.col("number")),
+        "url": pl.coalesce(
             "url",
             "https://linear.app/"
             + pl.col("team").struct.field("organization").struct.field("urlKey")
@@ -433,39 +444,31 @@ def cycles(landing: pl.DataFrame, key: str) -> Normalised:
             + pl.col("team").struct.field("key")
             + "/cycle/"
             + pl.col("number"),
-        ).alias("url"),
-        pl.lit("unknown").alias("actor_kind"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        utc(pl.col("startsAt")).alias("starts_at"),
-        pl.struct(
+        ),
+        "actor_kind": pl.lit("unknown"),
+        "ticket_keys": NO_KEYS,
+        "attributes": pl.struct(
             pl.col("number").cast(pl.Int64, strict=False),
             pl.col("endsAt").alias("ends_at"),
             pl.col("progress").cast(pl.Float64, strict=False),
             pl.concat_list(pl.col("team").struct.field("key")).alias("components"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    begun = pl.col("starts_at") <= pl.col("fetched_at")
-    started = cycle.filter(begun).with_columns(
-        pl.lit("started").alias("action"),
-        pl.col("starts_at").alias("occurred_at"),
-        pl.lit("active").alias("state"),
-    )
-    completed = cycle.filter(pl.col("completedAt").is_not_null()).with_columns(
-        pl.lit("completed").alias("action"),
-        utc(pl.col("completedAt")).alias("occurred_at"),
-        pl.lit("closed").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=schema.empty(schema.ACCOUNTS),
-        references=reference_rows(
-            cycle.filter(~begun & pl.col("completedAt").is_null()),
-            "upcoming cycle: not started, nothing has happened yet",
+        ).struct.json_encode(),
+    },
+    happenings=(
+        Happening("started", _STARTS_AT, "active", when=pl.col("fetched_at") >= _STARTS_AT),
+        Happening(
+            "completed",
+            utc(pl.col("completedAt")),
+            "closed",
+            when=pl.col("completedAt").is_not_null(),
         ),
-    )
+    ),
+)
+cycles = polled(
+    CYCLES,
+    source=SOURCE,
+    doc="Cycles as sprints: ``started`` at ``startsAt`` once that has passed, ``completed``.",
+)
 
 
 PROJECT = pl.Struct(
@@ -486,26 +489,29 @@ PROJECT = pl.Struct(
 )
 
 
-def projects(landing: pl.DataFrame, key: str) -> Normalised:
-    """Projects: ``started``, ``completed``, ``canceled``; a planned one is reference data."""
-    decoded, undecodable = decode(landing, PROJECT)
-    project = decoded.unnest("doc").with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("project has no id")),
-            *[_optional_time(f, f) for f in ("startedAt", "completedAt", "canceledAt")],
-        )
-    )
-    rejected, project = _rejected_and_kept(project)
-    project = _person(project, "lead", key=key, prefix="lead")
-    project = project.with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("project").alias("entity_type"),
-        ("project/" + pl.col("id")).alias("entity_id"),
-        pl.col("name").alias("title"),
-        pl.col("url"),
-        pl.lit("unknown").alias("actor_kind"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.struct(
+PROJECT_MILESTONES = (
+    ("started", "startedAt"),
+    ("completed", "completedAt"),
+    ("canceled", "canceledAt"),
+)
+PROJECTS = PolledKind(
+    dtype=PROJECT,
+    problems=(
+        pl.when(pl.col("id").is_null()).then(pl.lit("project has no id")),
+        *[optional_timestamp(field) for _, field in PROJECT_MILESTONES],
+    ),
+    actor=_people(("lead", "lead")),
+    references=(
+        pl.all_horizontal(pl.col(field).is_null() for _, field in PROJECT_MILESTONES),
+        "planned project: not started, nothing has happened yet",
+    ),
+    entity_type="project",
+    entity_id="project/" + pl.col("id"),
+    columns={
+        "title": pl.col("name"),
+        "actor_kind": pl.lit("unknown"),
+        "ticket_keys": NO_KEYS,
+        "attributes": pl.struct(
             pl.col("state").alias("project_state"),
             pl.col("progress").cast(pl.Float64, strict=False),
             pl.col("startDate").alias("start_date"),
@@ -515,35 +521,18 @@ def projects(landing: pl.DataFrame, key: str) -> Normalised:
             .struct.field("nodes")
             .list.eval(pl.element().struct.field("key"))
             .alias("components"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    events = [
-        project.filter(pl.col(field).is_not_null()).with_columns(
-            pl.lit(action).alias("action"),
-            utc(pl.col(field)).alias("occurred_at"),
-            pl.lit(action).alias("state"),
-        )
-        for action, field in (
-            ("started", "startedAt"),
-            ("completed", "completedAt"),
-            ("canceled", "canceledAt"),
-        )
-    ]
-    return Normalised(
-        signals=finish(pl.concat(events, how="diagonal_relaxed")),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=_vault([project.get_column("lead")], key),
-        references=reference_rows(
-            project.filter(
-                pl.col("startedAt").is_null()
-                & pl.col("completedAt").is_null()
-                & pl.col("canceledAt").is_null()
-            ),
-            "planned project: not started, nothing has happened yet",
-        ),
-    )
+        ).struct.json_encode(),
+    },
+    happenings=tuple(
+        Happening(action, utc(pl.col(field)), action, when=pl.col(field).is_not_null())
+        for action, field in PROJECT_MILESTONES
+    ),
+)
+projects = polled(
+    PROJECTS,
+    source=SOURCE,
+    doc="Projects: ``started``, ``completed``, ``canceled``; a planned one is reference data.",
+)
 
 
 # -- webhooks -----------------------------------------------------------------------------------
