@@ -25,15 +25,16 @@ import polars as pl
 from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
+    Happening,
     Normalised,
+    PolledKind,
     WebhookEvent,
     accounts,
     actor_columns,
     bad_timestamp,
-    decode,
-    finish,
-    first_reason,
-    quarantine_rows,
+    checked,
+    optional_timestamp,
+    polled,
     reference_rows,
     text,
     utc,
@@ -174,125 +175,104 @@ JOB = pl.Struct(
 )
 
 
-def _ci_run_columns(slug: pl.Expr) -> list[pl.Expr]:
-    return [
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("ci_run").alias("entity_type"),
-        _repository(slug).alias("repository"),
-        _VCS("revision").alias("commit_sha"),
-        _pr_number().alias("pr_number"),
-        _ticket_keys().alias("ticket_keys"),
-    ]
+def _ci_run_columns(slug: pl.Expr) -> dict[str, pl.Expr]:
+    return {
+        "repository": _repository(slug),
+        "commit_sha": _VCS("revision"),
+        "pr_number": _pr_number(),
+        "ticket_keys": _ticket_keys(),
+    }
 
 
-def _optional_time(column: str) -> pl.Expr:
-    raw = pl.col(column)
-    return pl.when(raw.is_not_null() & utc(raw).is_null()).then(
-        pl.lit(f"{column} is not an ISO-8601 timestamp: ") + raw
-    )
-
-
-def _started_and_completed(
-    runs: pl.DataFrame, start: str, stop: str, done: tuple[str, ...]
-) -> pl.DataFrame:
-    started = runs.filter(pl.col(start).is_not_null()).with_columns(
-        pl.lit("started").alias("action"),
-        utc(pl.col(start)).alias("occurred_at"),
-        pl.lit("running").alias("state"),
-    )
-    completed = runs.filter(pl.col("status").is_in(done) & pl.col(stop).is_not_null()).with_columns(
-        pl.lit("completed").alias("action"),
-        utc(pl.col(stop)).alias("occurred_at"),
-        pl.col("status").alias("state"),
-    )
-    return finish(pl.concat([started, completed], how="diagonal_relaxed"))
-
-
-def workflows(landing: pl.DataFrame, key: str) -> Normalised:
-    """Each workflow: ``started`` at ``created_at``, ``completed`` at ``stopped_at`` once done."""
-    decoded, undecodable = decode(landing, WORKFLOW)
-    run = decoded.unnest("doc").with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("workflow has no id")),
-            bad_timestamp("created_at", "created_at"),
-            _optional_time("stopped_at"),
-        )
-    )
-    rejected = run.filter(pl.col("reason").is_not_null())
-    run, vault = trigger_actor(run.filter(pl.col("reason").is_null()), key)
-    slug = pl.coalesce("project_slug", _PIPELINE("project_slug"), "scope")
-    number = pl.coalesce("pipeline_number", _PIPELINE("number"))
-    run = run.with_columns(
-        *_ci_run_columns(slug),
-        ("circleci:workflow/" + pl.col("id")).alias("entity_id"),
-        (pl.col("name") + " #" + number).alias("title"),
-        _workflow_url(slug, number, pl.col("id")).alias("url"),
-        _run_attributes(workflow=pl.col("name"), status=pl.col("status")).alias("attributes"),
-    )
-    return Normalised(
-        signals=_started_and_completed(run, "created_at", "stopped_at", WORKFLOW_DONE),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-    )
-
-
-def jobs(landing: pl.DataFrame, key: str) -> Normalised:
-    """Each job that ran: ``started`` and, once done, ``completed``; others are references."""
-    decoded, undecodable = decode(landing, JOB)
-    job = decoded.unnest("doc").with_columns(
-        first_reason(
-            pl.when(pl.col("name").is_null()).then(pl.lit("job has no name")),
-            pl.when(pl.col("started_at").is_not_null() & pl.col("id").is_null()).then(
-                pl.lit("job that started has no id")
-            ),
-            _optional_time("started_at"),
-            _optional_time("stopped_at"),
-        )
-    )
-    rejected = job.filter(pl.col("reason").is_not_null())
-    job = job.filter(pl.col("reason").is_null())
-    waiting = job.filter(pl.col("started_at").is_null())
-    job, vault = trigger_actor(job.filter(pl.col("started_at").is_not_null()), key)
-    workflow = pl.col("workflow").struct.field
-    slug = pl.coalesce("project_slug", _PIPELINE("project_slug"), "scope")
-    number = _PIPELINE("number")
-    job = job.with_columns(
-        *_ci_run_columns(slug),
-        ("circleci:job/" + pl.col("id")).alias("entity_id"),
-        (
-            pl.col("name")
-            + " ("
-            + pl.coalesce(workflow("name"), pl.lit("workflow"))
-            + " #"
-            + number
-            + ")"
-        ).alias("title"),
-        (_workflow_url(slug, number, workflow("id")) + "/jobs/" + pl.col("job_number")).alias(
-            "url"
+def _started_and_completed(start: str, stop: str, done: tuple[str, ...]) -> tuple[Happening, ...]:
+    return (
+        Happening("started", utc(pl.col(start)), "running", when=pl.col(start).is_not_null()),
+        Happening(
+            "completed",
+            utc(pl.col(stop)),
+            pl.col("status"),
+            when=pl.col("status").is_in(done) & pl.col(stop).is_not_null(),
         ),
-        _run_attributes(
-            workflow=workflow("name"),
-            workflow_id=workflow("id"),
+    )
+
+
+_SLUG = pl.coalesce("project_slug", _PIPELINE("project_slug"), "scope")
+_NUMBER = pl.coalesce("pipeline_number", _PIPELINE("number"))
+WORKFLOWS = PolledKind(
+    dtype=WORKFLOW,
+    problems=(
+        pl.when(pl.col("id").is_null()).then(pl.lit("workflow has no id")),
+        bad_timestamp("created_at", "created_at"),
+        optional_timestamp("stopped_at"),
+    ),
+    actor=trigger_actor,
+    entity_type="ci_run",
+    entity_id="circleci:workflow/" + pl.col("id"),
+    columns={
+        **_ci_run_columns(_SLUG),
+        "title": pl.col("name") + " #" + _NUMBER,
+        "url": _workflow_url(_SLUG, _NUMBER, pl.col("id")),
+        "attributes": _run_attributes(workflow=pl.col("name"), status=pl.col("status")),
+    },
+    happenings=_started_and_completed("created_at", "stopped_at", WORKFLOW_DONE),
+)
+workflows = polled(
+    WORKFLOWS,
+    source=SOURCE,
+    doc="Each workflow: ``started`` at ``created_at``, ``completed`` at ``stopped_at`` once done.",
+)
+
+_WORKFLOW_OF_JOB = pl.col("workflow").struct.field
+JOBS = PolledKind(
+    dtype=JOB,
+    problems=(
+        pl.when(pl.col("name").is_null()).then(pl.lit("job has no name")),
+        pl.when(pl.col("started_at").is_not_null() & pl.col("id").is_null()).then(
+            pl.lit("job that started has no id")
+        ),
+        optional_timestamp("started_at"),
+        optional_timestamp("stopped_at"),
+    ),
+    no_event=(
+        pl.col("started_at").is_null(),
+        "job has not run (blocked, queued or on hold): nothing has happened yet",
+    ),
+    actor=trigger_actor,
+    entity_type="ci_run",
+    entity_id="circleci:job/" + pl.col("id"),
+    columns={
+        **_ci_run_columns(_SLUG),
+        "title": pl.col("name")
+        + " ("
+        + pl.coalesce(_WORKFLOW_OF_JOB("name"), pl.lit("workflow"))
+        + " #"
+        + _PIPELINE("number")
+        + ")",
+        "url": _workflow_url(_SLUG, _PIPELINE("number"), _WORKFLOW_OF_JOB("id"))
+        + "/jobs/"
+        + pl.col("job_number"),
+        "attributes": _run_attributes(
+            workflow=_WORKFLOW_OF_JOB("name"),
+            workflow_id=_WORKFLOW_OF_JOB("id"),
             job_number=pl.col("job_number").cast(pl.Int64, strict=False),
             status=pl.col("status"),
-        ).alias("attributes"),
-    )
-    return Normalised(
-        signals=_started_and_completed(job, "started_at", "stopped_at", JOB_DONE),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-        references=reference_rows(
-            waiting, "job has not run (blocked, queued or on hold): nothing has happened yet"
         ),
-    )
+    },
+    happenings=_started_and_completed("started_at", "stopped_at", JOB_DONE),
+)
+jobs = polled(
+    JOBS,
+    source=SOURCE,
+    doc="Each job that ran: ``started`` and, once done, ``completed``; others are references.",
+)
 
 
 def pipelines(landing: pl.DataFrame, _key: str) -> Normalised:
     """Pipelines are references: the workflows they hold are the CI runs."""
-    decoded, undecodable = decode(landing, pl.Struct(text("id")))
+    decoded, quarantine = checked(landing, pl.Struct(text("id")), ())
     return Normalised(
         signals=schema.empty(schema.SIGNALS),
-        quarantine=quarantine_rows(undecodable),
+        quarantine=quarantine,
         accounts=schema.empty(schema.ACCOUNTS),
         references=reference_rows(decoded, "pipeline: its workflows are the CI runs"),
     )

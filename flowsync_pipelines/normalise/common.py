@@ -343,6 +343,47 @@ def named(*exprs: pl.Expr) -> dict[str, pl.Expr]:
     return {expr.meta.output_name(): expr for expr in exprs}
 
 
+@dataclass(frozen=True)
+class Account:
+    """Which account records matching ``when`` are attributed to: ``handle`` in ``source``,
+    with the vault's ``name`` and ``email`` columns (see :func:`accounts_by`)."""
+
+    source: str
+    handle: str
+    when: pl.Expr
+    name: str | None = None
+    email: str | None = None
+
+
+def accounts_by(*routes: Account) -> Attribution:
+    """Attribution of each record (its ``actor_kind`` set beforehand) to the account of the
+    first route it matches (routes are disjoint), with the vault rows of those accounts."""
+
+    def attribute(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        parts, vault = [], []
+        for route in routes:
+            part = actor_columns(
+                rows.filter(route.when),
+                source=route.source,
+                handle=route.handle,
+                kind="actor_kind",
+                key=key,
+            )
+            parts.append(part)
+            vault.append(
+                accounts(
+                    part,
+                    source=route.source,
+                    handle=route.handle,
+                    name=route.name,
+                    email=route.email,
+                )
+            )
+        return pl.concat(parts, how="diagonal_relaxed"), pl.concat(vault)
+
+    return attribute
+
+
 def email_author(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Attribution of commits to the pseudonym of ``author_email`` (kind ``actor_kind``), with
     vault rows naming ``author_name``: how ``git log`` commits are attributed."""

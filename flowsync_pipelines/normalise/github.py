@@ -32,6 +32,7 @@ from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
     TIME_FALLBACK,
     TIME_SOURCE,
+    Account,
     Attribution,
     Happening,
     Normalised,
@@ -39,6 +40,7 @@ from flowsync_pipelines.normalise.common import (
     Prepare,
     WebhookEvent,
     accounts,
+    accounts_by,
     actor_columns,
     bad_timestamp,
     fallback_columns,
@@ -332,32 +334,6 @@ def _commit_attributes() -> pl.Expr:
     )
 
 
-def _commit_author(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A commit's GitHub account; a commit whose email is linked to none (``author: null``) is
-    attributed to the pseudonym of its author email, which identity resolution can join."""
-    rows = rows.with_columns(
-        pl.when(pl.col("login").is_not_null())
-        .then(_actor_kind("author"))
-        .when(pl.col("author_email").is_not_null())
-        .then(pl.lit("human"))
-        .otherwise(pl.lit("unknown"))
-        .alias("actor_kind"),
-    )
-    parts, vault = [], []
-    for source, handle, of in (
-        ("github", "login", pl.col("login").is_not_null()),
-        ("email", "author_email", pl.col("login").is_null()),
-    ):
-        part = actor_columns(
-            rows.filter(of), source=source, handle=handle, kind="actor_kind", key=key
-        )
-        parts.append(part)
-        vault.append(
-            accounts(part, source=source, handle=handle, name="author_name", email="author_email")
-        )
-    return pl.concat(parts, how="diagonal_relaxed"), pl.concat(vault)
-
-
 _GIT_COMMIT = pl.col("commit").struct.field
 COMMITS = PolledKind(
     dtype=COMMIT,
@@ -372,6 +348,13 @@ COMMITS = PolledKind(
             "message": _GIT_COMMIT("message"),
             "login": pl.col("author").struct.field("login"),
         },
+        {
+            "actor_kind": pl.when(pl.col("login").is_not_null())
+            .then(_actor_kind("author"))
+            .when(pl.col("author_email").is_not_null())
+            .then(pl.lit("human"))
+            .otherwise(pl.lit("unknown"))
+        },
     ),
     problems=(
         pl.when(pl.col("sha").is_null()).then(pl.lit("commit has no sha")),
@@ -379,7 +362,12 @@ COMMITS = PolledKind(
             bad_timestamp("committed_at", "commit.committer.date")
         ),
     ),
-    actor=_commit_author,
+    # A commit whose email is linked to no GitHub account (``author: null``) is attributed to
+    # the pseudonym of its author email, which identity resolution can join.
+    actor=accounts_by(
+        Account("github", "login", pl.col("login").is_not_null(), "author_name", "author_email"),
+        Account("email", "author_email", pl.col("login").is_null(), "author_name", "author_email"),
+    ),
     entity_type="commit",
     entity_id=pl.col("scope") + "@" + pl.col("sha"),
     columns={
