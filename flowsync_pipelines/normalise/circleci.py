@@ -33,6 +33,7 @@ from flowsync_pipelines.normalise.common import (
     actor_columns,
     bad_timestamp,
     checked,
+    once_set,
     optional_timestamp,
     polled,
     reference_rows,
@@ -186,7 +187,7 @@ def _ci_run_columns(slug: pl.Expr) -> dict[str, pl.Expr]:
 
 def _started_and_completed(start: str, stop: str, done: tuple[str, ...]) -> tuple[Happening, ...]:
     return (
-        Happening("started", utc(pl.col(start)), "running", when=pl.col(start).is_not_null()),
+        once_set(start, "started", "running"),
         Happening(
             "completed",
             utc(pl.col(stop)),
@@ -218,8 +219,8 @@ WORKFLOWS = PolledKind(
 )
 workflows = polled(
     WORKFLOWS,
-    source=SOURCE,
-    doc="Each workflow: ``started`` at ``created_at``, ``completed`` at ``stopped_at`` once done.",
+    SOURCE,
+    "Each workflow: ``started`` at ``created_at``, ``completed`` at ``stopped_at`` once done.",
 )
 
 _WORKFLOW_OF_JOB = pl.col("workflow").struct.field
@@ -262,8 +263,8 @@ JOBS = PolledKind(
 )
 jobs = polled(
     JOBS,
-    source=SOURCE,
-    doc="Each job that ran: ``started`` and, once done, ``completed``; others are references.",
+    SOURCE,
+    "Each job that ran: ``started`` and, once done, ``completed``; others are references.",
 )
 
 

@@ -318,11 +318,21 @@ def accounts(
 
 
 def person_columns(
-    frame: pl.DataFrame, *, prefix: str, kind: pl.Expr, handle: pl.Expr, source: str, key: str
+    frame: pl.DataFrame,
+    user: str,
+    *,
+    prefix: str,
+    key: str,
+    field: str,
+    kind: Callable[[str], pl.Expr],
+    source: str,
 ) -> pl.DataFrame:
-    """Add ``<prefix>_actor`` (the pseudonym of ``handle`` in ``source``) and ``<prefix>_kind``
-    (``kind``), for records that name several people (author, merger, assignee…)."""
-    frame = frame.with_columns(kind.alias(f"{prefix}_kind"), handle.alias(f"{prefix}_handle"))
+    """Add ``<prefix>_actor`` (the pseudonym in ``source`` of the user struct column ``user``'s
+    ``field``) and ``<prefix>_kind`` (``kind(user)``), for records naming several people."""
+    frame = frame.with_columns(
+        kind(user).alias(f"{prefix}_kind"),
+        pl.col(user).struct.field(field).alias(f"{prefix}_handle"),
+    )
     frame = actor_columns(
         frame.drop("actor", strict=False),
         source=source,
@@ -392,6 +402,51 @@ def email_author(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFra
         rows, source="email", handle="author_email", name="author_name", email="author_email"
     )
     return rows, vault
+
+
+def vault_rows(
+    users: list[pl.Series],
+    key: str,
+    source: str,
+    kind: Callable[[str], pl.Expr],
+    handle: str,
+    name: str | None = None,
+    email: str | None = None,
+    dtype: pl.DataType | None = None,
+    keep: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """Vault rows for the accounts in ``users`` (series of user structs, cast to ``dtype``):
+    ``kind("user")`` tells a person from a bot, the struct fields ``handle``, ``name`` and
+    ``email`` name the account; ``keep`` filters the accounts (a team is not a person)."""
+    frame = pl.concat(
+        [(u.cast(dtype) if dtype is not None else u).rename("user").to_frame() for u in users]
+    ).drop_nulls()
+    field = pl.col("user").struct.field
+    frame = frame.with_columns(
+        kind("user").alias("actor_kind"),
+        field(handle).alias("account"),
+        (field(name) if name else pl.lit(None, pl.String)).alias("account_name"),
+        (field(email) if email else pl.lit(None, pl.String)).alias("account_email"),
+    )
+    if keep is not None:
+        frame = frame.filter(keep)
+    frame = actor_columns(frame, source=source, handle="account", kind="actor_kind", key=key)
+    return accounts(
+        frame, source=source, handle="account", name="account_name", email="account_email"
+    )
+
+
+def commit_attributes(parents: pl.Expr, paths: pl.Expr, *, listed: pl.Expr) -> pl.Expr:
+    """A commit's ``attributes``: ``parents`` (their count) and, where the record ``listed`` its
+    changes, ``files``: the sorted distinct paths it changed (the key push commits use too)."""
+    counted = parents.alias("parents")
+    files = paths.list.drop_nulls().list.unique().list.sort().alias("files")
+    return (
+        pl.when(~listed)
+        .then(pl.struct(counted).struct.json_encode())
+        .otherwise(pl.struct(counted, files).struct.json_encode())
+        .alias("attributes")
+    )
 
 
 def merge_accounts(rows: pl.DataFrame) -> pl.DataFrame:
@@ -545,6 +600,13 @@ class Happening:
         return rows.with_columns(*exprs, **self.columns)
 
 
+def once_set(
+    field: str, action: str, state: str | pl.Expr | None = None, **columns: pl.Expr
+) -> Happening:
+    """``action`` at the time in ``field``, for the records where ``field`` is set."""
+    return Happening(action, utc(pl.col(field)), state, pl.col(field).is_not_null(), columns)
+
+
 def happened(records: pl.DataFrame, *happenings: Happening) -> pl.DataFrame:
     """The finished signals of ``happenings`` over ``records`` (see :class:`Happening`)."""
     return finish(pl.concat([h.rows(records) for h in happenings], how="diagonal_relaxed"))
@@ -652,7 +714,7 @@ def polled_events(landing: pl.DataFrame, key: str, kind: PolledKind, *, source: 
     )
 
 
-def polled(kind: PolledKind, *, source: str, doc: str | None = None) -> Normaliser:
+def polled(kind: PolledKind, source: str, doc: str | None = None) -> Normaliser:
     """The normaliser of ``kind`` (``doc`` becomes its docstring)."""
 
     def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
@@ -741,6 +803,30 @@ def _push_pseudonyms(
     return people.get_column("pseudonym"), vault
 
 
+def with_receipt_time(decoded: pl.DataFrame, landing: pl.DataFrame) -> pl.DataFrame:
+    """``decoded`` with ``received_at``: when the delivery was received (else fetched)."""
+    received = landing.select(
+        "landing_ref", pl.coalesce("updated_at", "fetched_at").alias("received_at")
+    ).unique("landing_ref")
+    return decoded.join(received, on="landing_ref", how="left")
+
+
+def with_pushed_commits(
+    ref: Normalised, landing: pl.DataFrame, key: str, **how: object
+) -> Normalised:
+    """``ref`` (push deliveries' ref events) with the commits the deliveries list, as
+    :func:`pushed_commits` (``how``: its keyword arguments) makes them. A delivery quarantined
+    for its ref yields no commits either."""
+    valid = landing.filter(~pl.col("landing_ref").is_in(ref.quarantine.get_column("landing_ref")))
+    commit_events, commit_vault = pushed_commits(valid, key, **how)  # type: ignore[arg-type]
+    return Normalised(
+        signals=pl.concat([ref.signals, commit_events]),
+        quarantine=ref.quarantine,
+        accounts=merge_accounts(pl.concat([ref.accounts, commit_vault])),
+        references=ref.references,
+    )
+
+
 def pushed_commits(
     landing: pl.DataFrame,
     key: str,
@@ -776,11 +862,8 @@ def pushed_commits(
     """
     dtype = pl.Struct({**fields, "commits": pl.List(PUSH_COMMIT)})
     decoded, _ = decode(landing, dtype)
-    received = landing.select(
-        "landing_ref", pl.coalesce("updated_at", "fetched_at").alias("received_at")
-    ).unique("landing_ref")
     rows = (
-        decoded.join(received, on="landing_ref", how="left")
+        with_receipt_time(decoded, landing)
         .unnest("doc")
         .with_columns(web_url.alias("web_url"))
         .select("landing_ref", "scope", "fetched_at", "received_at", "web_url", "commits")

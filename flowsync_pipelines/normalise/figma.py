@@ -33,6 +33,7 @@ from flowsync_pipelines.normalise.common import (
     checked,
     decode,
     happened,
+    once_set,
     quarantine_rows,
     reference_rows,
     utc,
@@ -142,13 +143,7 @@ def _comment_events(tagged: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.Da
     signals = happened(
         tagged,
         Happening("commented", utc(pl.col("created_at")), "open"),
-        Happening(
-            "resolved",
-            utc(pl.col("resolved_at")),
-            "resolved",
-            when=pl.col("resolved_at").is_not_null(),
-            columns=NOBODY,
-        ),
+        once_set("resolved_at", "resolved", "resolved", **NOBODY),
     )
     return signals, accounts(
         tagged, source=SOURCE, handle="user_id", name="user_handle", email=None

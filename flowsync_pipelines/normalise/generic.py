@@ -60,8 +60,8 @@ GIT_COMMITS = PolledKind(
 )
 git_commits = polled(
     GIT_COMMITS,
-    source="git",
-    doc="Commits from ``git log``: attributed to the pseudonym of the author email.",
+    "git",
+    "Commits from ``git log``: attributed to the pseudonym of the author email.",
 )
 
 

@@ -43,14 +43,15 @@ from flowsync_pipelines.normalise.common import (
     accounts_by,
     actor_columns,
     bad_timestamp,
+    commit_attributes,
     fallback_columns,
-    merge_accounts,
+    once_set,
     optional_timestamp,
     polled,
-    pushed_commits,
     text,
     utc,
     webhook_events,
+    with_pushed_commits,
 )
 
 S = pl.String
@@ -227,13 +228,7 @@ PULL_REQUESTS = PolledKind(
     happenings=(
         Happening("opened", utc(pl.col("created_at")), "open"),
         # The list endpoint does not say who merged or closed; the author did not.
-        Happening(
-            "merged",
-            utc(pl.col("merged_at")),
-            "merged",
-            when=pl.col("merged_at").is_not_null(),
-            columns=NOBODY,
-        ),
+        once_set("merged_at", "merged", "merged", **NOBODY),
         Happening(
             "closed",
             utc(pl.col("closed_at")),
@@ -243,7 +238,7 @@ PULL_REQUESTS = PolledKind(
         ),
     ),
 )
-pull_requests = polled(PULL_REQUESTS, source="github", doc="Pull requests: opened, merged, closed.")
+pull_requests = polled(PULL_REQUESTS, "github", "Pull requests: opened, merged, closed.")
 
 _PULL_TITLE = pl.col("pull_request").struct.field("title")
 REVIEWS = PolledKind(
@@ -291,7 +286,7 @@ REVIEWS = PolledKind(
     },
     happenings=(Happening("reviewed", utc(pl.col("submitted_at"))),),
 )
-reviews = polled(REVIEWS, source="github", doc="Reviews: one ``reviewed`` event each.")
+reviews = polled(REVIEWS, "github", "Reviews: one ``reviewed`` event each.")
 
 
 COMMIT = pl.Struct(
@@ -315,22 +310,11 @@ COMMIT = pl.Struct(
 
 
 def _commit_attributes() -> pl.Expr:
-    """``parents`` (their count) and, when the record lists them, ``files``: the sorted
-    distinct paths the commit changed (the key webhook push commits use too)."""
-    parents = pl.col("parents").list.len().alias("parents")
-    files = (
-        pl.col("files")
-        .list.eval(pl.element().struct.field("filename"))
-        .list.drop_nulls()
-        .list.unique()
-        .list.sort()
-        .alias("files")
-    )
-    return (
-        pl.when(pl.col("files").is_null())
-        .then(pl.struct(parents).struct.json_encode())
-        .otherwise(pl.struct(parents, files).struct.json_encode())
-        .alias("attributes")
+    """``parents`` and, when the record lists them (the commit-detail endpoint), ``files``."""
+    return commit_attributes(
+        pl.col("parents").list.len(),
+        pl.col("files").list.eval(pl.element().struct.field("filename")),
+        listed=pl.col("files").is_not_null(),
     )
 
 
@@ -386,8 +370,8 @@ COMMITS = PolledKind(
 )
 commits = polled(
     COMMITS,
-    source="github",
-    doc="""One ``committed`` event per commit, at the committer date (when it joined history).
+    "github",
+    """One ``committed`` event per commit, at the committer date (when it joined history).
 
     A commit whose email is linked to no GitHub account has ``author: null``; it is attributed
     to the pseudonym of its author email instead, which identity resolution can later join.
@@ -522,8 +506,8 @@ WORKFLOW_RUNS = PolledKind(
 )
 workflow_runs = polled(
     WORKFLOW_RUNS,
-    source="github",
-    doc="""GitHub Actions runs: ``started`` and, once finished, ``completed`` (state = conclusion).
+    "github",
+    """GitHub Actions runs: ``started`` and, once finished, ``completed`` (state = conclusion).
 
     A run is attributed to its ``triggering_actor`` (2022+), else its ``actor`` (2021+); a
     payload with neither field says nothing of who ran it: ``unknown``. ``started`` is at
@@ -568,8 +552,8 @@ DEPLOYMENTS = PolledKind(
 )
 deployments = polled(
     DEPLOYMENTS,
-    source="github",
-    doc="""A deployment's ``created`` event carries the sha it ships and its environment.
+    "github",
+    """A deployment's ``created`` event carries the sha it ships and its environment.
 
     Its title is ``<environment> deployment of <ref>`` (a sha ref shortened to 7), its link the
     commit it deploys (the repository's deployments page when the sha is not a full one); a
@@ -621,8 +605,8 @@ DEPLOYMENT_STATUSES = PolledKind(
 )
 deployment_statuses = polled(
     DEPLOYMENT_STATUSES,
-    source="github",
-    doc="""Each status of a deployment (``in_progress``, ``success``, ``failure``, ``inactive``…).
+    "github",
+    """Each status of a deployment (``in_progress``, ``success``, ``failure``, ``inactive``…).
 
     Its link is the status's ``log_url``, else its ``target_url`` (pages of this deployment),
     else its ``environment_url`` (the environment's site), else the repository's deployments
@@ -669,8 +653,8 @@ RELEASES = PolledKind(
 )
 releases = polled(
     RELEASES,
-    source="github",
-    doc="""``published`` at publication (drafts have none yet and yield no event); a malformed
+    "github",
+    """``published`` at publication (drafts have none yet and yield no event); a malformed
     ``published_at`` falls back to ``created_at`` (recorded in ``attributes``).""",
 )
 
@@ -1141,21 +1125,15 @@ def push_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     changed ``files`` and the ``committer`` in ``attributes``. A delivery quarantined for its
     ref yields no commits either."""
     ref = webhook_events(landing, key, HOOKS["push"], source="github", actor=_sender)
-    valid = landing.filter(~pl.col("landing_ref").is_in(ref.quarantine.get_column("landing_ref")))
-    commit_events, commit_vault = pushed_commits(
-        valid,
+    return with_pushed_commits(
+        ref,
+        landing,
         key,
         source="github",
         login_source="github",
         fields={"repository": REPO},
         web_url=pl.col("repository").struct.field("html_url"),
         merge_request_ref=MERGE_PULL_REQUEST,
-    )
-    return Normalised(
-        signals=pl.concat([ref.signals, commit_events]),
-        quarantine=ref.quarantine,
-        accounts=merge_accounts(pl.concat([ref.accounts, commit_vault])),
-        references=ref.references,
     )
 
 

@@ -16,6 +16,7 @@ and project/group access-token users are bots.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import polars as pl
 
@@ -27,25 +28,25 @@ from flowsync_pipelines.normalise.common import (
     Normalised,
     PolledKind,
     WebhookEvent,
-    accounts,
-    actor_columns,
     as_actor,
     bad_timestamp,
     checked,
+    commit_attributes,
     decode,
     email_author,
     happened,
-    merge_accounts,
+    once_set,
     optional_timestamp,
     person_columns,
     polled,
     polled_events,
-    pushed_commits,
     quarantine_rows,
     reference_rows,
     text,
     utc,
+    vault_rows,
     webhook_events,
+    with_pushed_commits,
 )
 
 S = pl.String
@@ -109,12 +110,8 @@ def _user_kind(user: str) -> pl.Expr:
     )
 
 
-def _person(frame: pl.DataFrame, user: str, *, key: str, prefix: str) -> pl.DataFrame:
-    """Add ``<prefix>_actor`` (pseudonym of the user struct ``user``) and ``<prefix>_kind``."""
-    handle = pl.col(user).struct.field("username")
-    return person_columns(
-        frame, prefix=prefix, kind=_user_kind(user), handle=handle, source=SOURCE, key=key
-    )
+# Adds ``<prefix>_actor`` / ``<prefix>_kind`` for a user struct column (see person_columns).
+_person = partial(person_columns, field="username", kind=_user_kind, source=SOURCE)
 
 
 def _people(*people: tuple[str, str]) -> Attribution:
@@ -136,14 +133,7 @@ def _is_true(column: str) -> pl.Expr:
 
 def _vault(users: list[pl.Series], key: str) -> pl.DataFrame:
     """Vault rows for every GitLab account in ``users`` (series of :data:`USER` structs)."""
-    frame = pl.concat([u.cast(USER).rename("user").to_frame() for u in users]).drop_nulls()
-    frame = frame.with_columns(
-        _user_kind("user").alias("actor_kind"),
-        pl.col("user").struct.field("username").alias("login"),
-        pl.col("user").struct.field("name").alias("name"),
-    )
-    frame = actor_columns(frame, source=SOURCE, handle="login", kind="actor_kind", key=key)
-    return accounts(frame, source=SOURCE, handle="login", name="name", email=None)
+    return vault_rows(users, key, SOURCE, _user_kind, "username", "name", None, USER)
 
 
 def _with_web_root(decoded: pl.DataFrame, landing: pl.DataFrame) -> pl.DataFrame:
@@ -235,12 +225,11 @@ MERGE_REQUESTS = PolledKind(
     },
     happenings=(
         Happening("opened", utc(pl.col("created_at")), "open", columns=as_actor("author")),
-        Happening(
+        once_set(
+            "merged_at",
             "merged",
-            utc(pl.col("merged_at")),
             "merged",
-            when=pl.col("merged_at").is_not_null(),
-            columns=as_actor("merger"),
+            **as_actor("merger"),
         ),
         Happening(
             "closed",
@@ -255,8 +244,8 @@ MERGE_REQUESTS = PolledKind(
 )
 merge_requests = polled(
     MERGE_REQUESTS,
-    source=SOURCE,
-    doc="``opened`` (by the author), ``merged`` (by the merge user) and ``closed`` (unmerged).",
+    SOURCE,
+    "``opened`` (by the author), ``merged`` (by the merge user) and ``closed`` (unmerged).",
 )
 
 
@@ -464,8 +453,8 @@ PIPELINES = PolledKind(
 )
 pipelines = polled(
     PIPELINES,
-    source=SOURCE,
-    doc="``started`` and, once finished, ``completed`` with state = GitLab's status.",
+    SOURCE,
+    "``started`` and, once finished, ``completed`` with state = GitLab's status.",
 )
 
 JOB = pl.Struct(
@@ -515,12 +504,7 @@ JOBS = PolledKind(
         ).struct.json_encode(),
     },
     happenings=(
-        Happening(
-            "started",
-            utc(pl.col("started_at")),
-            "running",
-            when=pl.col("started_at").is_not_null(),
-        ),
+        once_set("started_at", "started", "running"),
         Happening(
             "completed",
             utc(pl.col("finished_at")),
@@ -531,8 +515,8 @@ JOBS = PolledKind(
 )
 jobs = polled(
     JOBS,
-    source=SOURCE,
-    doc="""Each job run: ``started`` when it started, ``completed`` when it finished.
+    SOURCE,
+    """Each job run: ``started`` when it started, ``completed`` when it finished.
 
     A job that has not started (created, pending, manual) or never will (skipped) holds no
     event yet; it is recorded as a reference.
@@ -616,8 +600,8 @@ DEPLOYMENTS = PolledKind(
 )
 deployments = polled(
     DEPLOYMENTS,
-    source=SOURCE,
-    doc="""``created``, then ``status_running`` when its deploy job started and ``status_<status>``
+    SOURCE,
+    """``created``, then ``status_running`` when its deploy job started and ``status_<status>``
     (``success``, ``failed``, ``canceled``…) when it finished; the list shows only the latest
     status, and the deploy job's start and end times are the times of the transitions.""",
 )
@@ -682,8 +666,8 @@ ISSUES = PolledKind(
 )
 issues = polled(
     ISSUES,
-    source=SOURCE,
-    doc="""Issues as tickets: ``created`` (status category ``new``) and ``closed`` (``done``).
+    SOURCE,
+    """Issues as tickets: ``created`` (status category ``new``) and ``closed`` (``done``).
 
     ``components`` holds the project path: a GitLab issue belongs to its project the way a Jira
     issue belongs to its component, which is how a team's tickets are found.
@@ -709,22 +693,12 @@ COMMIT = pl.Struct(
 
 
 def _commit_attributes() -> pl.Expr:
-    """``parents`` (their count) and, when the record carries its diff, ``files``: the sorted
-    distinct paths the commit changed, old and new (the key push commits and GitHub use)."""
-    parents = pl.col("parent_ids").list.len().alias("parents")
+    """``parents`` and, when the record carries its diff, ``files``, old and new paths."""
     paths = pl.element().struct.field("new_path"), pl.element().struct.field("old_path")
-    files = (
-        pl.concat_list(pl.col("diff").list.eval(paths[0]), pl.col("diff").list.eval(paths[1]))
-        .list.drop_nulls()
-        .list.unique()
-        .list.sort()
-        .alias("files")
-    )
-    return (
-        pl.when(pl.col("diff").is_null())
-        .then(pl.struct(parents).struct.json_encode())
-        .otherwise(pl.struct(parents, files).struct.json_encode())
-        .alias("attributes")
+    return commit_attributes(
+        pl.col("parent_ids").list.len(),
+        pl.concat_list(pl.col("diff").list.eval(paths[0]), pl.col("diff").list.eval(paths[1])),
+        listed=pl.col("diff").is_not_null(),
     )
 
 
@@ -1162,21 +1136,15 @@ def system_hooks(landing: pl.DataFrame, key: str) -> Normalised:
 def _with_commits(kind: str) -> Callable[[pl.DataFrame, str], Normalised]:
     def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
         ref = webhook_events(landing, key, HOOKS[kind], source=SOURCE, actor=_hook_user)
-        quarantined = ref.quarantine.get_column("landing_ref")
-        commit_events, commit_vault = pushed_commits(
-            landing.filter(~pl.col("landing_ref").is_in(quarantined)),
+        return with_pushed_commits(
+            ref,
+            landing,
             key,
             source=SOURCE,
             login_source=SOURCE,
             fields={"project": PROJECT},
             web_url=pl.col("project").struct.field("web_url") + "/-",
             merge_request_ref=MERGE_REQUEST_REF,
-        )
-        return Normalised(
-            signals=pl.concat([ref.signals, commit_events]),
-            quarantine=ref.quarantine,
-            accounts=merge_accounts(pl.concat([ref.accounts, commit_vault])),
-            references=ref.references,
         )
 
     normaliser.__doc__ = (

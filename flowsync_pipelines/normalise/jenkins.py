@@ -179,7 +179,7 @@ BUILDS = PolledKind(
         ),
     ),
 )
-builds = polled(BUILDS, source=SOURCE, doc="Builds: ``started`` and, once done, ``completed``.")
+builds = polled(BUILDS, SOURCE, "Builds: ``started`` and, once done, ``completed``.")
 
 
 # -- webhook deliveries --------------------------------------------------------------------------

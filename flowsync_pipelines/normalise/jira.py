@@ -31,21 +31,21 @@ import polars as pl
 from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
-    Happening,
     Normalised,
     PolledKind,
     WebhookEvent,
-    accounts,
     actor_columns,
     bad_timestamp,
     checked,
     decode,
     finish,
     first_reason,
+    once_set,
     polled,
     quarantine_rows,
     reference_rows,
     utc,
+    vault_rows,
     webhook_events,
 )
 from flowsync_pipelines.normalise.gitlab import first_line
@@ -247,15 +247,7 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
 
 
 def _vault_rows(users: list[pl.Series], key: str) -> pl.DataFrame:
-    frame = pl.concat([u.rename("user").to_frame() for u in users]).drop_nulls()
-    frame = frame.with_columns(
-        _actor_kind("user").alias("actor_kind"),
-        pl.col("user").struct.field("accountId").alias("account_id"),
-        pl.col("user").struct.field("displayName").alias("display_name"),
-        pl.col("user").struct.field("emailAddress").alias("email"),
-    )
-    frame = actor_columns(frame, source="jira", handle="account_id", kind="actor_kind", key=key)
-    return accounts(frame, source="jira", handle="account_id", name="display_name", email="email")
+    return vault_rows(users, key, "jira", _actor_kind, "accountId", "displayName", "emailAddress")
 
 
 def _status_categories(issue: pl.DataFrame) -> pl.DataFrame:
@@ -301,21 +293,14 @@ SPRINTS = PolledKind(
         "attributes": pl.struct("goal", "endDate", "originBoardId").struct.json_encode(),
     },
     happenings=(
-        Happening(
-            "started", utc(pl.col("startDate")), "active", when=pl.col("startDate").is_not_null()
-        ),
-        Happening(
-            "completed",
-            utc(pl.col("completeDate")),
-            "closed",
-            when=pl.col("completeDate").is_not_null(),
-        ),
+        once_set("startDate", "started", "active"),
+        once_set("completeDate", "completed", "closed"),
     ),
 )
 sprints = polled(
     SPRINTS,
-    source="jira",
-    doc="Agile sprints: ``started`` and ``completed`` (a future sprint has neither yet).",
+    "jira",
+    "Agile sprints: ``started`` and ``completed`` (a future sprint has neither yet).",
 )
 
 

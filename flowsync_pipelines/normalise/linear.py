@@ -28,6 +28,7 @@ changed ``stateId`` → the milestone the poll would record (``started`` / ``com
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import polars as pl
 
@@ -46,11 +47,13 @@ from flowsync_pipelines.normalise.common import (
     first_reason,
     merge_accounts,
     named,
+    once_set,
     optional_timestamp,
     person_columns,
     polled,
     quarantine_rows,
     utc,
+    vault_rows,
 )
 from flowsync_pipelines.normalise.gitlab import first_line
 
@@ -70,10 +73,6 @@ TEAM = pl.Struct({"id": S, "key": S, "name": S})
 NO_KEYS = pl.lit([], pl.List(S))
 
 
-def _optional_time(column: str, label: str) -> pl.Expr:
-    return pl.when(pl.col(column).is_not_null()).then(bad_timestamp(column, label))
-
-
 def _user_kind(user: str) -> pl.Expr:
     return (
         pl.when(pl.col(user).struct.field("id").is_null())
@@ -82,24 +81,12 @@ def _user_kind(user: str) -> pl.Expr:
     )
 
 
-def _person(frame: pl.DataFrame, user: str, *, key: str, prefix: str) -> pl.DataFrame:
-    """Add ``<prefix>_actor`` (pseudonym of the Linear user id) and ``<prefix>_kind``."""
-    handle = pl.col(user).struct.field("id")
-    return person_columns(
-        frame, prefix=prefix, kind=_user_kind(user), handle=handle, source=SOURCE, key=key
-    )
+# Adds ``<prefix>_actor`` / ``<prefix>_kind`` for a user struct column (see person_columns).
+_person = partial(person_columns, field="id", kind=_user_kind, source=SOURCE)
 
 
 def _vault(users: list[pl.Series], key: str) -> pl.DataFrame:
-    frame = pl.concat([u.cast(USER).rename("user").to_frame() for u in users]).drop_nulls()
-    frame = frame.with_columns(
-        _user_kind("user").alias("actor_kind"),
-        pl.col("user").struct.field("id").alias("account_id"),
-        pl.col("user").struct.field("name").alias("name"),
-        pl.col("user").struct.field("email").alias("email"),
-    )
-    frame = actor_columns(frame, source=SOURCE, handle="account_id", kind="actor_kind", key=key)
-    return accounts(frame, source=SOURCE, handle="account_id", name="name", email="email")
+    return vault_rows(users, key, SOURCE, _user_kind, "id", "name", "email", USER)
 
 
 def _rejected_and_kept(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -395,8 +382,8 @@ COMMENTS = PolledKind(
 )
 comments = polled(
     COMMENTS,
-    source=SOURCE,
-    doc="A comment on an issue: ``commented`` by its author (an integration's has no user).",
+    SOURCE,
+    "A comment on an issue: ``commented`` by its author (an integration's has no user).",
 )
 
 
@@ -456,18 +443,13 @@ CYCLES = PolledKind(
     },
     happenings=(
         Happening("started", _STARTS_AT, "active", when=pl.col("fetched_at") >= _STARTS_AT),
-        Happening(
-            "completed",
-            utc(pl.col("completedAt")),
-            "closed",
-            when=pl.col("completedAt").is_not_null(),
-        ),
+        once_set("completedAt", "completed", "closed"),
     ),
 )
 cycles = polled(
     CYCLES,
-    source=SOURCE,
-    doc="Cycles as sprints: ``started`` at ``startsAt`` once that has passed, ``completed``.",
+    SOURCE,
+    "Cycles as sprints: ``started`` at ``startsAt`` once that has passed, ``completed``.",
 )
 
 
@@ -523,15 +505,12 @@ PROJECTS = PolledKind(
             .alias("components"),
         ).struct.json_encode(),
     },
-    happenings=tuple(
-        Happening(action, utc(pl.col(field)), action, when=pl.col(field).is_not_null())
-        for action, field in PROJECT_MILESTONES
-    ),
+    happenings=tuple(once_set(field, action, action) for action, field in PROJECT_MILESTONES),
 )
 projects = polled(
     PROJECTS,
-    source=SOURCE,
-    doc="Projects: ``started``, ``completed``, ``canceled``; a planned one is reference data.",
+    SOURCE,
+    "Projects: ``started``, ``completed``, ``canceled``; a planned one is reference data.",
 )
 
 

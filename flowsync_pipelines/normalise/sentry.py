@@ -56,19 +56,21 @@ from flowsync_pipelines.normalise.common import (
     Normalised,
     PolledKind,
     WebhookEvent,
-    accounts,
     actor_columns,
     bad_timestamp,
     decode,
     finish,
     first_reason,
     merge_accounts,
+    once_set,
     optional_timestamp,
     polled,
     quarantine_rows,
     text,
     utc,
+    vault_rows,
     webhook_events,
+    with_receipt_time,
 )
 
 S = pl.String
@@ -108,15 +110,9 @@ def _user_kind(user: str) -> pl.Expr:
 
 
 def _vault(users: pl.Series, key: str) -> pl.DataFrame:
-    frame = users.cast(USER).rename("user").to_frame().drop_nulls()
-    frame = frame.with_columns(
-        _user_kind("user").alias("actor_kind"),
-        pl.col("user").struct.field("id").alias("account_id"),
-        pl.col("user").struct.field("name").alias("name"),
-        pl.col("user").struct.field("email").alias("email"),
-    ).filter(pl.col("user").struct.field("type").fill_null("user") == "user")
-    frame = actor_columns(frame, source=SOURCE, handle="account_id", kind="actor_kind", key=key)
-    return accounts(frame, source=SOURCE, handle="account_id", name="name", email="email")
+    """Vault rows of the users in ``users`` (an assignee may be a team: not a person)."""
+    is_user = pl.col("user").struct.field("type").fill_null("user") == "user"
+    return vault_rows([users], key, SOURCE, _user_kind, "id", "name", "email", USER, is_user)
 
 
 def _quarantine(rejected: pl.DataFrame, undecodable: pl.DataFrame) -> pl.DataFrame:
@@ -270,9 +266,7 @@ ISSUES = PolledKind(
         ),
     ),
 )
-issues = polled(
-    ISSUES, source=SOURCE, doc="Issues: ``first_seen`` and, once resolved, ``resolved``."
-)
+issues = polled(ISSUES, SOURCE, "Issues: ``first_seen`` and, once resolved, ``resolved``.")
 
 
 TAG = pl.Struct({"key": S, "value": S})
@@ -374,8 +368,8 @@ LATEST_EVENTS = PolledKind(
 )
 latest_events = polled(
     LATEST_EVENTS,
-    source=SOURCE,
-    doc="""An issue's latest event: ``last_seen``, with the release and environment it ran in, and
+    SOURCE,
+    """An issue's latest event: ``last_seen``, with the release and environment it ran in, and
     its ``culprit`` and ``files`` (see :func:`_in_app_files`) in ``attributes``.""",
 )
 
@@ -435,15 +429,10 @@ RELEASES = PolledKind(
     },
     happenings=(
         Happening("created", utc(pl.col("dateCreated")), "created"),
-        Happening(
-            "released",
-            utc(pl.col("dateReleased")),
-            "released",
-            when=pl.col("dateReleased").is_not_null(),
-        ),
+        once_set("dateReleased", "released", "released"),
     ),
 )
-releases = polled(RELEASES, source=SOURCE, doc="Releases: ``created`` and, once out, ``released``.")
+releases = polled(RELEASES, SOURCE, "Releases: ``created`` and, once out, ``released``.")
 
 
 DEPLOY = pl.Struct(text("id", "environment", "name", "url", "dateStarted", "dateFinished"))
@@ -474,24 +463,14 @@ DEPLOYS = PolledKind(
         "ticket_keys": NO_KEYS,
     },
     happenings=(
-        Happening(
-            "started",
-            utc(pl.col("dateStarted")),
-            "in_progress",
-            when=pl.col("dateStarted").is_not_null(),
-        ),
-        Happening(
-            "finished",
-            utc(pl.col("dateFinished")),
-            "finished",
-            when=pl.col("dateFinished").is_not_null(),
-        ),
+        once_set("dateStarted", "started", "in_progress"),
+        once_set("dateFinished", "finished", "finished"),
     ),
 )
 deploys = polled(
     DEPLOYS,
-    source=SOURCE,
-    doc="""A release deploy: ``started`` (when given) and, once it has finished, ``finished``.
+    SOURCE,
+    """A release deploy: ``started`` (when given) and, once it has finished, ``finished``.
 
     The payload does not name its release; the record id (``<version>/deploys/<id>``) does.
     """,
@@ -527,11 +506,8 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     or an integration a bot with no pseudonym (as a polled auto-resolution), no actor unknown.
     """
     decoded, undecodable = decode(landing, WEBHOOK)
-    received = landing.select(
-        "landing_ref", pl.coalesce("updated_at", "fetched_at").alias("received_at")
-    ).unique("landing_ref")
     hook = (
-        decoded.join(received, on="landing_ref", how="left")
+        with_receipt_time(decoded, landing)
         .with_columns(
             pl.col("doc").struct.field("action").alias("hook_action"),
             pl.col("doc").struct.field("actor").alias("by"),
