@@ -33,6 +33,7 @@ from flowsync_pipelines.normalise.common import (
     actor_columns,
     bad_timestamp,
     checked,
+    missing,
     once_set,
     optional_timestamp,
     polled,
@@ -202,7 +203,7 @@ _NUMBER = pl.coalesce("pipeline_number", _PIPELINE("number"))
 WORKFLOWS = PolledKind(
     dtype=WORKFLOW,
     problems=(
-        pl.when(pl.col("id").is_null()).then(pl.lit("workflow has no id")),
+        missing("workflow"),
         bad_timestamp("created_at", "created_at"),
         optional_timestamp("stopped_at"),
     ),
@@ -227,7 +228,7 @@ _WORKFLOW_OF_JOB = pl.col("workflow").struct.field
 JOBS = PolledKind(
     dtype=JOB,
     problems=(
-        pl.when(pl.col("name").is_null()).then(pl.lit("job has no name")),
+        missing("job", "name"),
         pl.when(pl.col("started_at").is_not_null() & pl.col("id").is_null()).then(
             pl.lit("job that started has no id")
         ),
@@ -303,10 +304,7 @@ WORKFLOW_COMPLETED = WebhookEvent(
     time=_WORKFLOW("stopped_at"),
     fallback_times=(("happened_at", pl.col("happened_at")),),
     columns={
-        "repository": _repository(_HOOK_SLUG),
-        "commit_sha": _VCS("revision"),
-        "pr_number": _pr_number(),
-        "ticket_keys": _ticket_keys(),
+        **_ci_run_columns(_HOOK_SLUG),
         "title": _WORKFLOW("name") + " #" + _PIPELINE("number"),
         "url": pl.coalesce(
             _WORKFLOW("url"), _workflow_url(_HOOK_SLUG, _PIPELINE("number"), _WORKFLOW("id"))
@@ -330,10 +328,7 @@ JOB_COMPLETED = WebhookEvent(
     time=_JOB("stopped_at"),
     fallback_times=(("happened_at", pl.col("happened_at")),),
     columns={
-        "repository": _repository(_HOOK_SLUG),
-        "commit_sha": _VCS("revision"),
-        "pr_number": _pr_number(),
-        "ticket_keys": _ticket_keys(),
+        **_ci_run_columns(_HOOK_SLUG),
         "title": _JOB("name") + " (" + _WORKFLOW("name") + " #" + _PIPELINE("number") + ")",
         "url": pl.coalesce(
             _WORKFLOW("url"), _workflow_url(_HOOK_SLUG, _PIPELINE("number"), _WORKFLOW("id"))

@@ -159,6 +159,23 @@ def bad_timestamp(column: str, label: str) -> pl.Expr:
     )
 
 
+def missing(label: str, field: str = "id") -> pl.Expr:
+    """A reason when the record has no ``field``: ``"<label> has no <field>"``."""
+    return pl.when(pl.col(field).is_null()).then(pl.lit(f"{label} has no {field}"))
+
+
+def run_action(done: pl.Expr, running: pl.Expr) -> pl.Expr:
+    """A CI run's action from its status: ``completed`` once ``done``, ``started`` while
+    ``running``, else ``queued``."""
+    return (
+        pl.when(done)
+        .then(pl.lit("completed"))
+        .when(running)
+        .then(pl.lit("started"))
+        .otherwise(pl.lit("queued"))
+    )
+
+
 def optional_timestamp(column: str, label: str | None = None) -> pl.Expr:
     """A reason when ``column`` (raw text) is present and not an ISO-8601 timestamp; absent is
     fine (a time the record has only once something happened)."""
@@ -341,6 +358,22 @@ def person_columns(
         key=key,
     )
     return frame.rename({"actor": f"{prefix}_actor"}).drop(f"{prefix}_handle")
+
+
+def people_by(
+    person: Callable[..., pl.DataFrame],
+    vault: Callable[[list[pl.Series], str], pl.DataFrame],
+    *people: tuple[str, str],
+) -> Attribution:
+    """Attribution to each ``(user struct column, prefix)`` by ``person`` (a
+    :func:`person_columns` of the tool); the vault rows are ``vault``'s of every person named."""
+
+    def attribute(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        for user, prefix in people:
+            rows = person(rows, user, key=key, prefix=prefix)
+        return rows, vault([rows.get_column(user) for user, _ in people], key)
+
+    return attribute
 
 
 def as_actor(prefix: str) -> dict[str, pl.Expr]:

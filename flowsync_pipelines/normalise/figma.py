@@ -33,6 +33,7 @@ from flowsync_pipelines.normalise.common import (
     checked,
     decode,
     happened,
+    missing,
     once_set,
     quarantine_rows,
     reference_rows,
@@ -80,7 +81,7 @@ def comments(landing: pl.DataFrame, key: str) -> Normalised:
         landing,
         COMMENT,
         (
-            pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
+            missing("comment"),
             pl.when(~pl.col("is_stub")).then(_bad_times("created_at")),
         ),
         derived=(

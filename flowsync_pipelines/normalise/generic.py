@@ -14,6 +14,7 @@ from flowsync_pipelines.normalise.common import (
     checked,
     email_author,
     finish,
+    missing,
     polled,
     reference_rows,
     utc,
@@ -44,7 +45,7 @@ GIT_COMMITS = PolledKind(
         },
     ),
     problems=(
-        pl.when(pl.col("sha").is_null()).then(pl.lit("commit has no sha")),
+        missing("commit", "sha"),
         bad_timestamp("committed_at", "committed_at"),
     ),
     actor=email_author,

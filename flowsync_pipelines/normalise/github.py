@@ -45,6 +45,7 @@ from flowsync_pipelines.normalise.common import (
     bad_timestamp,
     commit_attributes,
     fallback_columns,
+    missing,
     once_set,
     optional_timestamp,
     polled,
@@ -255,7 +256,7 @@ REVIEWS = PolledKind(
         },
     ),
     problems=(
-        pl.when(pl.col("id").is_null()).then(pl.lit("review has no id")),
+        missing("review"),
         pl.when(pl.col("pr_number").is_null()).then(
             pl.lit("review has no pull_request_url ending in /pulls/<number>")
         ),
@@ -341,7 +342,7 @@ COMMITS = PolledKind(
         },
     ),
     problems=(
-        pl.when(pl.col("sha").is_null()).then(pl.lit("commit has no sha")),
+        missing("commit", "sha"),
         pl.when(utc(pl.col("authored_at")).is_null()).then(
             bad_timestamp("committed_at", "commit.committer.date")
         ),
@@ -468,7 +469,7 @@ WORKFLOW_RUNS = PolledKind(
         },
     ),
     problems=(
-        pl.when(pl.col("id").is_null()).then(pl.lit("workflow run has no id")),
+        missing("workflow run"),
         pl.when(pl.col("occurred_at").is_null()).then(
             bad_timestamp("created_at", "run_started_at / created_at")
         ),
@@ -528,7 +529,7 @@ DEPLOYMENTS = PolledKind(
     json_types=presence("creator"),
     prepare=_repo_url_from("repository_url", "url"),
     derived=(_CREATED_OR_UPDATED,),
-    problems=(pl.when(pl.col("id").is_null()).then(pl.lit("deployment has no id")), _NO_TIME),
+    problems=(missing("deployment"), _NO_TIME),
     actor=_by("creator"),
     entity_type="deployment",
     entity_id=pl.col("scope") + "/deployments/" + pl.col("id"),
@@ -536,7 +537,6 @@ DEPLOYMENTS = PolledKind(
         "repository": pl.col("scope"),
         "commit_sha": pl.col("sha"),
         "deployment_id": pl.col("id"),
-        "environment": pl.col("environment"),
         "ticket_keys": NO_KEYS,
         "url": pl.when(pl.col("sha").str.contains(r"^[0-9a-f]{40}$"))
         .then(pl.col("repo_url") + "/commit/" + pl.col("sha"))
@@ -627,7 +627,7 @@ RELEASES = PolledKind(
         ),
     ),
     problems=(
-        pl.when(pl.col("id").is_null()).then(pl.lit("release has no id")),
+        missing("release"),
         pl.when(pl.col("published_at").is_not_null() & pl.col("occurred_at").is_null()).then(
             bad_timestamp("published_at", "published_at")
         ),

@@ -35,13 +35,16 @@ from flowsync_pipelines.normalise.common import (
     decode,
     email_author,
     happened,
+    missing,
     once_set,
     optional_timestamp,
+    people_by,
     person_columns,
     polled,
     polled_events,
     quarantine_rows,
     reference_rows,
+    run_action,
     text,
     utc,
     vault_rows,
@@ -115,15 +118,8 @@ _person = partial(person_columns, field="username", kind=_user_kind, source=SOUR
 
 
 def _people(*people: tuple[str, str]) -> Attribution:
-    """Attribution to each ``(user struct column, prefix)`` (see :func:`_person`); the vault
-    rows are those of every person named."""
-
-    def attribute(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-        for user, prefix in people:
-            rows = _person(rows, user, key=key, prefix=prefix)
-        return rows, _vault([rows.get_column(user) for user, _ in people], key)
-
-    return attribute
+    """Attribution to each ``(user struct column, prefix)``; vault rows of every person."""
+    return people_by(_person, _vault, *people)
 
 
 def _is_true(column: str) -> pl.Expr:
@@ -166,10 +162,6 @@ def _branch(ref: pl.Expr) -> pl.Expr:
     return pl.when(~ref.str.starts_with("refs/")).then(ref)
 
 
-def _no_id(label: str, field: str = "id") -> pl.Expr:
-    return pl.when(pl.col(field).is_null()).then(pl.lit(f"{label} has no {field}"))
-
-
 NO_KEYS = pl.lit([], pl.List(S))
 
 
@@ -199,7 +191,7 @@ MERGE_REQUESTS = PolledKind(
     ),
     problems=(
         pl.when(pl.col("pr_number").is_null()).then(pl.lit("merge request has no iid")),
-        _no_id("merge request", "web_url"),
+        missing("merge request", "web_url"),
         bad_timestamp("created_at", "created_at"),
         optional_timestamp("merged_at"),
         optional_timestamp("closed_at"),
@@ -264,7 +256,7 @@ def approvals(landing: pl.DataFrame, key: str) -> Normalised:
     :func:`notes` turns into the ``review`` event; counting this record too would count twice.
     The approvers still land in the vault, so identity resolution sees every reviewer.
     """
-    approval, quarantine = checked(landing, APPROVALS, (_no_id("approvals record", "iid"),))
+    approval, quarantine = checked(landing, APPROVALS, (missing("approvals record", "iid"),))
     approvers = (
         approval.select(pl.col("approved_by").list.eval(pl.element().struct.field("user")))
         .explode("approved_by")
@@ -308,7 +300,7 @@ def notes(landing: pl.DataFrame, key: str) -> Normalised:
         landing,
         NOTE,
         (
-            _no_id("note"),
+            missing("note"),
             pl.when(on_merge_request & pl.col("pr_number").is_null()).then(
                 pl.lit("note names no merge request (noteable_iid)")
             ),
@@ -416,7 +408,7 @@ PIPELINES = PolledKind(
     # ``source`` (push, merge_request_event, schedule…) would clash with the landing column.
     renamed={"source": "trigger"},
     problems=(
-        _no_id("pipeline"),
+        missing("pipeline"),
         bad_timestamp("created_at", "created_at"),
         optional_timestamp("started_at"),
         optional_timestamp("finished_at"),
@@ -470,7 +462,7 @@ JOB = pl.Struct(
 JOBS = PolledKind(
     dtype=JOB,
     problems=(
-        _no_id("job"),
+        missing("job"),
         optional_timestamp("started_at"),
         optional_timestamp("finished_at"),
     ),
@@ -546,7 +538,7 @@ DEPLOYMENTS = PolledKind(
         },
     ),
     problems=(
-        _no_id("deployment"),
+        missing("deployment"),
         bad_timestamp("created_at", "created_at"),
         optional_timestamp("updated_at"),
         optional_timestamp("job_started_at", "deployable.started_at"),
@@ -634,7 +626,7 @@ ISSUES = PolledKind(
     dtype=ISSUE,
     derived=({"assigned": pl.coalesce(pl.col("assignee"), pl.col("assignees").list.first())},),
     problems=(
-        _no_id("issue", "iid"),
+        missing("issue", "iid"),
         bad_timestamp("created_at", "created_at"),
         optional_timestamp("closed_at"),
     ),
@@ -725,7 +717,7 @@ COMMITS = PolledKind(
             .otherwise(pl.lit("unknown"))
         },
     ),
-    problems=(_no_id("commit"), bad_timestamp("committed_at", "committed_date")),
+    problems=(missing("commit"), bad_timestamp("committed_at", "committed_date")),
     actor=email_author,
     entity_type="commit",
     entity_id=pl.col("scope") + "@" + pl.col("id"),
@@ -889,11 +881,7 @@ HOOKS: dict[str, WebhookEvent] = {
         },
         entity_type=pl.lit("ci_run"),
         entity_id=pl.col("scope") + "/pipelines/" + _attr("id"),
-        action=pl.when(_attr("status").is_in(PIPELINE_DONE))
-        .then(pl.lit("completed"))
-        .when(_attr("status") == "running")
-        .then(pl.lit("started"))
-        .otherwise(pl.lit("queued")),
+        action=run_action(_attr("status").is_in(PIPELINE_DONE), _attr("status") == "running"),
         time=pl.when(_attr("status").is_in(PIPELINE_DONE))
         .then(_attr("finished_at"))
         .otherwise(_attr("created_at")),

@@ -25,7 +25,9 @@ from flowsync_pipelines.normalise.common import (
     PolledKind,
     WebhookEvent,
     accounts_by,
+    missing,
     polled,
+    run_action,
     text,
     webhook_events,
 )
@@ -120,7 +122,7 @@ BUILDS = PolledKind(
     ),
     problems=(
         pl.when(pl.col("build_number").is_null()).then(pl.lit("build has no number")),
-        pl.when(pl.col("timestamp").is_null()).then(pl.lit("build has no timestamp")),
+        missing("build", "timestamp"),
         pl.when(pl.col("started_ms").is_null()).then(
             pl.lit("timestamp is not epoch milliseconds: ") + pl.col("timestamp")
         ),
@@ -211,11 +213,7 @@ NOTIFIED_BUILD = WebhookEvent(
     NOTIFICATION,
     entity_type=pl.lit("ci_run"),
     entity_id="jenkins:" + pl.col("name") + "#" + BUILD_FIELD("number"),
-    action=pl.when(BUILD_FIELD("phase").is_in(DONE_PHASES))
-    .then(pl.lit("completed"))
-    .when(BUILD_FIELD("phase") == "STARTED")
-    .then(pl.lit("started"))
-    .otherwise(pl.lit("queued")),
+    action=run_action(BUILD_FIELD("phase").is_in(DONE_PHASES), BUILD_FIELD("phase") == "STARTED"),
     # Epoch milliseconds, as the polled builds: start, or start + duration once done.
     time=pl.when(BUILD_FIELD("phase").is_in(DONE_PHASES))
     .then(

@@ -40,6 +40,7 @@ from flowsync_pipelines.normalise.common import (
     decode,
     finish,
     first_reason,
+    missing,
     once_set,
     polled,
     quarantine_rows,
@@ -172,7 +173,7 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
         landing,
         ISSUE,
         (
-            pl.when(pl.col("key").is_null()).then(pl.lit("issue has no key")),
+            missing("issue", "key"),
             bad_timestamp("created", "fields.created"),
         ),
         prepare=lambda rows, _landing: rows.unnest("fields"),
@@ -278,7 +279,7 @@ SPRINT = pl.Struct(
 
 SPRINTS = PolledKind(
     dtype=SPRINT,
-    problems=(pl.when(pl.col("id").is_null()).then(pl.lit("sprint has no id")),),
+    problems=(missing("sprint"),),
     references=(
         pl.col("startDate").is_null() & pl.col("completeDate").is_null(),
         "future sprint: not started, nothing has happened yet",

@@ -46,9 +46,11 @@ from flowsync_pipelines.normalise.common import (
     finish,
     first_reason,
     merge_accounts,
+    missing,
     named,
     once_set,
     optional_timestamp,
+    people_by,
     person_columns,
     polled,
     quarantine_rows,
@@ -151,7 +153,7 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
         landing,
         ISSUE,
         (
-            pl.when(pl.col("identifier").is_null()).then(pl.lit("issue has no identifier")),
+            missing("issue", "identifier"),
             bad_timestamp("createdAt", "createdAt"),
             *[optional_timestamp(field) for _, field, _, _ in MILESTONES],
             optional_timestamp("archivedAt"),
@@ -326,15 +328,8 @@ COMMENT = pl.Struct(
 
 
 def _people(*people: tuple[str, str]) -> Attribution:
-    """Attribution to each ``(user struct column, prefix)`` (see :func:`_person`); the vault
-    rows are those of every person named."""
-
-    def attribute(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-        for user, prefix in people:
-            rows = _person(rows, user, key=key, prefix=prefix)
-        return rows, _vault([rows.get_column(user) for user, _ in people], key)
-
-    return attribute
+    """Attribution to each ``(user struct column, prefix)``; vault rows of every person."""
+    return people_by(_person, _vault, *people)
 
 
 def _comment_columns() -> list[pl.Expr]:
@@ -368,7 +363,7 @@ COMMENTS = PolledKind(
     dtype=COMMENT,
     derived=({"issue_key": pl.col("issue").struct.field("identifier")},),
     problems=(
-        pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
+        missing("comment"),
         pl.when(pl.col("issue_key").is_null()).then(
             pl.lit("comment names no issue (issue.identifier)")
         ),
@@ -410,7 +405,7 @@ _STARTS_AT = utc(pl.col("startsAt"))
 CYCLES = PolledKind(
     dtype=CYCLE,
     problems=(
-        pl.when(pl.col("id").is_null()).then(pl.lit("cycle has no id")),
+        missing("cycle"),
         bad_timestamp("startsAt", "startsAt"),
         optional_timestamp("completedAt"),
     ),
@@ -479,7 +474,7 @@ PROJECT_MILESTONES = (
 PROJECTS = PolledKind(
     dtype=PROJECT,
     problems=(
-        pl.when(pl.col("id").is_null()).then(pl.lit("project has no id")),
+        missing("project"),
         *[optional_timestamp(field) for _, field in PROJECT_MILESTONES],
     ),
     actor=_people(("lead", "lead")),
@@ -648,7 +643,7 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     hook = hook.with_columns(
         first_reason(
             _bad_action(),
-            pl.when(pl.col("identifier").is_null()).then(pl.lit("issue has no identifier")),
+            missing("issue", "identifier"),
             _bad_time("at", pl.col("at_label")),
         )
     )
@@ -699,7 +694,7 @@ def comment_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     hook = hook.with_columns(
         first_reason(
             _bad_action(),
-            pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
+            missing("comment"),
             pl.when(pl.col("issue_key").is_null()).then(
                 pl.lit("comment names no issue (data.issue.identifier or its url)")
             ),

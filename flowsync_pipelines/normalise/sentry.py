@@ -62,6 +62,7 @@ from flowsync_pipelines.normalise.common import (
     finish,
     first_reason,
     merge_accounts,
+    missing,
     once_set,
     optional_timestamp,
     polled,
@@ -78,10 +79,6 @@ SOURCE = "sentry"
 DEFAULT_WEB_ROOT = "https://sentry.io"
 SHA = r"^[0-9a-f]{40}$"
 USER = pl.Struct({"id": S, "name": S, "email": S, "type": S})
-
-
-def _no_id(label: str, field: str = "id") -> pl.Expr:
-    return pl.when(pl.col(field).is_null()).then(pl.lit(f"{label} has no {field}"))
 
 
 NO_KEYS = pl.lit([], pl.List(S))
@@ -239,7 +236,7 @@ ISSUES = PolledKind(
         },
     ),
     problems=(
-        _no_id("issue"),
+        missing("issue"),
         bad_timestamp("firstSeen", "firstSeen"),
         optional_timestamp("resolved_at", "activity.set_resolved.dateCreated"),
     ),
@@ -406,7 +403,7 @@ RELEASES = PolledKind(
         },
     ),
     problems=(
-        _no_id("release", "version"),
+        missing("release", "version"),
         bad_timestamp("dateCreated", "dateCreated"),
         optional_timestamp("dateReleased"),
     ),
@@ -441,11 +438,11 @@ DEPLOYS = PolledKind(
     prepare=_requests,
     derived=({"version": pl.col("record_id").str.extract(r"^(.+)/deploys/[^/]*$")},),
     problems=(
-        _no_id("deploy"),
+        missing("deploy"),
         pl.when(pl.col("version").is_null()).then(
             pl.lit("deploy record id names no release (<version>/deploys/<id>)")
         ),
-        _no_id("deploy", "environment"),
+        missing("deploy", "environment"),
         pl.when(pl.col("dateStarted").is_null() & pl.col("dateFinished").is_null()).then(
             pl.lit("deploy has neither dateStarted nor dateFinished")
         ),
