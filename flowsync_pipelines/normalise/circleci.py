@@ -31,7 +31,6 @@ from flowsync_pipelines.normalise.common import (
     WebhookEvent,
     accounts,
     actor_columns,
-    bad_timestamp,
     checked,
     missing,
     once_set,
@@ -39,6 +38,7 @@ from flowsync_pipelines.normalise.common import (
     polled,
     reference_rows,
     text,
+    timestamps,
     utc,
     webhook_events,
 )
@@ -204,8 +204,7 @@ WORKFLOWS = PolledKind(
     dtype=WORKFLOW,
     problems=(
         missing("workflow"),
-        bad_timestamp("created_at", "created_at"),
-        optional_timestamp("stopped_at"),
+        *timestamps("created_at", optional=("stopped_at",)),
     ),
     actor=trigger_actor,
     entity_type="ci_run",

@@ -185,6 +185,15 @@ def optional_timestamp(column: str, label: str | None = None) -> pl.Expr:
     )
 
 
+def timestamps(*required: str, optional: tuple[str, ...] = ()) -> tuple[pl.Expr, ...]:
+    """Reasons when a ``required`` time is missing or malformed, or an ``optional`` one is
+    malformed (each labelled by its field)."""
+    return (
+        *(bad_timestamp(column, column) for column in required),
+        *(optional_timestamp(column) for column in optional),
+    )
+
+
 def first_reason(*reasons: pl.Expr) -> pl.Expr:
     return pl.coalesce(*reasons).alias("reason")
 

@@ -60,18 +60,8 @@ USER = pl.Struct({"login": S, "id": S, "type": S})
 
 PULL = pl.Struct(
     {
-        "number": S,
-        "url": S,
-        "html_url": S,
-        "title": S,
-        "body": S,
-        "state": S,
-        "draft": S,
-        "created_at": S,
-        "updated_at": S,
-        "closed_at": S,
-        "merged_at": S,
-        "merge_commit_sha": S,
+        **text("number", "url", "html_url", "title", "body", "state", "draft"),
+        **text("created_at", "updated_at", "closed_at", "merged_at", "merge_commit_sha"),
         "user": USER,
         "head": pl.Struct({"ref": S, "sha": S}),
         "base": pl.Struct({"ref": S, "repo": pl.Struct({"full_name": S})}),
@@ -437,16 +427,8 @@ DEPLOYMENT_STATUS = pl.Struct(
 
 RELEASE = pl.Struct(
     {
-        "id": S,
-        "tag_name": S,
-        "name": S,
-        "target_commitish": S,
-        "html_url": S,
-        "url": S,
-        "created_at": S,
-        "published_at": S,
-        "draft": S,
-        "prerelease": S,
+        **text("id", "tag_name", "name", "target_commitish", "html_url", "url"),
+        **text("created_at", "published_at", "draft", "prerelease"),
         "author": USER,
     }
 )
@@ -705,6 +687,39 @@ def _ref_type(ref: pl.Expr) -> pl.Expr:
     )
 
 
+def _comment_hook(
+    label: str,
+    fields: dict[str, pl.DataType],
+    parent: str,
+    paths: tuple[str, str, str],
+    **columns: pl.Expr,
+) -> WebhookEvent:
+    """A comment on the issue or pull request in field ``parent``: the entity
+    ``<repo>#<number>/<kind>/<id>``, linked to ``<repo page>/<page>/<number><anchor><id>``
+    (``paths`` = kind, page, anchor) when the comment has no ``html_url``."""
+    kind, page, anchor = paths
+    number = pl.col(parent).struct.field("number")
+    comment = pl.col("comment").struct.field
+    return _hook(
+        label,
+        fields,
+        entity_type=pl.lit("comment"),
+        entity_id=pl.col("scope") + "#" + number + f"/{kind}/" + comment("id"),
+        action=_comment_action(),
+        time=_comment_time(),
+        fallback_times=(("comment's other time", _comment_time(fallback=True)),),
+        columns={
+            "repository": pl.col("scope"),
+            "ticket_keys": _keys(comment("body")),
+            "title": _first_line(comment("body")),
+            "url": pl.coalesce(
+                comment("html_url"), _repo_html() + f"/{page}/" + number + anchor + comment("id")
+            ),
+            **columns,
+        },
+    )
+
+
 def _comment_action() -> pl.Expr:
     return pl.col("action").replace({"created": "commented"})
 
@@ -819,62 +834,22 @@ HOOKS: dict[str, WebhookEvent] = {
         ),
     ),
     # Comments on issues and pull requests (a pull request is an issue to this event).
-    "issue_comment": _hook(
+    "issue_comment": _comment_hook(
         "issue comment",
         {"issue": ISSUE, "comment": COMMENT},
-        entity_type=pl.lit("comment"),
-        entity_id=pl.col("scope")
-        + "#"
-        + pl.col("issue").struct.field("number")
-        + "/comments/"
-        + pl.col("comment").struct.field("id"),
-        action=_comment_action(),
-        time=_comment_time(),
-        fallback_times=(("comment's other time", _comment_time(fallback=True)),),
-        columns={
-            "repository": pl.col("scope"),
-            "pr_number": pl.when(pl.col("issue").struct.field("pull_request").is_not_null())
-            .then(pl.col("issue").struct.field("number"))
-            .cast(pl.Int64, strict=False),
-            "ticket_keys": _keys(pl.col("comment").struct.field("body")),
-            "title": _first_line(pl.col("comment").struct.field("body")),
-            "url": pl.coalesce(
-                pl.col("comment").struct.field("html_url"),
-                _repo_html()
-                + "/issues/"
-                + pl.col("issue").struct.field("number")
-                + "#issuecomment-"
-                + pl.col("comment").struct.field("id"),
-            ),
-        },
+        "issue",
+        ("comments", "issues", "#issuecomment-"),
+        pr_number=pl.when(pl.col("issue").struct.field("pull_request").is_not_null())
+        .then(pl.col("issue").struct.field("number"))
+        .cast(pl.Int64, strict=False),
     ),
-    "pull_request_review_comment": _hook(
+    "pull_request_review_comment": _comment_hook(
         "review comment",
         {"comment": COMMENT, "pull_request": pl.Struct({"number": S})},
-        entity_type=pl.lit("comment"),
-        entity_id=pl.col("scope")
-        + "#"
-        + pl.col("pull_request").struct.field("number")
-        + "/review_comments/"
-        + pl.col("comment").struct.field("id"),
-        action=_comment_action(),
-        time=_comment_time(),
-        fallback_times=(("comment's other time", _comment_time(fallback=True)),),
-        columns={
-            "repository": pl.col("scope"),
-            "pr_number": pl.col("pull_request").struct.field("number").cast(pl.Int64, strict=False),
-            "commit_sha": pl.col("comment").struct.field("commit_id"),
-            "ticket_keys": _keys(pl.col("comment").struct.field("body")),
-            "title": _first_line(pl.col("comment").struct.field("body")),
-            "url": pl.coalesce(
-                pl.col("comment").struct.field("html_url"),
-                _repo_html()
-                + "/pull/"
-                + pl.col("pull_request").struct.field("number")
-                + "#discussion_r"
-                + pl.col("comment").struct.field("id"),
-            ),
-        },
+        "pull_request",
+        ("review_comments", "pull", "#discussion_r"),
+        pr_number=pl.col("pull_request").struct.field("number").cast(pl.Int64, strict=False),
+        commit_sha=pl.col("comment").struct.field("commit_id"),
     ),
     "check_run": _hook(
         "check run",

@@ -549,10 +549,10 @@ DEPLOYMENTS = PolledKind(
     entity_id=pl.col("scope") + "/deployments/" + pl.col("id"),
     columns={
         **as_actor("deployer"),
+        "environment": pl.col("environment").struct.field("name"),
+        "deployment_id": pl.col("id"),
         "repository": pl.col("scope"),
         "commit_sha": pl.col("sha"),
-        "deployment_id": pl.col("id"),
-        "environment": pl.col("environment").struct.field("name"),
         "ticket_keys": NO_KEYS,
         # its deploy job's page, else the commit it deploys, else its environment's page
         "url": pl.coalesce(

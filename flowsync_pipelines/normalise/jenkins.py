@@ -44,16 +44,8 @@ REMOTE_PATH = r"^(?:[a-z][a-z0-9+.-]*://[^/]+/|[^@/]+@[^:/]+:)(.+?)(?:\.git)?/?$
 CAUSE = pl.Struct({"shortDescription": S, "userId": S, "userName": S})
 BUILD = pl.Struct(
     {
-        "number": S,
-        "url": S,
-        "fullDisplayName": S,
-        "result": S,
-        "building": S,
-        "timestamp": S,
-        "duration": S,
-        "estimatedDuration": S,
-        "queueId": S,
-        "builtOn": S,
+        **text("number", "url", "fullDisplayName", "result", "building", "timestamp"),
+        **text("duration", "estimatedDuration", "queueId", "builtOn"),
         "actions": pl.List(
             pl.Struct(
                 {

@@ -45,6 +45,7 @@ from flowsync_pipelines.normalise.common import (
     polled,
     quarantine_rows,
     reference_rows,
+    text,
     utc,
     vault_rows,
     webhook_events,
@@ -172,10 +173,7 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
     issue, quarantine = checked(
         landing,
         ISSUE,
-        (
-            missing("issue", "key"),
-            bad_timestamp("created", "fields.created"),
-        ),
+        (missing("issue", "key"), bad_timestamp("created", "fields.created")),
         prepare=lambda rows, _landing: rows.unnest("fields"),
     )
     issue = _prepare_issues(issue, key)
@@ -263,17 +261,17 @@ def _status_categories(issue: pl.DataFrame) -> pl.DataFrame:
 
 
 SPRINT = pl.Struct(
-    {
-        "id": S,
-        "self": S,
-        "state": S,
-        "name": S,
-        "startDate": S,
-        "endDate": S,
-        "completeDate": S,
-        "goal": S,
-        "originBoardId": S,
-    }
+    text(
+        "id",
+        "self",
+        "state",
+        "name",
+        "startDate",
+        "endDate",
+        "completeDate",
+        "goal",
+        "originBoardId",
+    )
 )
 
 
@@ -429,19 +427,19 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     deleted_at, deleted_source = first_time(
         [("timestamp", epoch_ms("timestamp")), (RECEIVED, pl.col("received_at"))]
     )
+
+    def by_event(created: pl.Expr, updated: pl.Expr, deleted: pl.Expr) -> pl.Expr:
+        return (
+            pl.when(event == "created")
+            .then(created)
+            .when(event == "updated")
+            .then(updated)
+            .otherwise(deleted)
+        )
+
     hook = hook.with_columns(
-        pl.when(event == "created")
-        .then(created_at)
-        .when(event == "updated")
-        .then(moved_at)
-        .otherwise(deleted_at)
-        .alias("occurred_at"),
-        pl.when(event == "created")
-        .then(created_source)
-        .when(event == "updated")
-        .then(moved_source)
-        .otherwise(deleted_source)
-        .alias("time_source"),
+        by_event(created_at, moved_at, deleted_at).alias("occurred_at"),
+        by_event(created_source, moved_source, deleted_source).alias("time_source"),
     ).with_columns(
         first_reason(
             pl.when(pl.col("key").is_null()).then(pl.lit("issue has no key (issue.key)")),

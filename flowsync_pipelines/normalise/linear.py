@@ -54,6 +54,7 @@ from flowsync_pipelines.normalise.common import (
     person_columns,
     polled,
     quarantine_rows,
+    timestamps,
     utc,
     vault_rows,
 )
@@ -148,17 +149,20 @@ MILESTONES = (
 )
 
 
+ISSUE_PROBLEMS = (
+    missing("issue", "identifier"),
+    *timestamps(
+        "createdAt",
+        optional=(*(field for _, field, _, _ in MILESTONES), "archivedAt", "updatedAt"),
+    ),
+)
+
+
 def issues(landing: pl.DataFrame, key: str) -> Normalised:
     issue, quarantine = checked(
         landing,
         ISSUE,
-        (
-            missing("issue", "identifier"),
-            bad_timestamp("createdAt", "createdAt"),
-            *[optional_timestamp(field) for _, field, _, _ in MILESTONES],
-            optional_timestamp("archivedAt"),
-            optional_timestamp("updatedAt"),
-        ),
+        ISSUE_PROBLEMS,
         derived=(
             {
                 "state_name": pl.col("state").struct.field("name"),
@@ -406,8 +410,7 @@ CYCLES = PolledKind(
     dtype=CYCLE,
     problems=(
         missing("cycle"),
-        bad_timestamp("startsAt", "startsAt"),
-        optional_timestamp("completedAt"),
+        *timestamps("startsAt", optional=("completedAt",)),
     ),
     references=(
         ~(pl.col("fetched_at") >= _STARTS_AT) & pl.col("completedAt").is_null(),
