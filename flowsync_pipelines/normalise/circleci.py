@@ -289,59 +289,51 @@ _WORKFLOW = pl.col("workflow").struct.field
 _JOB = pl.col("job").struct.field
 _HOOK_SLUG = pl.coalesce(pl.col("project").struct.field("slug"), _PIPELINE("project_slug"))
 
-WORKFLOW_COMPLETED = WebhookEvent(
-    "workflow-completed delivery",
-    pl.Struct(
-        {
-            **_HOOK,
-            "workflow": pl.Struct(text("id", "name", "status", "created_at", "stopped_at", "url")),
-        }
-    ),
-    entity_type=pl.lit("ci_run"),
-    entity_id="circleci:workflow/" + _WORKFLOW("id"),
-    action=pl.lit("completed"),
-    time=_WORKFLOW("stopped_at"),
-    fallback_times=(("happened_at", pl.col("happened_at")),),
-    columns={
-        **_ci_run_columns(_HOOK_SLUG),
-        "title": _WORKFLOW("name") + " #" + _PIPELINE("number"),
-        "url": pl.coalesce(
-            _WORKFLOW("url"), _workflow_url(_HOOK_SLUG, _PIPELINE("number"), _WORKFLOW("id"))
-        ),
-        "state": _WORKFLOW("status"),
-        "attributes": _run_attributes(workflow=_WORKFLOW("name"), status=_WORKFLOW("status")),
-    },
+
+def _completed(
+    label: str, run: dict[str, pl.DataType], entity_id: pl.Expr, **columns: pl.Expr
+) -> WebhookEvent:
+    """A ``<label>-completed`` delivery: the run ``entity_id`` ``completed`` at its
+    ``stopped_at`` (else when it happened), by the pipeline's trigger; ``run`` adds fields."""
+    run_field = pl.col(label).struct.field
+    return WebhookEvent(
+        f"{label}-completed delivery",
+        pl.Struct({**_HOOK, **run}),
+        entity_type=pl.lit("ci_run"),
+        entity_id=entity_id,
+        action=pl.lit("completed"),
+        time=run_field("stopped_at"),
+        fallback_times=(("happened_at", pl.col("happened_at")),),
+        columns={**_ci_run_columns(_HOOK_SLUG), "state": run_field("status"), **columns},
+    )
+
+
+_WORKFLOW_PAGE = pl.coalesce(
+    _WORKFLOW("url"), _workflow_url(_HOOK_SLUG, _PIPELINE("number"), _WORKFLOW("id"))
 )
-JOB_COMPLETED = WebhookEvent(
-    "job-completed delivery",
-    pl.Struct(
-        {
-            **_HOOK,
-            "workflow": pl.Struct(text("id", "name", "url")),
-            "job": pl.Struct(text("id", "number", "name", "status", "started_at", "stopped_at")),
-        }
-    ),
-    entity_type=pl.lit("ci_run"),
-    entity_id="circleci:job/" + _JOB("id"),
-    action=pl.lit("completed"),
-    time=_JOB("stopped_at"),
-    fallback_times=(("happened_at", pl.col("happened_at")),),
-    columns={
-        **_ci_run_columns(_HOOK_SLUG),
-        "title": _JOB("name") + " (" + _WORKFLOW("name") + " #" + _PIPELINE("number") + ")",
-        "url": pl.coalesce(
-            _WORKFLOW("url"), _workflow_url(_HOOK_SLUG, _PIPELINE("number"), _WORKFLOW("id"))
-        )
-        + "/jobs/"
-        + _JOB("number"),
-        "state": _JOB("status"),
-        "attributes": _run_attributes(
-            workflow=_WORKFLOW("name"),
-            workflow_id=_WORKFLOW("id"),
-            job_number=_JOB("number").cast(pl.Int64, strict=False),
-            status=_JOB("status"),
-        ),
+WORKFLOW_COMPLETED = _completed(
+    "workflow",
+    {"workflow": pl.Struct(text("id", "name", "status", "created_at", "stopped_at", "url"))},
+    "circleci:workflow/" + _WORKFLOW("id"),
+    title=_WORKFLOW("name") + " #" + _PIPELINE("number"),
+    url=_WORKFLOW_PAGE,
+    attributes=_run_attributes(workflow=_WORKFLOW("name"), status=_WORKFLOW("status")),
+)
+JOB_COMPLETED = _completed(
+    "job",
+    {
+        "workflow": pl.Struct(text("id", "name", "url")),
+        "job": pl.Struct(text("id", "number", "name", "status", "started_at", "stopped_at")),
     },
+    "circleci:job/" + _JOB("id"),
+    title=_JOB("name") + " (" + _WORKFLOW("name") + " #" + _PIPELINE("number") + ")",
+    url=_WORKFLOW_PAGE + "/jobs/" + _JOB("number"),
+    attributes=_run_attributes(
+        workflow=_WORKFLOW("name"),
+        workflow_id=_WORKFLOW("id"),
+        job_number=_JOB("number").cast(pl.Int64, strict=False),
+        status=_JOB("status"),
+    ),
 )
 PING = WebhookEvent(
     "ping delivery",

@@ -144,6 +144,20 @@ def quarantine_rows(frame: pl.DataFrame) -> pl.DataFrame:
     return schema.conform(frame, schema.QUARANTINE)
 
 
+def split_rejected(
+    rows: pl.DataFrame, undecodable: pl.DataFrame, *problems: pl.Expr
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The ``rows`` without a ``reason``, and the quarantine: ``undecodable`` and the rest.
+
+    With ``problems``, the ``reason`` is the first of them that is not null.
+    """
+    if problems:
+        rows = rows.with_columns(first_reason(*problems))
+    rejected = rows.filter(pl.col("reason").is_not_null())
+    quarantine = quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
+    return rows.filter(pl.col("reason").is_null()), quarantine
+
+
 def utc(expr: pl.Expr) -> pl.Expr:
     return parse_utc(expr)
 
@@ -388,11 +402,6 @@ def people_by(
 def as_actor(prefix: str) -> dict[str, pl.Expr]:
     """The person :func:`person_columns` added under ``prefix`` as the event's actor."""
     return {"actor": pl.col(f"{prefix}_actor"), "actor_kind": pl.col(f"{prefix}_kind")}
-
-
-def named(*exprs: pl.Expr) -> dict[str, pl.Expr]:
-    """``exprs`` by their output names (for ``PolledKind.columns``)."""
-    return {expr.meta.output_name(): expr for expr in exprs}
 
 
 @dataclass(frozen=True)
@@ -711,10 +720,7 @@ def checked(
     for step in derived:
         rows = rows.with_columns(**step)
     reason = first_reason(*problems) if problems else pl.lit(None, pl.String).alias("reason")
-    rows = rows.with_columns(reason)
-    rejected = rows.filter(pl.col("reason").is_not_null())
-    quarantine = quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
-    return rows.filter(pl.col("reason").is_null()), quarantine
+    return split_rejected(rows.with_columns(reason), undecodable)
 
 
 def polled_events(landing: pl.DataFrame, key: str, kind: PolledKind, *, source: str) -> Normalised:

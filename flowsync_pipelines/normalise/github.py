@@ -183,6 +183,18 @@ def _short_sha(sha: pl.Expr) -> pl.Expr:
 
 
 NO_KEYS = pl.lit([], pl.List(S))
+
+
+def _in_repo(path: str, id_column: str = "id") -> pl.Expr:
+    """An entity of the repository (the scope): ``<owner>/<repo><path><id>``."""
+    return pl.col("scope") + path + pl.col(id_column)
+
+
+def _no_time(label: str) -> pl.Expr:
+    """A reason when no time (``created_at`` or its fallbacks, ``label``) is a timestamp."""
+    return pl.when(pl.col("occurred_at").is_null()).then(bad_timestamp("created_at", label))
+
+
 _PR_NUMBER = pl.col("pr_number").cast(S)
 
 PULL_REQUESTS = PolledKind(
@@ -450,15 +462,10 @@ WORKFLOW_RUNS = PolledKind(
             "runner_json": pl.coalesce("triggering_actor_json", "actor_json"),
         },
     ),
-    problems=(
-        missing("workflow run"),
-        pl.when(pl.col("occurred_at").is_null()).then(
-            bad_timestamp("created_at", "run_started_at / created_at")
-        ),
-    ),
+    problems=(missing("workflow run"), _no_time("run_started_at / created_at")),
     actor=_by("runner"),
     entity_type="ci_run",
-    entity_id=pl.col("scope") + "/actions/runs/" + pl.col("id"),
+    entity_id=_in_repo("/actions/runs/"),
     columns={
         "repository": pl.col("scope"),
         "commit_sha": pl.col("head_sha"),
@@ -503,7 +510,7 @@ workflow_runs = polled(
 _CREATED_OR_UPDATED = fallback_columns(
     ("created_at", pl.col("created_at")), ("updated_at", pl.col("updated_at"))
 )
-_NO_TIME = pl.when(pl.col("occurred_at").is_null()).then(bad_timestamp("created_at", "created_at"))
+_NO_TIME = _no_time("created_at")
 _UNNAMED = pl.col("environment").fill_null("unnamed environment")
 
 DEPLOYMENTS = PolledKind(
@@ -514,7 +521,7 @@ DEPLOYMENTS = PolledKind(
     problems=(missing("deployment"), _NO_TIME),
     actor=_by("creator"),
     entity_type="deployment",
-    entity_id=pl.col("scope") + "/deployments/" + pl.col("id"),
+    entity_id=_in_repo("/deployments/"),
     columns={
         "repository": pl.col("scope"),
         "commit_sha": pl.col("sha"),
@@ -571,7 +578,7 @@ DEPLOYMENT_STATUSES = PolledKind(
     ),
     actor=_by("creator"),
     entity_type="deployment",
-    entity_id=pl.col("scope") + "/deployments/" + pl.col("deployment_id"),
+    entity_id=_in_repo("/deployments/", "deployment_id"),
     columns={
         "repository": pl.col("scope"),
         "ticket_keys": NO_KEYS,
@@ -616,7 +623,7 @@ RELEASES = PolledKind(
     ),
     actor=_by("author"),
     entity_type="release",
-    entity_id=pl.col("scope") + "/releases/" + pl.col("id"),
+    entity_id=_in_repo("/releases/"),
     columns={
         "repository": pl.col("scope"),
         "release": pl.col("tag_name"),

@@ -443,11 +443,7 @@ PIPELINES = PolledKind(
         ),
     ),
 )
-pipelines = polled(
-    PIPELINES,
-    SOURCE,
-    "``started`` and, once finished, ``completed`` with state = GitLab's status.",
-)
+pipelines = polled(PIPELINES, SOURCE, "``started``, then ``completed`` in GitLab's status.")
 
 JOB = pl.Struct(
     {
@@ -830,19 +826,22 @@ def _push(label: str) -> WebhookEvent:
     )
 
 
+# What merge request and pipeline hooks say of their object (``object_attributes``).
+MERGE_REQUEST_HOOK = pl.Struct(
+    {
+        **text("iid", "title", "description", "state", "action", "created_at", "updated_at"),
+        **text("source_branch", "target_branch", "merge_commit_sha", "url"),
+        "last_commit": pl.Struct({"id": S}),
+    }
+)
+PIPELINE_HOOK = pl.Struct(
+    text("id", "iid", "name", "ref", "sha", "status", "source", "created_at", "finished_at")
+)
+
 HOOKS: dict[str, WebhookEvent] = {
     "merge_request": _hook(
         "merge request",
-        {
-            "object_attributes": pl.Struct(
-                {
-                    **text("iid", "title", "description", "state", "action", "created_at"),
-                    **text("updated_at", "source_branch", "target_branch", "merge_commit_sha"),
-                    **text("url"),
-                    "last_commit": pl.Struct({"id": S}),
-                }
-            )
-        },
+        {"object_attributes": MERGE_REQUEST_HOOK},
         entity_type=pl.lit("pull_request"),
         entity_id=pl.col("scope") + "!" + _attr("iid"),
         # Older hooks have no action: they report an update.
@@ -870,15 +869,7 @@ HOOKS: dict[str, WebhookEvent] = {
     ),
     "pipeline": _hook(
         "pipeline",
-        {
-            "object_attributes": pl.Struct(
-                {
-                    **text("id", "iid", "name", "ref", "sha", "status", "source", "created_at"),
-                    **text("finished_at"),
-                }
-            ),
-            "merge_request": pl.Struct({"iid": S}),
-        },
+        {"object_attributes": PIPELINE_HOOK, "merge_request": pl.Struct({"iid": S})},
         entity_type=pl.lit("ci_run"),
         entity_id=pl.col("scope") + "/pipelines/" + _attr("id"),
         action=run_action(_attr("status").is_in(PIPELINE_DONE), _attr("status") == "running"),

@@ -40,20 +40,19 @@ from flowsync_pipelines.normalise.common import (
     PolledKind,
     accounts,
     actor_columns,
+    as_actor,
     bad_timestamp,
     checked,
     decode,
     finish,
-    first_reason,
     merge_accounts,
     missing,
-    named,
     once_set,
     optional_timestamp,
     people_by,
     person_columns,
     polled,
-    quarantine_rows,
+    split_rejected,
     timestamps,
     utc,
     vault_rows,
@@ -90,14 +89,6 @@ _person = partial(person_columns, field="id", kind=_user_kind, source=SOURCE)
 
 def _vault(users: list[pl.Series], key: str) -> pl.DataFrame:
     return vault_rows(users, key, SOURCE, _user_kind, "id", "name", "email", USER)
-
-
-def _rejected_and_kept(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return frame.filter(pl.col("reason").is_not_null()), frame.filter(pl.col("reason").is_null())
-
-
-def _quarantine(rejected: pl.DataFrame, undecodable: pl.DataFrame) -> pl.DataFrame:
-    return quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
 
 
 # -- issues -------------------------------------------------------------------------------------
@@ -336,31 +327,32 @@ def _people(*people: tuple[str, str]) -> Attribution:
     return people_by(_person, _vault, *people)
 
 
-def _comment_columns() -> list[pl.Expr]:
-    """The ``comment`` entity ``<issue key>/comments/<id>``, titled by its first line."""
+_COMMENT_ID = pl.col("issue_key") + "/comments/" + pl.col("id")
+
+
+def _comment_columns() -> dict[str, pl.Expr]:
+    """A comment's keys (its issue's and those it names), first line and id."""
+    return {
+        "ticket_keys": pl.concat_list(
+            pl.col("issue_key"), pl.col("body").fill_null("").str.extract_all(TICKET_KEY)
+        ).list.unique(maintain_order=True),
+        "title": first_line(pl.col("body")),
+        "url": pl.col("url"),
+        "attributes": pl.struct(pl.col("id").alias("comment_id")).struct.json_encode(),
+    }
+
+
+def _comment_entity() -> list[pl.Expr]:
+    """The ``comment`` entity ``<issue key>/comments/<id>``."""
     return [
         pl.lit(SOURCE).alias("source"),
         pl.lit("comment").alias("entity_type"),
-        (pl.col("issue_key") + "/comments/" + pl.col("id")).alias("entity_id"),
-        pl.concat_list(
-            pl.col("issue_key"), pl.col("body").fill_null("").str.extract_all(TICKET_KEY)
-        )
-        .list.unique(maintain_order=True)
-        .alias("ticket_keys"),
-        first_line(pl.col("body")).alias("title"),
-        pl.col("url"),
-        pl.struct(pl.col("id").alias("comment_id")).struct.json_encode().alias("attributes"),
+        _COMMENT_ID.alias("entity_id"),
     ]
 
 
-def _commented() -> list[pl.Expr]:
-    """``commented`` at ``createdAt`` by the author (see :func:`_person` ``prefix="author"``)."""
-    return [
-        pl.lit("commented").alias("action"),
-        utc(pl.col("createdAt")).alias("occurred_at"),
-        pl.col("author_actor").alias("actor"),
-        pl.col("author_kind").alias("actor_kind"),
-    ]
+# ``commented`` at ``createdAt`` by the author (see :func:`_person` ``prefix="author"``).
+_COMMENTED = Happening("commented", utc(pl.col("createdAt")), columns=as_actor("author"))
 
 
 COMMENTS = PolledKind(
@@ -375,9 +367,9 @@ COMMENTS = PolledKind(
     ),
     actor=_people(("user", "author")),
     entity_type="comment",
-    entity_id=pl.col("issue_key") + "/comments/" + pl.col("id"),
-    columns=named(*_comment_columns()[3:]),
-    happenings=(Happening("commented", columns=named(*_commented()[1:])),),
+    entity_id=_COMMENT_ID,
+    columns=_comment_columns(),
+    happenings=(_COMMENTED,),
 )
 comments = polled(
     COMMENTS,
@@ -643,14 +635,13 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
         .replace_strict(labels | {"deleted": "createdAt (or webhookTimestamp)"}, default=None)
         .alias("at_label"),
     )
-    hook = hook.with_columns(
-        first_reason(
-            _bad_action(),
-            missing("issue", "identifier"),
-            _bad_time("at", pl.col("at_label")),
-        )
+    hook, quarantine = split_rejected(
+        hook,
+        undecodable,
+        _bad_action(),
+        missing("issue", "identifier"),
+        _bad_time("at", pl.col("at_label")),
     )
-    rejected, hook = _rejected_and_kept(hook)
     hook = _by(_person(hook, "assignee", key=key, prefix="assignee"), key)
     events = hook.with_columns(
         pl.lit(SOURCE).alias("source"),
@@ -671,7 +662,7 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     ).with_columns(_issue_attributes(pl.col("labels")))
     return Normalised(
         signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
+        quarantine=quarantine,
         accounts=merge_accounts(
             pl.concat([_vault([hook.get_column("assignee")], key), _by_vault(hook)])
         ),
@@ -694,35 +685,35 @@ def comment_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
         ).alias("issue_key"),
     )
     removed = pl.col("action") == "remove"
-    hook = hook.with_columns(
-        first_reason(
-            _bad_action(),
-            missing("comment"),
-            pl.when(pl.col("issue_key").is_null()).then(
-                pl.lit("comment names no issue (data.issue.identifier or its url)")
-            ),
-            pl.when(removed)
-            .then(_bad_time("removed_at", pl.lit("createdAt (or webhookTimestamp)")))
-            .otherwise(_bad_time("createdAt", pl.lit("data.createdAt"))),
-        )
+    hook, quarantine = split_rejected(
+        hook,
+        undecodable,
+        _bad_action(),
+        missing("comment"),
+        pl.when(pl.col("issue_key").is_null()).then(
+            pl.lit("comment names no issue (data.issue.identifier or its url)")
+        ),
+        pl.when(removed)
+        .then(_bad_time("removed_at", pl.lit("createdAt (or webhookTimestamp)")))
+        .otherwise(_bad_time("createdAt", pl.lit("data.createdAt"))),
     )
-    rejected, hook = _rejected_and_kept(hook)
     commented = _person(hook.filter(~removed), "user", key=key, prefix="author")
     deleted = _by(hook.filter(removed), key)
     events = pl.concat(
         [
-            commented.with_columns(*_comment_columns(), *_commented()),
+            _COMMENTED.rows(commented.with_columns(*_comment_entity(), **_comment_columns())),
             deleted.with_columns(
-                *_comment_columns(),
+                *_comment_entity(),
                 pl.lit("deleted").alias("action"),
                 utc(pl.col("removed_at")).alias("occurred_at"),
+                **_comment_columns(),
             ),
         ],
         how="diagonal_relaxed",
     )
     return Normalised(
         signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
+        quarantine=quarantine,
         accounts=merge_accounts(
             pl.concat([_vault([commented.get_column("user")], key), _by_vault(deleted)])
         ),

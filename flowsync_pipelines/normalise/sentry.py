@@ -60,13 +60,12 @@ from flowsync_pipelines.normalise.common import (
     bad_timestamp,
     decode,
     finish,
-    first_reason,
     merge_accounts,
     missing,
     once_set,
     optional_timestamp,
     polled,
-    quarantine_rows,
+    split_rejected,
     text,
     utc,
     vault_rows,
@@ -110,10 +109,6 @@ def _vault(users: pl.Series, key: str) -> pl.DataFrame:
     """Vault rows of the users in ``users`` (an assignee may be a team: not a person)."""
     is_user = pl.col("user").struct.field("type").fill_null("user") == "user"
     return vault_rows([users], key, SOURCE, _user_kind, "id", "name", "email", USER, is_user)
-
-
-def _quarantine(rejected: pl.DataFrame, undecodable: pl.DataFrame) -> pl.DataFrame:
-    return quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
 
 
 # -- issues and their latest events -------------------------------------------------------------
@@ -525,22 +520,21 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
         .alias("assignee_user"),
     )
     created = pl.col("hook_action") == "created"
-    hook = hook.with_columns(
-        first_reason(
-            pl.when(pl.col("action").is_null()).then(
-                pl.lit("issue action has no event: ") + pl.col("hook_action").fill_null("null")
-            ),
-            pl.when(pl.col("id").is_null()).then(pl.lit("issue has no id (data.issue.id)")),
-            pl.when(pl.col("project_slug").is_null()).then(
-                pl.lit("issue names no project (data.issue.project.slug)")
-            ),
-            pl.when(created).then(bad_timestamp("firstSeen", "data.issue.firstSeen")),
-        )
+    hook, quarantine = split_rejected(
+        hook,
+        undecodable,
+        pl.when(pl.col("action").is_null()).then(
+            pl.lit("issue action has no event: ") + pl.col("hook_action").fill_null("null")
+        ),
+        pl.when(pl.col("id").is_null()).then(pl.lit("issue has no id (data.issue.id)")),
+        pl.when(pl.col("project_slug").is_null()).then(
+            pl.lit("issue names no project (data.issue.project.slug)")
+        ),
+        pl.when(created).then(bad_timestamp("firstSeen", "data.issue.firstSeen")),
     )
-    rejected = hook.filter(pl.col("reason").is_not_null())
     by_id = pl.col("by").struct.field("id")
     person = (pl.col("by").struct.field("type") == "user") & by_id.is_not_null()
-    hook = hook.filter(pl.col("reason").is_null()).with_columns(
+    hook = hook.with_columns(
         pl.when(created)
         .then(pl.lit("unknown"))
         .when(person)
@@ -581,7 +575,7 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     )
     return Normalised(
         signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
+        quarantine=quarantine,
         accounts=merge_accounts(
             pl.concat(
                 [
