@@ -40,7 +40,7 @@ from flowsync_pipelines.normalise.common import (
     text,
     timestamps,
     utc,
-    webhook_events,
+    webhook,
 )
 
 S = pl.String
@@ -347,17 +347,9 @@ PING = WebhookEvent(
 )
 
 
-def workflow_completed(landing: pl.DataFrame, key: str) -> Normalised:
-    return webhook_events(landing, key, WORKFLOW_COMPLETED, source=SOURCE, actor=trigger_actor)
-
-
-def job_completed(landing: pl.DataFrame, key: str) -> Normalised:
-    return webhook_events(landing, key, JOB_COMPLETED, source=SOURCE, actor=trigger_actor)
-
-
-def ping(landing: pl.DataFrame, key: str) -> Normalised:
-    return webhook_events(landing, key, PING, source=SOURCE, actor=trigger_actor)
-
+workflow_completed = webhook(WORKFLOW_COMPLETED, source=SOURCE, actor=trigger_actor)
+job_completed = webhook(JOB_COMPLETED, source=SOURCE, actor=trigger_actor)
+ping = webhook(PING, source=SOURCE, actor=trigger_actor)
 
 WEBHOOKS = {
     "webhook:workflow_completed": workflow_completed,
