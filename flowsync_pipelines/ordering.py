@@ -14,23 +14,21 @@ from __future__ import annotations
 
 import polars as pl
 
-from flowsync_pipelines import schema
+from flowsync_pipelines import schema, vocabulary
 
-# For each entity type, actions that must not precede its creation.
-CREATION = {
-    "pull_request": "opened",
-    "merge_request": "opened",
-    "ticket": "created",
-    "incident": "first_seen",
-    "deployment": "created",
-}
+# For each entity type, the action that must not be preceded (declared in the vocabulary).
+CREATION = vocabulary.CREATION
 
 # Actions that cannot happen after a final one: (entity types, final action, later actions).
 # ``None`` means any entity type, or any action but the final one. A creation after the final
 # action is not listed again: ``before_creation`` already reports the final action.
 REGRESSIONS: list[tuple[tuple[str, ...] | None, str, tuple[str, ...] | None]] = [
-    (("pull_request", "merge_request"), "merged", ("reopened",)),
-    (None, "deleted", None),
+    (
+        (vocabulary.entity_type("pull_request"),),
+        vocabulary.action("pull_request", "merged"),
+        (vocabulary.action("pull_request", "reopened"),),
+    ),
+    (None, vocabulary.DELETED, None),
 ]
 
 

@@ -109,6 +109,8 @@ def test_every_rest_example_becomes_signals_or_quarantine_with_a_reason(corpus, 
     )
     assert set(landed.get_column("landing_ref")) == explained
     assert result.quarantine.get_column("reason").str.len_chars().min() > 0
+    # Every event of the published examples is in the declared vocabulary.
+    assert not [r for r in result.quarantine.get_column("reason") if "event vocabulary" in r]
     # Every record of every example is in landing (identical versions landed once).
     versions = set(store.scan().select("kind", "record_id").collect().iter_rows())
     for path in _examples(corpus):

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from flowsync_pipelines import vocabulary
 from flowsync_pipelines.role_views import VIEWS as ROLE_VIEWS
 from flowsync_pipelines.settings import Paths
 
@@ -34,6 +35,19 @@ def test_definitions_load_with_every_layer(deployment):
     }
     assert defs.resolve_job_def("daily_refresh") is not None
     assert [s.name for s in defs.schedules] == ["daily_refresh_schedule"]
+
+
+def test_the_simulated_worlds_events_use_only_the_declared_vocabulary(full_run):
+    with _con(full_run) as con:
+        pairs = con.execute("SELECT DISTINCT entity_type, action FROM signals").fetchall()
+        refused = con.execute(
+            "SELECT DISTINCT reason FROM quarantine WHERE reason LIKE '%event vocabulary%'"
+        ).fetchall()
+    assert len(pairs) > 20
+    declared = vocabulary.ENTITY_TYPES
+    undeclared = [(e, a) for e, a in pairs if e not in declared or a not in declared[e].actions]
+    assert not undeclared
+    assert not refused
 
 
 def test_signals_hold_every_pull_request_and_ticket_of_the_world(full_run):

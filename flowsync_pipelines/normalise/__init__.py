@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from flowsync_pipelines import schema
+from flowsync_pipelines import schema, vocabulary
 from flowsync_pipelines.landing import TOMBSTONE
 from flowsync_pipelines.normalise import (
     circleci,
@@ -26,7 +26,7 @@ from flowsync_pipelines.normalise import (
     linear,
     sentry,
 )
-from flowsync_pipelines.normalise.common import Normalised, merge_accounts
+from flowsync_pipelines.normalise.common import Normalised, merge_accounts, quarantine_rows
 from flowsync_pipelines.ordering import stamp_hlc, violations
 from flowsync_pipelines.pseudonym import scrub_free_text
 
@@ -145,7 +145,7 @@ def normalise(landing: pl.DataFrame, *, pseudonym_key: str) -> NormaliseResult:
                 )
             )
             continue
-        result = normaliser(part, pseudonym_key)
+        result = _within_vocabulary(normaliser(part, pseudonym_key), part, f"{source}/{kind}")
         signals.append(result.signals)
         # Normalisers drop the wide payload early; quarantine rows get it back here.
         quarantine.append(
@@ -172,6 +172,36 @@ def normalise(landing: pl.DataFrame, *, pseudonym_key: str) -> NormaliseResult:
         quarantine=_concat(quarantine, schema.QUARANTINE).unique("landing_ref").sort("landing_ref"),
         accounts=merge_accounts(_concat(accounts, schema.ACCOUNTS)),
         records_ok=ok,
+    )
+
+
+def _within_vocabulary(result: Normalised, part: pl.DataFrame, producer: str) -> Normalised:
+    """``result`` with events whose action is not declared for their entity type quarantined.
+
+    An undeclared entity type is a normaliser's mistake and raises; an undeclared action can
+    come from a tool (a value passed through from its payload), so it is bad input: its record
+    is quarantined with the reason and its other events are dropped with it.
+    """
+    vocabulary.require_declared_entity_types(result.signals, producer=f"normaliser of {producer}")
+    undeclared = vocabulary.undeclared_actions(result.signals)
+    if not undeclared.any():
+        return result
+    bad = result.signals.filter(undeclared)
+    refs = bad.get_column("landing_ref").unique()
+    rows = (
+        bad.unique("landing_ref", keep="first", maintain_order=True)
+        .select("landing_ref", vocabulary.undeclared_action_reason())
+        .join(part.drop("reason", strict=False), on="landing_ref", how="left")
+    )
+    return Normalised(
+        signals=result.signals.filter(~pl.col("landing_ref").is_in(refs.implode())),
+        quarantine=pl.concat(
+            [quarantine_rows(result.quarantine), quarantine_rows(rows)], how="vertical_relaxed"
+        ),
+        accounts=result.accounts,
+        references=None
+        if result.references is None
+        else result.references.filter(~pl.col("landing_ref").is_in(refs.implode())),
     )
 
 

@@ -25,19 +25,22 @@ import polars as pl
 from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
+    Happening,
     Normalised,
+    PolledKind,
     WebhookEvent,
     accounts,
     actor_columns,
-    bad_timestamp,
-    decode,
-    finish,
-    first_reason,
-    quarantine_rows,
+    checked,
+    missing,
+    once_set,
+    optional_timestamp,
+    polled,
     reference_rows,
     text,
+    timestamps,
     utc,
-    webhook_events,
+    webhook,
 )
 
 S = pl.String
@@ -174,125 +177,103 @@ JOB = pl.Struct(
 )
 
 
-def _ci_run_columns(slug: pl.Expr) -> list[pl.Expr]:
-    return [
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("ci_run").alias("entity_type"),
-        _repository(slug).alias("repository"),
-        _VCS("revision").alias("commit_sha"),
-        _pr_number().alias("pr_number"),
-        _ticket_keys().alias("ticket_keys"),
-    ]
+def _ci_run_columns(slug: pl.Expr) -> dict[str, pl.Expr]:
+    return {
+        "repository": _repository(slug),
+        "commit_sha": _VCS("revision"),
+        "pr_number": _pr_number(),
+        "ticket_keys": _ticket_keys(),
+    }
 
 
-def _optional_time(column: str) -> pl.Expr:
-    raw = pl.col(column)
-    return pl.when(raw.is_not_null() & utc(raw).is_null()).then(
-        pl.lit(f"{column} is not an ISO-8601 timestamp: ") + raw
-    )
-
-
-def _started_and_completed(
-    runs: pl.DataFrame, start: str, stop: str, done: tuple[str, ...]
-) -> pl.DataFrame:
-    started = runs.filter(pl.col(start).is_not_null()).with_columns(
-        pl.lit("started").alias("action"),
-        utc(pl.col(start)).alias("occurred_at"),
-        pl.lit("running").alias("state"),
-    )
-    completed = runs.filter(pl.col("status").is_in(done) & pl.col(stop).is_not_null()).with_columns(
-        pl.lit("completed").alias("action"),
-        utc(pl.col(stop)).alias("occurred_at"),
-        pl.col("status").alias("state"),
-    )
-    return finish(pl.concat([started, completed], how="diagonal_relaxed"))
-
-
-def workflows(landing: pl.DataFrame, key: str) -> Normalised:
-    """Each workflow: ``started`` at ``created_at``, ``completed`` at ``stopped_at`` once done."""
-    decoded, undecodable = decode(landing, WORKFLOW)
-    run = decoded.unnest("doc").with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("workflow has no id")),
-            bad_timestamp("created_at", "created_at"),
-            _optional_time("stopped_at"),
-        )
-    )
-    rejected = run.filter(pl.col("reason").is_not_null())
-    run, vault = trigger_actor(run.filter(pl.col("reason").is_null()), key)
-    slug = pl.coalesce("project_slug", _PIPELINE("project_slug"), "scope")
-    number = pl.coalesce("pipeline_number", _PIPELINE("number"))
-    run = run.with_columns(
-        *_ci_run_columns(slug),
-        ("circleci:workflow/" + pl.col("id")).alias("entity_id"),
-        (pl.col("name") + " #" + number).alias("title"),
-        _workflow_url(slug, number, pl.col("id")).alias("url"),
-        _run_attributes(workflow=pl.col("name"), status=pl.col("status")).alias("attributes"),
-    )
-    return Normalised(
-        signals=_started_and_completed(run, "created_at", "stopped_at", WORKFLOW_DONE),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-    )
-
-
-def jobs(landing: pl.DataFrame, key: str) -> Normalised:
-    """Each job that ran: ``started`` and, once done, ``completed``; others are references."""
-    decoded, undecodable = decode(landing, JOB)
-    job = decoded.unnest("doc").with_columns(
-        first_reason(
-            pl.when(pl.col("name").is_null()).then(pl.lit("job has no name")),
-            pl.when(pl.col("started_at").is_not_null() & pl.col("id").is_null()).then(
-                pl.lit("job that started has no id")
-            ),
-            _optional_time("started_at"),
-            _optional_time("stopped_at"),
-        )
-    )
-    rejected = job.filter(pl.col("reason").is_not_null())
-    job = job.filter(pl.col("reason").is_null())
-    waiting = job.filter(pl.col("started_at").is_null())
-    job, vault = trigger_actor(job.filter(pl.col("started_at").is_not_null()), key)
-    workflow = pl.col("workflow").struct.field
-    slug = pl.coalesce("project_slug", _PIPELINE("project_slug"), "scope")
-    number = _PIPELINE("number")
-    job = job.with_columns(
-        *_ci_run_columns(slug),
-        ("circleci:job/" + pl.col("id")).alias("entity_id"),
-        (
-            pl.col("name")
-            + " ("
-            + pl.coalesce(workflow("name"), pl.lit("workflow"))
-            + " #"
-            + number
-            + ")"
-        ).alias("title"),
-        (_workflow_url(slug, number, workflow("id")) + "/jobs/" + pl.col("job_number")).alias(
-            "url"
+def _started_and_completed(start: str, stop: str, done: tuple[str, ...]) -> tuple[Happening, ...]:
+    return (
+        once_set(start, "started", "running"),
+        Happening(
+            "completed",
+            utc(pl.col(stop)),
+            pl.col("status"),
+            when=pl.col("status").is_in(done) & pl.col(stop).is_not_null(),
         ),
-        _run_attributes(
-            workflow=workflow("name"),
-            workflow_id=workflow("id"),
+    )
+
+
+_SLUG = pl.coalesce("project_slug", _PIPELINE("project_slug"), "scope")
+_NUMBER = pl.coalesce("pipeline_number", _PIPELINE("number"))
+WORKFLOWS = PolledKind(
+    dtype=WORKFLOW,
+    problems=(
+        missing("workflow"),
+        *timestamps("created_at", optional=("stopped_at",)),
+    ),
+    actor=trigger_actor,
+    entity_type="ci_run",
+    entity_id="circleci:workflow/" + pl.col("id"),
+    columns={
+        **_ci_run_columns(_SLUG),
+        "title": pl.col("name") + " #" + _NUMBER,
+        "url": _workflow_url(_SLUG, _NUMBER, pl.col("id")),
+        "attributes": _run_attributes(workflow=pl.col("name"), status=pl.col("status")),
+    },
+    happenings=_started_and_completed("created_at", "stopped_at", WORKFLOW_DONE),
+)
+workflows = polled(
+    WORKFLOWS,
+    SOURCE,
+    "Each workflow: ``started`` at ``created_at``, ``completed`` at ``stopped_at`` once done.",
+)
+
+_WORKFLOW_OF_JOB = pl.col("workflow").struct.field
+JOBS = PolledKind(
+    dtype=JOB,
+    problems=(
+        missing("job", "name"),
+        pl.when(pl.col("started_at").is_not_null() & pl.col("id").is_null()).then(
+            pl.lit("job that started has no id")
+        ),
+        optional_timestamp("started_at"),
+        optional_timestamp("stopped_at"),
+    ),
+    no_event=(
+        pl.col("started_at").is_null(),
+        "job has not run (blocked, queued or on hold): nothing has happened yet",
+    ),
+    actor=trigger_actor,
+    entity_type="ci_run",
+    entity_id="circleci:job/" + pl.col("id"),
+    columns={
+        **_ci_run_columns(_SLUG),
+        "title": pl.col("name")
+        + " ("
+        + pl.coalesce(_WORKFLOW_OF_JOB("name"), pl.lit("workflow"))
+        + " #"
+        + _PIPELINE("number")
+        + ")",
+        "url": _workflow_url(_SLUG, _PIPELINE("number"), _WORKFLOW_OF_JOB("id"))
+        + "/jobs/"
+        + pl.col("job_number"),
+        "attributes": _run_attributes(
+            workflow=_WORKFLOW_OF_JOB("name"),
+            workflow_id=_WORKFLOW_OF_JOB("id"),
             job_number=pl.col("job_number").cast(pl.Int64, strict=False),
             status=pl.col("status"),
-        ).alias("attributes"),
-    )
-    return Normalised(
-        signals=_started_and_completed(job, "started_at", "stopped_at", JOB_DONE),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-        references=reference_rows(
-            waiting, "job has not run (blocked, queued or on hold): nothing has happened yet"
         ),
-    )
+    },
+    happenings=_started_and_completed("started_at", "stopped_at", JOB_DONE),
+)
+jobs = polled(
+    JOBS,
+    SOURCE,
+    "Each job that ran: ``started`` and, once done, ``completed``; others are references.",
+)
 
 
 def pipelines(landing: pl.DataFrame, _key: str) -> Normalised:
     """Pipelines are references: the workflows they hold are the CI runs."""
-    decoded, undecodable = decode(landing, pl.Struct(text("id")))
+    decoded, quarantine = checked(landing, pl.Struct(text("id")), ())
     return Normalised(
         signals=schema.empty(schema.SIGNALS),
-        quarantine=quarantine_rows(undecodable),
+        quarantine=quarantine,
         accounts=schema.empty(schema.ACCOUNTS),
         references=reference_rows(decoded, "pipeline: its workflows are the CI runs"),
     )
@@ -308,65 +289,51 @@ _WORKFLOW = pl.col("workflow").struct.field
 _JOB = pl.col("job").struct.field
 _HOOK_SLUG = pl.coalesce(pl.col("project").struct.field("slug"), _PIPELINE("project_slug"))
 
-WORKFLOW_COMPLETED = WebhookEvent(
-    "workflow-completed delivery",
-    pl.Struct(
-        {
-            **_HOOK,
-            "workflow": pl.Struct(text("id", "name", "status", "created_at", "stopped_at", "url")),
-        }
-    ),
-    entity_type=pl.lit("ci_run"),
-    entity_id="circleci:workflow/" + _WORKFLOW("id"),
-    action=pl.lit("completed"),
-    time=_WORKFLOW("stopped_at"),
-    fallback_times=(("happened_at", pl.col("happened_at")),),
-    columns={
-        "repository": _repository(_HOOK_SLUG),
-        "commit_sha": _VCS("revision"),
-        "pr_number": _pr_number(),
-        "ticket_keys": _ticket_keys(),
-        "title": _WORKFLOW("name") + " #" + _PIPELINE("number"),
-        "url": pl.coalesce(
-            _WORKFLOW("url"), _workflow_url(_HOOK_SLUG, _PIPELINE("number"), _WORKFLOW("id"))
-        ),
-        "state": _WORKFLOW("status"),
-        "attributes": _run_attributes(workflow=_WORKFLOW("name"), status=_WORKFLOW("status")),
-    },
+
+def _completed(
+    label: str, run: dict[str, pl.DataType], entity_id: pl.Expr, **columns: pl.Expr
+) -> WebhookEvent:
+    """A ``<label>-completed`` delivery: the run ``entity_id`` ``completed`` at its
+    ``stopped_at`` (else when it happened), by the pipeline's trigger; ``run`` adds fields."""
+    run_field = pl.col(label).struct.field
+    return WebhookEvent(
+        f"{label}-completed delivery",
+        pl.Struct({**_HOOK, **run}),
+        entity_type=pl.lit("ci_run"),
+        entity_id=entity_id,
+        action=pl.lit("completed"),
+        time=run_field("stopped_at"),
+        fallback_times=(("happened_at", pl.col("happened_at")),),
+        columns={**_ci_run_columns(_HOOK_SLUG), "state": run_field("status"), **columns},
+    )
+
+
+_WORKFLOW_PAGE = pl.coalesce(
+    _WORKFLOW("url"), _workflow_url(_HOOK_SLUG, _PIPELINE("number"), _WORKFLOW("id"))
 )
-JOB_COMPLETED = WebhookEvent(
-    "job-completed delivery",
-    pl.Struct(
-        {
-            **_HOOK,
-            "workflow": pl.Struct(text("id", "name", "url")),
-            "job": pl.Struct(text("id", "number", "name", "status", "started_at", "stopped_at")),
-        }
-    ),
-    entity_type=pl.lit("ci_run"),
-    entity_id="circleci:job/" + _JOB("id"),
-    action=pl.lit("completed"),
-    time=_JOB("stopped_at"),
-    fallback_times=(("happened_at", pl.col("happened_at")),),
-    columns={
-        "repository": _repository(_HOOK_SLUG),
-        "commit_sha": _VCS("revision"),
-        "pr_number": _pr_number(),
-        "ticket_keys": _ticket_keys(),
-        "title": _JOB("name") + " (" + _WORKFLOW("name") + " #" + _PIPELINE("number") + ")",
-        "url": pl.coalesce(
-            _WORKFLOW("url"), _workflow_url(_HOOK_SLUG, _PIPELINE("number"), _WORKFLOW("id"))
-        )
-        + "/jobs/"
-        + _JOB("number"),
-        "state": _JOB("status"),
-        "attributes": _run_attributes(
-            workflow=_WORKFLOW("name"),
-            workflow_id=_WORKFLOW("id"),
-            job_number=_JOB("number").cast(pl.Int64, strict=False),
-            status=_JOB("status"),
-        ),
+WORKFLOW_COMPLETED = _completed(
+    "workflow",
+    {"workflow": pl.Struct(text("id", "name", "status", "created_at", "stopped_at", "url"))},
+    "circleci:workflow/" + _WORKFLOW("id"),
+    title=_WORKFLOW("name") + " #" + _PIPELINE("number"),
+    url=_WORKFLOW_PAGE,
+    attributes=_run_attributes(workflow=_WORKFLOW("name"), status=_WORKFLOW("status")),
+)
+JOB_COMPLETED = _completed(
+    "job",
+    {
+        "workflow": pl.Struct(text("id", "name", "url")),
+        "job": pl.Struct(text("id", "number", "name", "status", "started_at", "stopped_at")),
     },
+    "circleci:job/" + _JOB("id"),
+    title=_JOB("name") + " (" + _WORKFLOW("name") + " #" + _PIPELINE("number") + ")",
+    url=_WORKFLOW_PAGE + "/jobs/" + _JOB("number"),
+    attributes=_run_attributes(
+        workflow=_WORKFLOW("name"),
+        workflow_id=_WORKFLOW("id"),
+        job_number=_JOB("number").cast(pl.Int64, strict=False),
+        status=_JOB("status"),
+    ),
 )
 PING = WebhookEvent(
     "ping delivery",
@@ -380,17 +347,9 @@ PING = WebhookEvent(
 )
 
 
-def workflow_completed(landing: pl.DataFrame, key: str) -> Normalised:
-    return webhook_events(landing, key, WORKFLOW_COMPLETED, source=SOURCE, actor=trigger_actor)
-
-
-def job_completed(landing: pl.DataFrame, key: str) -> Normalised:
-    return webhook_events(landing, key, JOB_COMPLETED, source=SOURCE, actor=trigger_actor)
-
-
-def ping(landing: pl.DataFrame, key: str) -> Normalised:
-    return webhook_events(landing, key, PING, source=SOURCE, actor=trigger_actor)
-
+workflow_completed = webhook(WORKFLOW_COMPLETED, source=SOURCE, actor=trigger_actor)
+job_completed = webhook(JOB_COMPLETED, source=SOURCE, actor=trigger_actor)
+ping = webhook(PING, source=SOURCE, actor=trigger_actor)
 
 WEBHOOKS = {
     "webhook:workflow_completed": workflow_completed,

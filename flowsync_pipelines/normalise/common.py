@@ -144,6 +144,20 @@ def quarantine_rows(frame: pl.DataFrame) -> pl.DataFrame:
     return schema.conform(frame, schema.QUARANTINE)
 
 
+def split_rejected(
+    rows: pl.DataFrame, undecodable: pl.DataFrame, *problems: pl.Expr
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The ``rows`` without a ``reason``, and the quarantine: ``undecodable`` and the rest.
+
+    With ``problems``, the ``reason`` is the first of them that is not null.
+    """
+    if problems:
+        rows = rows.with_columns(first_reason(*problems))
+    rejected = rows.filter(pl.col("reason").is_not_null())
+    quarantine = quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
+    return rows.filter(pl.col("reason").is_null()), quarantine
+
+
 def utc(expr: pl.Expr) -> pl.Expr:
     return parse_utc(expr)
 
@@ -156,6 +170,41 @@ def bad_timestamp(column: str, label: str) -> pl.Expr:
         .then(pl.lit(f"{label} is missing"))
         .when(utc(raw).is_null())
         .then(pl.lit(f"{label} is not an ISO-8601 timestamp: ") + raw)
+    )
+
+
+def missing(label: str, field: str = "id") -> pl.Expr:
+    """A reason when the record has no ``field``: ``"<label> has no <field>"``."""
+    return pl.when(pl.col(field).is_null()).then(pl.lit(f"{label} has no {field}"))
+
+
+def run_action(done: pl.Expr, running: pl.Expr) -> pl.Expr:
+    """A CI run's action from its status: ``completed`` once ``done``, ``started`` while
+    ``running``, else ``queued``."""
+    return (
+        pl.when(done)
+        .then(pl.lit("completed"))
+        .when(running)
+        .then(pl.lit("started"))
+        .otherwise(pl.lit("queued"))
+    )
+
+
+def optional_timestamp(column: str, label: str | None = None) -> pl.Expr:
+    """A reason when ``column`` (raw text) is present and not an ISO-8601 timestamp; absent is
+    fine (a time the record has only once something happened)."""
+    raw = pl.col(column)
+    return pl.when(raw.is_not_null() & utc(raw).is_null()).then(
+        pl.lit(f"{label or column} is not an ISO-8601 timestamp: ") + raw
+    )
+
+
+def timestamps(*required: str, optional: tuple[str, ...] = ()) -> tuple[pl.Expr, ...]:
+    """Reasons when a ``required`` time is missing or malformed, or an ``optional`` one is
+    malformed (each labelled by its field)."""
+    return (
+        *(bad_timestamp(column, column) for column in required),
+        *(optional_timestamp(column) for column in optional),
     )
 
 
@@ -184,6 +233,11 @@ def fallback_time(*candidates: tuple[str, pl.Expr]) -> list[pl.Expr]:
         the ``occurred_at``, :data:`TIME_SOURCE` and :data:`TIME_FALLBACK` columns.
     """
     return [expr.alias(name) for name, expr in _fallback_parts(*candidates).items()]
+
+
+def fallback_columns(*candidates: tuple[str, pl.Expr]) -> dict[str, pl.Expr]:
+    """:func:`fallback_time` as named columns (for ``PolledKind.derived`` and ``columns``)."""
+    return _fallback_parts(*candidates)
 
 
 def _fallback_parts(*candidates: tuple[str, pl.Expr]) -> dict[str, pl.Expr]:
@@ -238,6 +292,10 @@ def actor_columns(
         .otherwise(None)
         .alias("actor")
     )
+
+
+# An event nobody is known to have done (a list endpoint that does not say who merged).
+NOBODY: dict[str, pl.Expr] = {"actor": pl.lit(None, pl.String), "actor_kind": pl.lit("unknown")}
 
 
 # Column a normaliser may add when two distinct events of one entity can share an action and a
@@ -299,6 +357,149 @@ def accounts(
     return merge_accounts(schema.conform(rows, schema.ACCOUNTS))
 
 
+def person_columns(
+    frame: pl.DataFrame,
+    user: str,
+    *,
+    prefix: str,
+    key: str,
+    field: str,
+    kind: Callable[[str], pl.Expr],
+    source: str,
+) -> pl.DataFrame:
+    """Add ``<prefix>_actor`` (the pseudonym in ``source`` of the user struct column ``user``'s
+    ``field``) and ``<prefix>_kind`` (``kind(user)``), for records naming several people."""
+    frame = frame.with_columns(
+        kind(user).alias(f"{prefix}_kind"),
+        pl.col(user).struct.field(field).alias(f"{prefix}_handle"),
+    )
+    frame = actor_columns(
+        frame.drop("actor", strict=False),
+        source=source,
+        handle=f"{prefix}_handle",
+        kind=f"{prefix}_kind",
+        key=key,
+    )
+    return frame.rename({"actor": f"{prefix}_actor"}).drop(f"{prefix}_handle")
+
+
+def people_by(
+    person: Callable[..., pl.DataFrame],
+    vault: Callable[[list[pl.Series], str], pl.DataFrame],
+    *people: tuple[str, str],
+) -> Attribution:
+    """Attribution to each ``(user struct column, prefix)`` by ``person`` (a
+    :func:`person_columns` of the tool); the vault rows are ``vault``'s of every person named."""
+
+    def attribute(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        for user, prefix in people:
+            rows = person(rows, user, key=key, prefix=prefix)
+        return rows, vault([rows.get_column(user) for user, _ in people], key)
+
+    return attribute
+
+
+def as_actor(prefix: str) -> dict[str, pl.Expr]:
+    """The person :func:`person_columns` added under ``prefix`` as the event's actor."""
+    return {"actor": pl.col(f"{prefix}_actor"), "actor_kind": pl.col(f"{prefix}_kind")}
+
+
+@dataclass(frozen=True)
+class Account:
+    """Which account records matching ``when`` are attributed to: ``handle`` in ``source``,
+    with the vault's ``name`` and ``email`` columns (see :func:`accounts_by`)."""
+
+    source: str
+    handle: str
+    when: pl.Expr
+    name: str | None = None
+    email: str | None = None
+
+
+def accounts_by(*routes: Account) -> Attribution:
+    """Attribution of each record (its ``actor_kind`` set beforehand) to the account of the
+    first route it matches (routes are disjoint), with the vault rows of those accounts."""
+
+    def attribute(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        parts, vault = [], []
+        for route in routes:
+            part = actor_columns(
+                rows.filter(route.when),
+                source=route.source,
+                handle=route.handle,
+                kind="actor_kind",
+                key=key,
+            )
+            parts.append(part)
+            vault.append(
+                accounts(
+                    part,
+                    source=route.source,
+                    handle=route.handle,
+                    name=route.name,
+                    email=route.email,
+                )
+            )
+        return pl.concat(parts, how="diagonal_relaxed"), pl.concat(vault)
+
+    return attribute
+
+
+def email_author(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Attribution of commits to the pseudonym of ``author_email`` (kind ``actor_kind``), with
+    vault rows naming ``author_name``: how ``git log`` commits are attributed."""
+    rows = actor_columns(rows, source="email", handle="author_email", kind="actor_kind", key=key)
+    vault = accounts(
+        rows, source="email", handle="author_email", name="author_name", email="author_email"
+    )
+    return rows, vault
+
+
+def vault_rows(
+    users: list[pl.Series],
+    key: str,
+    source: str,
+    kind: Callable[[str], pl.Expr],
+    handle: str,
+    name: str | None = None,
+    email: str | None = None,
+    dtype: pl.DataType | None = None,
+    keep: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """Vault rows for the accounts in ``users`` (series of user structs, cast to ``dtype``):
+    ``kind("user")`` tells a person from a bot, the struct fields ``handle``, ``name`` and
+    ``email`` name the account; ``keep`` filters the accounts (a team is not a person)."""
+    frame = pl.concat(
+        [(u.cast(dtype) if dtype is not None else u).rename("user").to_frame() for u in users]
+    ).drop_nulls()
+    field = pl.col("user").struct.field
+    frame = frame.with_columns(
+        kind("user").alias("actor_kind"),
+        field(handle).alias("account"),
+        (field(name) if name else pl.lit(None, pl.String)).alias("account_name"),
+        (field(email) if email else pl.lit(None, pl.String)).alias("account_email"),
+    )
+    if keep is not None:
+        frame = frame.filter(keep)
+    frame = actor_columns(frame, source=source, handle="account", kind="actor_kind", key=key)
+    return accounts(
+        frame, source=source, handle="account", name="account_name", email="account_email"
+    )
+
+
+def commit_attributes(parents: pl.Expr, paths: pl.Expr, *, listed: pl.Expr) -> pl.Expr:
+    """A commit's ``attributes``: ``parents`` (their count) and, where the record ``listed`` its
+    changes, ``files``: the sorted distinct paths it changed (the key push commits use too)."""
+    counted = parents.alias("parents")
+    files = paths.list.drop_nulls().list.unique().list.sort().alias("files")
+    return (
+        pl.when(~listed)
+        .then(pl.struct(counted).struct.json_encode())
+        .otherwise(pl.struct(counted, files).struct.json_encode())
+        .alias("attributes")
+    )
+
+
 def merge_accounts(rows: pl.DataFrame) -> pl.DataFrame:
     """One vault row per pseudonym, keeping any name or email some record did carry."""
     return (
@@ -319,6 +520,8 @@ def merge_accounts(rows: pl.DataFrame) -> pl.DataFrame:
 # Adds ``actor`` and ``actor_kind`` for the account a delivery names; returns the rows and the
 # vault rows for those accounts.
 Attribution = Callable[[pl.DataFrame, str], tuple[pl.DataFrame, pl.DataFrame]]
+# A normaliser: landing rows of one (source, kind) and the pseudonym key → its results.
+Normaliser = Callable[[pl.DataFrame, str], Normalised]
 
 
 @dataclass(frozen=True)
@@ -413,6 +616,172 @@ def webhook_events(
     )
 
 
+# -- polled records ------------------------------------------------------------------------------
+# Polled kinds are declared the way webhook events are: what to decode, what makes a record bad,
+# who did it, the entity, and the events one record yields. :func:`polled_events` runs the steps
+# every polled normaliser shares (decode → derive → check → attribute → events → quarantine).
+Prepare = Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class Happening:
+    """One event a polled record can yield, on top of the record's columns.
+
+    ``at`` is ``occurred_at`` (null: the record's ``occurred_at`` column, set by ``derived``);
+    ``when`` selects the records that have it (all when null); ``columns`` overrides others
+    (a merge's actor). Happenings are stacked in order, which keeps event ids' last-wins stable.
+    """
+
+    action: str | pl.Expr
+    at: pl.Expr | None = None
+    state: str | pl.Expr | None = None
+    when: pl.Expr | None = None
+    columns: dict[str, pl.Expr] = field(default_factory=dict)
+
+    def rows(self, records: pl.DataFrame) -> pl.DataFrame:
+        rows = records if self.when is None else records.filter(self.when)
+        exprs = [
+            (pl.lit(self.action) if isinstance(self.action, str) else self.action).alias("action")
+        ]
+        if self.at is not None:
+            exprs.append(self.at.alias("occurred_at"))
+        if self.state is not None:
+            state = pl.lit(self.state) if isinstance(self.state, str) else self.state
+            exprs.append(state.alias("state"))
+        return rows.with_columns(*exprs, **self.columns)
+
+
+def once_set(
+    field: str, action: str, state: str | pl.Expr | None = None, **columns: pl.Expr
+) -> Happening:
+    """``action`` at the time in ``field``, for the records where ``field`` is set."""
+    return Happening(action, utc(pl.col(field)), state, pl.col(field).is_not_null(), columns)
+
+
+def happened(records: pl.DataFrame, *happenings: Happening) -> pl.DataFrame:
+    """The finished signals of ``happenings`` over ``records`` (see :class:`Happening`)."""
+    return finish(pl.concat([h.rows(records) for h in happenings], how="diagonal_relaxed"))
+
+
+@dataclass(frozen=True)
+class PolledKind:
+    """How records of one polled kind become events (see :func:`polled_events`).
+
+    Expressions are evaluated on the record's decoded top-level fields (``dtype``, unnested)
+    next to the landing columns.
+    """
+
+    dtype: pl.Struct
+    entity_type: str
+    entity_id: pl.Expr
+    happenings: tuple[Happening, ...]
+    columns: dict[str, pl.Expr]  # other SIGNALS columns every event of a record shares
+    # Reasons to quarantine a record, in order: the first that is not null is the reason.
+    problems: tuple[pl.Expr, ...] = ()
+    # Helper columns, step by step (a later step may read an earlier one), before the problems.
+    derived: tuple[dict[str, pl.Expr], ...] = ()
+    json_types: Mapping[str, str] | None = None  # see :func:`decode`
+    # Runs first on the decoded rows, with the landing rows (columns from provenance).
+    prepare: Prepare | None = None
+    actor: Attribution | None = None  # adds ``actor`` / ``actor_kind``; none: no account
+    # Valid records that hold no event (condition, note for their reference rows): set aside
+    # before attribution, as a webhook event's ``no_event`` …
+    no_event: tuple[pl.Expr, str] | None = None
+    # … or noted after it, their accounts kept (their happenings' conditions exclude them) …
+    references: tuple[pl.Expr, str] | None = None
+    # … and valid records skipped without a trace (nothing happened yet, e.g. a pending review).
+    keep: pl.Expr | None = None
+    # Decoded fields renamed before they become columns (one named like a landing column).
+    renamed: dict[str, str] = field(default_factory=dict)
+
+
+def checked(
+    landing: pl.DataFrame,
+    dtype: pl.Struct,
+    problems: tuple[pl.Expr, ...],
+    *,
+    derived: tuple[dict[str, pl.Expr], ...] = (),
+    json_types: Mapping[str, str] | None = None,
+    prepare: Prepare | None = None,
+    renamed: Mapping[str, str] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Decode ``landing`` (``dtype``'s fields become columns), add ``derived`` columns step by
+    step, and check ``problems`` in order (the first that is not null is the reason).
+
+    Returns the valid rows and the quarantine rows (undecodable or with a reason).
+    """
+    decoded, undecodable = decode(landing, dtype, json_types=json_types)
+    if renamed:
+        names = [renamed.get(f.name, f.name) for f in dtype.fields]
+        decoded = decoded.with_columns(pl.col("doc").struct.rename_fields(names))
+    rows = decoded.unnest("doc")
+    if prepare is not None:
+        rows = prepare(rows, landing)
+    for step in derived:
+        rows = rows.with_columns(**step)
+    reason = first_reason(*problems) if problems else pl.lit(None, pl.String).alias("reason")
+    return split_rejected(rows.with_columns(reason), undecodable)
+
+
+def polled_events(landing: pl.DataFrame, key: str, kind: PolledKind, *, source: str) -> Normalised:
+    """The events of ``landing``'s records as ``kind`` declares them; see :class:`PolledKind`."""
+    rows, quarantine = checked(
+        landing,
+        kind.dtype,
+        kind.problems,
+        derived=kind.derived,
+        json_types=kind.json_types,
+        prepare=kind.prepare,
+        renamed=kind.renamed,
+    )
+    references = []
+    if kind.no_event is not None:
+        condition, note = kind.no_event
+        references.append(reference_rows(rows.filter(condition.fill_null(False)), note))
+        rows = rows.filter(~condition.fill_null(False))
+    if kind.keep is not None:
+        rows = rows.filter(kind.keep)
+    if kind.actor is not None:
+        rows, vault = kind.actor(rows, key)
+    else:
+        vault = schema.empty(schema.ACCOUNTS)
+    if kind.references is not None:
+        condition, note = kind.references
+        references.append(reference_rows(rows.filter(condition.fill_null(False)), note))
+    rows = rows.with_columns(
+        pl.lit(source).alias("source"),
+        pl.lit(kind.entity_type).alias("entity_type"),
+        kind.entity_id.alias("entity_id"),
+        **kind.columns,
+    )
+    return Normalised(
+        signals=happened(rows, *kind.happenings),
+        quarantine=quarantine,
+        accounts=vault,
+        references=pl.concat(references) if references else None,
+    )
+
+
+def polled(kind: PolledKind, source: str, doc: str | None = None) -> Normaliser:
+    """The normaliser of ``kind`` (``doc`` becomes its docstring)."""
+
+    def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
+        return polled_events(landing, key, kind, source=source)
+
+    normaliser.__doc__ = doc
+    return normaliser
+
+
+def webhook(event: WebhookEvent, *, source: str, actor: Attribution) -> Normaliser:
+    """The normaliser of webhook deliveries of one kind (see :func:`webhook_events`)."""
+
+    def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
+        return webhook_events(landing, key, event, source=source, actor=actor)
+
+    normaliser.__doc__ = f"Webhook deliveries: {event.label}."
+    return normaliser
+
+
 # -- commits inside push deliveries --------------------------------------------------------------
 # GitHub's ``push`` and GitLab's ``Push Hook`` list the pushed commits in one shape (GitLab's
 # people have no ``username``, and no ``committer``): each becomes the polled commit's
@@ -482,6 +851,30 @@ def _push_pseudonyms(
     return people.get_column("pseudonym"), vault
 
 
+def with_receipt_time(decoded: pl.DataFrame, landing: pl.DataFrame) -> pl.DataFrame:
+    """``decoded`` with ``received_at``: when the delivery was received (else fetched)."""
+    received = landing.select(
+        "landing_ref", pl.coalesce("updated_at", "fetched_at").alias("received_at")
+    ).unique("landing_ref")
+    return decoded.join(received, on="landing_ref", how="left")
+
+
+def with_pushed_commits(
+    ref: Normalised, landing: pl.DataFrame, key: str, **how: object
+) -> Normalised:
+    """``ref`` (push deliveries' ref events) with the commits the deliveries list, as
+    :func:`pushed_commits` (``how``: its keyword arguments) makes them. A delivery quarantined
+    for its ref yields no commits either."""
+    valid = landing.filter(~pl.col("landing_ref").is_in(ref.quarantine.get_column("landing_ref")))
+    commit_events, commit_vault = pushed_commits(valid, key, **how)  # type: ignore[arg-type]
+    return Normalised(
+        signals=pl.concat([ref.signals, commit_events]),
+        quarantine=ref.quarantine,
+        accounts=merge_accounts(pl.concat([ref.accounts, commit_vault])),
+        references=ref.references,
+    )
+
+
 def pushed_commits(
     landing: pl.DataFrame,
     key: str,
@@ -517,11 +910,8 @@ def pushed_commits(
     """
     dtype = pl.Struct({**fields, "commits": pl.List(PUSH_COMMIT)})
     decoded, _ = decode(landing, dtype)
-    received = landing.select(
-        "landing_ref", pl.coalesce("updated_at", "fetched_at").alias("received_at")
-    ).unique("landing_ref")
     rows = (
-        decoded.join(received, on="landing_ref", how="left")
+        with_receipt_time(decoded, landing)
         .unnest("doc")
         .with_columns(web_url.alias("web_url"))
         .select("landing_ref", "scope", "fetched_at", "received_at", "web_url", "commits")

@@ -23,14 +23,18 @@ import polars as pl
 
 from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
+    NOBODY,
     TICKET_KEY,
+    Happening,
     Normalised,
     accounts,
     actor_columns,
     bad_timestamp,
+    checked,
     decode,
-    finish,
-    first_reason,
+    happened,
+    missing,
+    once_set,
     quarantine_rows,
     reference_rows,
     utc,
@@ -61,36 +65,41 @@ COMMENT = pl.Struct(
 )
 
 
+def _bad_times(created: str) -> pl.Expr:
+    """A reason when the comment's creation time (read as ``created``) or its resolution time
+    is not a timestamp."""
+    return pl.coalesce(
+        bad_timestamp("created_at", created),
+        pl.when(pl.col("resolved_at").is_not_null()).then(
+            bad_timestamp("resolved_at", "resolved_at")
+        ),
+    )
+
+
 def comments(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, COMMENT)
-    comment = decoded.unnest("doc").with_columns(
-        (pl.col("untagged").fill_null("") == "true").alias("is_stub"),
-        pl.coalesce("file_key", "scope").alias("file"),
-        pl.when(pl.col("parent_id") != "").then(pl.col("parent_id")).alias("parent"),
-        pl.col("user").struct.field("id").alias("user_id"),
-        pl.col("user").struct.field("handle").alias("user_handle"),
-        pl.col("client_meta").struct.field("node_id"),
+    comment, quarantine = checked(
+        landing,
+        COMMENT,
+        (
+            missing("comment"),
+            pl.when(~pl.col("is_stub")).then(_bad_times("created_at")),
+        ),
+        derived=(
+            {
+                "is_stub": pl.col("untagged").fill_null("") == "true",
+                "file": pl.coalesce("file_key", "scope"),
+                "parent": pl.when(pl.col("parent_id") != "").then(pl.col("parent_id")),
+                "user_id": pl.col("user").struct.field("id"),
+                "user_handle": pl.col("user").struct.field("handle"),
+                "node_id": pl.col("client_meta").struct.field("node_id"),
+            },
+        ),
     )
-    comment = comment.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
-            pl.when(~pl.col("is_stub")).then(
-                pl.coalesce(
-                    bad_timestamp("created_at", "created_at"),
-                    pl.when(pl.col("resolved_at").is_not_null()).then(
-                        bad_timestamp("resolved_at", "resolved_at")
-                    ),
-                )
-            ),
-        )
-    )
-    rejected = comment.filter(pl.col("reason").is_not_null())
-    comment = comment.filter(pl.col("reason").is_null())
     stubs = comment.filter(pl.col("is_stub"))
     signals, vault = _comment_events(comment.filter(~pl.col("is_stub")), key)
     return Normalised(
         signals=signals,
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        quarantine=quarantine,
         accounts=vault,
         references=reference_rows(stubs, UNTAGGED_NOTE),
     )
@@ -132,19 +141,11 @@ def _comment_events(tagged: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.Da
         .struct.json_encode()
         .alias("attributes"),
     )
-    commented = tagged.with_columns(
-        pl.lit("commented").alias("action"),
-        utc(pl.col("created_at")).alias("occurred_at"),
-        pl.lit("open").alias("state"),
+    signals = happened(
+        tagged,
+        Happening("commented", utc(pl.col("created_at")), "open"),
+        once_set("resolved_at", "resolved", "resolved", **NOBODY),
     )
-    resolved = tagged.filter(pl.col("resolved_at").is_not_null()).with_columns(
-        pl.lit("resolved").alias("action"),
-        utc(pl.col("resolved_at")).alias("occurred_at"),
-        pl.lit("resolved").alias("state"),
-        pl.lit(None, S).alias("actor"),
-        pl.lit("unknown").alias("actor_kind"),
-    )
-    signals = finish(pl.concat([commented, resolved], how="diagonal_relaxed"))
     return signals, accounts(
         tagged, source=SOURCE, handle="user_id", name="user_handle", email=None
     )
@@ -174,42 +175,35 @@ def file_comment_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     ``timestamp``) by ``triggered_by``, and ``resolved`` if ``resolved_at`` is set; without it, a
     reference row, as the connector lands an untagged comment.
     """
-    decoded, undecodable = decode(landing, FILE_COMMENT)
-    comment = decoded.unnest("doc").with_columns(
-        pl.col("comment_id").alias("id"),
-        pl.col("file_key").alias("file"),
-        pl.when(pl.col("parent_id") != "").then(pl.col("parent_id")).alias("parent"),
-        pl.col("comment")
-        .list.eval(pl.element().struct.field("text"))
-        .list.drop_nulls()
-        .list.join("")
-        .alias("message"),
-        pl.coalesce("created_at", "timestamp").alias("created_at"),
-        pl.col("triggered_by").struct.field("id").alias("user_id"),
-        pl.col("triggered_by").struct.field("handle").alias("user_handle"),
-        pl.lit(None, S).alias("node_id"),
-    )
     tagged = pl.col("message").fill_null("").str.contains(TAG)
-    comment = comment.with_columns(
-        first_reason(
+    comment, quarantine = checked(
+        landing,
+        FILE_COMMENT,
+        (
             pl.when(pl.col("id").is_null()).then(pl.lit("comment has no comment_id")),
             pl.when(pl.col("file").is_null()).then(pl.lit("comment names no file (file_key)")),
-            pl.when(tagged).then(
-                pl.coalesce(
-                    bad_timestamp("created_at", "created_at (or timestamp)"),
-                    pl.when(pl.col("resolved_at").is_not_null()).then(
-                        bad_timestamp("resolved_at", "resolved_at")
-                    ),
-                )
-            ),
-        )
+            pl.when(tagged).then(_bad_times("created_at (or timestamp)")),
+        ),
+        derived=(
+            {
+                "id": pl.col("comment_id"),
+                "file": pl.col("file_key"),
+                "parent": pl.when(pl.col("parent_id") != "").then(pl.col("parent_id")),
+                "message": pl.col("comment")
+                .list.eval(pl.element().struct.field("text"))
+                .list.drop_nulls()
+                .list.join(""),
+                "created_at": pl.coalesce("created_at", "timestamp"),
+                "user_id": pl.col("triggered_by").struct.field("id"),
+                "user_handle": pl.col("triggered_by").struct.field("handle"),
+                "node_id": pl.lit(None, S),
+            },
+        ),
     )
-    rejected = comment.filter(pl.col("reason").is_not_null())
-    comment = comment.filter(pl.col("reason").is_null())
     signals, vault = _comment_events(comment.filter(tagged), key)
     return Normalised(
         signals=signals,
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        quarantine=quarantine,
         accounts=vault,
         references=reference_rows(comment.filter(~tagged), UNTAGGED_NOTE),
     )

@@ -7,14 +7,15 @@ import polars as pl
 from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
+    Happening,
     Normalised,
-    accounts,
-    actor_columns,
+    PolledKind,
     bad_timestamp,
-    decode,
+    checked,
+    email_author,
     finish,
-    first_reason,
-    quarantine_rows,
+    missing,
+    polled,
     reference_rows,
     utc,
 )
@@ -34,51 +35,35 @@ GIT_COMMIT = pl.Struct(
 )
 
 
-def git_commits(landing: pl.DataFrame, key: str) -> Normalised:
-    """Commits from ``git log``: attributed to the pseudonym of the author email."""
-    decoded, undecodable = decode(landing, GIT_COMMIT)
-    commit = decoded.unnest("doc").with_columns(
-        first_reason(
-            pl.when(pl.col("sha").is_null()).then(pl.lit("commit has no sha")),
-            bad_timestamp("committed_at", "committed_at"),
-        ),
-        pl.when(pl.col("author_email").is_not_null())
-        .then(pl.lit("human"))
-        .otherwise(pl.lit("unknown"))
-        .alias("actor_kind"),
-    )
-    rejected = commit.filter(pl.col("reason").is_not_null())
-    commit = actor_columns(
-        commit.filter(pl.col("reason").is_null()),
-        source="email",
-        handle="author_email",
-        kind="actor_kind",
-        key=key,
-    )
-    events = commit.with_columns(
-        pl.lit("git").alias("source"),
-        pl.lit("commit").alias("entity_type"),
-        (pl.col("repository") + "@" + pl.col("sha")).alias("entity_id"),
-        pl.lit("committed").alias("action"),
-        utc(pl.col("committed_at")).alias("occurred_at"),
-        pl.col("sha").alias("commit_sha"),
-        pl.col("message").str.split("\n").list.first().alias("title"),
-        pl.col("message")
-        .fill_null("")
-        .str.extract_all(TICKET_KEY)
-        .list.unique()
-        .alias("ticket_keys"),
-        pl.struct(pl.col("parents").list.len().alias("parents"))
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    return Normalised(
-        signals=finish(events),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=accounts(
-            commit, source="email", handle="author_email", name="author_name", email="author_email"
-        ),
-    )
+GIT_COMMITS = PolledKind(
+    dtype=GIT_COMMIT,
+    derived=(
+        {
+            "actor_kind": pl.when(pl.col("author_email").is_not_null())
+            .then(pl.lit("human"))
+            .otherwise(pl.lit("unknown"))
+        },
+    ),
+    problems=(
+        missing("commit", "sha"),
+        bad_timestamp("committed_at", "committed_at"),
+    ),
+    actor=email_author,
+    entity_type="commit",
+    entity_id=pl.col("repository") + "@" + pl.col("sha"),
+    columns={
+        "commit_sha": pl.col("sha"),
+        "title": pl.col("message").str.split("\n").list.first(),
+        "ticket_keys": pl.col("message").fill_null("").str.extract_all(TICKET_KEY).list.unique(),
+        "attributes": pl.struct(pl.col("parents").list.len().alias("parents")).struct.json_encode(),
+    },
+    happenings=(Happening("committed", utc(pl.col("committed_at"))),),
+)
+git_commits = polled(
+    GIT_COMMITS,
+    "git",
+    "Commits from ``git log``: attributed to the pseudonym of the author email.",
+)
 
 
 TOMBSTONE = pl.Struct({"kind": S, "record_id": S, "deleted_at": S, "reason": S})
@@ -114,23 +99,18 @@ def _deleted_entity(part: int) -> pl.Expr:
 def tombstones(landing: pl.DataFrame, key: str) -> Normalised:
     """An API-reported deletion becomes a ``deleted`` event of the entity it names, at the time
     the tool gave, or when FlowSync saw it gone (a 404 for a record its list had just shown)."""
-    decoded, undecodable = decode(landing, TOMBSTONE)
     # The payload's "kind" names the deleted record's kind, not the landing kind: read it aside.
-    stone = decoded.with_columns(
-        pl.col("doc").struct.field("kind").alias("deleted_kind"),
-        pl.col("doc").struct.field("record_id").alias("deleted_id"),
-        pl.col("doc").struct.field("deleted_at"),
-        pl.col("doc").struct.field("reason").alias("why"),
-    ).with_columns(
-        first_reason(
+    stone, quarantine = checked(
+        landing,
+        TOMBSTONE,
+        (
             pl.when(pl.col("deleted_id").is_null()).then(pl.lit("tombstone names no record")),
             pl.when(pl.col("deleted_at").is_not_null()).then(
                 bad_timestamp("deleted_at", "deleted_at")
             ),
-        )
+        ),
+        renamed={"kind": "deleted_kind", "record_id": "deleted_id", "reason": "why"},
     )
-    rejected = stone.filter(pl.col("reason").is_not_null())
-    stone = stone.filter(pl.col("reason").is_null())
     archived = pl.concat_str("source", "deleted_kind", separator="/").is_in(
         [f"{source}/{kind}" for source, kind in ARCHIVED_IN_PAYLOAD]
     )
@@ -148,7 +128,7 @@ def tombstones(landing: pl.DataFrame, key: str) -> Normalised:
     )
     return Normalised(
         signals=finish(events),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        quarantine=quarantine,
         accounts=schema.empty(schema.ACCOUNTS),
         references=reference_rows(
             stone.filter(archived), "archival: the record's own archived event records it"

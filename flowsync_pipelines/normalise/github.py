@@ -28,24 +28,31 @@ from collections.abc import Callable
 import polars as pl
 
 from flowsync_pipelines.normalise.common import (
+    NOBODY,
     TICKET_KEY,
     TIME_FALLBACK,
     TIME_SOURCE,
+    Account,
+    Attribution,
+    Happening,
     Normalised,
+    PolledKind,
+    Prepare,
     WebhookEvent,
     accounts,
+    accounts_by,
     actor_columns,
     bad_timestamp,
-    decode,
-    fallback_time,
-    finish,
-    first_reason,
-    merge_accounts,
-    pushed_commits,
-    quarantine_rows,
+    commit_attributes,
+    fallback_columns,
+    missing,
+    once_set,
+    optional_timestamp,
+    polled,
     text,
     utc,
     webhook_events,
+    with_pushed_commits,
 )
 
 S = pl.String
@@ -53,18 +60,8 @@ USER = pl.Struct({"login": S, "id": S, "type": S})
 
 PULL = pl.Struct(
     {
-        "number": S,
-        "url": S,
-        "html_url": S,
-        "title": S,
-        "body": S,
-        "state": S,
-        "draft": S,
-        "created_at": S,
-        "updated_at": S,
-        "closed_at": S,
-        "merged_at": S,
-        "merge_commit_sha": S,
+        **text("number", "url", "html_url", "title", "body", "state", "draft"),
+        **text("created_at", "updated_at", "closed_at", "merged_at", "merge_commit_sha"),
         "user": USER,
         "head": pl.Struct({"ref": S, "sha": S}),
         "base": pl.Struct({"ref": S, "repo": pl.Struct({"full_name": S})}),
@@ -160,139 +157,139 @@ def _with_repo_url(decoded: pl.DataFrame, landing: pl.DataFrame, *api_urls: str)
     )
 
 
+def _first_line(text: pl.Expr) -> pl.Expr:
+    return (
+        text.str.replace_all("\r", "", literal=True).str.strip_chars().str.split("\n").list.first()
+    )
+
+
+def _keys(*texts: pl.Expr) -> pl.Expr:
+    joined = pl.concat_str([t.fill_null("") for t in texts], separator="\n")
+    return joined.str.extract_all(TICKET_KEY).list.unique(maintain_order=True)
+
+
+def _by(user: str) -> Attribution:
+    """Attribution to the account in struct column ``user`` (see :func:`_attributed`)."""
+    return lambda rows, key: _attributed(rows, user, key)
+
+
+def _repo_url_from(*api_urls: str) -> Prepare:
+    """Adds ``repo_url`` (see :func:`_with_repo_url`)."""
+    return lambda rows, landing: _with_repo_url(rows, landing, *api_urls)
+
+
 def _short_sha(sha: pl.Expr) -> pl.Expr:
     return pl.when(sha.str.contains(r"^[0-9a-f]{40}$")).then(sha.str.slice(0, 7)).otherwise(sha)
 
 
-def pull_requests(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, PULL, json_types=presence("user"))
-    pr = _with_repo_url(decoded.unnest("doc"), landing, "url").with_columns(
-        pl.col("number").cast(pl.Int64, strict=False).alias("pr_number"),
-        pl.coalesce(pl.col("base").struct.field("repo").struct.field("full_name"), "scope").alias(
-            "repository"
-        ),
-    )
-    pr = pr.with_columns(
-        first_reason(
-            pl.when(pl.col("pr_number").is_null()).then(pl.lit("pull request has no number")),
-            bad_timestamp("created_at", "created_at"),
-            pl.when(pl.col("merged_at").is_not_null() & utc(pl.col("merged_at")).is_null()).then(
-                pl.lit("merged_at is not an ISO-8601 timestamp: ") + pl.col("merged_at")
+NO_KEYS = pl.lit([], pl.List(S))
+
+
+def _in_repo(path: str, id_column: str = "id") -> pl.Expr:
+    """An entity of the repository (the scope): ``<owner>/<repo><path><id>``."""
+    return pl.col("scope") + path + pl.col(id_column)
+
+
+def _no_time(label: str) -> pl.Expr:
+    """A reason when no time (``created_at`` or its fallbacks, ``label``) is a timestamp."""
+    return pl.when(pl.col("occurred_at").is_null()).then(bad_timestamp("created_at", label))
+
+
+_PR_NUMBER = pl.col("pr_number").cast(S)
+
+PULL_REQUESTS = PolledKind(
+    dtype=PULL,
+    json_types=presence("user"),
+    prepare=_repo_url_from("url"),
+    derived=(
+        {
+            "pr_number": pl.col("number").cast(pl.Int64, strict=False),
+            "repository": pl.coalesce(
+                pl.col("base").struct.field("repo").struct.field("full_name"), "scope"
             ),
-        )
-    )
-    rejected = pr.filter(pl.col("reason").is_not_null())
-    pr, vault = _attributed(pr.filter(pl.col("reason").is_null()), "user", key)
-    pr = pr.with_columns(
-        pl.lit("github").alias("source"),
-        pl.lit("pull_request").alias("entity_type"),
-        (pl.col("repository") + "#" + pl.col("pr_number").cast(S)).alias("entity_id"),
-        pl.col("merge_commit_sha").alias("commit_sha"),
-        pl.concat_str(
-            pl.col("title").fill_null(""),
-            pl.col("head").struct.field("ref").fill_null(""),
-            pl.col("body").fill_null(""),
-            separator="\n",
-        )
-        .str.extract_all(TICKET_KEY)
-        .list.unique(maintain_order=True)
-        .alias("ticket_keys"),
-        pl.coalesce("html_url", pl.col("repo_url") + "/pull/" + pl.col("pr_number").cast(S)).alias(
-            "url"
-        ),
-        pl.struct(
+        },
+    ),
+    problems=(
+        pl.when(pl.col("pr_number").is_null()).then(pl.lit("pull request has no number")),
+        bad_timestamp("created_at", "created_at"),
+        optional_timestamp("merged_at"),
+    ),
+    actor=_by("user"),
+    entity_type="pull_request",
+    entity_id=pl.col("repository") + "#" + _PR_NUMBER,
+    columns={
+        "commit_sha": pl.col("merge_commit_sha"),
+        "ticket_keys": _keys(pl.col("title"), pl.col("head").struct.field("ref"), pl.col("body")),
+        "url": pl.coalesce("html_url", pl.col("repo_url") + "/pull/" + _PR_NUMBER),
+        "attributes": pl.struct(
             (pl.col("draft") == "true").alias("draft"),
             pl.col("head").struct.field("ref").alias("head_ref"),
             pl.col("head").struct.field("sha").alias("head_sha"),
             pl.col("base").struct.field("ref").alias("base_ref"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    opened = pr.with_columns(
-        pl.lit("opened").alias("action"),
-        utc(pl.col("created_at")).alias("occurred_at"),
-        pl.lit("open").alias("state"),
-    )
-    merged = pr.filter(pl.col("merged_at").is_not_null()).with_columns(
-        pl.lit("merged").alias("action"),
-        utc(pl.col("merged_at")).alias("occurred_at"),
-        pl.lit("merged").alias("state"),
-        # The list endpoint does not say who merged; the author is not the merger.
-        pl.lit(None, S).alias("actor"),
-        pl.lit("unknown").alias("actor_kind"),
-    )
-    closed = pr.filter(
-        pl.col("merged_at").is_null() & pl.col("closed_at").is_not_null()
-    ).with_columns(
-        pl.lit("closed").alias("action"),
-        utc(pl.col("closed_at")).alias("occurred_at"),
-        pl.lit("closed").alias("state"),
-        pl.lit(None, S).alias("actor"),
-        pl.lit("unknown").alias("actor_kind"),
-    )
-    signals = finish(pl.concat([opened, merged, closed], how="diagonal_relaxed"))
-    return Normalised(
-        signals=signals,
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-    )
+        ).struct.json_encode(),
+    },
+    happenings=(
+        Happening("opened", utc(pl.col("created_at")), "open"),
+        # The list endpoint does not say who merged or closed; the author did not.
+        once_set("merged_at", "merged", "merged", **NOBODY),
+        Happening(
+            "closed",
+            utc(pl.col("closed_at")),
+            "closed",
+            when=pl.col("merged_at").is_null() & pl.col("closed_at").is_not_null(),
+            columns=NOBODY,
+        ),
+    ),
+)
+pull_requests = polled(PULL_REQUESTS, "github", "Pull requests: opened, merged, closed.")
 
-
-def reviews(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, REVIEW, json_types=presence("user"))
-    review = _with_repo_url(decoded.unnest("doc"), landing, "pull_request_url").with_columns(
-        pl.col("pull_request_url")
-        .str.extract(r"/pulls/(\d+)$")
-        .cast(pl.Int64, strict=False)
-        .alias("pr_number"),
-        pl.col("scope").alias("repository"),
-        pl.col("state").str.to_lowercase().alias("state"),
-    )
-    review = review.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("review has no id")),
-            pl.when(pl.col("pr_number").is_null()).then(
-                pl.lit("review has no pull_request_url ending in /pulls/<number>")
-            ),
-            # Pending reviews have no submitted_at yet: nothing happened, nothing to record.
-            pl.when(pl.col("state") != "pending").then(
-                bad_timestamp("submitted_at", "submitted_at")
-            ),
-        )
-    )
-    rejected = review.filter(pl.col("reason").is_not_null())
-    review, vault = _attributed(
-        review.filter(pl.col("reason").is_null() & (pl.col("state") != "pending")), "user", key
-    )
-    pull_url = pl.coalesce(
-        pl.col("pull_request").struct.field("html_url"),
-        pl.col("_links").struct.field("html").struct.field("href"),
-        pl.col("repo_url") + "/pull/" + pl.col("pr_number").cast(S),
-    )
-    pull_title = pl.col("pull_request").struct.field("title")
-    events = review.with_columns(
-        pl.lit("github").alias("source"),
-        pl.lit("review").alias("entity_type"),
-        (
-            pl.col("repository") + "#" + pl.col("pr_number").cast(S) + "/reviews/" + pl.col("id")
-        ).alias("entity_id"),
-        pl.lit("reviewed").alias("action"),
-        utc(pl.col("submitted_at")).alias("occurred_at"),
-        pl.col("commit_id").alias("commit_sha"),
-        pl.coalesce("html_url", pull_url + "#pullrequestreview-" + pl.col("id")).alias("url"),
-        pl.when(pull_title.is_not_null())
-        .then("Review of " + pull_title)
-        .otherwise("Review " + pl.col("state").str.replace_all("_", " "))
-        .alias("title"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.struct(pl.col("id").alias("review_id")).struct.json_encode().alias("attributes"),
-    )
-    return Normalised(
-        signals=finish(events),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-    )
+_PULL_TITLE = pl.col("pull_request").struct.field("title")
+REVIEWS = PolledKind(
+    dtype=REVIEW,
+    json_types=presence("user"),
+    prepare=_repo_url_from("pull_request_url"),
+    derived=(
+        {
+            "pr_number": pl.col("pull_request_url")
+            .str.extract(r"/pulls/(\d+)$")
+            .cast(pl.Int64, strict=False),
+            "repository": pl.col("scope"),
+            "state": pl.col("state").str.to_lowercase(),
+        },
+    ),
+    problems=(
+        missing("review"),
+        pl.when(pl.col("pr_number").is_null()).then(
+            pl.lit("review has no pull_request_url ending in /pulls/<number>")
+        ),
+        # Pending reviews have no submitted_at yet: nothing happened, nothing to record.
+        pl.when(pl.col("state") != "pending").then(bad_timestamp("submitted_at", "submitted_at")),
+    ),
+    keep=pl.col("state") != "pending",
+    actor=_by("user"),
+    entity_type="review",
+    entity_id=pl.col("repository") + "#" + _PR_NUMBER + "/reviews/" + pl.col("id"),
+    columns={
+        "commit_sha": pl.col("commit_id"),
+        "url": pl.coalesce(
+            "html_url",
+            pl.coalesce(
+                pl.col("pull_request").struct.field("html_url"),
+                pl.col("_links").struct.field("html").struct.field("href"),
+                pl.col("repo_url") + "/pull/" + _PR_NUMBER,
+            )
+            + "#pullrequestreview-"
+            + pl.col("id"),
+        ),
+        "title": pl.when(_PULL_TITLE.is_not_null())
+        .then("Review of " + _PULL_TITLE)
+        .otherwise("Review " + pl.col("state").str.replace_all("_", " ")),
+        "ticket_keys": NO_KEYS,
+        "attributes": pl.struct(pl.col("id").alias("review_id")).struct.json_encode(),
+    },
+    happenings=(Happening("reviewed", utc(pl.col("submitted_at"))),),
+)
+reviews = polled(REVIEWS, "github", "Reviews: one ``reviewed`` event each.")
 
 
 COMMIT = pl.Struct(
@@ -316,113 +313,75 @@ COMMIT = pl.Struct(
 
 
 def _commit_attributes() -> pl.Expr:
-    """``parents`` (their count) and, when the record lists them, ``files``: the sorted
-    distinct paths the commit changed (the key webhook push commits use too)."""
-    parents = pl.col("parents").list.len().alias("parents")
-    files = (
-        pl.col("files")
-        .list.eval(pl.element().struct.field("filename"))
-        .list.drop_nulls()
-        .list.unique()
-        .list.sort()
-        .alias("files")
-    )
-    return (
-        pl.when(pl.col("files").is_null())
-        .then(pl.struct(parents).struct.json_encode())
-        .otherwise(pl.struct(parents, files).struct.json_encode())
-        .alias("attributes")
+    """``parents`` and, when the record lists them (the commit-detail endpoint), ``files``."""
+    return commit_attributes(
+        pl.col("parents").list.len(),
+        pl.col("files").list.eval(pl.element().struct.field("filename")),
+        listed=pl.col("files").is_not_null(),
     )
 
 
-def commits(landing: pl.DataFrame, key: str) -> Normalised:
+_GIT_COMMIT = pl.col("commit").struct.field
+COMMITS = PolledKind(
+    dtype=COMMIT,
+    json_types=presence("author"),
+    prepare=_repo_url_from("url"),
+    derived=(
+        {
+            "committed_at": _GIT_COMMIT("committer").struct.field("date"),
+            "authored_at": _GIT_COMMIT("author").struct.field("date"),
+            "author_name": _GIT_COMMIT("author").struct.field("name"),
+            "author_email": _GIT_COMMIT("author").struct.field("email"),
+            "message": _GIT_COMMIT("message"),
+            "login": pl.col("author").struct.field("login"),
+        },
+        {
+            "actor_kind": pl.when(pl.col("login").is_not_null())
+            .then(_actor_kind("author"))
+            .when(pl.col("author_email").is_not_null())
+            .then(pl.lit("human"))
+            .otherwise(pl.lit("unknown"))
+        },
+    ),
+    problems=(
+        missing("commit", "sha"),
+        pl.when(utc(pl.col("authored_at")).is_null()).then(
+            bad_timestamp("committed_at", "commit.committer.date")
+        ),
+    ),
+    # A commit whose email is linked to no GitHub account (``author: null``) is attributed to
+    # the pseudonym of its author email, which identity resolution can join.
+    actor=accounts_by(
+        Account("github", "login", pl.col("login").is_not_null(), "author_name", "author_email"),
+        Account("email", "author_email", pl.col("login").is_null(), "author_name", "author_email"),
+    ),
+    entity_type="commit",
+    entity_id=pl.col("scope") + "@" + pl.col("sha"),
+    columns={
+        **fallback_columns(
+            ("commit.committer.date", pl.col("committed_at")),
+            ("commit.author.date", pl.col("authored_at")),
+        ),
+        "repository": pl.col("scope"),
+        "commit_sha": pl.col("sha"),
+        "title": pl.col("message").str.split("\n").list.first(),
+        "ticket_keys": pl.col("message").fill_null("").str.extract_all(TICKET_KEY).list.unique(),
+        "url": pl.coalesce("html_url", pl.col("repo_url") + "/commit/" + pl.col("sha")),
+        "attributes": _commit_attributes(),
+    },
+    happenings=(Happening("committed"),),
+)
+commits = polled(
+    COMMITS,
+    "github",
     """One ``committed`` event per commit, at the committer date (when it joined history).
 
     A commit whose email is linked to no GitHub account has ``author: null``; it is attributed
     to the pseudonym of its author email instead, which identity resolution can later join.
     A malformed committer date falls back to the author date; a commit without ``html_url``
     links to ``<repository web address>/commit/<sha>``.
-    """
-    decoded, undecodable = decode(landing, COMMIT, json_types=presence("author"))
-    commit = _with_repo_url(decoded.unnest("doc"), landing, "url").with_columns(
-        pl.col("commit").struct.field("committer").struct.field("date").alias("committed_at"),
-        pl.col("commit").struct.field("author").struct.field("date").alias("authored_at"),
-        pl.col("commit").struct.field("author").struct.field("name").alias("author_name"),
-        pl.col("commit").struct.field("author").struct.field("email").alias("author_email"),
-        pl.col("commit").struct.field("message").alias("message"),
-        pl.col("author").struct.field("login").alias("login"),
-    )
-    commit = commit.with_columns(
-        first_reason(
-            pl.when(pl.col("sha").is_null()).then(pl.lit("commit has no sha")),
-            pl.when(utc(pl.col("authored_at")).is_null()).then(
-                bad_timestamp("committed_at", "commit.committer.date")
-            ),
-        )
-    )
-    rejected = commit.filter(pl.col("reason").is_not_null())
-    commit = commit.filter(pl.col("reason").is_null()).with_columns(
-        pl.when(pl.col("login").is_not_null())
-        .then(_actor_kind("author"))
-        .when(pl.col("author_email").is_not_null())
-        .then(pl.lit("human"))
-        .otherwise(pl.lit("unknown"))
-        .alias("actor_kind"),
-    )
-    by_login = actor_columns(
-        commit.filter(pl.col("login").is_not_null()),
-        source="github",
-        handle="login",
-        kind="actor_kind",
-        key=key,
-    )
-    by_email = actor_columns(
-        commit.filter(pl.col("login").is_null()),
-        source="email",
-        handle="author_email",
-        kind="actor_kind",
-        key=key,
-    )
-    commit = pl.concat([by_login, by_email], how="diagonal_relaxed")
-    events = commit.with_columns(
-        pl.lit("github").alias("source"),
-        pl.lit("commit").alias("entity_type"),
-        (pl.col("scope") + "@" + pl.col("sha")).alias("entity_id"),
-        pl.lit("committed").alias("action"),
-        *fallback_time(
-            ("commit.committer.date", pl.col("committed_at")),
-            ("commit.author.date", pl.col("authored_at")),
-        ),
-        pl.col("scope").alias("repository"),
-        pl.col("sha").alias("commit_sha"),
-        pl.col("message").str.split("\n").list.first().alias("title"),
-        pl.col("message")
-        .fill_null("")
-        .str.extract_all(TICKET_KEY)
-        .list.unique()
-        .alias("ticket_keys"),
-        pl.coalesce("html_url", pl.col("repo_url") + "/commit/" + pl.col("sha")).alias("url"),
-        _commit_attributes(),
-    )
-    vault = pl.concat(
-        [
-            accounts(
-                by_login, source="github", handle="login", name="author_name", email="author_email"
-            ),
-            accounts(
-                by_email,
-                source="email",
-                handle="author_email",
-                name="author_name",
-                email="author_email",
-            ),
-        ]
-    )
-    return Normalised(
-        signals=finish(events),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-    )
+    """,
+)
 
 
 RUN = pl.Struct(
@@ -445,76 +404,6 @@ RUN = pl.Struct(
         "actor": USER,
     }
 )
-
-
-def workflow_runs(landing: pl.DataFrame, key: str) -> Normalised:
-    """GitHub Actions runs: ``started`` and, once finished, ``completed`` (state = conclusion).
-
-    A run is attributed to its ``triggering_actor`` (2022+), else its ``actor`` (2021+); a
-    payload with neither field says nothing of who ran it: ``unknown``. ``started`` is at
-    ``run_started_at``, falling back to ``created_at`` (recorded in ``attributes``).
-    """
-    decoded, undecodable = decode(landing, RUN, json_types=presence("triggering_actor", "actor"))
-    run = _with_repo_url(decoded.unnest("doc"), landing, "url").with_columns(
-        *fallback_time(
-            ("run_started_at", pl.col("run_started_at")), ("created_at", pl.col("created_at"))
-        ),
-    )
-    run = run.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("workflow run has no id")),
-            pl.when(pl.col("occurred_at").is_null()).then(
-                bad_timestamp("created_at", "run_started_at / created_at")
-            ),
-        ),
-        # The newest field present names who ran it; an explicit null there is deleted.
-        pl.when(pl.col("triggering_actor_json").is_not_null())
-        .then(pl.col("triggering_actor"))
-        .otherwise(pl.col("actor"))
-        .alias("runner"),
-        pl.coalesce("triggering_actor_json", "actor_json").alias("runner_json"),
-    )
-    rejected = run.filter(pl.col("reason").is_not_null())
-    run, vault = _attributed(run.filter(pl.col("reason").is_null()), "runner", key)
-    run = run.with_columns(
-        pl.lit("github").alias("source"),
-        pl.lit("ci_run").alias("entity_type"),
-        (pl.col("scope") + "/actions/runs/" + pl.col("id")).alias("entity_id"),
-        pl.col("scope").alias("repository"),
-        pl.col("head_sha").alias("commit_sha"),
-        pl.col("pull_requests")
-        .list.first()
-        .struct.field("number")
-        .cast(pl.Int64, strict=False)
-        .alias("pr_number"),
-        pl.col("head_branch").fill_null("").str.extract_all(TICKET_KEY).alias("ticket_keys"),
-        pl.col("name").alias("title"),
-        pl.coalesce("html_url", pl.col("repo_url") + "/actions/runs/" + pl.col("id")).alias("url"),
-        pl.struct(
-            "event",
-            "head_branch",
-            pl.col("run_attempt").cast(pl.Int64, strict=False),
-            pl.col("status"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    started = run.with_columns(
-        pl.lit("started").alias("action"),
-        pl.lit("running").alias("state"),
-    )
-    completed = run.filter(pl.col("status") == "completed").with_columns(
-        pl.lit("completed").alias("action"),
-        utc(pl.col("updated_at")).alias("occurred_at"),
-        pl.col("conclusion").alias("state"),
-        pl.lit(None, S).alias(TIME_SOURCE),
-        pl.lit(None, S).alias(TIME_FALLBACK),
-    )
-    return Normalised(
-        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-    )
 
 
 DEPLOYMENT = pl.Struct(
@@ -548,58 +437,164 @@ DEPLOYMENT_STATUS = pl.Struct(
 )
 
 
-def deployments(landing: pl.DataFrame, key: str) -> Normalised:
+RELEASE = pl.Struct(
+    {
+        **text("id", "tag_name", "name", "target_commitish", "html_url", "url"),
+        **text("created_at", "published_at", "draft", "prerelease"),
+        "author": USER,
+    }
+)
+
+
+WORKFLOW_RUNS = PolledKind(
+    dtype=RUN,
+    json_types=presence("triggering_actor", "actor"),
+    prepare=_repo_url_from("url"),
+    derived=(
+        {
+            **fallback_columns(
+                ("run_started_at", pl.col("run_started_at")), ("created_at", pl.col("created_at"))
+            ),
+            # The newest field present names who ran it; an explicit null there is deleted.
+            "runner": pl.when(pl.col("triggering_actor_json").is_not_null())
+            .then(pl.col("triggering_actor"))
+            .otherwise(pl.col("actor")),
+            "runner_json": pl.coalesce("triggering_actor_json", "actor_json"),
+        },
+    ),
+    problems=(missing("workflow run"), _no_time("run_started_at / created_at")),
+    actor=_by("runner"),
+    entity_type="ci_run",
+    entity_id=_in_repo("/actions/runs/"),
+    columns={
+        "repository": pl.col("scope"),
+        "commit_sha": pl.col("head_sha"),
+        "pr_number": pl.col("pull_requests")
+        .list.first()
+        .struct.field("number")
+        .cast(pl.Int64, strict=False),
+        "ticket_keys": pl.col("head_branch").fill_null("").str.extract_all(TICKET_KEY),
+        "title": pl.col("name"),
+        "url": pl.coalesce("html_url", pl.col("repo_url") + "/actions/runs/" + pl.col("id")),
+        "attributes": pl.struct(
+            "event",
+            "head_branch",
+            pl.col("run_attempt").cast(pl.Int64, strict=False),
+            pl.col("status"),
+        ).struct.json_encode(),
+    },
+    happenings=(
+        Happening("started", state="running"),
+        Happening(
+            "completed",
+            utc(pl.col("updated_at")),
+            pl.col("conclusion"),
+            when=pl.col("status") == "completed",
+            columns={TIME_SOURCE: pl.lit(None, S), TIME_FALLBACK: pl.lit(None, S)},
+        ),
+    ),
+)
+workflow_runs = polled(
+    WORKFLOW_RUNS,
+    "github",
+    """GitHub Actions runs: ``started`` and, once finished, ``completed`` (state = conclusion).
+
+    A run is attributed to its ``triggering_actor`` (2022+), else its ``actor`` (2021+); a
+    payload with neither field says nothing of who ran it: ``unknown``. ``started`` is at
+    ``run_started_at``, falling back to ``created_at`` (recorded in ``attributes``).
+    """,
+)
+
+
+# A record's time is ``created_at``, falling back to ``updated_at``; with neither, quarantined.
+_CREATED_OR_UPDATED = fallback_columns(
+    ("created_at", pl.col("created_at")), ("updated_at", pl.col("updated_at"))
+)
+_NO_TIME = _no_time("created_at")
+_UNNAMED = pl.col("environment").fill_null("unnamed environment")
+
+DEPLOYMENTS = PolledKind(
+    dtype=DEPLOYMENT,
+    json_types=presence("creator"),
+    prepare=_repo_url_from("repository_url", "url"),
+    derived=(_CREATED_OR_UPDATED,),
+    problems=(missing("deployment"), _NO_TIME),
+    actor=_by("creator"),
+    entity_type="deployment",
+    entity_id=_in_repo("/deployments/"),
+    columns={
+        "repository": pl.col("scope"),
+        "commit_sha": pl.col("sha"),
+        "deployment_id": pl.col("id"),
+        "ticket_keys": NO_KEYS,
+        "url": pl.when(pl.col("sha").str.contains(r"^[0-9a-f]{40}$"))
+        .then(pl.col("repo_url") + "/commit/" + pl.col("sha"))
+        .otherwise(pl.col("repo_url") + "/deployments"),
+        "title": pl.concat_str(
+            _UNNAMED,
+            pl.lit(" deployment of "),
+            _short_sha(pl.coalesce(pl.col("ref").replace("", None), "sha")).fill_null("?"),
+        ),
+        "attributes": pl.struct("ref").struct.json_encode(),
+    },
+    happenings=(Happening("created", state="created"),),
+)
+deployments = polled(
+    DEPLOYMENTS,
+    "github",
     """A deployment's ``created`` event carries the sha it ships and its environment.
 
     Its title is ``<environment> deployment of <ref>`` (a sha ref shortened to 7), its link the
     commit it deploys (the repository's deployments page when the sha is not a full one); a
     malformed ``created_at`` falls back to ``updated_at``.
-    """
-    decoded, undecodable = decode(landing, DEPLOYMENT, json_types=presence("creator"))
-    dep = _with_repo_url(decoded.unnest("doc"), landing, "repository_url", "url")
-    dep = dep.with_columns(
-        *fallback_time(("created_at", pl.col("created_at")), ("updated_at", pl.col("updated_at")))
-    )
-    dep = dep.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("deployment has no id")),
-            pl.when(pl.col("occurred_at").is_null()).then(
-                bad_timestamp("created_at", "created_at")
-            ),
-        )
-    )
-    rejected = dep.filter(pl.col("reason").is_not_null())
-    dep, vault = _attributed(dep.filter(pl.col("reason").is_null()), "creator", key)
-    events = dep.with_columns(
-        pl.lit("github").alias("source"),
-        pl.lit("deployment").alias("entity_type"),
-        (pl.col("scope") + "/deployments/" + pl.col("id")).alias("entity_id"),
-        pl.lit("created").alias("action"),
-        pl.col("scope").alias("repository"),
-        pl.col("sha").alias("commit_sha"),
-        pl.col("id").alias("deployment_id"),
-        pl.col("environment"),
-        pl.lit("created").alias("state"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.when(pl.col("sha").str.contains(r"^[0-9a-f]{40}$"))
-        .then(pl.col("repo_url") + "/commit/" + pl.col("sha"))
-        .otherwise(pl.col("repo_url") + "/deployments")
-        .alias("url"),
-        pl.concat_str(
-            pl.col("environment").fill_null("unnamed environment"),
-            pl.lit(" deployment of "),
-            _short_sha(pl.coalesce(pl.col("ref").replace("", None), "sha")).fill_null("?"),
-        ).alias("title"),
-        pl.struct("ref").struct.json_encode().alias("attributes"),
-    )
-    return Normalised(
-        signals=finish(events),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-    )
+    """,
+)
+
+# A status's own link, in order of preference (``attributes.url_is`` names the one used).
+_STATUS_LINKS = (("log", "log_url"), ("target", "target_url"), ("environment", "environment_url"))
 
 
-def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
+_PRESENT = {name: pl.col(column).replace("", None) for name, column in _STATUS_LINKS}
+_URL_IS = pl.lit("deployments_page")
+for _name, _present in reversed(_PRESENT.items()):
+    _URL_IS = pl.when(_present.is_not_null()).then(pl.lit(_name)).otherwise(_URL_IS)
+
+
+DEPLOYMENT_STATUSES = PolledKind(
+    dtype=DEPLOYMENT_STATUS,
+    json_types=presence("creator"),
+    prepare=_repo_url_from("repository_url", "deployment_url"),
+    derived=(
+        {
+            "deployment_id": pl.col("deployment_url").str.extract(r"/deployments/(\d+)$"),
+            **_CREATED_OR_UPDATED,
+        },
+    ),
+    problems=(
+        pl.when(pl.col("deployment_id").is_null()).then(
+            pl.lit("deployment status has no deployment_url ending in /deployments/<id>")
+        ),
+        _NO_TIME,
+    ),
+    actor=_by("creator"),
+    entity_type="deployment",
+    entity_id=_in_repo("/deployments/", "deployment_id"),
+    columns={
+        "repository": pl.col("scope"),
+        "ticket_keys": NO_KEYS,
+        "url": pl.coalesce(*_PRESENT.values(), pl.col("repo_url") + "/deployments"),
+        "title": pl.concat_str(
+            _UNNAMED, pl.lit(" deployment "), pl.col("state").str.replace_all("_", " ")
+        ),
+        "attributes": pl.struct(
+            pl.col("id").alias("status_id"), _URL_IS.alias("url_is")
+        ).struct.json_encode(),
+    },
+    happenings=(Happening("status_" + pl.col("state")),),
+)
+deployment_statuses = polled(
+    DEPLOYMENT_STATUSES,
+    "github",
     """Each status of a deployment (``in_progress``, ``success``, ``failure``, ``inactive``…).
 
     Its link is the status's ``log_url``, else its ``target_url`` (pages of this deployment),
@@ -608,127 +603,49 @@ def deployment_statuses(landing: pl.DataFrame, key: str) -> Normalised:
     own over its commit and its commit over a page shared by every deployment
     (``statements_prepare.sql``). Its title is ``<environment> deployment <state>``. A malformed
     ``created_at`` falls back to ``updated_at``.
-    """
-    decoded, undecodable = decode(landing, DEPLOYMENT_STATUS, json_types=presence("creator"))
-    status = _with_repo_url(
-        decoded.unnest("doc"), landing, "repository_url", "deployment_url"
-    ).with_columns(
-        pl.col("deployment_url").str.extract(r"/deployments/(\d+)$").alias("deployment_id"),
-        *fallback_time(("created_at", pl.col("created_at")), ("updated_at", pl.col("updated_at"))),
-    )
-    status = status.with_columns(
-        first_reason(
-            pl.when(pl.col("deployment_id").is_null()).then(
-                pl.lit("deployment status has no deployment_url ending in /deployments/<id>")
-            ),
-            pl.when(pl.col("occurred_at").is_null()).then(
-                bad_timestamp("created_at", "created_at")
-            ),
-        )
-    )
-    rejected = status.filter(pl.col("reason").is_not_null())
-    status, vault = _attributed(status.filter(pl.col("reason").is_null()), "creator", key)
-    events = status.with_columns(
-        pl.lit("github").alias("source"),
-        pl.lit("deployment").alias("entity_type"),
-        (pl.col("scope") + "/deployments/" + pl.col("deployment_id")).alias("entity_id"),
-        ("status_" + pl.col("state")).alias("action"),
-        pl.col("scope").alias("repository"),
-        pl.col("deployment_id"),
-        pl.col("environment"),
-        pl.col("state"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.coalesce(
-            pl.col("log_url").replace("", None),
-            pl.col("target_url").replace("", None),
-            pl.col("environment_url").replace("", None),
-            pl.col("repo_url") + "/deployments",
-        ).alias("url"),
-        pl.concat_str(
-            pl.col("environment").fill_null("unnamed environment"),
-            pl.lit(" deployment "),
-            pl.col("state").str.replace_all("_", " "),
-        ).alias("title"),
-        pl.struct(
-            pl.col("id").alias("status_id"),
-            pl.when(pl.col("log_url").replace("", None).is_not_null())
-            .then(pl.lit("log"))
-            .when(pl.col("target_url").replace("", None).is_not_null())
-            .then(pl.lit("target"))
-            .when(pl.col("environment_url").replace("", None).is_not_null())
-            .then(pl.lit("environment"))
-            .otherwise(pl.lit("deployments_page"))
-            .alias("url_is"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    return Normalised(
-        signals=finish(events),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-    )
-
-
-RELEASE = pl.Struct(
-    {
-        "id": S,
-        "tag_name": S,
-        "name": S,
-        "target_commitish": S,
-        "html_url": S,
-        "url": S,
-        "created_at": S,
-        "published_at": S,
-        "draft": S,
-        "prerelease": S,
-        "author": USER,
-    }
+    """,
 )
 
-
-def releases(landing: pl.DataFrame, key: str) -> Normalised:
-    """``published`` at publication (drafts have none yet and yield no event); a malformed
-    ``published_at`` falls back to ``created_at`` (recorded in ``attributes``)."""
-    decoded, undecodable = decode(landing, RELEASE, json_types=presence("author"))
-    rel = _with_repo_url(decoded.unnest("doc"), landing, "url").with_columns(
-        *fallback_time(
+RELEASES = PolledKind(
+    dtype=RELEASE,
+    json_types=presence("author"),
+    prepare=_repo_url_from("url"),
+    derived=(
+        fallback_columns(
             ("published_at", pl.col("published_at")), ("created_at", pl.col("created_at"))
-        )
-    )
-    rel = rel.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("release has no id")),
-            pl.when(pl.col("published_at").is_not_null() & pl.col("occurred_at").is_null()).then(
-                bad_timestamp("published_at", "published_at")
-            ),
-        )
-    )
-    rejected = rel.filter(pl.col("reason").is_not_null())
-    rel, vault = _attributed(rel.filter(pl.col("reason").is_null()), "author", key)
-    events = rel.filter(pl.col("published_at").is_not_null()).with_columns(
-        pl.lit("github").alias("source"),
-        pl.lit("release").alias("entity_type"),
-        (pl.col("scope") + "/releases/" + pl.col("id")).alias("entity_id"),
-        pl.lit("published").alias("action"),
-        pl.col("scope").alias("repository"),
-        pl.col("tag_name").alias("release"),
-        pl.coalesce("name", "tag_name").alias("title"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.coalesce(
+        ),
+    ),
+    problems=(
+        missing("release"),
+        pl.when(pl.col("published_at").is_not_null() & pl.col("occurred_at").is_null()).then(
+            bad_timestamp("published_at", "published_at")
+        ),
+    ),
+    actor=_by("author"),
+    entity_type="release",
+    entity_id=_in_repo("/releases/"),
+    columns={
+        "repository": pl.col("scope"),
+        "release": pl.col("tag_name"),
+        "title": pl.coalesce("name", "tag_name"),
+        "ticket_keys": NO_KEYS,
+        "url": pl.coalesce(
             "html_url",
             pl.col("repo_url") + "/releases/tag/" + pl.col("tag_name"),
             pl.col("repo_url") + "/releases",
-        ).alias("url"),
-        pl.struct("target_commitish", (pl.col("prerelease") == "true").alias("prerelease"))
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    return Normalised(
-        signals=finish(events),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=vault,
-    )
+        ),
+        "attributes": pl.struct(
+            "target_commitish", (pl.col("prerelease") == "true").alias("prerelease")
+        ).struct.json_encode(),
+    },
+    happenings=(Happening("published", when=pl.col("published_at").is_not_null()),),
+)
+releases = polled(
+    RELEASES,
+    "github",
+    """``published`` at publication (drafts have none yet and yield no event); a malformed
+    ``published_at`` falls back to ``created_at`` (recorded in ``attributes``).""",
+)
 
 
 # -- webhook deliveries that no polled kind covers ----------------------------------------------
@@ -771,20 +688,42 @@ def _repo_html() -> pl.Expr:
     )
 
 
-def _first_line(text: pl.Expr) -> pl.Expr:
-    return (
-        text.str.replace_all("\r", "", literal=True).str.strip_chars().str.split("\n").list.first()
-    )
-
-
-def _keys(*texts: pl.Expr) -> pl.Expr:
-    joined = pl.concat_str([t.fill_null("") for t in texts], separator="\n")
-    return joined.str.extract_all(TICKET_KEY).list.unique(maintain_order=True)
-
-
 def _ref_type(ref: pl.Expr) -> pl.Expr:
     return (
         pl.when(ref.str.starts_with("refs/tags/")).then(pl.lit("tag")).otherwise(pl.lit("branch"))
+    )
+
+
+def _comment_hook(
+    label: str,
+    fields: dict[str, pl.DataType],
+    parent: str,
+    paths: tuple[str, str, str],
+    **columns: pl.Expr,
+) -> WebhookEvent:
+    """A comment on the issue or pull request in field ``parent``: the entity
+    ``<repo>#<number>/<kind>/<id>``, linked to ``<repo page>/<page>/<number><anchor><id>``
+    (``paths`` = kind, page, anchor) when the comment has no ``html_url``."""
+    kind, page, anchor = paths
+    number = pl.col(parent).struct.field("number")
+    comment = pl.col("comment").struct.field
+    return _hook(
+        label,
+        fields,
+        entity_type=pl.lit("comment"),
+        entity_id=pl.col("scope") + "#" + number + f"/{kind}/" + comment("id"),
+        action=_comment_action(),
+        time=_comment_time(),
+        fallback_times=(("comment's other time", _comment_time(fallback=True)),),
+        columns={
+            "repository": pl.col("scope"),
+            "ticket_keys": _keys(comment("body")),
+            "title": _first_line(comment("body")),
+            "url": pl.coalesce(
+                comment("html_url"), _repo_html() + f"/{page}/" + number + anchor + comment("id")
+            ),
+            **columns,
+        },
     )
 
 
@@ -902,62 +841,22 @@ HOOKS: dict[str, WebhookEvent] = {
         ),
     ),
     # Comments on issues and pull requests (a pull request is an issue to this event).
-    "issue_comment": _hook(
+    "issue_comment": _comment_hook(
         "issue comment",
         {"issue": ISSUE, "comment": COMMENT},
-        entity_type=pl.lit("comment"),
-        entity_id=pl.col("scope")
-        + "#"
-        + pl.col("issue").struct.field("number")
-        + "/comments/"
-        + pl.col("comment").struct.field("id"),
-        action=_comment_action(),
-        time=_comment_time(),
-        fallback_times=(("comment's other time", _comment_time(fallback=True)),),
-        columns={
-            "repository": pl.col("scope"),
-            "pr_number": pl.when(pl.col("issue").struct.field("pull_request").is_not_null())
-            .then(pl.col("issue").struct.field("number"))
-            .cast(pl.Int64, strict=False),
-            "ticket_keys": _keys(pl.col("comment").struct.field("body")),
-            "title": _first_line(pl.col("comment").struct.field("body")),
-            "url": pl.coalesce(
-                pl.col("comment").struct.field("html_url"),
-                _repo_html()
-                + "/issues/"
-                + pl.col("issue").struct.field("number")
-                + "#issuecomment-"
-                + pl.col("comment").struct.field("id"),
-            ),
-        },
+        "issue",
+        ("comments", "issues", "#issuecomment-"),
+        pr_number=pl.when(pl.col("issue").struct.field("pull_request").is_not_null())
+        .then(pl.col("issue").struct.field("number"))
+        .cast(pl.Int64, strict=False),
     ),
-    "pull_request_review_comment": _hook(
+    "pull_request_review_comment": _comment_hook(
         "review comment",
         {"comment": COMMENT, "pull_request": pl.Struct({"number": S})},
-        entity_type=pl.lit("comment"),
-        entity_id=pl.col("scope")
-        + "#"
-        + pl.col("pull_request").struct.field("number")
-        + "/review_comments/"
-        + pl.col("comment").struct.field("id"),
-        action=_comment_action(),
-        time=_comment_time(),
-        fallback_times=(("comment's other time", _comment_time(fallback=True)),),
-        columns={
-            "repository": pl.col("scope"),
-            "pr_number": pl.col("pull_request").struct.field("number").cast(pl.Int64, strict=False),
-            "commit_sha": pl.col("comment").struct.field("commit_id"),
-            "ticket_keys": _keys(pl.col("comment").struct.field("body")),
-            "title": _first_line(pl.col("comment").struct.field("body")),
-            "url": pl.coalesce(
-                pl.col("comment").struct.field("html_url"),
-                _repo_html()
-                + "/pull/"
-                + pl.col("pull_request").struct.field("number")
-                + "#discussion_r"
-                + pl.col("comment").struct.field("id"),
-            ),
-        },
+        "pull_request",
+        ("review_comments", "pull", "#discussion_r"),
+        pr_number=pl.col("pull_request").struct.field("number").cast(pl.Int64, strict=False),
+        commit_sha=pl.col("comment").struct.field("commit_id"),
     ),
     "check_run": _hook(
         "check run",
@@ -1208,21 +1107,15 @@ def push_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     changed ``files`` and the ``committer`` in ``attributes``. A delivery quarantined for its
     ref yields no commits either."""
     ref = webhook_events(landing, key, HOOKS["push"], source="github", actor=_sender)
-    valid = landing.filter(~pl.col("landing_ref").is_in(ref.quarantine.get_column("landing_ref")))
-    commit_events, commit_vault = pushed_commits(
-        valid,
+    return with_pushed_commits(
+        ref,
+        landing,
         key,
         source="github",
         login_source="github",
         fields={"repository": REPO},
         web_url=pl.col("repository").struct.field("html_url"),
         merge_request_ref=MERGE_PULL_REQUEST,
-    )
-    return Normalised(
-        signals=pl.concat([ref.signals, commit_events]),
-        quarantine=ref.quarantine,
-        accounts=merge_accounts(pl.concat([ref.accounts, commit_vault])),
-        references=ref.references,
     )
 
 

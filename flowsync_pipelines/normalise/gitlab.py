@@ -16,27 +16,40 @@ and project/group access-token users are bots.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import polars as pl
 
 from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
+    Attribution,
+    Happening,
     Normalised,
+    PolledKind,
     WebhookEvent,
-    accounts,
-    actor_columns,
+    as_actor,
     bad_timestamp,
+    checked,
+    commit_attributes,
     decode,
-    finish,
-    first_reason,
-    merge_accounts,
-    pushed_commits,
+    email_author,
+    happened,
+    missing,
+    once_set,
+    optional_timestamp,
+    people_by,
+    person_columns,
+    polled,
+    polled_events,
     quarantine_rows,
     reference_rows,
+    run_action,
     text,
     utc,
+    vault_rows,
     webhook_events,
+    with_pushed_commits,
 )
 
 S = pl.String
@@ -100,24 +113,13 @@ def _user_kind(user: str) -> pl.Expr:
     )
 
 
-def _person(frame: pl.DataFrame, user: str, *, key: str, prefix: str) -> pl.DataFrame:
-    """Add ``<prefix>_actor`` (pseudonym of the user struct ``user``) and ``<prefix>_kind``."""
-    frame = frame.with_columns(
-        _user_kind(user).alias(f"{prefix}_kind"),
-        pl.col(user).struct.field("username").alias(f"{prefix}_login"),
-    )
-    frame = actor_columns(
-        frame.drop("actor", strict=False),
-        source=SOURCE,
-        handle=f"{prefix}_login",
-        kind=f"{prefix}_kind",
-        key=key,
-    )
-    return frame.rename({"actor": f"{prefix}_actor"}).drop(f"{prefix}_login")
+# Adds ``<prefix>_actor`` / ``<prefix>_kind`` for a user struct column (see person_columns).
+_person = partial(person_columns, field="username", kind=_user_kind, source=SOURCE)
 
 
-def _as_actor(prefix: str) -> list[pl.Expr]:
-    return [pl.col(f"{prefix}_actor").alias("actor"), pl.col(f"{prefix}_kind").alias("actor_kind")]
+def _people(*people: tuple[str, str]) -> Attribution:
+    """Attribution to each ``(user struct column, prefix)``; vault rows of every person."""
+    return people_by(_person, _vault, *people)
 
 
 def _is_true(column: str) -> pl.Expr:
@@ -127,18 +129,7 @@ def _is_true(column: str) -> pl.Expr:
 
 def _vault(users: list[pl.Series], key: str) -> pl.DataFrame:
     """Vault rows for every GitLab account in ``users`` (series of :data:`USER` structs)."""
-    frame = pl.concat([u.cast(USER).rename("user").to_frame() for u in users]).drop_nulls()
-    frame = frame.with_columns(
-        _user_kind("user").alias("actor_kind"),
-        pl.col("user").struct.field("username").alias("login"),
-        pl.col("user").struct.field("name").alias("name"),
-    )
-    frame = actor_columns(frame, source=SOURCE, handle="login", kind="actor_kind", key=key)
-    return accounts(frame, source=SOURCE, handle="login", name="name", email=None)
-
-
-def _optional_time(column: str, label: str) -> pl.Expr:
-    return pl.when(pl.col(column).is_not_null()).then(bad_timestamp(column, label))
+    return vault_rows(users, key, SOURCE, _user_kind, "username", "name", None, USER)
 
 
 def _with_web_root(decoded: pl.DataFrame, landing: pl.DataFrame) -> pl.DataFrame:
@@ -171,115 +162,83 @@ def _branch(ref: pl.Expr) -> pl.Expr:
     return pl.when(~ref.str.starts_with("refs/")).then(ref)
 
 
-def _done(rejected: pl.DataFrame, undecodable: pl.DataFrame) -> pl.DataFrame:
-    return quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
+NO_KEYS = pl.lit([], pl.List(S))
 
 
 # -- merge requests, approvals, notes -----------------------------------------------------------
 MERGE_REQUEST = pl.Struct(
     {
-        "id": S,
-        "iid": S,
-        "title": S,
-        "description": S,
-        "state": S,
-        "created_at": S,
-        "updated_at": S,
-        "merged_at": S,
-        "closed_at": S,
-        "source_branch": S,
-        "target_branch": S,
-        "sha": S,
-        "merge_commit_sha": S,
-        "squash_commit_sha": S,
-        "draft": S,
-        "work_in_progress": S,
-        "web_url": S,
+        **text("id", "iid", "title", "description", "state"),
+        **text("created_at", "updated_at", "merged_at", "closed_at"),
+        **text("source_branch", "target_branch", "sha", "merge_commit_sha", "squash_commit_sha"),
+        **text("draft", "work_in_progress", "web_url"),
         "labels": pl.List(S),
-        "author": USER,
-        "merged_by": USER,
-        "merge_user": USER,
-        "closed_by": USER,
+        **dict.fromkeys(("author", "merged_by", "merge_user", "closed_by"), USER),
     }
 )
-
-
-def merge_requests(landing: pl.DataFrame, key: str) -> Normalised:
-    """``opened`` (by the author), ``merged`` (by the merge user) and ``closed`` (unmerged)."""
-    decoded, undecodable = decode(landing, MERGE_REQUEST)
-    mr = decoded.unnest("doc").with_columns(
-        pl.col("iid").cast(pl.Int64, strict=False).alias("pr_number"),
-        pl.coalesce("merge_user", "merged_by").alias("merger"),
-    )
-    mr = mr.with_columns(
-        first_reason(
-            pl.when(pl.col("pr_number").is_null()).then(pl.lit("merge request has no iid")),
-            pl.when(pl.col("web_url").is_null()).then(pl.lit("merge request has no web_url")),
-            bad_timestamp("created_at", "created_at"),
-            _optional_time("merged_at", "merged_at"),
-            _optional_time("closed_at", "closed_at"),
-        )
-    )
-    rejected = mr.filter(pl.col("reason").is_not_null())
-    mr = mr.filter(pl.col("reason").is_null())
-    mr = _person(mr, "author", key=key, prefix="author")
-    mr = _person(mr, "merger", key=key, prefix="merger")
-    mr = _person(mr, "closed_by", key=key, prefix="closer")
-    is_draft = (
-        _is_true("draft")
-        | _is_true("work_in_progress")
-        | pl.col("title").fill_null("").str.contains(DRAFT_PREFIX)
-    )
-    mr = mr.with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("pull_request").alias("entity_type"),
-        (pl.col("scope") + "!" + pl.col("pr_number").cast(S)).alias("entity_id"),
-        pl.col("scope").alias("repository"),
-        pl.coalesce("merge_commit_sha", "squash_commit_sha").alias("commit_sha"),
-        _ticket_keys(pl.col("title"), pl.col("source_branch"), pl.col("description")).alias(
-            "ticket_keys"
+_IS_DRAFT = (
+    _is_true("draft")
+    | _is_true("work_in_progress")
+    | pl.col("title").fill_null("").str.contains(DRAFT_PREFIX)
+)
+MERGE_REQUESTS = PolledKind(
+    dtype=MERGE_REQUEST,
+    derived=(
+        {
+            "pr_number": pl.col("iid").cast(pl.Int64, strict=False),
+            "merger": pl.coalesce("merge_user", "merged_by"),
+        },
+    ),
+    problems=(
+        pl.when(pl.col("pr_number").is_null()).then(pl.lit("merge request has no iid")),
+        missing("merge request", "web_url"),
+        bad_timestamp("created_at", "created_at"),
+        optional_timestamp("merged_at"),
+        optional_timestamp("closed_at"),
+    ),
+    actor=_people(("author", "author"), ("merger", "merger"), ("closed_by", "closer")),
+    entity_type="pull_request",
+    entity_id=pl.col("scope") + "!" + pl.col("pr_number").cast(S),
+    columns={
+        "repository": pl.col("scope"),
+        "commit_sha": pl.coalesce("merge_commit_sha", "squash_commit_sha"),
+        "ticket_keys": _ticket_keys(
+            pl.col("title"), pl.col("source_branch"), pl.col("description")
         ),
-        pl.col("title").str.replace(DRAFT_PREFIX, "").alias("title"),
-        pl.col("web_url").alias("url"),
-        pl.struct(
-            is_draft.alias("draft"),
+        "title": pl.col("title").str.replace(DRAFT_PREFIX, ""),
+        "url": pl.col("web_url"),
+        "attributes": pl.struct(
+            _IS_DRAFT.alias("draft"),
             pl.col("source_branch").alias("head_ref"),
             pl.col("sha").alias("head_sha"),
             pl.col("target_branch").alias("base_ref"),
             pl.col("labels"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    opened = mr.with_columns(
-        *_as_actor("author"),
-        pl.lit("opened").alias("action"),
-        utc(pl.col("created_at")).alias("occurred_at"),
-        pl.lit("open").alias("state"),
-    )
-    merged = mr.filter(pl.col("merged_at").is_not_null()).with_columns(
-        *_as_actor("merger"),
-        pl.lit("merged").alias("action"),
-        utc(pl.col("merged_at")).alias("occurred_at"),
-        pl.lit("merged").alias("state"),
-    )
-    closed = mr.filter(
-        (pl.col("state") == "closed")
-        & pl.col("merged_at").is_null()
-        & pl.col("closed_at").is_not_null()
-    ).with_columns(
-        *_as_actor("closer"),
-        pl.lit("closed").alias("action"),
-        utc(pl.col("closed_at")).alias("occurred_at"),
-        pl.lit("closed").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([opened, merged, closed], how="diagonal_relaxed")),
-        quarantine=_done(rejected, undecodable),
-        accounts=_vault(
-            [mr.get_column("author"), mr.get_column("merger"), mr.get_column("closed_by")], key
+        ).struct.json_encode(),
+    },
+    happenings=(
+        Happening("opened", utc(pl.col("created_at")), "open", columns=as_actor("author")),
+        once_set(
+            "merged_at",
+            "merged",
+            "merged",
+            **as_actor("merger"),
         ),
-    )
+        Happening(
+            "closed",
+            utc(pl.col("closed_at")),
+            "closed",
+            when=(pl.col("state") == "closed")
+            & pl.col("merged_at").is_null()
+            & pl.col("closed_at").is_not_null(),
+            columns=as_actor("closer"),
+        ),
+    ),
+)
+merge_requests = polled(
+    MERGE_REQUESTS,
+    SOURCE,
+    "``opened`` (by the author), ``merged`` (by the merge user) and ``closed`` (unmerged).",
+)
 
 
 APPROVALS = pl.Struct(
@@ -297,12 +256,7 @@ def approvals(landing: pl.DataFrame, key: str) -> Normalised:
     :func:`notes` turns into the ``review`` event; counting this record too would count twice.
     The approvers still land in the vault, so identity resolution sees every reviewer.
     """
-    decoded, undecodable = decode(landing, APPROVALS)
-    approval = decoded.unnest("doc").with_columns(
-        first_reason(pl.when(pl.col("iid").is_null()).then(pl.lit("approvals record has no iid")))
-    )
-    rejected = approval.filter(pl.col("reason").is_not_null())
-    approval = approval.filter(pl.col("reason").is_null())
+    approval, quarantine = checked(landing, APPROVALS, (missing("approvals record", "iid"),))
     approvers = (
         approval.select(pl.col("approved_by").list.eval(pl.element().struct.field("user")))
         .explode("approved_by")
@@ -310,7 +264,7 @@ def approvals(landing: pl.DataFrame, key: str) -> Normalised:
     )
     return Normalised(
         signals=schema.empty(schema.SIGNALS),
-        quarantine=_done(rejected, undecodable),
+        quarantine=quarantine,
         accounts=_vault([approvers], key),
         references=reference_rows(
             approval,
@@ -322,17 +276,10 @@ def approvals(landing: pl.DataFrame, key: str) -> Normalised:
 
 NOTE = pl.Struct(
     {
-        "id": S,
-        "type": S,
-        "body": S,
+        **text("id", "type", "body"),
         "author": USER,
-        "created_at": S,
-        "system": S,
-        "noteable_type": S,
-        "noteable_iid": S,
-        "internal": S,
-        "confidential": S,
-        "resolvable": S,
+        **text("created_at", "system", "noteable_type", "noteable_iid"),
+        **text("internal", "confidential", "resolvable"),
     }
 )
 
@@ -347,37 +294,39 @@ def notes(landing: pl.DataFrame, key: str) -> Normalised:
     another record already gives (commits, pipelines, the merge request's own times) or names
     people in its text, so it is recorded as a reference, not an event.
     """
-    decoded, undecodable = decode(landing, NOTE)
-    note = _with_web_root(decoded, landing).unnest("doc")
     # The connector reads merge request notes only; a note on anything else is not one of them.
     on_merge_request = pl.col("noteable_type").fill_null("MergeRequest") == "MergeRequest"
-    note = note.with_columns(
-        pl.coalesce(pl.col("noteable_iid"), pl.col("record_id").str.extract(r"!(\d+)/notes/[^/]*$"))
-        .cast(pl.Int64, strict=False)
-        .alias("pr_number"),
-        pl.col("body").str.strip_chars().str.to_lowercase().alias("system_text"),
-    )
-    note = note.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("note has no id")),
+    note, quarantine = checked(
+        landing,
+        NOTE,
+        (
+            missing("note"),
             pl.when(on_merge_request & pl.col("pr_number").is_null()).then(
                 pl.lit("note names no merge request (noteable_iid)")
             ),
             bad_timestamp("created_at", "created_at"),
         ),
-        pl.when(_is_true("system"))
-        .then(
-            pl.coalesce(
-                [
-                    pl.when(pl.col("system_text").str.starts_with(text)).then(pl.lit(state))
-                    for text, state in REVIEW_NOTES.items()
-                ]
-            )
-        )
-        .alias("review_state"),
+        prepare=_with_web_root,
+        derived=(
+            {
+                "pr_number": pl.coalesce(
+                    pl.col("noteable_iid"), pl.col("record_id").str.extract(r"!(\d+)/notes/[^/]*$")
+                ).cast(pl.Int64, strict=False),
+                "system_text": pl.col("body").str.strip_chars().str.to_lowercase(),
+            },
+            {
+                "review_state": pl.when(_is_true("system")).then(
+                    pl.coalesce(
+                        [
+                            pl.when(pl.col("system_text").str.starts_with(text)).then(pl.lit(state))
+                            for text, state in REVIEW_NOTES.items()
+                        ]
+                    )
+                )
+            },
+        ),
     )
-    rejected = note.filter(pl.col("reason").is_not_null())
-    note = _person(note.filter(pl.col("reason").is_null()), "author", key=key, prefix="author")
+    note = _person(note, "author", key=key, prefix="author")
     mr_url = (
         pl.col("web_root")
         + "/"
@@ -386,45 +335,51 @@ def notes(landing: pl.DataFrame, key: str) -> Normalised:
         + pl.col("pr_number").cast(S)
     )
     note = note.with_columns(
-        *_as_actor("author"),
         pl.lit(SOURCE).alias("source"),
         pl.col("scope").alias("repository"),
         (pl.col("scope") + "!" + pl.col("pr_number").cast(S)).alias("merge_request"),
         utc(pl.col("created_at")).alias("occurred_at"),
         (mr_url + "#note_" + pl.col("id")).alias("url"),
+        **as_actor("author"),
     )
     others = note.filter(~on_merge_request)
     note = note.filter(on_merge_request)
-    reviews = note.filter(pl.col("review_state").is_not_null()).with_columns(
-        pl.lit("review").alias("entity_type"),
-        (pl.col("merge_request") + "/reviews/" + pl.col("id")).alias("entity_id"),
-        pl.lit("reviewed").alias("action"),
-        pl.col("review_state").alias("state"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.struct(pl.col("id").alias("review_id")).struct.json_encode().alias("attributes"),
-    )
     private = _is_true("internal") | _is_true("confidential")
-    comments = note.filter(~_is_true("system")).with_columns(
-        pl.lit("comment").alias("entity_type"),
-        (pl.col("merge_request") + "/notes/" + pl.col("id")).alias("entity_id"),
-        pl.lit("commented").alias("action"),
-        # An internal note is for project members only: its text stays in GitLab.
-        pl.when(private).then(None).otherwise(first_line(pl.col("body"))).alias("title"),
-        pl.when(private)
-        .then(pl.lit([], pl.List(S)))
-        .otherwise(_ticket_keys(pl.col("body")))
-        .alias("ticket_keys"),
-        pl.struct(
-            pl.col("id").alias("note_id"),
-            pl.col("type").alias("note_type"),
-            private.alias("internal"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
+    signals = happened(
+        note,
+        Happening(
+            "reviewed",
+            state=pl.col("review_state"),
+            when=pl.col("review_state").is_not_null(),
+            columns={
+                "entity_type": pl.lit("review"),
+                "entity_id": pl.col("merge_request") + "/reviews/" + pl.col("id"),
+                "ticket_keys": NO_KEYS,
+                "attributes": pl.struct(pl.col("id").alias("review_id")).struct.json_encode(),
+            },
+        ),
+        Happening(
+            "commented",
+            when=~_is_true("system"),
+            columns={
+                "entity_type": pl.lit("comment"),
+                "entity_id": pl.col("merge_request") + "/notes/" + pl.col("id"),
+                # An internal note is for project members only: its text stays in GitLab.
+                "title": pl.when(private).then(None).otherwise(first_line(pl.col("body"))),
+                "ticket_keys": pl.when(private)
+                .then(NO_KEYS)
+                .otherwise(_ticket_keys(pl.col("body"))),
+                "attributes": pl.struct(
+                    pl.col("id").alias("note_id"),
+                    pl.col("type").alias("note_type"),
+                    private.alias("internal"),
+                ).struct.json_encode(),
+            },
+        ),
     )
     return Normalised(
-        signals=finish(pl.concat([reviews, comments], how="diagonal_relaxed")),
-        quarantine=_done(rejected, undecodable),
+        signals=signals,
+        quarantine=quarantine,
         accounts=_vault([note.get_column("author")], key),
         references=pl.concat(
             [
@@ -442,130 +397,89 @@ def notes(landing: pl.DataFrame, key: str) -> Normalised:
 # -- pipelines and jobs -------------------------------------------------------------------------
 PIPELINE = pl.Struct(
     {
-        "id": S,
-        "iid": S,
-        "sha": S,
-        "ref": S,
-        "status": S,
-        "source": S,
-        "name": S,
-        "created_at": S,
-        "updated_at": S,
-        "started_at": S,
-        "finished_at": S,
-        "web_url": S,
+        **text("id", "iid", "sha", "ref", "status", "source", "name"),
+        **text("created_at", "updated_at", "started_at", "finished_at", "web_url"),
         "user": USER,
     }
 )
-
-
-def pipelines(landing: pl.DataFrame, key: str) -> Normalised:
-    """``started`` and, once finished, ``completed`` with state = GitLab's status."""
-    decoded, undecodable = decode(landing, PIPELINE)
+_RUNNER = _people(("user", "runner"))
+PIPELINES = PolledKind(
+    dtype=PIPELINE,
     # ``source`` (push, merge_request_event, schedule…) would clash with the landing column.
-    names = [("trigger" if f.name == "source" else f.name) for f in PIPELINE.fields]
-    run = decoded.with_columns(pl.col("doc").struct.rename_fields(names)).unnest("doc")
-    run = run.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("pipeline has no id")),
-            bad_timestamp("created_at", "created_at"),
-            _optional_time("started_at", "started_at"),
-            _optional_time("finished_at", "finished_at"),
-            _optional_time("updated_at", "updated_at"),
-        )
-    )
-    rejected = run.filter(pl.col("reason").is_not_null())
-    run = _person(run.filter(pl.col("reason").is_null()), "user", key=key, prefix="runner")
-    run = run.with_columns(
-        *_as_actor("runner"),
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("ci_run").alias("entity_type"),
-        (pl.col("scope") + "/pipelines/" + pl.col("id")).alias("entity_id"),
-        pl.col("scope").alias("repository"),
-        pl.col("sha").alias("commit_sha"),
-        _iid_from_ref(pl.col("ref")).alias("pr_number"),
-        _ticket_keys(pl.col("ref")).alias("ticket_keys"),
-        pl.coalesce("name", pl.lit("pipeline #") + pl.col("iid")).alias("title"),
-        pl.col("web_url").alias("url"),
-        pl.struct(
+    renamed={"source": "trigger"},
+    problems=(
+        missing("pipeline"),
+        bad_timestamp("created_at", "created_at"),
+        optional_timestamp("started_at"),
+        optional_timestamp("finished_at"),
+        optional_timestamp("updated_at"),
+    ),
+    actor=_RUNNER,
+    entity_type="ci_run",
+    entity_id=pl.col("scope") + "/pipelines/" + pl.col("id"),
+    columns={
+        **as_actor("runner"),
+        "repository": pl.col("scope"),
+        "commit_sha": pl.col("sha"),
+        "pr_number": _iid_from_ref(pl.col("ref")),
+        "ticket_keys": _ticket_keys(pl.col("ref")),
+        "title": pl.coalesce("name", pl.lit("pipeline #") + pl.col("iid")),
+        "url": pl.col("web_url"),
+        "attributes": pl.struct(
             _branch(pl.col("ref")).alias("head_branch"),
             pl.col("ref"),
             pl.col("trigger").alias("event"),
             pl.col("iid").cast(pl.Int64, strict=False).alias("pipeline_iid"),
             pl.col("status"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    started = run.with_columns(
-        pl.lit("started").alias("action"),
-        utc(pl.coalesce("started_at", "created_at")).alias("occurred_at"),
-        pl.lit("running").alias("state"),
-    )
-    completed = run.filter(pl.col("status").is_in(PIPELINE_DONE)).with_columns(
-        pl.lit("completed").alias("action"),
-        utc(pl.coalesce("finished_at", "updated_at")).alias("occurred_at"),
-        pl.col("status").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
-        quarantine=_done(rejected, undecodable),
-        accounts=_vault([run.get_column("user")], key),
-    )
-
+        ).struct.json_encode(),
+    },
+    happenings=(
+        Happening("started", utc(pl.coalesce("started_at", "created_at")), "running"),
+        Happening(
+            "completed",
+            utc(pl.coalesce("finished_at", "updated_at")),
+            pl.col("status"),
+            when=pl.col("status").is_in(PIPELINE_DONE),
+        ),
+    ),
+)
+pipelines = polled(PIPELINES, SOURCE, "``started``, then ``completed`` in GitLab's status.")
 
 JOB = pl.Struct(
     {
-        "id": S,
-        "name": S,
-        "stage": S,
-        "status": S,
-        "ref": S,
-        "allow_failure": S,
-        "failure_reason": S,
-        "created_at": S,
-        "started_at": S,
-        "finished_at": S,
-        "duration": S,
-        "queued_duration": S,
+        **text("id", "name", "stage", "status", "ref", "allow_failure", "failure_reason"),
+        **text("created_at", "started_at", "finished_at", "duration", "queued_duration"),
         "web_url": S,
         "user": USER,
         "commit": pl.Struct({"id": S}),
         "pipeline": pl.Struct({"id": S, "sha": S}),
     }
 )
-
-
-def jobs(landing: pl.DataFrame, key: str) -> Normalised:
-    """Each job run: ``started`` when it started, ``completed`` when it finished.
-
-    A job that has not started (created, pending, manual) or never will (skipped) holds no
-    event yet; it is recorded as a reference.
-    """
-    decoded, undecodable = decode(landing, JOB)
-    job = decoded.unnest("doc").with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("job has no id")),
-            _optional_time("started_at", "started_at"),
-            _optional_time("finished_at", "finished_at"),
-        )
-    )
-    rejected = job.filter(pl.col("reason").is_not_null())
-    job = _person(job.filter(pl.col("reason").is_null()), "user", key=key, prefix="runner")
-    job = job.with_columns(
-        *_as_actor("runner"),
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("ci_run").alias("entity_type"),
-        (pl.col("scope") + "/jobs/" + pl.col("id")).alias("entity_id"),
-        pl.col("scope").alias("repository"),
-        pl.coalesce(
+JOBS = PolledKind(
+    dtype=JOB,
+    problems=(
+        missing("job"),
+        optional_timestamp("started_at"),
+        optional_timestamp("finished_at"),
+    ),
+    actor=_RUNNER,
+    references=(
+        pl.col("started_at").is_null() & pl.col("finished_at").is_null(),
+        "job not started (created, pending, manual or skipped): nothing has happened yet",
+    ),
+    entity_type="ci_run",
+    entity_id=pl.col("scope") + "/jobs/" + pl.col("id"),
+    columns={
+        **as_actor("runner"),
+        "repository": pl.col("scope"),
+        "commit_sha": pl.coalesce(
             pl.col("commit").struct.field("id"), pl.col("pipeline").struct.field("sha")
-        ).alias("commit_sha"),
-        _iid_from_ref(pl.col("ref")).alias("pr_number"),
-        _ticket_keys(pl.col("ref")).alias("ticket_keys"),
-        pl.col("name").alias("title"),
-        pl.col("web_url").alias("url"),
-        pl.struct(
+        ),
+        "pr_number": _iid_from_ref(pl.col("ref")),
+        "ticket_keys": _ticket_keys(pl.col("ref")),
+        "title": pl.col("name"),
+        "url": pl.col("web_url"),
+        "attributes": pl.struct(
             pl.col("pipeline").struct.field("id").cast(pl.Int64, strict=False).alias("pipeline_id"),
             pl.col("stage"),
             pl.col("name"),
@@ -575,85 +489,69 @@ def jobs(landing: pl.DataFrame, key: str) -> Normalised:
             pl.col("queued_duration").cast(pl.Float64, strict=False),
             _is_true("allow_failure").alias("allow_failure"),
             pl.col("failure_reason"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    started = job.filter(pl.col("started_at").is_not_null()).with_columns(
-        pl.lit("started").alias("action"),
-        utc(pl.col("started_at")).alias("occurred_at"),
-        pl.lit("running").alias("state"),
-    )
-    completed = job.filter(
-        pl.col("status").is_in(JOB_DONE) & pl.col("finished_at").is_not_null()
-    ).with_columns(
-        pl.lit("completed").alias("action"),
-        utc(pl.col("finished_at")).alias("occurred_at"),
-        pl.col("status").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
-        quarantine=_done(rejected, undecodable),
-        accounts=_vault([job.get_column("user")], key),
-        references=reference_rows(
-            job.filter(pl.col("started_at").is_null() & pl.col("finished_at").is_null()),
-            "job not started (created, pending, manual or skipped): nothing has happened yet",
+        ).struct.json_encode(),
+    },
+    happenings=(
+        once_set("started_at", "started", "running"),
+        Happening(
+            "completed",
+            utc(pl.col("finished_at")),
+            pl.col("status"),
+            when=pl.col("status").is_in(JOB_DONE) & pl.col("finished_at").is_not_null(),
         ),
-    )
+    ),
+)
+jobs = polled(
+    JOBS,
+    SOURCE,
+    """Each job run: ``started`` when it started, ``completed`` when it finished.
+
+    A job that has not started (created, pending, manual) or never will (skipped) holds no
+    event yet; it is recorded as a reference.
+    """,
+)
 
 
 # -- deployments, issues, commits ---------------------------------------------------------------
 DEPLOYMENT = pl.Struct(
     {
-        "id": S,
-        "iid": S,
-        "ref": S,
-        "sha": S,
-        "status": S,
-        "created_at": S,
-        "updated_at": S,
+        **text("id", "iid", "ref", "sha", "status", "created_at", "updated_at"),
         "user": USER,
-        "environment": pl.Struct({"id": S, "name": S, "tier": S}),
-        "deployable": pl.Struct(
-            {"id": S, "name": S, "started_at": S, "finished_at": S, "web_url": S}
-        ),
+        "environment": pl.Struct(text("id", "name", "tier")),
+        "deployable": pl.Struct(text("id", "name", "started_at", "finished_at", "web_url")),
     }
 )
-
-
-def deployments(landing: pl.DataFrame, key: str) -> Normalised:
-    """``created``, then ``status_running`` when its deploy job started and ``status_<status>``
-    (``success``, ``failed``, ``canceled``…) when it finished; the list shows only the latest
-    status, and the deploy job's start and end times are the times of the transitions."""
-    decoded, undecodable = decode(landing, DEPLOYMENT)
-    dep = _with_web_root(decoded, landing).unnest("doc")
-    dep = dep.with_columns(
-        pl.col("deployable").struct.field("started_at").alias("job_started_at"),
-        pl.col("deployable").struct.field("finished_at").alias("job_finished_at"),
-    )
-    dep = dep.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("deployment has no id")),
-            bad_timestamp("created_at", "created_at"),
-            _optional_time("updated_at", "updated_at"),
-            _optional_time("job_started_at", "deployable.started_at"),
-            _optional_time("job_finished_at", "deployable.finished_at"),
-        )
-    )
-    rejected = dep.filter(pl.col("reason").is_not_null())
-    dep = _person(dep.filter(pl.col("reason").is_null()), "user", key=key, prefix="deployer")
-    dep = dep.with_columns(
-        *_as_actor("deployer"),
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("deployment").alias("entity_type"),
-        (pl.col("scope") + "/deployments/" + pl.col("id")).alias("entity_id"),
-        pl.col("scope").alias("repository"),
-        pl.col("sha").alias("commit_sha"),
-        pl.col("id").alias("deployment_id"),
-        pl.col("environment").struct.field("name").alias("environment"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
+_RUNNING_AT = pl.coalesce(
+    "job_started_at", pl.when(pl.col("status") == "running").then(pl.col("updated_at"))
+)
+DEPLOYMENTS = PolledKind(
+    dtype=DEPLOYMENT,
+    prepare=_with_web_root,
+    derived=(
+        {
+            "job_started_at": pl.col("deployable").struct.field("started_at"),
+            "job_finished_at": pl.col("deployable").struct.field("finished_at"),
+        },
+    ),
+    problems=(
+        missing("deployment"),
+        bad_timestamp("created_at", "created_at"),
+        optional_timestamp("updated_at"),
+        optional_timestamp("job_started_at", "deployable.started_at"),
+        optional_timestamp("job_finished_at", "deployable.finished_at"),
+    ),
+    actor=_people(("user", "deployer")),
+    entity_type="deployment",
+    entity_id=pl.col("scope") + "/deployments/" + pl.col("id"),
+    columns={
+        **as_actor("deployer"),
+        "environment": pl.col("environment").struct.field("name"),
+        "deployment_id": pl.col("id"),
+        "repository": pl.col("scope"),
+        "commit_sha": pl.col("sha"),
+        "ticket_keys": NO_KEYS,
         # its deploy job's page, else the commit it deploys, else its environment's page
-        pl.coalesce(
+        "url": pl.coalesce(
             pl.col("deployable").struct.field("web_url"),
             pl.when(pl.col("sha").str.contains(r"^[0-9a-f]{40}$")).then(
                 pl.col("web_root") + "/" + pl.col("scope") + "/-/commit/" + pl.col("sha")
@@ -663,143 +561,106 @@ def deployments(landing: pl.DataFrame, key: str) -> Normalised:
             + pl.col("scope")
             + "/-/environments"
             + pl.concat_str(pl.lit("/"), pl.col("environment").struct.field("id")).fill_null(""),
-        ).alias("url"),
-        pl.struct(
+        ),
+        "attributes": pl.struct(
             pl.col("ref"),
             pl.col("iid").cast(pl.Int64, strict=False).alias("deployment_iid"),
             pl.col("deployable").struct.field("name").alias("job"),
             pl.col("environment").struct.field("tier").alias("tier"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    created = dep.with_columns(
-        pl.lit("created").alias("action"),
-        utc(pl.col("created_at")).alias("occurred_at"),
-        pl.lit("created").alias("state"),
-    )
-    running_at = pl.coalesce(
-        "job_started_at", pl.when(pl.col("status") == "running").then(pl.col("updated_at"))
-    )
-    running = dep.filter(
-        pl.col("status").is_in(["running", "success", "failed", "canceled"])
-        & running_at.is_not_null()
-    ).with_columns(
-        pl.lit("status_running").alias("action"),
-        utc(running_at).alias("occurred_at"),
-        pl.lit("running").alias("state"),
-    )
-    finished = dep.filter(pl.col("status").is_in(DEPLOYMENT_DONE)).with_columns(
-        ("status_" + pl.col("status")).alias("action"),
-        utc(pl.coalesce("job_finished_at", "updated_at")).alias("occurred_at"),
-        pl.col("status").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([created, running, finished], how="diagonal_relaxed")),
-        quarantine=_done(rejected, undecodable),
-        accounts=_vault([dep.get_column("user")], key),
-    )
+        ).struct.json_encode(),
+    },
+    happenings=(
+        Happening("created", utc(pl.col("created_at")), "created"),
+        Happening(
+            "status_running",
+            utc(_RUNNING_AT),
+            "running",
+            when=pl.col("status").is_in(["running", "success", "failed", "canceled"])
+            & _RUNNING_AT.is_not_null(),
+        ),
+        Happening(
+            "status_" + pl.col("status"),
+            utc(pl.coalesce("job_finished_at", "updated_at")),
+            pl.col("status"),
+            when=pl.col("status").is_in(DEPLOYMENT_DONE),
+        ),
+    ),
+)
+deployments = polled(
+    DEPLOYMENTS,
+    SOURCE,
+    """``created``, then ``status_running`` when its deploy job started and ``status_<status>``
+    (``success``, ``failed``, ``canceled``…) when it finished; the list shows only the latest
+    status, and the deploy job's start and end times are the times of the transitions.""",
+)
 
 
 ISSUE = pl.Struct(
     {
-        "id": S,
-        "iid": S,
-        "title": S,
-        "description": S,
-        "state": S,
-        "created_at": S,
-        "closed_at": S,
-        "issue_type": S,
-        "web_url": S,
+        **text("id", "iid", "title", "description", "state", "created_at", "closed_at"),
+        **text("issue_type", "web_url"),
         "labels": pl.List(S),
-        "author": USER,
-        "closed_by": USER,
-        "assignee": USER,
+        **dict.fromkeys(("author", "closed_by", "assignee"), USER),
         "assignees": pl.List(USER),
     }
 )
 
 
-def issues(landing: pl.DataFrame, key: str) -> Normalised:
+def _issue_attributes(category: str) -> dict[str, pl.Expr]:
+    return {
+        "attributes": pl.struct(
+            pl.lit(category).alias("status_category"),
+            pl.concat_list(pl.col("scope")).alias("components"),
+            pl.col("assignee_actor").alias("assignee"),
+            pl.coalesce("issue_type", pl.lit("issue")).alias("issue_type"),
+            pl.col("labels"),
+        ).struct.json_encode()
+    }
+
+
+ISSUES = PolledKind(
+    dtype=ISSUE,
+    derived=({"assigned": pl.coalesce(pl.col("assignee"), pl.col("assignees").list.first())},),
+    problems=(
+        missing("issue", "iid"),
+        bad_timestamp("created_at", "created_at"),
+        optional_timestamp("closed_at"),
+    ),
+    actor=_people(("author", "author"), ("closed_by", "closer"), ("assigned", "assignee")),
+    entity_type="ticket",
+    entity_id=pl.col("scope") + "#" + pl.col("iid"),
+    columns={
+        "ticket_keys": pl.concat_list(
+            pl.col("scope") + "#" + pl.col("iid"),
+            _ticket_keys(pl.col("title"), pl.col("description")),
+        ).list.unique(maintain_order=True),
+        "url": pl.col("web_url"),
+    },
+    happenings=(
+        Happening(
+            "created",
+            utc(pl.col("created_at")),
+            "opened",
+            columns={**as_actor("author"), **_issue_attributes("new")},
+        ),
+        Happening(
+            "closed",
+            utc(pl.col("closed_at")),
+            "closed",
+            when=(pl.col("state") == "closed") & pl.col("closed_at").is_not_null(),
+            columns={**as_actor("closer"), **_issue_attributes("done")},
+        ),
+    ),
+)
+issues = polled(
+    ISSUES,
+    SOURCE,
     """Issues as tickets: ``created`` (status category ``new``) and ``closed`` (``done``).
 
     ``components`` holds the project path: a GitLab issue belongs to its project the way a Jira
     issue belongs to its component, which is how a team's tickets are found.
-    """
-    decoded, undecodable = decode(landing, ISSUE)
-    issue = (
-        decoded.unnest("doc")
-        .with_columns(
-            first_reason(
-                pl.when(pl.col("iid").is_null()).then(pl.lit("issue has no iid")),
-                bad_timestamp("created_at", "created_at"),
-                _optional_time("closed_at", "closed_at"),
-            ),
-            pl.coalesce(pl.col("assignee"), pl.col("assignees").list.first()).alias("assigned"),
-        )
-        .drop("assignee", "assignees")
-    )
-    rejected = issue.filter(pl.col("reason").is_not_null())
-    issue = issue.filter(pl.col("reason").is_null())
-    issue = _person(issue, "author", key=key, prefix="author")
-    issue = _person(issue, "closed_by", key=key, prefix="closer")
-    issue = _person(issue, "assigned", key=key, prefix="assignee")
-    issue = issue.with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("ticket").alias("entity_type"),
-        (pl.col("scope") + "#" + pl.col("iid")).alias("entity_id"),
-        pl.concat_list(
-            pl.col("scope") + "#" + pl.col("iid"),
-            _ticket_keys(pl.col("title"), pl.col("description")),
-        )
-        .list.unique(maintain_order=True)
-        .alias("ticket_keys"),
-        pl.col("title"),
-        pl.col("web_url").alias("url"),
-    )
-
-    def attributes(category: str) -> pl.Expr:
-        return (
-            pl.struct(
-                pl.lit(category).alias("status_category"),
-                pl.concat_list(pl.col("scope")).alias("components"),
-                pl.col("assignee_actor").alias("assignee"),
-                pl.coalesce("issue_type", pl.lit("issue")).alias("issue_type"),
-                pl.col("labels"),
-            )
-            .struct.json_encode()
-            .alias("attributes")
-        )
-
-    created = issue.with_columns(
-        *_as_actor("author"),
-        pl.lit("created").alias("action"),
-        utc(pl.col("created_at")).alias("occurred_at"),
-        pl.lit("opened").alias("state"),
-        attributes("new"),
-    )
-    closed = issue.filter(
-        (pl.col("state") == "closed") & pl.col("closed_at").is_not_null()
-    ).with_columns(
-        *_as_actor("closer"),
-        pl.lit("closed").alias("action"),
-        utc(pl.col("closed_at")).alias("occurred_at"),
-        pl.lit("closed").alias("state"),
-        attributes("done"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([created, closed], how="diagonal_relaxed")),
-        quarantine=_done(rejected, undecodable),
-        accounts=_vault(
-            [
-                issue.get_column("author"),
-                issue.get_column("closed_by"),
-                issue.get_column("assigned"),
-            ],
-            key,
-        ),
-    )
+    """,
+)
 
 
 COMMIT = pl.Struct(
@@ -820,22 +681,12 @@ COMMIT = pl.Struct(
 
 
 def _commit_attributes() -> pl.Expr:
-    """``parents`` (their count) and, when the record carries its diff, ``files``: the sorted
-    distinct paths the commit changed, old and new (the key push commits and GitHub use)."""
-    parents = pl.col("parent_ids").list.len().alias("parents")
+    """``parents`` and, when the record carries its diff, ``files``, old and new paths."""
     paths = pl.element().struct.field("new_path"), pl.element().struct.field("old_path")
-    files = (
-        pl.concat_list(pl.col("diff").list.eval(paths[0]), pl.col("diff").list.eval(paths[1]))
-        .list.drop_nulls()
-        .list.unique()
-        .list.sort()
-        .alias("files")
-    )
-    return (
-        pl.when(pl.col("diff").is_null())
-        .then(pl.struct(parents).struct.json_encode())
-        .otherwise(pl.struct(parents, files).struct.json_encode())
-        .alias("attributes")
+    return commit_attributes(
+        pl.col("parent_ids").list.len(),
+        pl.concat_list(pl.col("diff").list.eval(paths[0]), pl.col("diff").list.eval(paths[1])),
+        listed=pl.col("diff").is_not_null(),
     )
 
 
@@ -843,55 +694,40 @@ def commits(landing: pl.DataFrame, key: str) -> Normalised:
     """One ``committed`` event per default-branch commit, at its committer date, attributed to
     the pseudonym of its author email (as ``git log`` commits are); a merge commit's
     "See merge request …!<iid>" line gives its merge request number."""
-    decoded, undecodable = decode(landing, COMMIT)
-    commit = decoded.unnest("doc").with_columns(
-        pl.coalesce("committed_date", "created_at").alias("committed_at")
-    )
-    commit = commit.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("commit has no id")),
-            bad_timestamp("committed_at", "committed_date"),
-        ),
-        pl.when(
-            pl.col("author_email").str.contains(r"\[bot\]@")
-            | pl.col("author_name").str.ends_with("[bot]")
-        )
-        .then(pl.lit("bot"))
-        .when(pl.col("author_email").is_not_null())
-        .then(pl.lit("human"))
-        .otherwise(pl.lit("unknown"))
-        .alias("actor_kind"),
-    )
-    rejected = commit.filter(pl.col("reason").is_not_null())
-    commit = actor_columns(
-        commit.filter(pl.col("reason").is_null()),
-        source="email",
-        handle="author_email",
-        kind="actor_kind",
-        key=key,
-    )
-    message = pl.coalesce("message", "title").fill_null("")
-    events = commit.with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("commit").alias("entity_type"),
-        (pl.col("scope") + "@" + pl.col("id")).alias("entity_id"),
-        pl.lit("committed").alias("action"),
-        utc(pl.col("committed_at")).alias("occurred_at"),
-        pl.col("scope").alias("repository"),
-        pl.col("id").alias("commit_sha"),
-        message.str.extract(MERGE_REQUEST_REF).cast(pl.Int64, strict=False).alias("pr_number"),
-        message.str.replace_all("\r", "", literal=True).str.split("\n").list.first().alias("title"),
-        message.str.extract_all(TICKET_KEY).list.unique(maintain_order=True).alias("ticket_keys"),
-        pl.col("web_url").alias("url"),
-        _commit_attributes(),
-    )
-    return Normalised(
-        signals=finish(events),
-        quarantine=_done(rejected, undecodable),
-        accounts=accounts(
-            commit, source="email", handle="author_email", name="author_name", email="author_email"
-        ),
-    )
+    return polled_events(landing, key, COMMITS, source=SOURCE)
+
+
+_MESSAGE = pl.coalesce("message", "title").fill_null("")
+COMMITS = PolledKind(
+    dtype=COMMIT,
+    derived=(
+        {"committed_at": pl.coalesce("committed_date", "created_at")},
+        {
+            "actor_kind": pl.when(
+                pl.col("author_email").str.contains(r"\[bot\]@")
+                | pl.col("author_name").str.ends_with("[bot]")
+            )
+            .then(pl.lit("bot"))
+            .when(pl.col("author_email").is_not_null())
+            .then(pl.lit("human"))
+            .otherwise(pl.lit("unknown"))
+        },
+    ),
+    problems=(missing("commit"), bad_timestamp("committed_at", "committed_date")),
+    actor=email_author,
+    entity_type="commit",
+    entity_id=pl.col("scope") + "@" + pl.col("id"),
+    columns={
+        "repository": pl.col("scope"),
+        "commit_sha": pl.col("id"),
+        "pr_number": _MESSAGE.str.extract(MERGE_REQUEST_REF).cast(pl.Int64, strict=False),
+        "title": _MESSAGE.str.replace_all("\r", "", literal=True).str.split("\n").list.first(),
+        "ticket_keys": _MESSAGE.str.extract_all(TICKET_KEY).list.unique(maintain_order=True),
+        "url": pl.col("web_url"),
+        "attributes": _commit_attributes(),
+    },
+    happenings=(Happening("committed", utc(pl.col("committed_at"))),),
+)
 
 
 # -- webhook deliveries --------------------------------------------------------------------------
@@ -913,7 +749,7 @@ def _hook(label: str, fields: dict[str, pl.DataType], **parts: object) -> Webhoo
 
 
 def _hook_user(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    rows = _person(rows, "user", key=key, prefix="hook").with_columns(*_as_actor("hook"))
+    rows = _person(rows, "user", key=key, prefix="hook").with_columns(**as_actor("hook"))
     return rows, _vault([rows.get_column("user")], key)
 
 
@@ -990,19 +826,22 @@ def _push(label: str) -> WebhookEvent:
     )
 
 
+# What merge request and pipeline hooks say of their object (``object_attributes``).
+MERGE_REQUEST_HOOK = pl.Struct(
+    {
+        **text("iid", "title", "description", "state", "action", "created_at", "updated_at"),
+        **text("source_branch", "target_branch", "merge_commit_sha", "url"),
+        "last_commit": pl.Struct({"id": S}),
+    }
+)
+PIPELINE_HOOK = pl.Struct(
+    text("id", "iid", "name", "ref", "sha", "status", "source", "created_at", "finished_at")
+)
+
 HOOKS: dict[str, WebhookEvent] = {
     "merge_request": _hook(
         "merge request",
-        {
-            "object_attributes": pl.Struct(
-                {
-                    **text("iid", "title", "description", "state", "action", "created_at"),
-                    **text("updated_at", "source_branch", "target_branch", "merge_commit_sha"),
-                    **text("url"),
-                    "last_commit": pl.Struct({"id": S}),
-                }
-            )
-        },
+        {"object_attributes": MERGE_REQUEST_HOOK},
         entity_type=pl.lit("pull_request"),
         entity_id=pl.col("scope") + "!" + _attr("iid"),
         # Older hooks have no action: they report an update.
@@ -1030,22 +869,10 @@ HOOKS: dict[str, WebhookEvent] = {
     ),
     "pipeline": _hook(
         "pipeline",
-        {
-            "object_attributes": pl.Struct(
-                {
-                    **text("id", "iid", "name", "ref", "sha", "status", "source", "created_at"),
-                    **text("finished_at"),
-                }
-            ),
-            "merge_request": pl.Struct({"iid": S}),
-        },
+        {"object_attributes": PIPELINE_HOOK, "merge_request": pl.Struct({"iid": S})},
         entity_type=pl.lit("ci_run"),
         entity_id=pl.col("scope") + "/pipelines/" + _attr("id"),
-        action=pl.when(_attr("status").is_in(PIPELINE_DONE))
-        .then(pl.lit("completed"))
-        .when(_attr("status") == "running")
-        .then(pl.lit("started"))
-        .otherwise(pl.lit("queued")),
+        action=run_action(_attr("status").is_in(PIPELINE_DONE), _attr("status") == "running"),
         time=pl.when(_attr("status").is_in(PIPELINE_DONE))
         .then(_attr("finished_at"))
         .otherwise(_attr("created_at")),
@@ -1288,21 +1115,15 @@ def system_hooks(landing: pl.DataFrame, key: str) -> Normalised:
 def _with_commits(kind: str) -> Callable[[pl.DataFrame, str], Normalised]:
     def normaliser(landing: pl.DataFrame, key: str) -> Normalised:
         ref = webhook_events(landing, key, HOOKS[kind], source=SOURCE, actor=_hook_user)
-        quarantined = ref.quarantine.get_column("landing_ref")
-        commit_events, commit_vault = pushed_commits(
-            landing.filter(~pl.col("landing_ref").is_in(quarantined)),
+        return with_pushed_commits(
+            ref,
+            landing,
             key,
             source=SOURCE,
             login_source=SOURCE,
             fields={"project": PROJECT},
             web_url=pl.col("project").struct.field("web_url") + "/-",
             merge_request_ref=MERGE_REQUEST_REF,
-        )
-        return Normalised(
-            signals=pl.concat([ref.signals, commit_events]),
-            quarantine=ref.quarantine,
-            accounts=merge_accounts(pl.concat([ref.accounts, commit_vault])),
-            references=ref.references,
         )
 
     normaliser.__doc__ = (

@@ -19,14 +19,15 @@ import polars as pl
 from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
+    Account,
+    Happening,
     Normalised,
+    PolledKind,
     WebhookEvent,
-    accounts,
-    actor_columns,
-    decode,
-    finish,
-    first_reason,
-    quarantine_rows,
+    accounts_by,
+    missing,
+    polled,
+    run_action,
     text,
     webhook_events,
 )
@@ -43,16 +44,8 @@ REMOTE_PATH = r"^(?:[a-z][a-z0-9+.-]*://[^/]+/|[^@/]+@[^:/]+:)(.+?)(?:\.git)?/?$
 CAUSE = pl.Struct({"shortDescription": S, "userId": S, "userName": S})
 BUILD = pl.Struct(
     {
-        "number": S,
-        "url": S,
-        "fullDisplayName": S,
-        "result": S,
-        "building": S,
-        "timestamp": S,
-        "duration": S,
-        "estimatedDuration": S,
-        "queueId": S,
-        "builtOn": S,
+        **text("number", "url", "fullDisplayName", "result", "building", "timestamp"),
+        **text("duration", "estimatedDuration", "queueId", "builtOn"),
         "actions": pl.List(
             pl.Struct(
                 {
@@ -79,96 +72,77 @@ def _millis(column: str) -> pl.Expr:
     )
 
 
-def builds(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, BUILD)
-    causes = pl.element().struct.field("causes").explode()
-    build = decoded.unnest("doc").with_columns(
-        pl.col("number").cast(pl.Int64, strict=False).alias("build_number"),
-        _millis("timestamp").alias("started_ms"),
-        _millis("duration").alias("duration_ms"),
-        _first_in_actions(
-            pl.element().struct.field("lastBuiltRevision").struct.field("SHA1")
-        ).alias("commit_sha"),
-        _first_in_actions(
-            pl.element()
-            .struct.field("lastBuiltRevision")
-            .struct.field("branch")
-            .explode()
-            .struct.field("name")
-        )
-        .str.replace(BRANCH_PREFIX, "")
-        .alias("branch"),
-        _first_in_actions(pl.element().struct.field("remoteUrls").explode())
-        .str.extract(REMOTE_PATH)
-        .alias("repository"),
-        _first_in_actions(causes.struct.field("userId")).alias("user_id"),
-        _first_in_actions(causes.struct.field("userName")).alias("user_name"),
-        _first_in_actions(causes.struct.field("shortDescription").str.extract(GITHUB_PUSH)).alias(
-            "github_login"
+_CAUSES = pl.element().struct.field("causes").explode()
+_NOT_BUILDING = pl.col("building").str.to_lowercase() == "false"
+BUILDS = PolledKind(
+    dtype=BUILD,
+    derived=(
+        {
+            "build_number": pl.col("number").cast(pl.Int64, strict=False),
+            "started_ms": _millis("timestamp"),
+            "duration_ms": _millis("duration"),
+            "commit_sha": _first_in_actions(
+                pl.element().struct.field("lastBuiltRevision").struct.field("SHA1")
+            ),
+            "branch": _first_in_actions(
+                pl.element()
+                .struct.field("lastBuiltRevision")
+                .struct.field("branch")
+                .explode()
+                .struct.field("name")
+            ).str.replace(BRANCH_PREFIX, ""),
+            "repository": _first_in_actions(
+                pl.element().struct.field("remoteUrls").explode()
+            ).str.extract(REMOTE_PATH),
+            "user_id": _first_in_actions(_CAUSES.struct.field("userId")),
+            "user_name": _first_in_actions(_CAUSES.struct.field("userName")),
+            "github_login": _first_in_actions(
+                _CAUSES.struct.field("shortDescription").str.extract(GITHUB_PUSH)
+            ),
+        },
+        {
+            "actor_kind": pl.when(pl.col("user_id").is_in(SYSTEM_USERS))
+            .then(pl.lit("bot"))
+            .when(pl.col("user_id").is_not_null())
+            .then(pl.lit("human"))
+            .when(pl.col("github_login").str.ends_with("[bot]"))
+            .then(pl.lit("bot"))
+            .when(pl.col("github_login").is_not_null())
+            .then(pl.lit("human"))
+            .otherwise(pl.lit("unknown"))
+        },
+    ),
+    problems=(
+        pl.when(pl.col("build_number").is_null()).then(pl.lit("build has no number")),
+        missing("build", "timestamp"),
+        pl.when(pl.col("started_ms").is_null()).then(
+            pl.lit("timestamp is not epoch milliseconds: ") + pl.col("timestamp")
         ),
-    )
-    not_building = pl.col("building").str.to_lowercase() == "false"
-    build = build.with_columns(
-        first_reason(
-            pl.when(pl.col("build_number").is_null()).then(pl.lit("build has no number")),
-            pl.when(pl.col("timestamp").is_null()).then(pl.lit("build has no timestamp")),
-            pl.when(pl.col("started_ms").is_null()).then(
-                pl.lit("timestamp is not epoch milliseconds: ") + pl.col("timestamp")
-            ),
-            pl.when(not_building & pl.col("duration_ms").is_null()).then(
-                pl.lit("finished build has no duration in milliseconds: ")
-                + pl.col("duration").fill_null("null")
-            ),
-        )
-    )
-    rejected = build.filter(pl.col("reason").is_not_null())
-    build = build.filter(pl.col("reason").is_null()).with_columns(
-        pl.when(pl.col("user_id").is_in(SYSTEM_USERS))
-        .then(pl.lit("bot"))
-        .when(pl.col("user_id").is_not_null())
-        .then(pl.lit("human"))
-        .when(pl.col("github_login").str.ends_with("[bot]"))
-        .then(pl.lit("bot"))
-        .when(pl.col("github_login").is_not_null())
-        .then(pl.lit("human"))
-        .otherwise(pl.lit("unknown"))
-        .alias("actor_kind")
-    )
-    by_user = actor_columns(
-        build.filter(pl.col("user_id").is_not_null()),
-        source=SOURCE,
-        handle="user_id",
-        kind="actor_kind",
-        key=key,
-    )
-    by_push = actor_columns(
-        build.filter(pl.col("user_id").is_null()),
-        source="github",
-        handle="github_login",
-        kind="actor_kind",
-        key=key,
-    )
-    build = pl.concat([by_user, by_push], how="diagonal_relaxed").with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("ci_run").alias("entity_type"),
-        ("jenkins:" + pl.col("scope") + "#" + pl.col("build_number").cast(S)).alias("entity_id"),
+        pl.when(_NOT_BUILDING & pl.col("duration_ms").is_null()).then(
+            pl.lit("finished build has no duration in milliseconds: ")
+            + pl.col("duration").fill_null("null")
+        ),
+    ),
+    actor=accounts_by(
+        Account(SOURCE, "user_id", pl.col("user_id").is_not_null(), name="user_name"),
+        Account("github", "github_login", pl.col("user_id").is_null()),
+    ),
+    entity_type="ci_run",
+    entity_id="jenkins:" + pl.col("scope") + "#" + pl.col("build_number").cast(S),
+    columns={
         # Multibranch pipelines build a pull request as branch (and job) "PR-<number>".
-        pl.coalesce(
+        "pr_number": pl.coalesce(
             pl.col("branch").str.extract(MULTIBRANCH_PR),
             pl.col("scope").str.extract(MULTIBRANCH_PR),
-        )
-        .cast(pl.Int64, strict=False)
-        .alias("pr_number"),
-        pl.col("branch")
+        ).cast(pl.Int64, strict=False),
+        "ticket_keys": pl.col("branch")
         .fill_null("")
         .str.extract_all(TICKET_KEY)
-        .list.unique(maintain_order=True)
-        .alias("ticket_keys"),
-        pl.coalesce(
+        .list.unique(maintain_order=True),
+        "title": pl.coalesce(
             "fullDisplayName", pl.col("scope") + " #" + pl.col("build_number").cast(S)
-        ).alias("title"),
-        pl.col("url"),
-        pl.struct(
+        ),
+        "attributes": pl.struct(
             pl.col("scope").alias("job"),
             pl.col("build_number").alias("number"),
             pl.col("branch").alias("head_branch"),
@@ -181,34 +155,25 @@ def builds(landing: pl.DataFrame, key: str) -> Normalised:
             _millis("estimatedDuration").alias("estimated_duration_ms"),
             pl.col("builtOn").alias("built_on"),
             pl.col("queueId").cast(pl.Int64, strict=False).alias("queue_id"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    started = build.with_columns(
-        pl.lit("started").alias("action"),
-        pl.from_epoch("started_ms", time_unit="ms")
-        .dt.replace_time_zone("UTC")
-        .alias("occurred_at"),
-        pl.lit("running").alias("state"),
-    )
-    completed = build.filter(not_building).with_columns(
-        pl.lit("completed").alias("action"),
-        pl.from_epoch(pl.col("started_ms") + pl.col("duration_ms"), time_unit="ms")
-        .dt.replace_time_zone("UTC")
-        .alias("occurred_at"),
-        pl.col("result").str.to_lowercase().alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=pl.concat(
-            [
-                accounts(by_user, source=SOURCE, handle="user_id", name="user_name", email=None),
-                accounts(by_push, source="github", handle="github_login", name=None, email=None),
-            ]
+        ).struct.json_encode(),
+    },
+    happenings=(
+        Happening(
+            "started",
+            pl.from_epoch("started_ms", time_unit="ms").dt.replace_time_zone("UTC"),
+            "running",
         ),
-    )
+        Happening(
+            "completed",
+            pl.from_epoch(
+                pl.col("started_ms") + pl.col("duration_ms"), time_unit="ms"
+            ).dt.replace_time_zone("UTC"),
+            pl.col("result").str.to_lowercase(),
+            when=_NOT_BUILDING,
+        ),
+    ),
+)
+builds = polled(BUILDS, SOURCE, "Builds: ``started`` and, once done, ``completed``.")
 
 
 # -- webhook deliveries --------------------------------------------------------------------------
@@ -240,11 +205,7 @@ NOTIFIED_BUILD = WebhookEvent(
     NOTIFICATION,
     entity_type=pl.lit("ci_run"),
     entity_id="jenkins:" + pl.col("name") + "#" + BUILD_FIELD("number"),
-    action=pl.when(BUILD_FIELD("phase").is_in(DONE_PHASES))
-    .then(pl.lit("completed"))
-    .when(BUILD_FIELD("phase") == "STARTED")
-    .then(pl.lit("started"))
-    .otherwise(pl.lit("queued")),
+    action=run_action(BUILD_FIELD("phase").is_in(DONE_PHASES), BUILD_FIELD("phase") == "STARTED"),
     # Epoch milliseconds, as the polled builds: start, or start + duration once done.
     time=pl.when(BUILD_FIELD("phase").is_in(DONE_PHASES))
     .then(

@@ -32,16 +32,22 @@ from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
     Normalised,
+    PolledKind,
     WebhookEvent,
-    accounts,
     actor_columns,
     bad_timestamp,
+    checked,
     decode,
     finish,
     first_reason,
+    missing,
+    once_set,
+    polled,
     quarantine_rows,
     reference_rows,
+    text,
     utc,
+    vault_rows,
     webhook_events,
 )
 from flowsync_pipelines.normalise.gitlab import first_line
@@ -164,16 +170,13 @@ def _user_actor(frame: pl.DataFrame, user: str, key: str) -> pl.DataFrame:
 
 
 def issues(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, ISSUE)
-    issue = decoded.unnest("doc").unnest("fields")
-    issue = issue.with_columns(
-        first_reason(
-            pl.when(pl.col("key").is_null()).then(pl.lit("issue has no key")),
-            bad_timestamp("created", "fields.created"),
-        )
+    issue, quarantine = checked(
+        landing,
+        ISSUE,
+        (missing("issue", "key"), bad_timestamp("created", "fields.created")),
+        prepare=lambda rows, _landing: rows.unnest("fields"),
     )
-    rejected = issue.filter(pl.col("reason").is_not_null())
-    issue = _prepare_issues(issue.filter(pl.col("reason").is_null()), key)
+    issue = _prepare_issues(issue, key)
 
     categories = _status_categories(issue)
     transitions = (
@@ -230,7 +233,7 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
     events = _with_attributes(pl.concat([created, moved], how="diagonal_relaxed"), categories)
     return Normalised(
         signals=finish(events),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
+        quarantine=quarantine,
         accounts=_vault_rows(
             [
                 issue.get_column("assignee_struct"),
@@ -243,15 +246,7 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
 
 
 def _vault_rows(users: list[pl.Series], key: str) -> pl.DataFrame:
-    frame = pl.concat([u.rename("user").to_frame() for u in users]).drop_nulls()
-    frame = frame.with_columns(
-        _actor_kind("user").alias("actor_kind"),
-        pl.col("user").struct.field("accountId").alias("account_id"),
-        pl.col("user").struct.field("displayName").alias("display_name"),
-        pl.col("user").struct.field("emailAddress").alias("email"),
-    )
-    frame = actor_columns(frame, source="jira", handle="account_id", kind="actor_kind", key=key)
-    return accounts(frame, source="jira", handle="account_id", name="display_name", email="email")
+    return vault_rows(users, key, "jira", _actor_kind, "accountId", "displayName", "emailAddress")
 
 
 def _status_categories(issue: pl.DataFrame) -> pl.DataFrame:
@@ -266,56 +261,46 @@ def _status_categories(issue: pl.DataFrame) -> pl.DataFrame:
 
 
 SPRINT = pl.Struct(
-    {
-        "id": S,
-        "self": S,
-        "state": S,
-        "name": S,
-        "startDate": S,
-        "endDate": S,
-        "completeDate": S,
-        "goal": S,
-        "originBoardId": S,
-    }
+    text(
+        "id",
+        "self",
+        "state",
+        "name",
+        "startDate",
+        "endDate",
+        "completeDate",
+        "goal",
+        "originBoardId",
+    )
 )
 
 
-def sprints(landing: pl.DataFrame, key: str) -> Normalised:
-    """Agile sprints: ``started`` and ``completed`` (a future sprint has neither yet)."""
-    decoded, undecodable = decode(landing, SPRINT)
-    sprint = decoded.unnest("doc").with_columns(
-        first_reason(pl.when(pl.col("id").is_null()).then(pl.lit("sprint has no id")))
-    )
-    rejected = sprint.filter(pl.col("reason").is_not_null())
-    sprint = sprint.filter(pl.col("reason").is_null()).with_columns(
-        pl.lit("jira").alias("source"),
-        pl.lit("sprint").alias("entity_type"),
-        ("sprint/" + pl.col("id")).alias("entity_id"),
-        pl.col("name").alias("title"),
-        pl.lit("unknown").alias("actor_kind"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.col("self").alias("url"),
-        pl.struct("goal", "endDate", "originBoardId").struct.json_encode().alias("attributes"),
-    )
-    started = sprint.filter(pl.col("startDate").is_not_null()).with_columns(
-        pl.lit("started").alias("action"),
-        utc(pl.col("startDate")).alias("occurred_at"),
-        pl.lit("active").alias("state"),
-    )
-    completed = sprint.filter(pl.col("completeDate").is_not_null()).with_columns(
-        pl.lit("completed").alias("action"),
-        utc(pl.col("completeDate")).alias("occurred_at"),
-        pl.lit("closed").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
-        quarantine=quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed")),
-        accounts=schema_empty_accounts(),
-        references=reference_rows(
-            sprint.filter(pl.col("startDate").is_null() & pl.col("completeDate").is_null()),
-            "future sprint: not started, nothing has happened yet",
-        ),
-    )
+SPRINTS = PolledKind(
+    dtype=SPRINT,
+    problems=(missing("sprint"),),
+    references=(
+        pl.col("startDate").is_null() & pl.col("completeDate").is_null(),
+        "future sprint: not started, nothing has happened yet",
+    ),
+    entity_type="sprint",
+    entity_id="sprint/" + pl.col("id"),
+    columns={
+        "title": pl.col("name"),
+        "actor_kind": pl.lit("unknown"),
+        "ticket_keys": pl.lit([], pl.List(S)),
+        "url": pl.col("self"),
+        "attributes": pl.struct("goal", "endDate", "originBoardId").struct.json_encode(),
+    },
+    happenings=(
+        once_set("startDate", "started", "active"),
+        once_set("completeDate", "completed", "closed"),
+    ),
+)
+sprints = polled(
+    SPRINTS,
+    "jira",
+    "Agile sprints: ``started`` and ``completed`` (a future sprint has neither yet).",
+)
 
 
 def epics(landing: pl.DataFrame, key: str) -> Normalised:
@@ -324,21 +309,21 @@ def epics(landing: pl.DataFrame, key: str) -> Normalised:
     The epic itself arrives as an issue of type Epic (with its created and transition events);
     this record only confirms its name and ``done`` flag.
     """
-    decoded, undecodable = decode(landing, pl.Struct({"id": S, "key": S}))
-    epic = decoded.unnest("doc")
-    rejected = epic.filter(pl.col("key").is_null() & pl.col("id").is_null())
+    epic, quarantine = checked(
+        landing,
+        pl.Struct({"id": S, "key": S}),
+        (
+            pl.when(pl.col("key").is_null() & pl.col("id").is_null()).then(
+                pl.lit("epic has no id or key")
+            ),
+        ),
+    )
     return Normalised(
         references=reference_rows(
-            epic.filter(pl.col("key").is_not_null() | pl.col("id").is_not_null()),
-            "epic reference record; the epic's events come from its issue",
+            epic, "epic reference record; the epic's events come from its issue"
         ),
         signals=schema.empty(schema.SIGNALS),
-        quarantine=quarantine_rows(
-            pl.concat(
-                [undecodable, rejected.with_columns(reason=pl.lit("epic has no id or key"))],
-                how="diagonal_relaxed",
-            )
-        ),
+        quarantine=quarantine,
         accounts=schema_empty_accounts(),
     )
 
@@ -442,19 +427,19 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     deleted_at, deleted_source = first_time(
         [("timestamp", epoch_ms("timestamp")), (RECEIVED, pl.col("received_at"))]
     )
+
+    def by_event(created: pl.Expr, updated: pl.Expr, deleted: pl.Expr) -> pl.Expr:
+        return (
+            pl.when(event == "created")
+            .then(created)
+            .when(event == "updated")
+            .then(updated)
+            .otherwise(deleted)
+        )
+
     hook = hook.with_columns(
-        pl.when(event == "created")
-        .then(created_at)
-        .when(event == "updated")
-        .then(moved_at)
-        .otherwise(deleted_at)
-        .alias("occurred_at"),
-        pl.when(event == "created")
-        .then(created_source)
-        .when(event == "updated")
-        .then(moved_source)
-        .otherwise(deleted_source)
-        .alias("time_source"),
+        by_event(created_at, moved_at, deleted_at).alias("occurred_at"),
+        by_event(created_source, moved_source, deleted_source).alias("time_source"),
     ).with_columns(
         first_reason(
             pl.when(pl.col("key").is_null()).then(pl.lit("issue has no key (issue.key)")),

@@ -28,23 +28,34 @@ changed ``stateId`` → the milestone the poll would record (``started`` / ``com
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import polars as pl
 
-from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
+    Attribution,
+    Happening,
     Normalised,
+    PolledKind,
     accounts,
     actor_columns,
+    as_actor,
     bad_timestamp,
+    checked,
     decode,
     finish,
-    first_reason,
     merge_accounts,
-    quarantine_rows,
-    reference_rows,
+    missing,
+    once_set,
+    optional_timestamp,
+    people_by,
+    person_columns,
+    polled,
+    split_rejected,
+    timestamps,
     utc,
+    vault_rows,
 )
 from flowsync_pipelines.normalise.gitlab import first_line
 
@@ -61,10 +72,7 @@ CATEGORIES = {
 }
 USER = pl.Struct({"id": S, "name": S, "displayName": S, "email": S})
 TEAM = pl.Struct({"id": S, "key": S, "name": S})
-
-
-def _optional_time(column: str, label: str) -> pl.Expr:
-    return pl.when(pl.col(column).is_not_null()).then(bad_timestamp(column, label))
+NO_KEYS = pl.lit([], pl.List(S))
 
 
 def _user_kind(user: str) -> pl.Expr:
@@ -75,40 +83,12 @@ def _user_kind(user: str) -> pl.Expr:
     )
 
 
-def _person(frame: pl.DataFrame, user: str, *, key: str, prefix: str) -> pl.DataFrame:
-    """Add ``<prefix>_actor`` (pseudonym of the Linear user id) and ``<prefix>_kind``."""
-    frame = frame.with_columns(
-        _user_kind(user).alias(f"{prefix}_kind"),
-        pl.col(user).struct.field("id").alias(f"{prefix}_id"),
-    )
-    frame = actor_columns(
-        frame.drop("actor", strict=False),
-        source=SOURCE,
-        handle=f"{prefix}_id",
-        kind=f"{prefix}_kind",
-        key=key,
-    )
-    return frame.rename({"actor": f"{prefix}_actor"}).drop(f"{prefix}_id")
+# Adds ``<prefix>_actor`` / ``<prefix>_kind`` for a user struct column (see person_columns).
+_person = partial(person_columns, field="id", kind=_user_kind, source=SOURCE)
 
 
 def _vault(users: list[pl.Series], key: str) -> pl.DataFrame:
-    frame = pl.concat([u.cast(USER).rename("user").to_frame() for u in users]).drop_nulls()
-    frame = frame.with_columns(
-        _user_kind("user").alias("actor_kind"),
-        pl.col("user").struct.field("id").alias("account_id"),
-        pl.col("user").struct.field("name").alias("name"),
-        pl.col("user").struct.field("email").alias("email"),
-    )
-    frame = actor_columns(frame, source=SOURCE, handle="account_id", kind="actor_kind", key=key)
-    return accounts(frame, source=SOURCE, handle="account_id", name="name", email="email")
-
-
-def _rejected_and_kept(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return frame.filter(pl.col("reason").is_not_null()), frame.filter(pl.col("reason").is_null())
-
-
-def _quarantine(rejected: pl.DataFrame, undecodable: pl.DataFrame) -> pl.DataFrame:
-    return quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
+    return vault_rows(users, key, SOURCE, _user_kind, "id", "name", "email", USER)
 
 
 # -- issues -------------------------------------------------------------------------------------
@@ -160,23 +140,28 @@ MILESTONES = (
 )
 
 
+ISSUE_PROBLEMS = (
+    missing("issue", "identifier"),
+    *timestamps(
+        "createdAt",
+        optional=(*(field for _, field, _, _ in MILESTONES), "archivedAt", "updatedAt"),
+    ),
+)
+
+
 def issues(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, ISSUE)
-    issue = decoded.unnest("doc").with_columns(
-        pl.col("state").struct.field("name").alias("state_name"),
-        pl.col("state").struct.field("type").alias("state_type"),
-    )
-    issue = issue.with_columns(
-        pl.col("state_type").replace_strict(CATEGORIES, default=None).alias("current_category"),
-        first_reason(
-            pl.when(pl.col("identifier").is_null()).then(pl.lit("issue has no identifier")),
-            bad_timestamp("createdAt", "createdAt"),
-            *[_optional_time(field, field) for _, field, _, _ in MILESTONES],
-            _optional_time("archivedAt", "archivedAt"),
-            _optional_time("updatedAt", "updatedAt"),
+    issue, quarantine = checked(
+        landing,
+        ISSUE,
+        ISSUE_PROBLEMS,
+        derived=(
+            {
+                "state_name": pl.col("state").struct.field("name"),
+                "state_type": pl.col("state").struct.field("type"),
+            },
+            {"current_category": pl.col("state_type").replace_strict(CATEGORIES, default=None)},
         ),
     )
-    rejected, issue = _rejected_and_kept(issue)
     issue = _person(issue, "assignee", key=key, prefix="assignee")
     issue = _person(issue, "creator", key=key, prefix="creator")
     issue = issue.with_columns(
@@ -266,7 +251,7 @@ def issues(landing: pl.DataFrame, key: str) -> Normalised:
     ).with_columns(_issue_attributes(pl.col("labels").struct.field("nodes")))
     return Normalised(
         signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
+        quarantine=quarantine,
         accounts=merge_accounts(
             pl.concat(
                 [_vault([issue.get_column("assignee"), issue.get_column("creator")], key), movers]
@@ -337,56 +322,60 @@ COMMENT = pl.Struct(
 )
 
 
-def comments(landing: pl.DataFrame, key: str) -> Normalised:
-    """A comment on an issue: ``commented`` by its author (an integration's has no user)."""
-    decoded, undecodable = decode(landing, COMMENT)
-    comment = decoded.unnest("doc").with_columns(
-        pl.col("issue").struct.field("identifier").alias("issue_key")
-    )
-    comment = comment.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
-            pl.when(pl.col("issue_key").is_null()).then(
-                pl.lit("comment names no issue (issue.identifier)")
-            ),
-            bad_timestamp("createdAt", "createdAt"),
-        )
-    )
-    rejected, comment = _rejected_and_kept(comment)
-    comment = _person(comment, "user", key=key, prefix="author")
-    events = comment.with_columns(*_comment_columns(), *_commented())
-    return Normalised(
-        signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=_vault([comment.get_column("user")], key),
-    )
+def _people(*people: tuple[str, str]) -> Attribution:
+    """Attribution to each ``(user struct column, prefix)``; vault rows of every person."""
+    return people_by(_person, _vault, *people)
 
 
-def _comment_columns() -> list[pl.Expr]:
-    """The ``comment`` entity ``<issue key>/comments/<id>``, titled by its first line."""
+_COMMENT_ID = pl.col("issue_key") + "/comments/" + pl.col("id")
+
+
+def _comment_columns() -> dict[str, pl.Expr]:
+    """A comment's keys (its issue's and those it names), first line and id."""
+    return {
+        "ticket_keys": pl.concat_list(
+            pl.col("issue_key"), pl.col("body").fill_null("").str.extract_all(TICKET_KEY)
+        ).list.unique(maintain_order=True),
+        "title": first_line(pl.col("body")),
+        "url": pl.col("url"),
+        "attributes": pl.struct(pl.col("id").alias("comment_id")).struct.json_encode(),
+    }
+
+
+def _comment_entity() -> list[pl.Expr]:
+    """The ``comment`` entity ``<issue key>/comments/<id>``."""
     return [
         pl.lit(SOURCE).alias("source"),
         pl.lit("comment").alias("entity_type"),
-        (pl.col("issue_key") + "/comments/" + pl.col("id")).alias("entity_id"),
-        pl.concat_list(
-            pl.col("issue_key"), pl.col("body").fill_null("").str.extract_all(TICKET_KEY)
-        )
-        .list.unique(maintain_order=True)
-        .alias("ticket_keys"),
-        first_line(pl.col("body")).alias("title"),
-        pl.col("url"),
-        pl.struct(pl.col("id").alias("comment_id")).struct.json_encode().alias("attributes"),
+        _COMMENT_ID.alias("entity_id"),
     ]
 
 
-def _commented() -> list[pl.Expr]:
-    """``commented`` at ``createdAt`` by the author (see :func:`_person` ``prefix="author"``)."""
-    return [
-        pl.lit("commented").alias("action"),
-        utc(pl.col("createdAt")).alias("occurred_at"),
-        pl.col("author_actor").alias("actor"),
-        pl.col("author_kind").alias("actor_kind"),
-    ]
+# ``commented`` at ``createdAt`` by the author (see :func:`_person` ``prefix="author"``).
+_COMMENTED = Happening("commented", utc(pl.col("createdAt")), columns=as_actor("author"))
+
+
+COMMENTS = PolledKind(
+    dtype=COMMENT,
+    derived=({"issue_key": pl.col("issue").struct.field("identifier")},),
+    problems=(
+        missing("comment"),
+        pl.when(pl.col("issue_key").is_null()).then(
+            pl.lit("comment names no issue (issue.identifier)")
+        ),
+        bad_timestamp("createdAt", "createdAt"),
+    ),
+    actor=_people(("user", "author")),
+    entity_type="comment",
+    entity_id=_COMMENT_ID,
+    columns=_comment_columns(),
+    happenings=(_COMMENTED,),
+)
+comments = polled(
+    COMMENTS,
+    SOURCE,
+    "A comment on an issue: ``commented`` by its author (an integration's has no user).",
+)
 
 
 # -- cycles and projects ------------------------------------------------------------------------
@@ -408,24 +397,23 @@ CYCLE = pl.Struct(
 )
 
 
-def cycles(landing: pl.DataFrame, key: str) -> Normalised:
-    """Cycles as sprints: ``started`` at ``startsAt`` once that has passed, ``completed``."""
-    decoded, undecodable = decode(landing, CYCLE)
-    cycle = decoded.unnest("doc").with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("cycle has no id")),
-            bad_timestamp("startsAt", "startsAt"),
-            _optional_time("completedAt", "completedAt"),
-        )
-    )
-    rejected, cycle = _rejected_and_kept(cycle)
-    cycle = cycle.with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("sprint").alias("entity_type"),
-        # Jira's sprints are "sprint/<id>" too; Linear's ids are uuids, so the two never clash.
-        ("sprint/" + pl.col("id")).alias("entity_id"),
-        pl.coalesce("name", pl.lit("Cycle ") + pl.col("number")).alias("title"),
-        pl.coalesce(
+_STARTS_AT = utc(pl.col("startsAt"))
+CYCLES = PolledKind(
+    dtype=CYCLE,
+    problems=(
+        missing("cycle"),
+        *timestamps("startsAt", optional=("completedAt",)),
+    ),
+    references=(
+        ~(pl.col("fetched_at") >= _STARTS_AT) & pl.col("completedAt").is_null(),
+        "upcoming cycle: not started, nothing has happened yet",
+    ),
+    entity_type="sprint",
+    # Jira's sprints are "sprint/<id>" too; Linear's ids are uuids, so the two never clash.
+    entity_id="sprint/" + pl.col("id"),
+    columns={
+        "title": pl.coalesce("name", pl.lit("Cycle ") + pl.col("number")),
+        "url": pl.coalesce(
             "url",
             "https://linear.app/"
             + pl.col("team").struct.field("organization").struct.field("urlKey")
@@ -433,39 +421,26 @@ def cycles(landing: pl.DataFrame, key: str) -> Normalised:
             + pl.col("team").struct.field("key")
             + "/cycle/"
             + pl.col("number"),
-        ).alias("url"),
-        pl.lit("unknown").alias("actor_kind"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        utc(pl.col("startsAt")).alias("starts_at"),
-        pl.struct(
+        ),
+        "actor_kind": pl.lit("unknown"),
+        "ticket_keys": NO_KEYS,
+        "attributes": pl.struct(
             pl.col("number").cast(pl.Int64, strict=False),
             pl.col("endsAt").alias("ends_at"),
             pl.col("progress").cast(pl.Float64, strict=False),
             pl.concat_list(pl.col("team").struct.field("key")).alias("components"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    begun = pl.col("starts_at") <= pl.col("fetched_at")
-    started = cycle.filter(begun).with_columns(
-        pl.lit("started").alias("action"),
-        pl.col("starts_at").alias("occurred_at"),
-        pl.lit("active").alias("state"),
-    )
-    completed = cycle.filter(pl.col("completedAt").is_not_null()).with_columns(
-        pl.lit("completed").alias("action"),
-        utc(pl.col("completedAt")).alias("occurred_at"),
-        pl.lit("closed").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([started, completed], how="diagonal_relaxed")),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=schema.empty(schema.ACCOUNTS),
-        references=reference_rows(
-            cycle.filter(~begun & pl.col("completedAt").is_null()),
-            "upcoming cycle: not started, nothing has happened yet",
-        ),
-    )
+        ).struct.json_encode(),
+    },
+    happenings=(
+        Happening("started", _STARTS_AT, "active", when=pl.col("fetched_at") >= _STARTS_AT),
+        once_set("completedAt", "completed", "closed"),
+    ),
+)
+cycles = polled(
+    CYCLES,
+    SOURCE,
+    "Cycles as sprints: ``started`` at ``startsAt`` once that has passed, ``completed``.",
+)
 
 
 PROJECT = pl.Struct(
@@ -486,26 +461,29 @@ PROJECT = pl.Struct(
 )
 
 
-def projects(landing: pl.DataFrame, key: str) -> Normalised:
-    """Projects: ``started``, ``completed``, ``canceled``; a planned one is reference data."""
-    decoded, undecodable = decode(landing, PROJECT)
-    project = decoded.unnest("doc").with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("project has no id")),
-            *[_optional_time(f, f) for f in ("startedAt", "completedAt", "canceledAt")],
-        )
-    )
-    rejected, project = _rejected_and_kept(project)
-    project = _person(project, "lead", key=key, prefix="lead")
-    project = project.with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("project").alias("entity_type"),
-        ("project/" + pl.col("id")).alias("entity_id"),
-        pl.col("name").alias("title"),
-        pl.col("url"),
-        pl.lit("unknown").alias("actor_kind"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.struct(
+PROJECT_MILESTONES = (
+    ("started", "startedAt"),
+    ("completed", "completedAt"),
+    ("canceled", "canceledAt"),
+)
+PROJECTS = PolledKind(
+    dtype=PROJECT,
+    problems=(
+        missing("project"),
+        *[optional_timestamp(field) for _, field in PROJECT_MILESTONES],
+    ),
+    actor=_people(("lead", "lead")),
+    references=(
+        pl.all_horizontal(pl.col(field).is_null() for _, field in PROJECT_MILESTONES),
+        "planned project: not started, nothing has happened yet",
+    ),
+    entity_type="project",
+    entity_id="project/" + pl.col("id"),
+    columns={
+        "title": pl.col("name"),
+        "actor_kind": pl.lit("unknown"),
+        "ticket_keys": NO_KEYS,
+        "attributes": pl.struct(
             pl.col("state").alias("project_state"),
             pl.col("progress").cast(pl.Float64, strict=False),
             pl.col("startDate").alias("start_date"),
@@ -515,35 +493,15 @@ def projects(landing: pl.DataFrame, key: str) -> Normalised:
             .struct.field("nodes")
             .list.eval(pl.element().struct.field("key"))
             .alias("components"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    events = [
-        project.filter(pl.col(field).is_not_null()).with_columns(
-            pl.lit(action).alias("action"),
-            utc(pl.col(field)).alias("occurred_at"),
-            pl.lit(action).alias("state"),
-        )
-        for action, field in (
-            ("started", "startedAt"),
-            ("completed", "completedAt"),
-            ("canceled", "canceledAt"),
-        )
-    ]
-    return Normalised(
-        signals=finish(pl.concat(events, how="diagonal_relaxed")),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=_vault([project.get_column("lead")], key),
-        references=reference_rows(
-            project.filter(
-                pl.col("startedAt").is_null()
-                & pl.col("completedAt").is_null()
-                & pl.col("canceledAt").is_null()
-            ),
-            "planned project: not started, nothing has happened yet",
-        ),
-    )
+        ).struct.json_encode(),
+    },
+    happenings=tuple(once_set(field, action, action) for action, field in PROJECT_MILESTONES),
+)
+projects = polled(
+    PROJECTS,
+    SOURCE,
+    "Projects: ``started``, ``completed``, ``canceled``; a planned one is reference data.",
+)
 
 
 # -- webhooks -----------------------------------------------------------------------------------
@@ -677,14 +635,13 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
         .replace_strict(labels | {"deleted": "createdAt (or webhookTimestamp)"}, default=None)
         .alias("at_label"),
     )
-    hook = hook.with_columns(
-        first_reason(
-            _bad_action(),
-            pl.when(pl.col("identifier").is_null()).then(pl.lit("issue has no identifier")),
-            _bad_time("at", pl.col("at_label")),
-        )
+    hook, quarantine = split_rejected(
+        hook,
+        undecodable,
+        _bad_action(),
+        missing("issue", "identifier"),
+        _bad_time("at", pl.col("at_label")),
     )
-    rejected, hook = _rejected_and_kept(hook)
     hook = _by(_person(hook, "assignee", key=key, prefix="assignee"), key)
     events = hook.with_columns(
         pl.lit(SOURCE).alias("source"),
@@ -705,7 +662,7 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     ).with_columns(_issue_attributes(pl.col("labels")))
     return Normalised(
         signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
+        quarantine=quarantine,
         accounts=merge_accounts(
             pl.concat([_vault([hook.get_column("assignee")], key), _by_vault(hook)])
         ),
@@ -728,35 +685,35 @@ def comment_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
         ).alias("issue_key"),
     )
     removed = pl.col("action") == "remove"
-    hook = hook.with_columns(
-        first_reason(
-            _bad_action(),
-            pl.when(pl.col("id").is_null()).then(pl.lit("comment has no id")),
-            pl.when(pl.col("issue_key").is_null()).then(
-                pl.lit("comment names no issue (data.issue.identifier or its url)")
-            ),
-            pl.when(removed)
-            .then(_bad_time("removed_at", pl.lit("createdAt (or webhookTimestamp)")))
-            .otherwise(_bad_time("createdAt", pl.lit("data.createdAt"))),
-        )
+    hook, quarantine = split_rejected(
+        hook,
+        undecodable,
+        _bad_action(),
+        missing("comment"),
+        pl.when(pl.col("issue_key").is_null()).then(
+            pl.lit("comment names no issue (data.issue.identifier or its url)")
+        ),
+        pl.when(removed)
+        .then(_bad_time("removed_at", pl.lit("createdAt (or webhookTimestamp)")))
+        .otherwise(_bad_time("createdAt", pl.lit("data.createdAt"))),
     )
-    rejected, hook = _rejected_and_kept(hook)
     commented = _person(hook.filter(~removed), "user", key=key, prefix="author")
     deleted = _by(hook.filter(removed), key)
     events = pl.concat(
         [
-            commented.with_columns(*_comment_columns(), *_commented()),
+            _COMMENTED.rows(commented.with_columns(*_comment_entity(), **_comment_columns())),
             deleted.with_columns(
-                *_comment_columns(),
+                *_comment_entity(),
                 pl.lit("deleted").alias("action"),
                 utc(pl.col("removed_at")).alias("occurred_at"),
+                **_comment_columns(),
             ),
         ],
         how="diagonal_relaxed",
     )
     return Normalised(
         signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
+        quarantine=quarantine,
         accounts=merge_accounts(
             pl.concat([_vault([commented.get_column("user")], key), _by_vault(deleted)])
         ),

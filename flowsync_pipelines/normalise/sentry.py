@@ -50,22 +50,27 @@ from collections.abc import Callable
 
 import polars as pl
 
-from flowsync_pipelines import schema
 from flowsync_pipelines.normalise.common import (
     TICKET_KEY,
+    Happening,
     Normalised,
+    PolledKind,
     WebhookEvent,
-    accounts,
     actor_columns,
     bad_timestamp,
     decode,
     finish,
-    first_reason,
     merge_accounts,
-    quarantine_rows,
+    missing,
+    once_set,
+    optional_timestamp,
+    polled,
+    split_rejected,
     text,
     utc,
+    vault_rows,
     webhook_events,
+    with_receipt_time,
 )
 
 S = pl.String
@@ -75,8 +80,7 @@ SHA = r"^[0-9a-f]{40}$"
 USER = pl.Struct({"id": S, "name": S, "email": S, "type": S})
 
 
-def _optional_time(column: str, label: str) -> pl.Expr:
-    return pl.when(pl.col(column).is_not_null()).then(bad_timestamp(column, label))
+NO_KEYS = pl.lit([], pl.List(S))
 
 
 def _requests(decoded: pl.DataFrame, landing: pl.DataFrame) -> pl.DataFrame:
@@ -102,19 +106,9 @@ def _user_kind(user: str) -> pl.Expr:
 
 
 def _vault(users: pl.Series, key: str) -> pl.DataFrame:
-    frame = users.cast(USER).rename("user").to_frame().drop_nulls()
-    frame = frame.with_columns(
-        _user_kind("user").alias("actor_kind"),
-        pl.col("user").struct.field("id").alias("account_id"),
-        pl.col("user").struct.field("name").alias("name"),
-        pl.col("user").struct.field("email").alias("email"),
-    ).filter(pl.col("user").struct.field("type").fill_null("user") == "user")
-    frame = actor_columns(frame, source=SOURCE, handle="account_id", kind="actor_kind", key=key)
-    return accounts(frame, source=SOURCE, handle="account_id", name="name", email="email")
-
-
-def _quarantine(rejected: pl.DataFrame, undecodable: pl.DataFrame) -> pl.DataFrame:
-    return quarantine_rows(pl.concat([undecodable, rejected], how="diagonal_relaxed"))
+    """Vault rows of the users in ``users`` (an assignee may be a team: not a person)."""
+    is_user = pl.col("user").struct.field("type").fill_null("user") == "user"
+    return vault_rows([users], key, SOURCE, _user_kind, "id", "name", "email", USER, is_user)
 
 
 # -- issues and their latest events -------------------------------------------------------------
@@ -144,77 +138,6 @@ ISSUE = pl.Struct(
 )
 
 
-def issues(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, ISSUE)
-    issue = _requests(decoded, landing).unnest("doc")
-    resolution = (
-        pl.col("activity")
-        .list.eval(pl.element().filter(pl.element().struct.field("type") == "set_resolved"))
-        .list.last()
-    )
-    issue = issue.with_columns(
-        resolution.struct.field("dateCreated").alias("resolved_at"),
-        resolution.struct.field("user").alias("resolver"),
-        pl.when(pl.col("assignedTo").struct.field("type").fill_null("user") == "user")
-        .then(pl.col("assignedTo"))
-        .alias("assignee_user"),
-    )
-    issue = issue.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("issue has no id")),
-            bad_timestamp("firstSeen", "firstSeen"),
-            _optional_time("resolved_at", "activity.set_resolved.dateCreated"),
-        )
-    )
-    rejected = issue.filter(pl.col("reason").is_not_null())
-    issue = _with_assignee(issue.filter(pl.col("reason").is_null()), key).with_columns(
-        *_incident_columns(
-            pl.col("scope"),
-            pl.coalesce(
-                "permalink",
-                pl.col("web_root")
-                + "/organizations/"
-                + pl.col("organization")
-                + "/issues/"
-                + pl.col("id")
-                + "/",
-            ),
-        )
-    )
-    first_seen = issue.with_columns(
-        pl.lit("first_seen").alias("action"),
-        utc(pl.col("firstSeen")).alias("occurred_at"),
-        pl.lit("unresolved").alias("state"),
-        pl.lit("unknown").alias("actor_kind"),
-    )
-    # Sentry resolving an issue itself (auto-resolve, a release) has no user: Sentry is a bot.
-    resolved = (
-        issue.filter((pl.col("status") == "resolved") & pl.col("resolved_at").is_not_null())
-        .with_columns(
-            pl.when(pl.col("resolver").struct.field("id").is_null())
-            .then(pl.lit("bot"))
-            .otherwise(pl.lit("human"))
-            .alias("actor_kind"),
-            pl.col("resolver").struct.field("id").alias("resolver_id"),
-        )
-        .drop("actor", strict=False)
-    )
-    resolved = actor_columns(
-        resolved, source=SOURCE, handle="resolver_id", kind="actor_kind", key=key
-    ).with_columns(
-        pl.lit("resolved").alias("action"),
-        utc(pl.col("resolved_at")).alias("occurred_at"),
-        pl.lit("resolved").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([first_seen, resolved], how="diagonal_relaxed")),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=pl.concat(
-            [_vault(issue.get_column("assignee_user"), key), _vault(resolved["resolver"], key)]
-        ),
-    )
-
-
 def _with_assignee(issue: pl.DataFrame, key: str) -> pl.DataFrame:
     """Add ``assignee``: the pseudonym of ``assignee_user`` (a user; a team is not a person)."""
     issue = issue.with_columns(
@@ -236,21 +159,22 @@ def _metadata_files() -> pl.Expr:
     )
 
 
-def _incident_columns(project: pl.Expr, url: pl.Expr) -> list[pl.Expr]:
-    """The incident ``sentry:<project>/<issue id>`` with its link and typed attributes.
+def _incident_id(project: pl.Expr) -> pl.Expr:
+    return "sentry:" + project + "/" + pl.col("id")
+
+
+def _incident_columns(project: pl.Expr, url: pl.Expr) -> dict[str, pl.Expr]:
+    """The link and typed attributes of the incident ``sentry:<project>/<issue id>``.
 
     Besides the issue's state, ``attributes`` carries what it says of its cause, for linking it
     to the deployment that shipped it: ``culprit`` (Sentry's "file/function" text), ``files``
     (``[metadata.filename]``; the latest event adds its in-app stack frames) and
     ``first_release`` (the version it was first seen in, when the record says).
     """
-    return [
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("incident").alias("entity_type"),
-        ("sentry:" + project + "/" + pl.col("id")).alias("entity_id"),
-        url.alias("url"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.struct(
+    return {
+        "url": url,
+        "ticket_keys": NO_KEYS,
+        "attributes": pl.struct(
             project.alias("project"),
             pl.col("shortId").alias("short_id"),
             pl.col("level"),
@@ -264,10 +188,77 @@ def _incident_columns(project: pl.Expr, url: pl.Expr) -> list[pl.Expr]:
             pl.col("culprit"),
             _metadata_files().alias("files"),
             pl.col("firstRelease").struct.field("version").alias("first_release"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    ]
+        ).struct.json_encode(),
+    }
+
+
+def _issue_people(issue: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``assignee`` (see :func:`_with_assignee`) and, for a resolved issue, ``resolver_actor``
+    and ``resolver_kind``: Sentry resolving an issue itself (auto-resolve, a release) has no
+    user, so Sentry is a bot."""
+    issue = _with_assignee(issue, key).with_columns(
+        pl.when(pl.col("resolver").struct.field("id").is_null())
+        .then(pl.lit("bot"))
+        .otherwise(pl.lit("human"))
+        .alias("resolver_kind"),
+        pl.col("resolver").struct.field("id").alias("resolver_id"),
+    )
+    issue = actor_columns(
+        issue, source=SOURCE, handle="resolver_id", kind="resolver_kind", key=key
+    ).rename({"actor": "resolver_actor"})
+    resolvers = issue.filter(_RESOLVED).get_column("resolver")
+    vault = pl.concat([_vault(issue.get_column("assignee_user"), key), _vault(resolvers, key)])
+    return issue, vault
+
+
+_RESOLUTION = (
+    pl.col("activity")
+    .list.eval(pl.element().filter(pl.element().struct.field("type") == "set_resolved"))
+    .list.last()
+)
+_RESOLVED = (pl.col("status") == "resolved") & pl.col("resolved_at").is_not_null()
+_ORGANIZATION_URL = pl.col("web_root") + "/organizations/" + pl.col("organization")
+ISSUES = PolledKind(
+    dtype=ISSUE,
+    prepare=_requests,
+    derived=(
+        {
+            "resolved_at": _RESOLUTION.struct.field("dateCreated"),
+            "resolver": _RESOLUTION.struct.field("user"),
+            "assignee_user": pl.when(
+                pl.col("assignedTo").struct.field("type").fill_null("user") == "user"
+            ).then(pl.col("assignedTo")),
+        },
+    ),
+    problems=(
+        missing("issue"),
+        bad_timestamp("firstSeen", "firstSeen"),
+        optional_timestamp("resolved_at", "activity.set_resolved.dateCreated"),
+    ),
+    actor=_issue_people,
+    entity_type="incident",
+    entity_id=_incident_id(pl.col("scope")),
+    columns=_incident_columns(
+        pl.col("scope"),
+        pl.coalesce("permalink", _ORGANIZATION_URL + "/issues/" + pl.col("id") + "/"),
+    ),
+    happenings=(
+        Happening(
+            "first_seen",
+            utc(pl.col("firstSeen")),
+            "unresolved",
+            columns={"actor_kind": pl.lit("unknown")},
+        ),
+        Happening(
+            "resolved",
+            utc(pl.col("resolved_at")),
+            "resolved",
+            when=_RESOLVED,
+            columns={"actor": pl.col("resolver_actor"), "actor_kind": pl.col("resolver_kind")},
+        ),
+    ),
+)
+issues = polled(ISSUES, SOURCE, "Issues: ``first_seen`` and, once resolved, ``resolved``.")
 
 
 TAG = pl.Struct({"key": S, "value": S})
@@ -329,44 +320,33 @@ def _in_app_files(event: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def latest_events(landing: pl.DataFrame, key: str) -> Normalised:
-    """An issue's latest event: ``last_seen``, with the release and environment it ran in, and
-    its ``culprit`` and ``files`` (see :func:`_in_app_files`) in ``attributes``."""
-    decoded, undecodable = decode(landing, EVENT)
-    event = _requests(decoded, landing).unnest("doc")
-    event = event.join(_in_app_files(event), on="landing_ref", how="left").with_columns(
-        pl.col("files").fill_null(pl.lit([], pl.List(S)))
-    )
-    event = event.with_columns(
-        pl.coalesce("groupID", "record_id").alias("issue_id"),
-        pl.coalesce("eventID", "id").alias("event_id_"),
-    )
-    event = event.with_columns(
-        first_reason(
-            pl.when(pl.col("event_id_").is_null()).then(pl.lit("event has no eventID")),
-            bad_timestamp("dateCreated", "dateCreated"),
-        )
-    )
-    rejected = event.filter(pl.col("reason").is_not_null())
-    events = event.filter(pl.col("reason").is_null()).with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("incident").alias("entity_type"),
-        ("sentry:" + pl.col("scope") + "/" + pl.col("issue_id")).alias("entity_id"),
-        pl.lit("last_seen").alias("action"),
-        utc(pl.col("dateCreated")).alias("occurred_at"),
-        pl.lit("unknown").alias("actor_kind"),
-        pl.coalesce(pl.col("release").struct.field("version"), _tag("release")).alias("release"),
-        pl.coalesce(pl.col("environment"), _tag("environment")).alias("environment"),
-        (
-            pl.col("web_root")
-            + "/issues/"
-            + pl.col("issue_id")
-            + "/events/"
-            + pl.col("event_id_")
-            + "/"
-        ).alias("url"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.struct(
+LATEST_EVENTS = PolledKind(
+    dtype=EVENT,
+    prepare=lambda rows, landing: _with_files(_requests(rows, landing)),
+    derived=(
+        {
+            "issue_id": pl.coalesce("groupID", "record_id"),
+            "event_id_": pl.coalesce("eventID", "id"),
+        },
+    ),
+    problems=(
+        pl.when(pl.col("event_id_").is_null()).then(pl.lit("event has no eventID")),
+        bad_timestamp("dateCreated", "dateCreated"),
+    ),
+    entity_type="incident",
+    entity_id="sentry:" + pl.col("scope") + "/" + pl.col("issue_id"),
+    columns={
+        "actor_kind": pl.lit("unknown"),
+        "release": pl.coalesce(pl.col("release").struct.field("version"), _tag("release")),
+        "environment": pl.coalesce(pl.col("environment"), _tag("environment")),
+        "url": pl.col("web_root")
+        + "/issues/"
+        + pl.col("issue_id")
+        + "/events/"
+        + pl.col("event_id_")
+        + "/",
+        "ticket_keys": NO_KEYS,
+        "attributes": pl.struct(
             pl.col("scope").alias("project"),
             pl.col("event_id_").alias("event_id"),
             _tag("level").alias("level"),
@@ -374,164 +354,119 @@ def latest_events(landing: pl.DataFrame, key: str) -> Normalised:
             _tag("transaction").alias("transaction"),
             pl.col("culprit"),
             pl.col("files"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    return Normalised(
-        signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=schema.empty(schema.ACCOUNTS),
+        ).struct.json_encode(),
+    },
+    happenings=(Happening("last_seen", utc(pl.col("dateCreated"))),),
+)
+latest_events = polled(
+    LATEST_EVENTS,
+    SOURCE,
+    """An issue's latest event: ``last_seen``, with the release and environment it ran in, and
+    its ``culprit`` and ``files`` (see :func:`_in_app_files`) in ``attributes``.""",
+)
+
+
+def _with_files(event: pl.DataFrame) -> pl.DataFrame:
+    return event.join(_in_app_files(event), on="landing_ref", how="left").with_columns(
+        pl.col("files").fill_null(pl.lit([], pl.List(S)))
     )
 
 
 # -- releases and deploys -----------------------------------------------------------------------
 RELEASE = pl.Struct(
     {
-        "version": S,
-        "shortVersion": S,
-        "ref": S,
-        "url": S,
-        "dateCreated": S,
-        "dateReleased": S,
-        "newGroups": S,
-        "commitCount": S,
-        "deployCount": S,
-        "status": S,
+        **text("version", "shortVersion", "ref", "url", "dateCreated", "dateReleased"),
+        **text("newGroups", "commitCount", "deployCount", "status"),
         "owner": USER,
     }
 )
 
 
-def releases(landing: pl.DataFrame, key: str) -> Normalised:
-    decoded, undecodable = decode(landing, RELEASE)
-    rel = _requests(decoded, landing).unnest("doc")
-    rel = rel.with_columns(
-        first_reason(
-            pl.when(pl.col("version").is_null()).then(pl.lit("release has no version")),
-            bad_timestamp("dateCreated", "dateCreated"),
-            _optional_time("dateReleased", "dateReleased"),
-        ),
-        _user_kind("owner").alias("actor_kind"),
-        pl.col("owner").struct.field("id").alias("owner_id"),
-    )
-    rejected = rel.filter(pl.col("reason").is_not_null())
-    rel = actor_columns(
-        rel.filter(pl.col("reason").is_null()),
-        source=SOURCE,
-        handle="owner_id",
-        kind="actor_kind",
-        key=key,
-    )
-    rel = rel.with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("release").alias("entity_type"),
-        ("sentry:" + pl.col("scope") + "/releases/" + pl.col("version")).alias("entity_id"),
-        pl.col("version").alias("release"),
-        pl.coalesce("shortVersion", "version").alias("title"),
-        pl.when(pl.col("ref").str.contains(SHA)).then(pl.col("ref")).alias("commit_sha"),
-        pl.coalesce(
-            "url",
-            pl.col("web_root")
-            + "/organizations/"
-            + pl.col("organization")
-            + "/releases/"
-            + pl.col("version")
-            + "/",
-        ).alias("url"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-        pl.struct(
+def _owner(rows: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rows = actor_columns(rows, source=SOURCE, handle="owner_id", kind="actor_kind", key=key)
+    return rows, _vault(rows.get_column("owner"), key)
+
+
+_RELEASE_PAGE = _ORGANIZATION_URL + "/releases/" + pl.col("version") + "/"
+RELEASES = PolledKind(
+    dtype=RELEASE,
+    prepare=_requests,
+    derived=(
+        {
+            "actor_kind": _user_kind("owner"),
+            "owner_id": pl.col("owner").struct.field("id"),
+        },
+    ),
+    problems=(
+        missing("release", "version"),
+        bad_timestamp("dateCreated", "dateCreated"),
+        optional_timestamp("dateReleased"),
+    ),
+    actor=_owner,
+    entity_type="release",
+    entity_id="sentry:" + pl.col("scope") + "/releases/" + pl.col("version"),
+    columns={
+        "release": pl.col("version"),
+        "title": pl.coalesce("shortVersion", "version"),
+        "commit_sha": pl.when(pl.col("ref").str.contains(SHA)).then(pl.col("ref")),
+        "url": pl.coalesce("url", _RELEASE_PAGE),
+        "ticket_keys": NO_KEYS,
+        "attributes": pl.struct(
             pl.col("ref"),
             pl.col("newGroups").cast(pl.Int64, strict=False).alias("new_groups"),
             pl.col("commitCount").cast(pl.Int64, strict=False).alias("commit_count"),
             pl.col("deployCount").cast(pl.Int64, strict=False).alias("deploy_count"),
             pl.col("status").alias("release_status"),
-        )
-        .struct.json_encode()
-        .alias("attributes"),
-    )
-    created = rel.with_columns(
-        pl.lit("created").alias("action"),
-        utc(pl.col("dateCreated")).alias("occurred_at"),
-        pl.lit("created").alias("state"),
-    )
-    released = rel.filter(pl.col("dateReleased").is_not_null()).with_columns(
-        pl.lit("released").alias("action"),
-        utc(pl.col("dateReleased")).alias("occurred_at"),
-        pl.lit("released").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([created, released], how="diagonal_relaxed")),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=_vault(rel.get_column("owner"), key),
-    )
-
-
-DEPLOY = pl.Struct(
-    {"id": S, "environment": S, "name": S, "url": S, "dateStarted": S, "dateFinished": S}
+        ).struct.json_encode(),
+    },
+    happenings=(
+        Happening("created", utc(pl.col("dateCreated")), "created"),
+        once_set("dateReleased", "released", "released"),
+    ),
 )
+releases = polled(RELEASES, SOURCE, "Releases: ``created`` and, once out, ``released``.")
 
 
-def deploys(landing: pl.DataFrame, key: str) -> Normalised:
+DEPLOY = pl.Struct(text("id", "environment", "name", "url", "dateStarted", "dateFinished"))
+DEPLOYS = PolledKind(
+    dtype=DEPLOY,
+    prepare=_requests,
+    derived=({"version": pl.col("record_id").str.extract(r"^(.+)/deploys/[^/]*$")},),
+    problems=(
+        missing("deploy"),
+        pl.when(pl.col("version").is_null()).then(
+            pl.lit("deploy record id names no release (<version>/deploys/<id>)")
+        ),
+        missing("deploy", "environment"),
+        pl.when(pl.col("dateStarted").is_null() & pl.col("dateFinished").is_null()).then(
+            pl.lit("deploy has neither dateStarted nor dateFinished")
+        ),
+        optional_timestamp("dateStarted"),
+        optional_timestamp("dateFinished"),
+    ),
+    entity_type="deployment",
+    entity_id="sentry:" + pl.col("scope") + "/deploys/" + pl.col("id"),
+    columns={
+        "deployment_id": pl.col("id"),
+        "release": pl.col("version"),
+        "title": pl.coalesce("name", pl.col("version") + " to " + pl.col("environment")),
+        "url": pl.coalesce("url", _RELEASE_PAGE),
+        "actor_kind": pl.lit("unknown"),
+        "ticket_keys": NO_KEYS,
+    },
+    happenings=(
+        once_set("dateStarted", "started", "in_progress"),
+        once_set("dateFinished", "finished", "finished"),
+    ),
+)
+deploys = polled(
+    DEPLOYS,
+    SOURCE,
     """A release deploy: ``started`` (when given) and, once it has finished, ``finished``.
 
     The payload does not name its release; the record id (``<version>/deploys/<id>``) does.
-    """
-    decoded, undecodable = decode(landing, DEPLOY)
-    deploy = _requests(decoded, landing).unnest("doc")
-    deploy = deploy.with_columns(
-        pl.col("record_id").str.extract(r"^(.+)/deploys/[^/]*$").alias("version")
-    )
-    deploy = deploy.with_columns(
-        first_reason(
-            pl.when(pl.col("id").is_null()).then(pl.lit("deploy has no id")),
-            pl.when(pl.col("version").is_null()).then(
-                pl.lit("deploy record id names no release (<version>/deploys/<id>)")
-            ),
-            pl.when(pl.col("environment").is_null()).then(pl.lit("deploy has no environment")),
-            pl.when(pl.col("dateStarted").is_null() & pl.col("dateFinished").is_null()).then(
-                pl.lit("deploy has neither dateStarted nor dateFinished")
-            ),
-            _optional_time("dateStarted", "dateStarted"),
-            _optional_time("dateFinished", "dateFinished"),
-        )
-    )
-    rejected = deploy.filter(pl.col("reason").is_not_null())
-    deploy = deploy.filter(pl.col("reason").is_null()).with_columns(
-        pl.lit(SOURCE).alias("source"),
-        pl.lit("deployment").alias("entity_type"),
-        ("sentry:" + pl.col("scope") + "/deploys/" + pl.col("id")).alias("entity_id"),
-        pl.col("id").alias("deployment_id"),
-        pl.col("version").alias("release"),
-        pl.col("environment"),
-        pl.coalesce("name", pl.col("version") + " to " + pl.col("environment")).alias("title"),
-        pl.coalesce(
-            "url",
-            pl.col("web_root")
-            + "/organizations/"
-            + pl.col("organization")
-            + "/releases/"
-            + pl.col("version")
-            + "/",
-        ).alias("url"),
-        pl.lit("unknown").alias("actor_kind"),
-        pl.lit([], pl.List(S)).alias("ticket_keys"),
-    )
-    started = deploy.filter(pl.col("dateStarted").is_not_null()).with_columns(
-        pl.lit("started").alias("action"),
-        utc(pl.col("dateStarted")).alias("occurred_at"),
-        pl.lit("in_progress").alias("state"),
-    )
-    finished = deploy.filter(pl.col("dateFinished").is_not_null()).with_columns(
-        pl.lit("finished").alias("action"),
-        utc(pl.col("dateFinished")).alias("occurred_at"),
-        pl.lit("finished").alias("state"),
-    )
-    return Normalised(
-        signals=finish(pl.concat([started, finished], how="diagonal_relaxed")),
-        quarantine=_quarantine(rejected, undecodable),
-        accounts=schema.empty(schema.ACCOUNTS),
-    )
+    """,
+)
 
 
 # -- webhooks -----------------------------------------------------------------------------------
@@ -563,11 +498,8 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
     or an integration a bot with no pseudonym (as a polled auto-resolution), no actor unknown.
     """
     decoded, undecodable = decode(landing, WEBHOOK)
-    received = landing.select(
-        "landing_ref", pl.coalesce("updated_at", "fetched_at").alias("received_at")
-    ).unique("landing_ref")
     hook = (
-        decoded.join(received, on="landing_ref", how="left")
+        with_receipt_time(decoded, landing)
         .with_columns(
             pl.col("doc").struct.field("action").alias("hook_action"),
             pl.col("doc").struct.field("actor").alias("by"),
@@ -588,22 +520,21 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
         .alias("assignee_user"),
     )
     created = pl.col("hook_action") == "created"
-    hook = hook.with_columns(
-        first_reason(
-            pl.when(pl.col("action").is_null()).then(
-                pl.lit("issue action has no event: ") + pl.col("hook_action").fill_null("null")
-            ),
-            pl.when(pl.col("id").is_null()).then(pl.lit("issue has no id (data.issue.id)")),
-            pl.when(pl.col("project_slug").is_null()).then(
-                pl.lit("issue names no project (data.issue.project.slug)")
-            ),
-            pl.when(created).then(bad_timestamp("firstSeen", "data.issue.firstSeen")),
-        )
+    hook, quarantine = split_rejected(
+        hook,
+        undecodable,
+        pl.when(pl.col("action").is_null()).then(
+            pl.lit("issue action has no event: ") + pl.col("hook_action").fill_null("null")
+        ),
+        pl.when(pl.col("id").is_null()).then(pl.lit("issue has no id (data.issue.id)")),
+        pl.when(pl.col("project_slug").is_null()).then(
+            pl.lit("issue names no project (data.issue.project.slug)")
+        ),
+        pl.when(created).then(bad_timestamp("firstSeen", "data.issue.firstSeen")),
     )
-    rejected = hook.filter(pl.col("reason").is_not_null())
     by_id = pl.col("by").struct.field("id")
     person = (pl.col("by").struct.field("type") == "user") & by_id.is_not_null()
-    hook = hook.filter(pl.col("reason").is_null()).with_columns(
+    hook = hook.with_columns(
         pl.when(created)
         .then(pl.lit("unknown"))
         .when(person)
@@ -624,12 +555,9 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
         _with_assignee(hook, key), source=SOURCE, handle="by_id", kind="actor_kind", key=key
     )
     events = hook.with_columns(
-        *_incident_columns(
-            pl.col("project_slug"),
-            pl.coalesce(
-                "permalink", "web_url", pl.col("url").str.replace("/api/0/", "/", literal=True)
-            ),
-        ),
+        pl.lit(SOURCE).alias("source"),
+        pl.lit("incident").alias("entity_type"),
+        _incident_id(pl.col("project_slug")).alias("entity_id"),
         pl.when(created)
         .then(utc(pl.col("firstSeen")))
         .otherwise(pl.col("received_at"))
@@ -638,10 +566,16 @@ def issue_webhooks(landing: pl.DataFrame, key: str) -> Normalised:
         .replace_strict({a: s for a, (_, s) in ISSUE_ACTIONS.items()}, default=None)
         .fill_null(pl.col("status"))
         .alias("state"),
+        **_incident_columns(
+            pl.col("project_slug"),
+            pl.coalesce(
+                "permalink", "web_url", pl.col("url").str.replace("/api/0/", "/", literal=True)
+            ),
+        ),
     )
     return Normalised(
         signals=finish(events),
-        quarantine=_quarantine(rejected, undecodable),
+        quarantine=quarantine,
         accounts=merge_accounts(
             pl.concat(
                 [
