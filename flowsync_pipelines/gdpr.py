@@ -152,6 +152,7 @@ from flowsync_pipelines.settings import (
     flowsync_home,
     load_config,
 )
+from flowsync_pipelines.sources.registry import member_handle_fields
 from flowsync_pipelines.statements.store import forget_models
 
 Progress = Callable[[str], None]
@@ -165,7 +166,7 @@ _PLACEHOLDERS = frozenset({ERASED, GHOST_LOGIN})
 # not import the Dagster definitions, which build themselves at import.
 
 # Member fields of flowsync.yaml that hold a tool handle, by source type.
-MEMBER_HANDLE_FIELDS = ("github", "gitlab", "jira", "linear", "figma", "sentry")
+MEMBER_HANDLE_FIELDS = member_handle_fields()
 
 # JSON keys whose value names an account. When the whole value is an erased identifier the
 # object is that account: the keys below get what a tool sends for a vanished account.

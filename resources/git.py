@@ -11,7 +11,8 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import GitScopes, SourceConfig
+from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.sources.git import GitScopes
 from resources.http import RequestStats
 
 # Unit and record separators cannot occur in git's metadata fields, and %B is the last field.

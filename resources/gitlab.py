@@ -34,7 +34,9 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord, tombstone
-from flowsync_pipelines.settings import GitLabProject, GitLabScopes, SourceConfig
+from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.sources.gitlab import GitLabProject, GitLabScopes
+from flowsync_pipelines.sources.gitlab import records as ids
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -206,7 +208,9 @@ class GitLabConnector:
             yield FetchedRecord(
                 kind="merge_requests",
                 scope=path,
-                record_id=f"{path}!{iid if iid is not None else merge_request.get('id')}",
+                record_id=ids.MERGE_REQUESTS(
+                    project=path, iid=iid if iid is not None else merge_request.get("id")
+                ),
                 updated_at=gitlab_time(merge_request.get("updated_at")),
                 payload=merge_request,
                 request=page.url,
@@ -218,7 +222,7 @@ class GitLabConnector:
 
     def _merge_request_children(self, path: str, url: str, iid: int) -> Iterator[FetchedRecord]:
         """Approvals and notes of one merge request; a 404 means it was deleted since listed."""
-        record_id = f"{path}!{iid}"
+        record_id = ids.MERGE_REQUESTS(project=path, iid=iid)
         try:
             approvals = self.client.get(f"{url}/approvals")
             notes = [
@@ -336,7 +340,7 @@ class GitLabConnector:
         """
         path, project = sync.scope, self._project_url(sync.scope)
         for page, issue in self._updated_since(sync, f"{project}/issues", {"scope": "all"}):
-            record_id = f"{path}#{issue.get('iid', issue.get('id'))}"
+            record_id = ids.ISSUES(project=path, iid=issue.get("iid", issue.get("id")))
             updated = gitlab_time(issue.get("updated_at"))
             yield FetchedRecord(
                 kind="issues",
@@ -394,7 +398,7 @@ class GitLabConnector:
                 yield FetchedRecord(
                     kind="commits",
                     scope=path,
-                    record_id=f"{path}@{commit.get('id')}",
+                    record_id=ids.COMMITS(project=path, sha=commit.get("id")),
                     updated_at=gitlab_time(commit.get("committed_date")),
                     payload=self._with_diff(url, commit),
                     request=page.url,

@@ -28,7 +28,8 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import JenkinsScopes, SourceConfig
+from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.sources.jenkins import JenkinsScopes
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
