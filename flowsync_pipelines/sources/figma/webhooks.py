@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from flowsync_pipelines.normalise.figma import TAG
 from flowsync_pipelines.webhooks.providers import Inbound, Provider, event_names, same
 
 FIGMA_EVENTS = event_names("""
@@ -29,6 +28,9 @@ def authenticate(inbound: Inbound, secrets: Sequence[bytes]) -> str | None:
 
 def _tagged_comment(document: dict[str, Any]) -> bool:
     """Whether a delivery is other than a comment, or a comment carrying the tag."""
+    # The tag is the normaliser's; imported here so the gateway does not load the normalisers.
+    from flowsync_pipelines.normalise.figma import TAG
+
     if document.get("event_type") != "FILE_COMMENT":
         return True
     fragments = document.get("comment")
