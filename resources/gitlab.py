@@ -249,7 +249,7 @@ class GitLabConnector:
             yield FetchedRecord(
                 kind="approvals",
                 scope=path,
-                record_id=f"{record_id}/approvals",
+                record_id=ids.APPROVALS(project=path, iid=iid),
                 updated_at=gitlab_time(approvals.data.get("updated_at")),
                 payload=approvals.data,
                 request=approvals.url,
@@ -258,7 +258,7 @@ class GitLabConnector:
             yield FetchedRecord(
                 kind="notes",
                 scope=path,
-                record_id=f"{record_id}/notes/{note.get('id')}",
+                record_id=ids.NOTES(project=path, iid=iid, id=note.get("id")),
                 updated_at=gitlab_time(note.get("updated_at")),
                 payload=note,
                 request=page.url,
@@ -278,7 +278,7 @@ class GitLabConnector:
             yield FetchedRecord(
                 kind="pipelines",
                 scope=path,
-                record_id=f"{path}/pipelines/{pipeline.get('id')}",
+                record_id=ids.PIPELINES(project=path, id=pipeline.get("id")),
                 updated_at=gitlab_time(pipeline.get("updated_at")),
                 payload=pipeline,
                 request=page.url,
@@ -290,7 +290,7 @@ class GitLabConnector:
 
     def _jobs(self, path: str, url: str, pipeline_id: int) -> Iterator[FetchedRecord]:
         """Jobs of one pipeline's latest attempt; a 404 means it was deleted since listed."""
-        pipeline_record = f"{path}/pipelines/{pipeline_id}"
+        pipeline_record = ids.PIPELINES(project=path, id=pipeline_id)
         try:
             pages = list(self.client.paginate_link(f"{url}/jobs", params={"per_page": 100}))
         except ApiError as err:
@@ -310,7 +310,9 @@ class GitLabConnector:
                 yield FetchedRecord(
                     kind="jobs",
                     scope=path,
-                    record_id=f"{pipeline_record}/jobs/{job.get('name', job.get('id'))}",
+                    record_id=ids.JOBS(
+                        project=path, pipeline=pipeline_id, name=job.get("name", job.get("id"))
+                    ),
                     updated_at=_latest(
                         job.get("created_at"), job.get("started_at"), job.get("finished_at")
                     ),
@@ -326,7 +328,7 @@ class GitLabConnector:
             yield FetchedRecord(
                 kind="deployments",
                 scope=path,
-                record_id=f"{path}/deployments/{deployment.get('id')}",
+                record_id=ids.DEPLOYMENTS(project=path, id=deployment.get("id")),
                 updated_at=gitlab_time(deployment.get("updated_at")),
                 payload=deployment,
                 request=page.url,

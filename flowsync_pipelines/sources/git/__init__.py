@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from flowsync_pipelines.sources.git.records import RECORDS
 from flowsync_pipelines.sources.spec import ScopeModel, SourceSpec, one_value, register
 
 
@@ -29,5 +30,6 @@ SPEC = register(
         resource="resources.git:GitResource",
         normalisers="flowsync_pipelines.normalise.generic",
         polled={"commits": "git_commits"},
+        records=RECORDS,
     )
 )

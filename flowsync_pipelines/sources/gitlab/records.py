@@ -27,4 +27,19 @@ COMMITS = RecordIdentity(
     "{project}@{sha}", fields=lambda item, scope: {"project": scope, "sha": item["id"]}
 )
 
-RECORDS = {"merge_requests": MERGE_REQUESTS, "issues": ISSUES, "commits": COMMITS}
+APPROVALS = RecordIdentity("{project}!{iid}/approvals")
+NOTES = RecordIdentity("{project}!{iid}/notes/{id}")
+PIPELINES = RecordIdentity("{project}/pipelines/{id}")
+JOBS = RecordIdentity("{project}/pipelines/{pipeline}/jobs/{name}")
+DEPLOYMENTS = RecordIdentity("{project}/deployments/{id}")
+
+RECORDS = {
+    "merge_requests": MERGE_REQUESTS,
+    "approvals": APPROVALS,
+    "notes": NOTES,
+    "pipelines": PIPELINES,
+    "jobs": JOBS,
+    "deployments": DEPLOYMENTS,
+    "issues": ISSUES,
+    "commits": COMMITS,
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from flowsync_pipelines.sources.jenkins.records import RECORDS
 from flowsync_pipelines.sources.spec import AccountKeys, ScopeModel, SourceSpec, register
 
 
@@ -22,5 +23,6 @@ SPEC = register(
         provider="flowsync_pipelines.sources.jenkins.webhooks:PROVIDER",
         handle_kind="chosen",  # a Jenkins user id is a name the person chose
         account_keys=AccountKeys(names=frozenset({"fullName"})),
+        records=RECORDS,
     )
 )
