@@ -12,6 +12,7 @@ from flowsync_pipelines.gdpr import erased_identifiers
 from flowsync_pipelines.partitions import complete_days_end
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.settings import FlowSyncConfig
+from flowsync_pipelines.sources.registry import member_handle_fields
 from flowsync_pipelines.warehouse import insert_rows, run_sql
 from resources.stores import (
     MetadataResource,
@@ -20,8 +21,8 @@ from resources.stores import (
     WarehouseResource,
 )
 
-# The member field holding each source's handle, for sources whose events name people.
-MEMBER_HANDLES = {"github": "github", "gitlab": "gitlab", "jira": "jira", "linear": "linear"}
+# The member field holding each source's handle: its pseudonyms are keyed by that source.
+MEMBER_HANDLES = {field: field for field in member_handle_fields()}
 
 
 def team_tables(

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import polars as pl
 
-from flowsync_pipelines.definitions import RESOURCE_TYPES
 from flowsync_pipelines.ingest import SyncReport, run_sync
 from flowsync_pipelines.landing import LandingStore
 from flowsync_pipelines.metadata import MetadataStore
@@ -25,6 +24,7 @@ from flowsync_pipelines.sandbox import Sandbox, SandboxServer
 from flowsync_pipelines.sandbox.app import TOOLS
 from flowsync_pipelines.settings import SourceConfig
 from flowsync_pipelines.simulator import build_world
+from flowsync_pipelines.sources.registry import spec
 from resources.http import RequestStats
 
 # Child kind -> the parent kind whose every record costs one request (the API's floor).
@@ -40,7 +40,7 @@ PER_ITEM = {
 
 
 def sync(source: SourceConfig, landing: LandingStore, metadata: MetadataStore):
-    resource = RESOURCE_TYPES[source.type].from_source(source)
+    resource = spec(source.type).resource_class.from_source(source)
     stats = RequestStats()
     fields = {**resource.model_dump(), "token": "sandbox"}
     connector = type(resource)(**fields).connector(stats)

@@ -40,19 +40,11 @@ from flowsync_pipelines.settings import (
     flowsync_home,
     load_config,
 )
+from flowsync_pipelines.sources.registry import SOURCES
 from flowsync_pipelines.webhooks.assets import webhook_landing_asset
 from flowsync_pipelines.webhooks.sensor import webhook_ingestion_job, webhook_queue_sensor
-from resources.circleci import CircleCIResource
 from resources.delivery import delivery_resource
-from resources.figma import FigmaResource
-from resources.git import GitResource
-from resources.github import GitHubResource
-from resources.gitlab import GitLabResource
-from resources.jenkins import JenkinsResource
-from resources.jira import JiraResource
-from resources.linear import LinearResource
 from resources.neo4j import Neo4jResource
-from resources.sentry import SentryResource
 from resources.stores import (
     AuditResource,
     LandingResource,
@@ -71,29 +63,15 @@ if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the 
 HISTORY_JOB = "history_import"
 
 
-# One resource class per source type; each builds itself from its flowsync.yaml entry.
-RESOURCE_TYPES: dict[str, type] = {
-    "github": GitHubResource,
-    "jira": JiraResource,
-    "git": GitResource,
-    "linear": LinearResource,
-    "sentry": SentryResource,
-    "figma": FigmaResource,
-    "gitlab": GitLabResource,
-    "jenkins": JenkinsResource,
-    "circleci": CircleCIResource,
-}
-
-
 def source_resources(config: FlowSyncConfig) -> dict[str, dg.ConfigurableResource]:
     """One typed resource per polled source, keyed by the source's name.
 
     A ``receive: webhooks`` source gets none: nothing polls it, so it needs no URL or token.
     """
     return {
-        source.name: RESOURCE_TYPES[source.type].from_source(source)
+        source.name: resource.from_source(source)
         for source in config.sources
-        if source.polls and source.type in RESOURCE_TYPES
+        if source.polls and (resource := SOURCES[source.type].resource_class) is not None
     }
 
 

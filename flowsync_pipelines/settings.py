@@ -12,17 +12,16 @@ import os
 import re
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from flowsync_pipelines.bands import Band
 from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV
+from flowsync_pipelines.sources.registry import SOURCE_TYPES, SOURCES, member_handle_fields
+from flowsync_pipelines.sources.spec import ScopeModel
 
-SourceType = Literal[
-    "github", "gitlab", "jira", "linear", "jenkins", "circleci", "sentry", "figma", "git"
-]
 # How a source's records reach FlowSync: polled by its connector, pushed by its webhooks, or both.
 Receive = Literal["poll", "webhooks", "both"]
 RECEIVE_MODES: tuple[Receive, ...] = ("poll", "webhooks", "both")
@@ -36,106 +35,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _one(value: Any, key: str) -> Any:
-    """A scalar scope given as a one-item list (``rev: [HEAD]``) is that item."""
-    if isinstance(value, list):
-        if len(value) != 1:
-            raise ValueError(f"scopes.{key} names exactly one value, got {value!r}")
-        return value[0]
-    return value
-
-
-class GitHubScopes(_Strict):
-    repos: list[str] = Field(default_factory=list)  # owner/name
-
-
-class GitLabProject(_Strict):
-    id: int | None = None  # requests by id survive renames
-    path: str  # group/name
-
-    @model_validator(mode="before")
-    @classmethod
-    def _has_path(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("path"):
-            raise ValueError(
-                f"project entry {data!r} has no 'path'. Give each project as 'group/name' or "
-                "{id: <number>, path: 'group/name'}."
-            )
-        return data
-
-
-class GitLabScopes(_Strict):
-    projects: list[str | GitLabProject] = Field(default_factory=list)
-
-
-class JiraScopes(_Strict):
-    projects: list[str] = Field(default_factory=list)  # project keys
-
-
-class LinearScopes(_Strict):
-    teams: list[str] = Field(default_factory=list)  # team keys
-
-
-class JenkinsScopes(_Strict):
-    jobs: list[str] = Field(default_factory=list)
-
-
-class CircleCIScopes(_Strict):
-    projects: list[str] = Field(default_factory=list)  # project slugs, e.g. gh/acme/api
-
-
-class SentryScopes(_Strict):
-    # One organization slug; required to poll (a webhook-only source names none).
-    organization: str | None = None
-    projects: list[str] = Field(default_factory=list)  # project slugs
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_organization(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "organization" in data:
-            return {**data, "organization": _one(data["organization"], "organization")}
-        return data
-
-
-class FigmaScopes(_Strict):
-    files: list[str] = Field(default_factory=list)  # file keys
-
-
-class GitScopes(_Strict):
-    paths: list[str] = Field(default_factory=list)  # local checkouts
-    rev: str = "HEAD"  # the revision whose history is read
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_rev(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "rev" in data:
-            return {**data, "rev": _one(data["rev"], "rev")}
-        return data
-
-
-Scopes = (
-    GitHubScopes
-    | GitLabScopes
-    | JiraScopes
-    | LinearScopes
-    | JenkinsScopes
-    | CircleCIScopes
-    | SentryScopes
-    | FigmaScopes
-    | GitScopes
-)
+# Source types and their typed scopes come from the source registry (sources/<tool>/).
+SourceType = Literal[SOURCE_TYPES]  # type: ignore[valid-type]
+Scopes = Union[tuple(s.scopes for s in SOURCES.values())]  # type: ignore[valid-type]  # noqa: UP007
 # The scopes each source type takes: a key not declared here is an error, never ignored.
-SCOPES: dict[str, type[Scopes]] = {
-    "github": GitHubScopes,
-    "gitlab": GitLabScopes,
-    "jira": JiraScopes,
-    "linear": LinearScopes,
-    "jenkins": JenkinsScopes,
-    "circleci": CircleCIScopes,
-    "sentry": SentryScopes,
-    "figma": FigmaScopes,
-    "git": GitScopes,
-}
+SCOPES: dict[str, type[ScopeModel]] = {t: s.scopes for t, s in SOURCES.items()}
 
 
 class SourceConfig(_Strict):
@@ -155,7 +59,7 @@ class SourceConfig(_Strict):
     webhook_secret_env: str | None = None  # env var holding the webhook secret; None = no webhooks
     # Where in the tool to read, typed per source type (SCOPES), e.g. {repos: [owner/name]};
     # _typed_scopes always picks the type's model (the default only stands in for a bad type).
-    scopes: Scopes = Field(default_factory=GitHubScopes)
+    scopes: Scopes = Field(default_factory=SCOPES[SOURCE_TYPES[0]])
     board_id: int | None = None
     page_size: int = 100
     timeout_s: float = 30.0
@@ -232,16 +136,12 @@ class SourceConfig(_Strict):
                 "receive: poll but webhook_secret_env is set; say receive: both to poll and "
                 "receive webhooks, or remove webhook_secret_env"
             )
-        if self.receives_webhooks:
-            # Imported here: the providers module reads SourceConfig from this one.
-            from flowsync_pipelines.webhooks.providers import PROVIDERS_BY_SOURCE
-
-            if self.type not in PROVIDERS_BY_SOURCE:
-                problems.append(
-                    f"type {self.type!r} sends no webhooks FlowSync can receive "
-                    f"(those that do: {', '.join(sorted(PROVIDERS_BY_SOURCE))}); "
-                    "say receive: poll"
-                )
+        if self.receives_webhooks and SOURCES[self.type].provider is None:
+            senders = sorted(t for t, s in SOURCES.items() if s.provider is not None)
+            problems.append(
+                f"type {self.type!r} sends no webhooks FlowSync can receive "
+                f"(those that do: {', '.join(senders)}); say receive: poll"
+            )
         if problems:
             raise ValueError(f"source {self.name!r}: " + "; ".join(problems))
         return self
@@ -257,17 +157,16 @@ class SourceConfig(_Strict):
         return self.receive in ("webhooks", "both")
 
 
-class Member(_Strict):
-    """A team member as an admin types them: per-tool handles (all optional)."""
-
-    name: str
-    email: str | None = None
-    github: str | None = None
-    gitlab: str | None = None
-    jira: str | None = None
-    linear: str | None = None
-    figma: str | None = None
-    sentry: str | None = None
+# A team member as an admin types them: a name, an email and per-tool handles (all optional),
+# one handle field per source that declares one (``SourceSpec.member_handle``).
+Member = create_model(
+    "Member",
+    __base__=_Strict,
+    __doc__="A team member as an admin types them: per-tool handles (all optional).",
+    name=(str, ...),
+    email=(str | None, None),
+    **{field: (str | None, None) for field in member_handle_fields()},  # type: ignore[call-overload]
+)
 
 
 class TeamConfig(_Strict):
@@ -435,7 +334,7 @@ class FlowSyncConfig(_Strict):
 
 def _member(teams: dict[str, Any], keys: list[str], who: str) -> dict[str, Any] | None:
     """The member of one of ``keys``' teams whose email or tool handle is ``who``."""
-    handles = ("email", "github", "gitlab", "jira", "linear", "figma", "sentry")
+    handles = ("email", *member_handle_fields())
     for key in keys:
         for member in (teams.get(key) or {}).get("members") or []:
             if isinstance(member, dict) and any(member.get(h) == who for h in handles):

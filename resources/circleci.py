@@ -34,7 +34,8 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import CircleCIScopes, SourceConfig
+from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.sources.circleci import CircleCIScopes
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 

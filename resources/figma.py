@@ -17,7 +17,8 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord, tombstone
-from flowsync_pipelines.settings import FigmaScopes, SourceConfig
+from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.sources.figma import FigmaScopes
 from resources.http import HttpClient, RequestStats
 from resources.tool import ToolResource
 

@@ -11,7 +11,9 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import GitScopes, SourceConfig
+from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.sources.git import GitScopes
+from flowsync_pipelines.sources.git.records import COMMITS
 from resources.http import RequestStats
 
 # Unit and record separators cannot occur in git's metadata fields, and %B is the last field.
@@ -82,7 +84,7 @@ class GitConnector:
             yield FetchedRecord(
                 kind="commits",
                 scope=sync.scope,
-                record_id=f"{repo}@{commit['sha']}",
+                record_id=COMMITS(repo=repo, sha=commit["sha"]),
                 updated_at=commit["committed_at"],
                 payload=commit,
                 request=f"git log {self.rev} ({checkout})",

@@ -26,7 +26,9 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import GitHubScopes, SourceConfig
+from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.sources.github import GitHubScopes
+from flowsync_pipelines.sources.github import records as ids
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -196,7 +198,7 @@ class GitHubConnector:
                 yield FetchedRecord(
                     kind="pulls",
                     scope=repo,
-                    record_id=f"{repo}#{pull.get('number', pull.get('id'))}",
+                    record_id=ids.PULLS(repo=repo, number=pull.get("number", pull.get("id"))),
                     updated_at=updated,
                     payload=pull,
                     request=page.url,
@@ -212,7 +214,7 @@ class GitHubConnector:
                     yield FetchedRecord(
                         kind="reviews",
                         scope=repo,
-                        record_id=f"{repo}#{number}/reviews/{review.get('id')}",
+                        record_id=ids.REVIEWS(repo=repo, number=number, id=review.get("id")),
                         updated_at=review.get("submitted_at"),
                         payload=review,
                         request=page.url,
@@ -261,7 +263,7 @@ class GitHubConnector:
                 yield FetchedRecord(
                     kind="issues",
                     scope=repo,
-                    record_id=f"{repo}#{issue.get('number', issue.get('id'))}",
+                    record_id=ids.ISSUES(repo=repo, number=issue.get("number", issue.get("id"))),
                     updated_at=updated,
                     payload=issue,
                     request=page.url,
@@ -333,7 +335,7 @@ class GitHubConnector:
         return FetchedRecord(
             kind="commits",
             scope=repo,
-            record_id=f"{repo}@{commit.get('sha')}",
+            record_id=ids.COMMITS(repo=repo, sha=commit.get("sha")),
             updated_at=_committed_at(commit),
             payload=commit,
             request=request,
@@ -387,7 +389,7 @@ class GitHubConnector:
                         yield FetchedRecord(
                             kind="check_runs",
                             scope=repo,
-                            record_id=f"{repo}/check-runs/{run.get('id')}",
+                            record_id=ids.CHECK_RUNS(repo=repo, id=run.get("id")),
                             updated_at=run.get("completed_at") or run.get("started_at"),
                             payload=run,
                             request=page.url,
@@ -424,7 +426,7 @@ class GitHubConnector:
                 yield FetchedRecord(
                     kind="workflow_runs",
                     scope=repo,
-                    record_id=f"{repo}/actions/runs/{run.get('id')}",
+                    record_id=ids.WORKFLOW_RUNS(repo=repo, id=run.get("id")),
                     updated_at=updated,
                     payload=run,
                     request=page.url,
@@ -460,7 +462,7 @@ class GitHubConnector:
                 yield FetchedRecord(
                     kind="deployments",
                     scope=repo,
-                    record_id=f"{repo}/deployments/{deployment.get('id')}",
+                    record_id=ids.DEPLOYMENTS(repo=repo, id=deployment.get("id")),
                     updated_at=updated,
                     payload=deployment,
                     request=page.url,
@@ -476,7 +478,9 @@ class GitHubConnector:
                     yield FetchedRecord(
                         kind="deployment_statuses",
                         scope=repo,
-                        record_id=f"{repo}/deployments/{deployment_id}/statuses/{status.get('id')}",
+                        record_id=ids.DEPLOYMENT_STATUSES(
+                            repo=repo, deployment=deployment_id, id=status.get("id")
+                        ),
                         updated_at=status.get("updated_at") or status.get("created_at"),
                         payload=status,
                         request=page.url,
@@ -497,7 +501,7 @@ class GitHubConnector:
                 yield FetchedRecord(
                     kind="releases",
                     scope=repo,
-                    record_id=f"{repo}/releases/{release.get('id')}",
+                    record_id=ids.RELEASES(repo=repo, id=release.get("id")),
                     updated_at=release.get("published_at") or release.get("created_at"),
                     payload=release,
                     request=page.url,

@@ -34,7 +34,9 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync, utc_iso
 from flowsync_pipelines.landing import FetchedRecord, tombstone
-from flowsync_pipelines.settings import GitLabProject, GitLabScopes, SourceConfig
+from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.sources.gitlab import GitLabProject, GitLabScopes
+from flowsync_pipelines.sources.gitlab import records as ids
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -206,7 +208,9 @@ class GitLabConnector:
             yield FetchedRecord(
                 kind="merge_requests",
                 scope=path,
-                record_id=f"{path}!{iid if iid is not None else merge_request.get('id')}",
+                record_id=ids.MERGE_REQUESTS(
+                    project=path, iid=iid if iid is not None else merge_request.get("id")
+                ),
                 updated_at=gitlab_time(merge_request.get("updated_at")),
                 payload=merge_request,
                 request=page.url,
@@ -218,7 +222,7 @@ class GitLabConnector:
 
     def _merge_request_children(self, path: str, url: str, iid: int) -> Iterator[FetchedRecord]:
         """Approvals and notes of one merge request; a 404 means it was deleted since listed."""
-        record_id = f"{path}!{iid}"
+        record_id = ids.MERGE_REQUESTS(project=path, iid=iid)
         try:
             approvals = self.client.get(f"{url}/approvals")
             notes = [
@@ -245,7 +249,7 @@ class GitLabConnector:
             yield FetchedRecord(
                 kind="approvals",
                 scope=path,
-                record_id=f"{record_id}/approvals",
+                record_id=ids.APPROVALS(project=path, iid=iid),
                 updated_at=gitlab_time(approvals.data.get("updated_at")),
                 payload=approvals.data,
                 request=approvals.url,
@@ -254,7 +258,7 @@ class GitLabConnector:
             yield FetchedRecord(
                 kind="notes",
                 scope=path,
-                record_id=f"{record_id}/notes/{note.get('id')}",
+                record_id=ids.NOTES(project=path, iid=iid, id=note.get("id")),
                 updated_at=gitlab_time(note.get("updated_at")),
                 payload=note,
                 request=page.url,
@@ -274,7 +278,7 @@ class GitLabConnector:
             yield FetchedRecord(
                 kind="pipelines",
                 scope=path,
-                record_id=f"{path}/pipelines/{pipeline.get('id')}",
+                record_id=ids.PIPELINES(project=path, id=pipeline.get("id")),
                 updated_at=gitlab_time(pipeline.get("updated_at")),
                 payload=pipeline,
                 request=page.url,
@@ -286,7 +290,7 @@ class GitLabConnector:
 
     def _jobs(self, path: str, url: str, pipeline_id: int) -> Iterator[FetchedRecord]:
         """Jobs of one pipeline's latest attempt; a 404 means it was deleted since listed."""
-        pipeline_record = f"{path}/pipelines/{pipeline_id}"
+        pipeline_record = ids.PIPELINES(project=path, id=pipeline_id)
         try:
             pages = list(self.client.paginate_link(f"{url}/jobs", params={"per_page": 100}))
         except ApiError as err:
@@ -306,7 +310,9 @@ class GitLabConnector:
                 yield FetchedRecord(
                     kind="jobs",
                     scope=path,
-                    record_id=f"{pipeline_record}/jobs/{job.get('name', job.get('id'))}",
+                    record_id=ids.JOBS(
+                        project=path, pipeline=pipeline_id, name=job.get("name", job.get("id"))
+                    ),
                     updated_at=_latest(
                         job.get("created_at"), job.get("started_at"), job.get("finished_at")
                     ),
@@ -322,7 +328,7 @@ class GitLabConnector:
             yield FetchedRecord(
                 kind="deployments",
                 scope=path,
-                record_id=f"{path}/deployments/{deployment.get('id')}",
+                record_id=ids.DEPLOYMENTS(project=path, id=deployment.get("id")),
                 updated_at=gitlab_time(deployment.get("updated_at")),
                 payload=deployment,
                 request=page.url,
@@ -336,7 +342,7 @@ class GitLabConnector:
         """
         path, project = sync.scope, self._project_url(sync.scope)
         for page, issue in self._updated_since(sync, f"{project}/issues", {"scope": "all"}):
-            record_id = f"{path}#{issue.get('iid', issue.get('id'))}"
+            record_id = ids.ISSUES(project=path, iid=issue.get("iid", issue.get("id")))
             updated = gitlab_time(issue.get("updated_at"))
             yield FetchedRecord(
                 kind="issues",
@@ -394,7 +400,7 @@ class GitLabConnector:
                 yield FetchedRecord(
                     kind="commits",
                     scope=path,
-                    record_id=f"{path}@{commit.get('id')}",
+                    record_id=ids.COMMITS(project=path, sha=commit.get("id")),
                     updated_at=gitlab_time(commit.get("committed_date")),
                     payload=self._with_diff(url, commit),
                     request=page.url,

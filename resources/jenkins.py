@@ -28,7 +28,9 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import JenkinsScopes, SourceConfig
+from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.sources.jenkins import JenkinsScopes
+from flowsync_pipelines.sources.jenkins.records import BUILDS
 from resources.http import ApiError, HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -130,7 +132,7 @@ class JenkinsConnector:
                 yield FetchedRecord(
                     kind="builds",
                     scope=job,
-                    record_id=f"{job}#{build.get('number')}",
+                    record_id=BUILDS(job=job, number=build.get("number")),
                     updated_at=_finished_or_started(build),
                     payload=build,
                     request=page.url,

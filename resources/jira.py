@@ -20,7 +20,9 @@ from pydantic import Field
 
 from flowsync_pipelines.ingest import EndpointSync
 from flowsync_pipelines.landing import FetchedRecord
-from flowsync_pipelines.settings import JiraScopes, SourceConfig
+from flowsync_pipelines.settings import SourceConfig
+from flowsync_pipelines.sources.jira import JiraScopes
+from flowsync_pipelines.sources.jira import records as ids
 from resources.http import HttpClient, Page, RequestStats
 from resources.tool import ToolResource
 
@@ -153,7 +155,7 @@ class JiraConnector:
                 yield FetchedRecord(
                     kind="issues",
                     scope=sync.scope,
-                    record_id=str(issue.get("key") or issue.get("id")),
+                    record_id=ids.ISSUES(key=issue.get("key") or issue.get("id")),
                     updated_at=updated,
                     payload=issue,
                     request=page.url,
@@ -195,7 +197,7 @@ class JiraConnector:
                 yield FetchedRecord(
                     kind="sprints",
                     scope=sync.scope,
-                    record_id=f"sprint/{sprint.get('id')}",
+                    record_id=ids.SPRINTS(id=sprint.get("id")),
                     updated_at=None,
                     payload=sprint,
                     request=page.url,
@@ -214,7 +216,7 @@ class JiraConnector:
                 yield FetchedRecord(
                     kind="epics",
                     scope=sync.scope,
-                    record_id=str(epic.get("key") or epic.get("id")),
+                    record_id=ids.EPICS(key=epic.get("key") or epic.get("id")),
                     updated_at=None,
                     payload=epic,
                     request=page.url,

@@ -14,13 +14,13 @@ from typing import Any, ClassVar
 import polars as pl
 import pytest
 
-from flowsync_pipelines.definitions import RESOURCE_TYPES
 from flowsync_pipelines.ingest import OVERLAP, SyncReport, run_sync, utc_iso
 from flowsync_pipelines.landing import LandingStore, canonical_json
 from flowsync_pipelines.metadata import MetadataStore
 from flowsync_pipelines.sandbox import Faults, Sandbox, SandboxServer
 from flowsync_pipelines.settings import SourceConfig
 from flowsync_pipelines.simulator import World
+from flowsync_pipelines.sources.registry import spec
 from resources.http import BREAKERS, RequestStats
 
 Versions = dict[tuple[str, str], str]  # (kind, record_id) -> payload sha256
@@ -77,7 +77,7 @@ class Deployment:
         self.source = SourceConfig.model_validate(entry)
 
     def connector(self, stats: RequestStats, **overrides: Any) -> Any:
-        resource = RESOURCE_TYPES[self.tool].from_source(self.source)
+        resource = spec(self.tool).resource_class.from_source(self.source)
         fields = {**resource.model_dump(), "token": "sandbox-token", **overrides}
         return type(resource)(**fields).connector(stats)
 

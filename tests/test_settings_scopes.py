@@ -12,12 +12,12 @@ import yaml
 
 from flowsync_pipelines.settings import (
     SCOPES,
-    GitLabProject,
-    GitScopes,
     SourceConfig,
     SourceType,
     load_config,
 )
+from flowsync_pipelines.sources.git import GitScopes
+from flowsync_pipelines.sources.gitlab import GitLabProject
 from resources.git import GitResource
 from resources.github import GitHubResource
 from resources.gitlab import GitLabResource

@@ -23,10 +23,11 @@ from flowsync_pipelines import schema
 from flowsync_pipelines.landing import LandingStore
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.settings import FlowSyncConfig
+from flowsync_pipelines.sources.registry import member_handle_fields
 from flowsync_pipelines.warehouse import query
 
 # Handles of a configured member, by the ``source`` their pseudonyms are keyed with.
-MEMBER_SOURCES = ("github", "gitlab", "jira", "linear", "figma", "sentry")
+MEMBER_SOURCES = member_handle_fields()
 # Jira Cloud's default field id for Sprint.
 JIRA_SPRINT_FIELD = "customfield_10020"
 

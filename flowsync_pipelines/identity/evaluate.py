@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from flowsync_pipelines.pseudonym import pseudonym
+from flowsync_pipelines.sources.registry import sources_with_handles
 
 if TYPE_CHECKING:
     from flowsync_pipelines.simulator import World
 
-WEBHOOK_LOGIN_SOURCES = ("github", "gitlab")
+# Sources whose webhook deliveries know an account by its login alone (GitHub, GitLab).
+WEBHOOK_LOGIN_SOURCES = sources_with_handles("login")
 WEBHOOK_TRACKER_SOURCES = ("jira", "linear")
 
 

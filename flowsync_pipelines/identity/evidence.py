@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from flowsync_pipelines.sources.registry import sources_with_handles
 from flowsync_pipelines.warehouse import query
 
 if TYPE_CHECKING:
@@ -41,9 +42,9 @@ if TYPE_CHECKING:
 
 NEVER_MERGED_KINDS = ("bot", "deleted")
 GITHUB_NOREPLY_DOMAIN = "users.noreply.github.com"
-LOGIN_SOURCES = ("github", "gitlab")
+LOGIN_SOURCES = sources_with_handles("login")
 # Sources whose handle is something a person chose (a login), not an opaque id.
-HANDLE_SOURCES = ("github", "gitlab", "jenkins")
+HANDLE_SOURCES = sources_with_handles("login", "chosen")
 TICKET_SOURCES = ("jira", "linear")
 CODE_ACTIONS = ("opened", "merged")
 MIN_LOGIN_LENGTH = 4

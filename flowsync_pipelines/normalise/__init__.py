@@ -15,79 +15,22 @@ import polars as pl
 
 from flowsync_pipelines import schema, vocabulary
 from flowsync_pipelines.landing import TOMBSTONE
-from flowsync_pipelines.normalise import (
-    circleci,
-    figma,
-    generic,
-    github,
-    gitlab,
-    jenkins,
-    jira,
-    linear,
-    sentry,
-)
+from flowsync_pipelines.normalise import generic
 from flowsync_pipelines.normalise.common import Normalised, merge_accounts, quarantine_rows
 from flowsync_pipelines.ordering import stamp_hlc, violations
 from flowsync_pipelines.pseudonym import scrub_free_text
+from flowsync_pipelines.sources import registry
 
 Normaliser = Callable[[pl.DataFrame, str], Normalised]
 NO_NORMALISER = "no normaliser"
 
 # Kinds whose events follow a schedule rather than an edit (a sprint or cycle starts and ends on
 # its dates), so a version last updated before a window can still hold that window's events.
-SCHEDULED_KINDS = frozenset({("jira", "sprints"), ("linear", "cycles")})
+SCHEDULED_KINDS = registry.scheduled_kinds()
 
-NORMALISERS: dict[tuple[str, str], Normaliser] = {
-    ("github", "pulls"): github.pull_requests,
-    ("github", "reviews"): github.reviews,
-    ("github", "issues"): github.issues,
-    ("github", "commits"): github.commits,
-    ("github", "check_runs"): github.check_runs,
-    ("github", "workflow_runs"): github.workflow_runs,
-    ("github", "deployments"): github.deployments,
-    ("github", "deployment_statuses"): github.deployment_statuses,
-    ("github", "releases"): github.releases,
-    ("jira", "issues"): jira.issues,
-    ("jira", "sprints"): jira.sprints,
-    ("jira", "epics"): jira.epics,
-    ("git", "commits"): generic.git_commits,
-    ("gitlab", "merge_requests"): gitlab.merge_requests,
-    ("gitlab", "approvals"): gitlab.approvals,
-    ("gitlab", "notes"): gitlab.notes,
-    ("gitlab", "pipelines"): gitlab.pipelines,
-    ("gitlab", "jobs"): gitlab.jobs,
-    ("gitlab", "deployments"): gitlab.deployments,
-    ("gitlab", "issues"): gitlab.issues,
-    ("gitlab", "commits"): gitlab.commits,
-    ("jenkins", "builds"): jenkins.builds,
-    ("circleci", "pipelines"): circleci.pipelines,
-    ("circleci", "workflows"): circleci.workflows,
-    ("circleci", "jobs"): circleci.jobs,
-    ("linear", "issues"): linear.issues,
-    ("linear", "comments"): linear.comments,
-    ("linear", "cycles"): linear.cycles,
-    ("linear", "projects"): linear.projects,
-    ("sentry", "issues"): sentry.issues,
-    ("sentry", "latest_events"): sentry.latest_events,
-    ("sentry", "releases"): sentry.releases,
-    ("sentry", "deploys"): sentry.deploys,
-    ("figma", "comments"): figma.comments,
-    # Webhook deliveries that no polled kind covers (kind ``webhook:<event>``).
-    **{
-        (source, kind): normaliser
-        for source, module in (
-            ("github", github),
-            ("gitlab", gitlab),
-            ("jenkins", jenkins),
-            ("circleci", circleci),
-            ("jira", jira),
-            ("linear", linear),
-            ("sentry", sentry),
-            ("figma", figma),
-        )
-        for kind, normaliser in module.WEBHOOKS.items()
-    },
-}
+# Each source's polled kinds, and the webhook deliveries that no polled kind covers (kind
+# ``webhook:<event>``), as their source specs declare them.
+NORMALISERS: dict[tuple[str, str], Normaliser] = registry.normalisers()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from flowsync_pipelines import schema
@@ -19,6 +21,7 @@ from flowsync_pipelines.normalise.common import (
     reference_rows,
     utc,
 )
+from flowsync_pipelines.sources import registry
 
 S = pl.String
 
@@ -68,18 +71,23 @@ git_commits = polled(
 
 TOMBSTONE = pl.Struct({"kind": S, "record_id": S, "deleted_at": S, "reason": S})
 RECORD_ID = pl.col("deleted_id")
-# The entity a deleted record is, per (source, landing kind): connectors give most records their
-# entity's id. Kinds not listed keep their landing kind and record id.
+
+
+def _entity_id(template: str) -> pl.Expr:
+    """A deleted entity's id from its source spec's template over ``{id}`` (the deleted record's
+    id) and ``{scope}``."""
+    columns = {"id": RECORD_ID, "scope": pl.col("scope")}
+    split = re.split(r"\{(\w+)\}", template)
+    parts = [columns[p] if i % 2 else pl.lit(p) for i, p in enumerate(split) if p or i % 2]
+    return parts[0] if len(parts) == 1 else pl.concat_str(parts)
+
+
+# The entity a deleted record is, per (source, landing kind), as each source spec declares it
+# (connectors give most records their entity's id). Kinds not listed keep their landing kind
+# and record id.
 DELETED_ENTITIES: dict[tuple[str, str], tuple[str, pl.Expr]] = {
-    ("gitlab", "merge_requests"): ("pull_request", RECORD_ID),
-    ("gitlab", "pipelines"): ("ci_run", RECORD_ID),
-    ("gitlab", "issues"): ("ticket", RECORD_ID),
-    ("figma", "comments"): (
-        "design_comment",
-        "figma:" + pl.col("scope") + "/comments/" + RECORD_ID,
-    ),
-    ("linear", "cycles"): ("sprint", "sprint/" + RECORD_ID),
-    ("linear", "projects"): ("project", "project/" + RECORD_ID),
+    key: (entity_type, _entity_id(template))
+    for key, (entity_type, template) in registry.tombstones().items()
 }
 # Archived Linear issues and comments land as themselves too (with ``archivedAt``), and their
 # normalisers record the ``archived`` event under the key the tombstone lacks (it has the uuid).

@@ -18,9 +18,10 @@ from flowsync_pipelines.privacy.identifiers import PLACEHOLDERS, IdentifierKind,
 from flowsync_pipelines.privacy.interface import Progress, Stores
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.settings import FlowSyncConfig
+from flowsync_pipelines.sources.registry import member_handle_fields
 
 # Member fields of flowsync.yaml that hold a tool handle, by source type.
-MEMBER_HANDLE_FIELDS = ("github", "gitlab", "jira", "linear", "figma", "sentry")
+MEMBER_HANDLE_FIELDS = member_handle_fields()
 
 
 @dataclass(frozen=True)

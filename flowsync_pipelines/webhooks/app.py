@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from flowsync_pipelines.webhooks.metrics import GatewayMetrics
-from flowsync_pipelines.webhooks.providers import PROVIDERS, Inbound, Provider, WebhookSecrets
+from flowsync_pipelines.webhooks.providers import Inbound, Provider, WebhookSecrets, providers
 from flowsync_pipelines.webhooks.queue import (
     PENDING,
     QUARANTINED,
@@ -49,6 +49,9 @@ from flowsync_pipelines.webhooks.queue import (
     SqliteSynchronous,
 )
 from flowsync_pipelines.webhooks.writer import GroupCommitWriter, QueueUnavailable
+
+# Every source's webhook endpoint, by route (from the source registry).
+PROVIDERS = providers()
 
 log = logging.getLogger("flowsync.webhooks")
 

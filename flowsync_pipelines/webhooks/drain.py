@@ -2,25 +2,13 @@
 
 A delivery whose embedded entity is one FlowSync also polls lands as that kind, with the record
 id the connector would give it, so a webhook and a poll of the same entity version meet in
-``signals`` under one deterministic event id:
-
-- GitHub ``pull_request`` → kind ``pulls``, payload ``body["pull_request"]``, record id
-  ``<repo full_name>#<number>`` (as :mod:`resources.github` lands them);
-- GitHub ``pull_request_review`` → kind ``reviews``, payload ``body["review"]``, record id
-  ``<repo>#<number>/reviews/<review id>``;
-- GitHub ``workflow_run``, ``deployment``, ``deployment_status`` and ``release`` → the kinds
-  ``workflow_runs``, ``deployments``, ``deployment_statuses`` and ``releases`` likewise (a
-  ``release`` with action ``deleted`` is no version of the release: it lands whole); a
-  ``deployment_status`` also lands the ``deployment`` it embeds (``GITHUB_EMBEDDED``).
+``signals`` under one deterministic event id. Which events do so, and how their records are named,
+is the source's webhook provider's to say (``Provider.entities``; GitHub's pull requests, reviews,
+runs, deployments and releases, see :mod:`flowsync_pipelines.sources.github.webhooks`).
 
 Every other delivery lands whole as kind ``webhook:<event slug>`` with the delivery id as record
 id; ``WEBHOOKS`` in each source's normaliser module turns it into events (kinds with none are
-quarantined as unsupported, counted apart from malformed data). GitHub ``issues`` and
-``check_run`` deliveries land whole although the connector polls ``issues`` and ``check_runs``:
-a delivery says what was done (reopened, labelled…) and by whom, which the polled snapshot does
-not; the polled kinds are normalised by the same rules, so both give the same event ids. Jira
-issue events are *not* mapped to ``issues``: their issue has no changelog, and as the newest
-version it would hide the polled one's transitions.
+quarantined as unsupported, counted apart from malformed data).
 
 Each record is dated by what it is about: a delivery landed whole gets as ``updated_at`` the time
 of the newest event its normaliser reads from it (the receipt time when the payload dates
@@ -37,9 +25,7 @@ same versions again on the next drain, which landing's de-duplication absorbs.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -50,8 +36,7 @@ from flowsync_pipelines import schema
 from flowsync_pipelines.gdpr import scrub_erased
 from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
 from flowsync_pipelines.normalise import normalise
-from flowsync_pipelines.normalise.figma import TAG as FIGMA_TAG
-from flowsync_pipelines.webhooks.providers import PROVIDERS_BY_SOURCE, event_kind
+from flowsync_pipelines.webhooks.providers import Provider, event_kind, provider_for_source
 from flowsync_pipelines.webhooks.queue import DeliveryQueue, StoredDelivery
 
 DRAIN_BATCH = 1000
@@ -204,7 +189,7 @@ def build_records(
             records += produced
             received += [delivery.received_at] * len(produced)
             owners += [delivery.id] * len(produced)
-            provider = PROVIDERS_BY_SOURCE.get(source)
+            provider = provider_for_source(source)
             if provider is not None and not provider.is_known(delivery.event_type):
                 unknown[delivery.id] = f"{source}:{delivery.event_type}"
         if records:
@@ -304,19 +289,21 @@ def landing_records(delivery: StoredDelivery) -> list[FetchedRecord]:
         raise ValueError(f"body is not valid JSON: {err}") from err
     if not isinstance(document, dict):
         raise ValueError(f"body is JSON but a {type(document).__name__}, not an object")
-    mapped = _github_entity(delivery, document) if delivery.source == "github" else None
+    provider = provider_for_source(delivery.source)
+    mapped = _entity(provider, delivery, document) if provider is not None else None
     if mapped is not None:
         embedded = (
-            _github_entity(replace(delivery, event_type=event), document)
-            for event in GITHUB_EMBEDDED.get(delivery.event_type, ())
+            _entity(provider, replace(delivery, event_type=event), document)
+            for event in provider.embedded.get(delivery.event_type, ())
         )
         return [mapped, *(record for record in embedded if record is not None)]
-    if delivery.source == "figma" and not _tagged_figma_comment(document):
-        document = _untagged_stub(document)
+    if provider is not None and provider.landed_document is not None:
+        document = provider.landed_document(document)
+    scope = provider.scope(document) if provider is not None and provider.scope else ""
     return [
         FetchedRecord(
             kind=event_kind(delivery.source, delivery.event_type),
-            scope=_scope(delivery.source, document),
+            scope=scope,
             record_id=delivery.delivery_id,
             updated_at=delivery.received_at.isoformat(),
             payload=document,
@@ -325,106 +312,16 @@ def landing_records(delivery: StoredDelivery) -> list[FetchedRecord]:
     ]
 
 
-def _tagged_figma_comment(document: dict[str, Any]) -> bool:
-    """Whether a Figma delivery is other than a comment, or a comment carrying the tag."""
-    if document.get("event_type") != "FILE_COMMENT":
-        return True
-    fragments = document.get("comment")
-    text = "".join(
-        f["text"] for f in fragments or [] if isinstance(f, dict) and isinstance(f.get("text"), str)
-    )
-    return re.search(FIGMA_TAG, text) is not None
-
-
-def _untagged_stub(document: dict[str, Any]) -> dict[str, Any]:
-    """What the Figma connector lands of a comment without the tag: that it exists, not what it
-    says or who wrote it (people's design chatter is not FlowSync's to keep)."""
-    kept = ("event_type", "file_key", "comment_id", "timestamp", "webhook_id")
-    return {**{k: document[k] for k in kept if k in document}, "untagged": True}
-
-
-def _github_repo(document: dict[str, Any]) -> str | None:
-    repository = document.get("repository")
-    name = repository.get("full_name") if isinstance(repository, dict) else None
-    return name if isinstance(name, str) and name else None
-
-
-RecordId = Callable[[str, dict[str, Any], dict[str, Any]], str | None]
-
-
-@dataclass(frozen=True)
-class EntityMapping:
-    """How a webhook event's embedded entity becomes the record a polling connector lands.
-
-    ``record_id`` gets the repository, the entity and the whole body, and returns None when the
-    body lacks what it needs (the delivery then lands whole, as ``webhook:<event>``).
-    """
-
-    kind: str
-    entity_field: str
-    record_id: RecordId
-    updated_at_fields: tuple[str, ...]  # the entity's first non-null one is its update time
-
-
-def _pull_id(repo: str, pull: dict[str, Any], _document: dict[str, Any]) -> str | None:
-    return f"{repo}#{pull.get('number', pull.get('id'))}"
-
-
-def _review_id(repo: str, review: dict[str, Any], document: dict[str, Any]) -> str | None:
-    pull = document.get("pull_request")
-    number = pull.get("number") if isinstance(pull, dict) else None
-    return None if number is None else f"{repo}#{number}/reviews/{review.get('id')}"
-
-
-def _status_id(repo: str, status: dict[str, Any], document: dict[str, Any]) -> str | None:
-    deployment = document.get("deployment")
-    deployment_id = deployment.get("id") if isinstance(deployment, dict) else None
-    if deployment_id is None:
-        return None
-    return f"{repo}/deployments/{deployment_id}/statuses/{status.get('id')}"
-
-
-def _under(path: str) -> RecordId:
-    """``<repo>/<path>/<entity id>``, the shape of most GitHub record ids."""
-
-    def record_id(repo: str, entity: dict[str, Any], _document: dict[str, Any]) -> str | None:
-        return f"{repo}/{path}/{entity.get('id')}"
-
-    return record_id
-
-
-# The record ids resources/github.py gives the same entities when it polls them.
-GITHUB_ENTITIES: dict[str, EntityMapping] = {
-    "pull_request": EntityMapping("pulls", "pull_request", _pull_id, ("updated_at",)),
-    "pull_request_review": EntityMapping("reviews", "review", _review_id, ("submitted_at",)),
-    "workflow_run": EntityMapping(
-        "workflow_runs", "workflow_run", _under("actions/runs"), ("updated_at",)
-    ),
-    "deployment": EntityMapping(
-        "deployments", "deployment", _under("deployments"), ("updated_at",)
-    ),
-    "deployment_status": EntityMapping(
-        "deployment_statuses", "deployment_status", _status_id, ("updated_at", "created_at")
-    ),
-    "release": EntityMapping(
-        "releases", "release", _under("releases"), ("published_at", "created_at")
-    ),
-}
-
-
-# Entities a delivery embeds besides its own, landed as their polled kinds too: a
-# ``deployment_status`` carries its ``deployment`` (sha, ref, environment, creator), so a hook
-# subscribed to statuses alone still yields the deployment that shipped the sha.
-GITHUB_EMBEDDED: dict[str, tuple[str, ...]] = {"deployment_status": ("deployment",)}
-
-
-def _github_entity(delivery: StoredDelivery, document: dict[str, Any]) -> FetchedRecord | None:
-    mapping = GITHUB_ENTITIES.get(delivery.event_type)
-    repo = _github_repo(document)
+def _entity(
+    provider: Provider, delivery: StoredDelivery, document: dict[str, Any]
+) -> FetchedRecord | None:
+    """The delivery's embedded entity as the record its polling connector lands, if it is one."""
+    mapping = provider.entities.get(delivery.event_type)
+    scope = provider.entity_scope(document) if provider.entity_scope else None
     entity = document.get(mapping.entity_field) if mapping else None
-    if mapping is None or repo is None or not isinstance(entity, dict):
+    if mapping is None or scope is None or not isinstance(entity, dict):
         return None
-    record_id = mapping.record_id(repo, entity, document)
+    record_id = mapping.record_id(scope, entity, document)
     if record_id is None:
         return None
     if document.get("action") == "deleted":
@@ -432,34 +329,9 @@ def _github_entity(delivery: StoredDelivery, document: dict[str, Any]) -> Fetche
     updated_at = next((entity[f] for f in mapping.updated_at_fields if entity.get(f)), None)
     return FetchedRecord(
         kind=mapping.kind,
-        scope=repo,
+        scope=scope,
         record_id=record_id,
         updated_at=updated_at,
         payload=entity,
         request=f"delivery:{delivery.delivery_id}",
     )
-
-
-def _scope(source: str, document: dict[str, Any]) -> str:
-    """Where in the tool the event happened, as the polling connectors name scopes."""
-    if source == "github":
-        if repo := _github_repo(document):
-            return repo
-        organization = document.get("organization")
-        if isinstance(organization, dict) and isinstance(organization.get("login"), str):
-            return organization["login"]
-    if source == "gitlab":
-        project = document.get("project")
-        if isinstance(project, dict) and isinstance(project.get("path_with_namespace"), str):
-            return project["path_with_namespace"]
-    if source == "jira":
-        issue = document.get("issue")
-        fields = issue.get("fields") if isinstance(issue, dict) else None
-        project = fields.get("project") if isinstance(fields, dict) else None
-        if isinstance(project, dict) and isinstance(project.get("key"), str):
-            return project["key"]
-    if source == "circleci":
-        project = document.get("project")
-        if isinstance(project, dict) and isinstance(project.get("slug"), str):
-            return project["slug"]
-    return ""

@@ -7,8 +7,6 @@ child process on loopback (so it can be killed with SIGKILL and restarted on the
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -26,6 +24,7 @@ import sqlalchemy as sa
 import yaml
 
 from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV, METADATA_URL_ENV
+from flowsync_pipelines.webhooks.providers import providers
 
 # The header a GitLab sender puts in X-Gitlab-Event for each kind of hook.
 GITLAB_EVENT_HEADERS = {
@@ -53,57 +52,24 @@ def sign(
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers ``route``'s tool would send for ``document``.
 
-    A mapping is encoded as JSON (Figma's ``passcode`` and Linear's ``webhookTimestamp`` are
+    The recipe is the route's provider's (``Provider.sign``, ``Provider.prepare_body``). A
+    mapping is encoded as JSON (Figma's ``passcode`` and Linear's ``webhookTimestamp`` are
     added to it, as those tools do); bytes are sent as they are, to test malformed bodies.
     ``delivery_id`` defaults to a fresh UUID; ``event`` to nothing (the tool's default applies).
     """
+    provider = providers().get(route)
+    if provider is None or provider.sign is None:
+        raise ValueError(f"no signing recipe for {route!r}")
     delivery_id = delivery_id or str(uuid.uuid4())
     if isinstance(document, bytes):
         body = document
     else:
         payload = dict(document)
-        if route == "figma":
-            payload["passcode"] = secret
-        if route == "linear":
-            payload.setdefault("webhookTimestamp", int((now_s or time.time()) * 1000))
+        if provider.prepare_body is not None:
+            payload = provider.prepare_body(payload, secret, now_s)
         body = json.dumps(payload).encode()
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     headers = {"Content-Type": "application/json", "User-Agent": f"flowsync-harness/{route}"}
-    if route == "github":
-        headers |= {
-            "X-Hub-Signature-256": f"sha256={digest}",
-            "X-GitHub-Event": event or "ping",
-            "X-GitHub-Delivery": delivery_id,
-        }
-    elif route == "gitlab":
-        headers |= {
-            "X-Gitlab-Token": secret,
-            "X-Gitlab-Event": event or "Push Hook",
-            "X-Gitlab-Event-UUID": delivery_id,
-        }
-    elif route == "jira":
-        headers |= {
-            "X-Hub-Signature": f"sha256={digest}",
-            "X-Atlassian-Webhook-Identifier": delivery_id,
-        }
-    elif route == "linear":
-        headers |= {"Linear-Signature": digest, "Linear-Delivery": delivery_id}
-        if event:
-            headers["Linear-Event"] = event
-    elif route == "sentry":
-        headers |= {"Sentry-Hook-Signature": digest, "Request-ID": delivery_id}
-        headers["Sentry-Hook-Resource"] = event or "issue"
-    elif route == "circleci":
-        headers |= {"circleci-signature": f"v1={digest}", "User-Agent": "CircleCI-Webhook/1.0"}
-        if event:
-            headers["circleci-event-type"] = event
-    elif route == "ci":
-        headers |= {"X-Signature-256": f"sha256={digest}", "X-Delivery-ID": delivery_id}
-        if event:
-            headers["X-Event-Type"] = event
-    elif route != "figma":
-        raise ValueError(f"no signing recipe for {route!r}")
-    return body, headers
+    return body, headers | provider.sign(body, secret, event, delivery_id)
 
 
 def free_port() -> int:

@@ -1,8 +1,11 @@
-"""What each tool's webhooks look like: how they authenticate, name events and identify deliveries.
+"""How a tool's webhooks are received: authenticate, name the event, identify the delivery.
 
-Every comparison with a secret is constant-time (:func:`hmac.compare_digest`) and a source may
-hold several secrets at once, so a secret can be rotated without losing deliveries. Reasons for a
-rejection name the header or field that was wrong, never a secret or a computed digest.
+Each source's own dialect (a :class:`Provider`) lives in its package
+(``sources/<tool>/webhooks.py``) and is found through the source registry; this module holds the
+shared machinery. Every comparison with a secret is constant-time (:func:`hmac.compare_digest`)
+and a source may hold several secrets at once, so a secret can be rotated without losing
+deliveries. Reasons for a rejection name the header or field that was wrong, never a secret or a
+computed digest.
 """
 
 from __future__ import annotations
@@ -14,16 +17,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flowsync_pipelines.settings import SourceConfig
+if TYPE_CHECKING:  # settings reads the source registry, which holds the providers
+    from flowsync_pipelines.settings import SourceConfig
 
 # Tools' ids are short (UUIDs, GUIDs); anything longer is hashed so the column stays bounded.
 MAX_DELIVERY_ID_CHARS = 200
 MAX_EVENT_TYPE_CHARS = 200
 UNKNOWN_EVENT = "unknown"
-# How far Linear's ``webhookTimestamp`` may be from our clock before a delivery counts as replayed.
-LINEAR_TOLERANCE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,26 @@ class Inbound:
 
 # None when the request is authentic; otherwise the reason, fit to show the sender.
 Authenticator = Callable[[Inbound, Sequence[bytes]], str | None]
+# The headers a tool sends with a signed ``body``: (body, secret, event, delivery id) → headers.
+Signer = Callable[[bytes, str, "str | None", str], dict[str, str]]
+# What a tool adds to a JSON body before sending it: (document, secret, now in epoch s or None).
+BodyPreparer = Callable[[dict[str, Any], str, "float | None"], dict[str, Any]]
+# The record id of an embedded entity: (scope, entity, whole body) → id, None when unnamed.
+RecordId = Callable[[str, dict[str, Any], dict[str, Any]], "str | None"]
+
+
+@dataclass(frozen=True)
+class EntityMapping:
+    """How a webhook event's embedded entity becomes the record a polling connector lands.
+
+    ``record_id`` gets the scope, the entity and the whole body, and returns None when the body
+    lacks what it needs (the delivery then lands whole, as ``webhook:<event>``).
+    """
+
+    kind: str
+    entity_field: str
+    record_id: RecordId
+    updated_at_fields: tuple[str, ...]  # the entity's first non-null one is its update time
 
 
 @dataclass(frozen=True)
@@ -75,6 +97,22 @@ class Provider:
     known_events: frozenset[str] | None = None  # None: the tool has no fixed vocabulary
     kept_headers: tuple[str, ...] = ()  # headers worth storing; never a signature or a token
     secret_fields: tuple[str, ...] = ()  # body fields that carry the shared secret itself
+    # How the drain lands a delivery (webhooks.drain): where in the tool it happened, as the
+    # polling connector names scopes ("" when unknown) …
+    scope: Callable[[dict[str, Any]], str] | None = None
+    # … events whose embedded entity lands as a polled kind, under the connector's record id, and
+    # the scope such an entity lands under (None: the delivery lands whole) …
+    entities: Mapping[str, EntityMapping] = field(default_factory=dict)
+    entity_scope: Callable[[dict[str, Any]], str | None] | None = None
+    # … entities a delivery embeds besides its own (event → events whose mapping also applies) …
+    embedded: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # … what of a delivery's document lands (None: all of it) …
+    landed_document: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # … and a tool-specific tidy-up of the ``webhook:<slug>`` kind's slug.
+    event_slug: Callable[[str], str] | None = None
+    # How the tool signs what it sends (the harness and tests deliver as the tool would).
+    sign: Signer | None = None
+    prepare_body: BodyPreparer | None = None
 
     def event_type(self, inbound: Inbound) -> str:
         """The event name as the tool spells it, or ``unknown`` when the tool named none."""
@@ -123,18 +161,36 @@ def event_kind(source: str, event_type: str) -> str:
     which says more than ``system``).
     """
     slug = re.sub(r"[^a-z0-9]+", "_", event_type.lower()).strip("_") or UNKNOWN_EVENT
-    if source == "gitlab" and slug.endswith("_hook") and slug != "system_hook":
-        slug = slug.removesuffix("_hook")
+    provider = provider_for_source(source)
+    if provider is not None and provider.event_slug is not None:
+        slug = provider.event_slug(slug)
     return f"webhook:{slug}"
 
 
-# -- authenticators ------------------------------------------------------------------------------
-def _same(expected: str, provided: str) -> bool:
+def providers() -> dict[str, Provider]:
+    """Every source's provider by route (``POST /webhooks/<route>``), from the source registry."""
+    from flowsync_pipelines.sources.registry import providers_by_route
+
+    return providers_by_route()
+
+
+def provider_for_source(source_type: str) -> Provider | None:
+    """The provider of a source type, None when it sends no webhooks FlowSync can receive."""
+    from flowsync_pipelines.sources.registry import SOURCES
+
+    found = SOURCES.get(source_type)
+    return found.webhook_provider if found else None
+
+
+# -- authenticators shared by several tools --------------------------------------------------------
+def same(expected: str, provided: str) -> bool:
+    """Constant-time comparison of a secret with what a request carries."""
     # compare_digest refuses non-ASCII str; headers arrive decoded as latin-1, so bytes it is.
     return hmac.compare_digest(expected.encode(), provided.encode("latin-1", "replace"))
 
 
-def _hex_hmac(secret: bytes, body: bytes) -> str:
+def hex_hmac(secret: bytes, body: bytes) -> str:
+    """Hex HMAC-SHA256 of ``body``: what most tools sign with."""
     return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
@@ -145,7 +201,7 @@ def hmac_signature(header: str, *, prefix: str = "") -> Authenticator:
         provided = inbound.headers.get(header.lower())
         if not provided:
             return f"missing {header} header"
-        if not any(_same(prefix + _hex_hmac(s, inbound.body), provided.strip()) for s in secrets):
+        if not any(same(prefix + hex_hmac(s, inbound.body), provided.strip()) for s in secrets):
             return f"{header} does not match the body signed with the configured secret"
         return None
 
@@ -159,242 +215,16 @@ def token_header(header: str) -> Authenticator:
         provided = inbound.headers.get(header.lower())
         if not provided:
             return f"missing {header} header"
-        if not any(_same(s.decode(), provided) for s in secrets):
+        if not any(same(s.decode(), provided) for s in secrets):
             return f"{header} is not the configured secret token"
         return None
 
     return authenticate
 
 
-def linear(inbound: Inbound, secrets: Sequence[bytes]) -> str | None:
-    """``Linear-Signature`` (hex HMAC of the body) and a fresh ``webhookTimestamp`` (epoch ms).
-
-    A body that is signed but not JSON has no timestamp to check; it is authentic, so it is
-    accepted and quarantined rather than retried forever.
-    """
-    reason = hmac_signature("Linear-Signature")(inbound, secrets)
-    if reason or inbound.document is None:
-        return reason
-    stamp = inbound.document.get("webhookTimestamp") if isinstance(inbound.document, dict) else None
-    if not isinstance(stamp, int | float) or isinstance(stamp, bool):
-        return "body has no numeric webhookTimestamp (epoch milliseconds)"
-    skew = abs(inbound.received_epoch_s - stamp / 1000.0)
-    if skew > LINEAR_TOLERANCE_S:
-        return (
-            f"webhookTimestamp is {skew:.0f} s away from the gateway's clock "
-            f"(tolerance {LINEAR_TOLERANCE_S:.0f} s): a replayed delivery, or a clock out of sync"
-        )
-    return None
-
-
-def figma(inbound: Inbound, secrets: Sequence[bytes]) -> str | None:
-    """Figma puts the webhook's ``passcode`` in the JSON body."""
-    if not isinstance(inbound.document, dict):
-        return "body is not a JSON object, so its passcode cannot be checked"
-    passcode = inbound.document.get("passcode")
-    if not isinstance(passcode, str) or not passcode:
-        return "body has no passcode"
-    if not any(_same(s.decode(), passcode) for s in secrets):
-        return "passcode is not the configured passcode"
-    return None
-
-
-def ci(inbound: Inbound, secrets: Sequence[bytes]) -> str | None:
-    """Generic CI senders (Jenkins): ``Authorization: Bearer <secret>`` or ``X-Signature-256``."""
-    authorization = inbound.headers.get("authorization", "")
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return "Authorization header is not 'Bearer <token>'"
-        if not any(_same(s.decode(), token.strip()) for s in secrets):
-            return "bearer token is not the configured secret"
-        return None
-    if "x-signature-256" in inbound.headers:
-        return hmac_signature("X-Signature-256", prefix="sha256=")(inbound, secrets)
-    return "missing Authorization (Bearer) or X-Signature-256 header"
-
-
-def circleci(inbound: Inbound, secrets: Sequence[bytes]) -> str | None:
-    """``circleci-signature: v1=<hex HMAC-SHA256 of the body>``, possibly among other versions.
-
-    The header is a comma-separated list of ``<version>=<signature>``; CircleCI sends ``v1``
-    today and may add versions. The delivery is authentic when any ``v1`` value matches the
-    body signed with any configured secret; values of other versions are ignored.
-    """
-    header = inbound.headers.get("circleci-signature")
-    if not header:
-        return "missing circleci-signature header"
-    provided = [
-        value.strip()
-        for version, _, value in (part.strip().partition("=") for part in header.split(","))
-        if version.strip() == "v1" and value.strip()
-    ]
-    if not provided:
-        return "circleci-signature carries no v1=<signature> value"
-    expected = [_hex_hmac(secret, inbound.body) for secret in secrets]
-    # Every pair is compared, so the time taken does not depend on which one matches.
-    matches = [_same(digest, value) for digest in expected for value in provided]
-    if not any(matches):
-        return "circleci-signature does not match the body signed with the configured secret"
-    return None
-
-
-# -- the tools -------------------------------------------------------------------------------------
-def _names(text: str) -> frozenset[str]:
+def event_names(text: str) -> frozenset[str]:
     """A vocabulary written as whitespace-separated names (easy to compare with the tool's docs)."""
     return frozenset(text.split())
-
-
-# Event names as each tool documents them (headers or body fields, see the providers below).
-GITHUB_EVENTS = _names("""
-    branch_protection_configuration branch_protection_rule check_run check_suite
-    code_scanning_alert commit_comment create custom_property custom_property_values delete
-    dependabot_alert deploy_key deployment deployment_protection_rule deployment_review
-    deployment_status discussion discussion_comment fork github_app_authorization gollum
-    installation installation_repositories installation_target issue_comment issues label
-    marketplace_purchase member membership merge_group meta milestone org_block organization
-    package page_build personal_access_token_request ping project project_card project_column
-    projects_v2 projects_v2_item projects_v2_status_update public pull_request
-    pull_request_review pull_request_review_comment pull_request_review_thread push
-    registry_package release repository repository_advisory repository_dispatch
-    repository_import repository_ruleset repository_vulnerability_alert secret_scanning_alert
-    secret_scanning_alert_location secret_scanning_scan security_advisory
-    security_and_analysis sponsorship star status sub_issues team team_add watch
-    workflow_dispatch workflow_job workflow_run
-""")
-GITLAB_EVENTS = frozenset(
-    f"{name} Hook"
-    for name in (
-        "Push", "Tag Push", "Issue", "Confidential Issue", "Note", "Confidential Note",
-        "Merge Request", "Wiki Page", "Pipeline", "Job", "Deployment", "Feature Flag", "Release",
-        "Emoji", "Milestone", "Resource Access Token", "Member", "Subgroup", "Project",
-        "Vulnerability", "System",
-    )
-)  # fmt: skip
-JIRA_EVENTS = _names("""
-    jira:issue_created jira:issue_updated jira:issue_deleted comment_created comment_updated
-    comment_deleted worklog_created worklog_updated worklog_deleted issuelink_created
-    issuelink_deleted attachment_created attachment_deleted sprint_created sprint_updated
-    sprint_deleted sprint_started sprint_closed board_created board_updated board_deleted
-    board_configuration_changed project_created project_updated project_deleted
-    jira:version_created jira:version_updated jira:version_released jira:version_unreleased
-    jira:version_moved jira:version_deleted user_created user_updated user_deleted
-    issue_property_set issue_property_deleted
-""")
-LINEAR_EVENTS = _names("""
-    Issue Comment IssueLabel Reaction Project ProjectUpdate Cycle Attachment Document
-    Initiative InitiativeUpdate Customer CustomerNeed User IssueSLA OAuthApp
-""")
-# Sentry's ``Sentry-Hook-Resource`` values; the action (``triggered``, ``critical``…) is the
-# body's ``action`` and is read by the normaliser, so the event name stays the resource.
-SENTRY_EVENTS = _names("""
-    installation event_alert issue metric_alert error comment seer activity_alert
-    preprod_artifact
-""")
-CIRCLECI_EVENTS = _names("""
-    workflow-completed job-completed ping
-""")
-FIGMA_EVENTS = _names("""
-    PING FILE_UPDATE FILE_VERSION_UPDATE FILE_DELETE LIBRARY_PUBLISH FILE_COMMENT
-    DEV_MODE_STATUS_UPDATE
-""")
-
-PROVIDERS: dict[str, Provider] = {
-    p.route: p
-    for p in (
-        Provider(
-            route="github",
-            source="github",
-            authenticate=hmac_signature("X-Hub-Signature-256", prefix="sha256="),
-            delivery_headers=("x-github-delivery",),
-            event_header="x-github-event",
-            known_events=GITHUB_EVENTS,
-            kept_headers=(
-                "x-github-event",
-                "x-github-delivery",
-                "x-github-hook-id",
-                "x-github-hook-installation-target-id",
-                "x-github-hook-installation-target-type",
-            ),
-        ),
-        Provider(
-            route="gitlab",
-            source="gitlab",
-            authenticate=token_header("X-Gitlab-Token"),
-            # Idempotency-Key (GitLab 17.4+) is documented to stay the same across retries.
-            delivery_headers=("idempotency-key", "x-gitlab-event-uuid"),
-            event_header="x-gitlab-event",
-            known_events=GITLAB_EVENTS,
-            kept_headers=(
-                "x-gitlab-event",
-                "x-gitlab-event-uuid",
-                "x-gitlab-webhook-uuid",
-                "idempotency-key",
-                "x-gitlab-instance",
-            ),
-        ),
-        Provider(
-            route="jira",
-            source="jira",
-            authenticate=hmac_signature("X-Hub-Signature", prefix="sha256="),
-            delivery_headers=("x-atlassian-webhook-identifier",),
-            event_field="webhookEvent",
-            known_events=JIRA_EVENTS,
-            kept_headers=("x-atlassian-webhook-identifier", "x-atlassian-webhook-retry"),
-        ),
-        Provider(
-            route="linear",
-            source="linear",
-            authenticate=linear,
-            delivery_headers=("linear-delivery",),
-            event_header="linear-event",
-            event_field="type",
-            known_events=LINEAR_EVENTS,
-            kept_headers=("linear-delivery", "linear-event"),
-        ),
-        Provider(
-            route="sentry",
-            source="sentry",
-            authenticate=hmac_signature("Sentry-Hook-Signature"),
-            delivery_headers=("request-id",),
-            event_header="sentry-hook-resource",
-            known_events=SENTRY_EVENTS,
-            kept_headers=("request-id", "sentry-hook-resource", "sentry-hook-timestamp"),
-        ),
-        Provider(
-            route="figma",
-            source="figma",
-            authenticate=figma,
-            delivery_headers=(),
-            event_field="event_type",
-            known_events=FIGMA_EVENTS,
-            secret_fields=("passcode",),
-        ),
-        Provider(
-            route="circleci",
-            source="circleci",
-            authenticate=circleci,
-            # No delivery-id header: the body's ``id`` identifies the event (CircleCI's advice
-            # for de-duplicating redeliveries).
-            delivery_headers=(),
-            delivery_field="id",
-            event_header="circleci-event-type",
-            event_field="type",
-            known_events=CIRCLECI_EVENTS,
-            kept_headers=("circleci-event-type",),
-        ),
-        Provider(
-            route="ci",
-            source="jenkins",
-            authenticate=ci,
-            delivery_headers=("x-delivery-id",),
-            event_header="x-event-type",
-            event_field="event",
-            kept_headers=("x-delivery-id", "x-event-type"),
-        ),
-    )
-}
-PROVIDERS_BY_SOURCE: dict[str, Provider] = {p.source: p for p in PROVIDERS.values()}
 
 
 @dataclass(frozen=True)
@@ -427,11 +257,12 @@ def secrets_from_environment(
         env_name = source.webhook_secret_env
         if not env_name:
             continue
-        provider = PROVIDERS_BY_SOURCE.get(source.type)
+        provider = provider_for_source(source.type)
         if provider is None:
+            supported = sorted(p.source for p in providers().values())
             problems.append(
                 f"source {source.name!r} has webhook_secret_env but type {source.type!r} sends "
-                f"no webhooks FlowSync can receive (supported: {sorted(PROVIDERS_BY_SOURCE)})"
+                f"no webhooks FlowSync can receive (supported: {supported})"
             )
             continue
         secret = environ.get(env_name, "")
