@@ -144,6 +144,9 @@ from flowsync_pipelines.env import (
 from flowsync_pipelines.identity import identity_links
 from flowsync_pipelines.landing import LandingStore, canonical_json
 from flowsync_pipelines.metadata import MetadataStore, identity_vault
+from flowsync_pipelines.metastore import upgrade
+from flowsync_pipelines.metastore.tables import erased_identifiers as erased_identifiers_table
+from flowsync_pipelines.metastore.tables import erasure_salt, erasures
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.settings import (
     FlowSyncConfig,
@@ -582,37 +585,6 @@ def scrub_erased(frame: pl.DataFrame, store: MetadataStore | sa.Engine) -> pl.Da
 
 
 # -- the erasure record ---------------------------------------------------------------------------
-_privacy_meta = sa.MetaData()
-
-erasures = sa.Table(
-    "erasures",
-    _privacy_meta,
-    sa.Column("erasure_id", sa.String(32), primary_key=True),
-    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("completed_at", sa.DateTime(timezone=True)),  # null while (or if) interrupted
-    sa.Column("request_digest", sa.String(32), nullable=False),  # salted, like the identifiers
-    sa.Column("pseudonyms", sa.Text, nullable=False),  # JSON list of the pseudonyms erased
-    sa.Column("identifiers", sa.Integer, nullable=False),  # how many, never which
-    sa.Column("counts", sa.Text, nullable=False),  # JSON object: what changed, per store
-)
-
-erased_identifiers_table = sa.Table(
-    "erased_identifiers",
-    _privacy_meta,
-    sa.Column("digest", sa.String(32), primary_key=True),  # blake2b(salt, folded identifier)
-    sa.Column("erasure_id", sa.String(32), nullable=False),
-    sa.Column("length", sa.Integer, nullable=False),  # lets text matching skip other lengths
-    sa.Column("substring", sa.Boolean, nullable=False),  # matched inside text, not only whole
-)
-
-erasure_salt = sa.Table(
-    "erasure_salt",
-    _privacy_meta,
-    sa.Column("name", sa.String(16), primary_key=True),
-    sa.Column("salt", sa.String(64), nullable=False),
-)
-
-
 @dataclass(frozen=True)
 class ErasureRecord:
     erasure_id: str
@@ -632,7 +604,7 @@ class ErasureRegistry:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        _privacy_meta.create_all(engine)
+        upgrade(engine)
 
     def salt(self, *, create: bool = False) -> bytes | None:
         """The installation's salt; made on the first erasure (``create=True``)."""
