@@ -1,6 +1,6 @@
 """``signals``: landing records of a window → canonical, pseudonymous events (+ quarantine)."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import dagster as dg
 import polars as pl
@@ -53,7 +53,7 @@ def signals_asset(
         in_window = result.signals.filter(
             (pl.col("occurred_at") >= window.start) & (pl.col("occurred_at") < window.end)
         )
-        outside = _outside(result.signals, store, window, partitions_def)
+        outside = _outside(result.signals, store, window, partitions_def, scheduled)
         with warehouse.connect() as con:
             con.execute("BEGIN TRANSACTION")
             run_sql(con, "delete_signals_window", window_start=window.start, window_end=window.end)
@@ -122,6 +122,7 @@ def _outside(
     store: LandingStore,
     window: dg.TimeWindow,
     partitions_def: dg.PartitionsDefinition,
+    scheduled: Collection[tuple[str, str]] = SCHEDULED_KINDS,
 ) -> dict[str, int]:
     """What a window's run read but does not write, counted so that nothing vanishes unsaid.
 
@@ -147,7 +148,7 @@ def _outside(
             store.scan()
             .filter(
                 ~pl.concat_str("source", pl.lit("/"), "kind").is_in(
-                    [f"{s}/{k}" for s, k in SCHEDULED_KINDS]
+                    [f"{s}/{k}" for s, k in scheduled]
                 )
             )
             .group_by("source", "kind", "record_id")

@@ -4,6 +4,8 @@ end identical after opening, on SQLite and on PostgreSQL, and both match the mod
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -124,3 +126,25 @@ def test_every_door_to_the_store_upgrades_it_once(tmp_path: Path) -> None:
         assert versions == [(head_revision(),)]
     finally:
         store.dispose()
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_find_it_at_head(tmp_path: Path) -> None:
+    """Dagster's run workers and the webhook gateway may open a new store in the same second
+    (SQLite has no lock to wait on: the losers retry; PostgreSQL waits on an advisory lock)."""
+    url = f"sqlite:///{tmp_path / 'metadata.sqlite'}"
+    script = (
+        "import sys; from flowsync_pipelines.metadata import MetadataStore; "
+        "MetadataStore(sys.argv[1])"
+    )
+    workers = [
+        subprocess.Popen([sys.executable, "-c", script, url], stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    errors = [w.communicate(timeout=120)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], errors
+    engine = sa.create_engine(url)
+    try:
+        assert current_revision(engine) == head_revision()
+        assert set(sa.inspect(engine).get_table_names()) == {*METADATA.tables, "alembic_version"}
+    finally:
+        engine.dispose()
