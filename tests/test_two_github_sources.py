@@ -4,6 +4,7 @@ and cites its own web base URL."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -37,7 +38,11 @@ def _sync(
 def test_two_github_sources_keep_their_own_state_and_citations(world, tmp_path: Path) -> None:
     public_repo, enterprise_repo = world.github_repos()[:2]
     BREAKERS.clear()
-    with SandboxServer(Sandbox(world)) as dotcom, SandboxServer(Sandbox(world)) as enterprise:
+    as_of = world.start + timedelta(days=12)  # a fortnight's records keep it quick
+    with (
+        SandboxServer(Sandbox(world, as_of=as_of)) as dotcom,
+        SandboxServer(Sandbox(world, as_of=as_of)) as enterprise,
+    ):
         config = FlowSyncConfig.model_validate(
             {
                 "organisation": "acme",
