@@ -49,6 +49,12 @@ def routes(config: FlowSyncConfig) -> dict[str, SourceRoute]:
     return {s.name: SourceRoute(type=s.type, web_url=web_url(s)) for s in config.sources}
 
 
+def moves_links(route: SourceRoute) -> bool:
+    """Whether :func:`rebase` changes anything for ``route`` (most sources: no)."""
+    public = PUBLIC_WEB_URLS.get(route.type)
+    return public is not None and route.web_url is not None and route.web_url != public
+
+
 def rebase(urls: pl.Expr, route: SourceRoute) -> pl.Expr:
     """``urls`` with the tool's public web address replaced by the source's web base URL.
 
@@ -56,9 +62,9 @@ def rebase(urls: pl.Expr, route: SourceRoute) -> pl.Expr:
     payloads (``html_url``) already name the right host, and only links built on the public
     default, or a tool that reports the public host behind a proxy, move.
     """
-    public = PUBLIC_WEB_URLS.get(route.type)
-    if public is None or route.web_url is None or route.web_url == public:
+    if not moves_links(route):
         return urls
+    public = PUBLIC_WEB_URLS[route.type]
     on_public = urls.str.starts_with(public + "/") | (urls == public)
     return (
         pl.when(on_public).then(pl.lit(route.web_url) + urls.str.slice(len(public))).otherwise(urls)

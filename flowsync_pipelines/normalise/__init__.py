@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from flowsync_pipelines import schema
-from flowsync_pipelines.citations import SourceRoute, rebase
+from flowsync_pipelines.citations import SourceRoute, moves_links, rebase
 from flowsync_pipelines.landing import TOMBSTONE
 from flowsync_pipelines.normalise import (
     circleci,
@@ -159,7 +159,7 @@ def normalise(
         typed = part if route.type == source else part.with_columns(source=pl.lit(route.type))
         result = normaliser(typed, pseudonym_key)
         events = result.signals
-        if "url" in events.columns:
+        if moves_links(route) and "url" in events.columns:
             events = events.with_columns(rebase(pl.col("url"), route).alias("url"))
         signals.append(events)
         # Normalisers drop the wide payload early; quarantine rows get it back here.
