@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flowsync_pipelines.citations import routes
+from flowsync_pipelines.citations import routes, web_url
 from flowsync_pipelines.ingest import SyncReport, run_sync
 from flowsync_pipelines.landing import LandingStore
 from flowsync_pipelines.metadata import MetadataStore
@@ -101,3 +101,14 @@ def test_two_github_sources_keep_their_own_state_and_citations(world, tmp_path: 
         other = next(w for n, w in webs.items() if n != name)
         assert urls.str.starts_with(web).sum() > urls.len() // 2
         assert urls.str.starts_with(other).sum() == 0
+
+
+def test_a_sources_web_url_defaults_to_the_tools_public_one_else_its_base_url() -> None:
+    def source(**fields: str) -> SourceConfig:
+        return SourceConfig.model_validate({"name": "s", **fields})
+
+    assert web_url(source(type="github")) == "https://github.com"
+    assert web_url(source(type="github", web_url=GHE_WEB + "/")) == GHE_WEB
+    assert web_url(source(type="jira", base_url="https://acme.atlassian.net/")) == (
+        "https://acme.atlassian.net"
+    )
