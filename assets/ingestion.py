@@ -35,7 +35,7 @@ def landing_asset(
         connector = tool.connector(stats)
         store = metadata.store()
         try:
-            report = run_sync(connector, landing.store(), store)
+            report = run_sync(connector, landing.store(), store, source=source_name)
         finally:
             # HTTP connectors hold a client; the local git connector holds nothing.
             (getattr(connector, "close", None) or connector.client.close)()

@@ -1,8 +1,11 @@
 """``signals``: landing records of a window → canonical, pseudonymous events (+ quarantine)."""
 
+from collections.abc import Collection, Mapping
+
 import dagster as dg
 import polars as pl
 
+from flowsync_pipelines.citations import SourceRoute
 from flowsync_pipelines.landing import LandingStore
 from flowsync_pipelines.normalise import SCHEDULED_KINDS, normalise
 from flowsync_pipelines.warehouse import replace_rows, run_sql
@@ -12,8 +15,18 @@ QUARANTINE_WARN, QUARANTINE_FAIL = 0.01, 0.05
 
 
 def signals_asset(
-    partitions_def: dg.PartitionsDefinition, landing_keys: list[dg.AssetKey]
+    partitions_def: dg.PartitionsDefinition,
+    landing_keys: list[dg.AssetKey],
+    sources: Mapping[str, SourceRoute] | None = None,
 ) -> dg.AssetsDefinition:
+    """``sources``: each source's type and web base URL by name (landing is by name)."""
+    sources = dict(sources or {})
+    # Scheduled kinds are declared per type; landing holds them under each source's name.
+    scheduled = SCHEDULED_KINDS | {
+        (name, kind) for name, route in sources.items() for t, kind in SCHEDULED_KINDS
+        if route.type == t
+    }  # fmt: skip
+
     @dg.asset(
         name="signals",
         group_name="signals",
@@ -35,12 +48,12 @@ def signals_asset(
         store = landing.store()
         # Records not updated since the window opened cannot hold events inside it, bar
         # scheduled ones (a cycle that starts today was last edited weeks ago).
-        records = store.latest(updated_since=window.start, scheduled=SCHEDULED_KINDS)
-        result = normalise(records, pseudonym_key=privacy.pseudonym_key)
+        records = store.latest(updated_since=window.start, scheduled=scheduled)
+        result = normalise(records, pseudonym_key=privacy.pseudonym_key, sources=sources)
         in_window = result.signals.filter(
             (pl.col("occurred_at") >= window.start) & (pl.col("occurred_at") < window.end)
         )
-        outside = _outside(result.signals, store, window, partitions_def)
+        outside = _outside(result.signals, store, window, partitions_def, scheduled)
         with warehouse.connect() as con:
             con.execute("BEGIN TRANSACTION")
             run_sql(con, "delete_signals_window", window_start=window.start, window_end=window.end)
@@ -109,6 +122,7 @@ def _outside(
     store: LandingStore,
     window: dg.TimeWindow,
     partitions_def: dg.PartitionsDefinition,
+    scheduled: Collection[tuple[str, str]] = SCHEDULED_KINDS,
 ) -> dict[str, int]:
     """What a window's run read but does not write, counted so that nothing vanishes unsaid.
 
@@ -134,7 +148,7 @@ def _outside(
             store.scan()
             .filter(
                 ~pl.concat_str("source", pl.lit("/"), "kind").is_in(
-                    [f"{s}/{k}" for s, k in SCHEDULED_KINDS]
+                    [f"{s}/{k}" for s, k in scheduled]
                 )
             )
             .group_by("source", "kind", "record_id")

@@ -22,6 +22,7 @@ from assets.role_views import em_team_wip_asset, role_views_asset
 from assets.signals import signals_asset
 from assets.statements import statements_asset
 from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE
+from flowsync_pipelines.citations import routes
 from flowsync_pipelines.delivery.jobs import digest_delivery_job, digest_subscriptions_sensor
 from flowsync_pipelines.env import (
     METADATA_URL_ENV,
@@ -145,7 +146,9 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
     all_assets = [
         *landing_assets,
         *webhook_assets,
-        signals_asset(partitions, [a.key for a in [*landing_assets, *webhook_assets]]),
+        signals_asset(
+            partitions, [a.key for a in [*landing_assets, *webhook_assets]], routes(config)
+        ),
         identities_asset(partitions, overrides_file=overrides_path(paths.home)),
         em_team_wip_asset(partitions),
         role_views_asset(partitions),

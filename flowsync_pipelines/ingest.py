@@ -70,18 +70,30 @@ class SyncReport:
     endpoints: list[dict[str, object]] = field(default_factory=list)
 
 
-def run_sync(connector: Connector, landing: LandingStore, metadata: MetadataStore) -> SyncReport:
-    """Sync every endpoint of ``connector``: fetch, land durably, then save the new position."""
+def run_sync(
+    connector: Connector,
+    landing: LandingStore,
+    metadata: MetadataStore,
+    *,
+    source: str | None = None,
+) -> SyncReport:
+    """Sync every endpoint of ``connector``: fetch, land durably, then save the new position.
+
+    ``source`` is the source's name in flowsync.yaml (default: the connector's tool type): its
+    records land under ``source=<name>`` and its cursors are its own, so two sources of one type
+    never share either.
+    """
     report = SyncReport()
+    name = source or connector.source
     for scope, endpoint in connector.endpoints():
-        cursor, etag = metadata.sync_position(connector.source, scope, endpoint)
+        cursor, etag = metadata.sync_position(name, scope, endpoint)
         sync = EndpointSync(scope=scope, endpoint=endpoint, cursor_before=cursor, etag_before=etag)
         records = list(connector.fetch(sync))
         fetched_at = datetime.now(UTC)
-        frame = landing_frame(connector.source, records, fetched_at=fetched_at)
+        frame = landing_frame(name, records, fetched_at=fetched_at)
         landed = landing.append(scrub_erased(frame, metadata))  # erased people stay erased
         metadata.save_sync_position(
-            connector.source,
+            name,
             scope,
             endpoint,
             cursor=max(filter(None, [cursor, sync.cursor_after]), default=None),

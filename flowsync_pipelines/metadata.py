@@ -1,5 +1,8 @@
 """The metadata store: sync state (cursors, validators) and the identity vault.
 
+Its tables are declared in :mod:`flowsync_pipelines.metastore.tables` and created or changed
+only by migrations, applied when the store is opened.
+
 SQLite file by default (``$FLOWSYNC_HOME/metadata.sqlite``), PostgreSQL in production
 (``FLOWSYNC_METADATA_URL=postgresql+psycopg2://…``): one SQLAlchemy Core code path for both.
 """
@@ -13,29 +16,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-_meta = sa.MetaData()
-
-sync_state = sa.Table(
-    "sync_state",
-    _meta,
-    sa.Column("source", sa.String, primary_key=True),
-    sa.Column("scope", sa.String, primary_key=True),
-    sa.Column("endpoint", sa.String, primary_key=True),
-    sa.Column("cursor", sa.String),  # newest updated_at durably landed, ISO-8601 UTC
-    sa.Column("etag", sa.String),  # validator of the first page, for a conditional re-request
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-identity_vault = sa.Table(
-    "identity_vault",
-    _meta,
-    sa.Column("pseudonym", sa.String, primary_key=True),
-    sa.Column("source", sa.String, nullable=False),
-    sa.Column("handle", sa.String, nullable=False),
-    sa.Column("display_name", sa.String),
-    sa.Column("email", sa.String),
-    sa.Column("actor_kind", sa.String, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+from flowsync_pipelines.metastore import upgrade
+from flowsync_pipelines.metastore.tables import (
+    audit_head,
+    audit_keys,
+    audit_log,
+    identity_vault,
+    sync_state,
 )
 
 
@@ -51,7 +38,7 @@ class MetadataStore:
         if url.startswith("sqlite"):
             with self.engine.begin() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        _meta.create_all(self.engine)
+        upgrade(self.engine)  # the schema is Alembic's: bring an older store to head
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -136,56 +123,14 @@ class MetadataStore:
 
 
 # -- the audit log (flowsync_pipelines.audit) ----------------------------------------------------
-# Append-only: rows are inserted by AuditLog and never updated or deleted (gdpr leaves them
-# alone: they hold pseudonyms and digests, never identifiers). UNIQUE seq and prev_hash make a
-# fork impossible; audit_head is the row appenders lock and the last entry's record.
-_SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-audit_log = sa.Table(
-    "audit_log",
-    _meta,
-    sa.Column("seq", _SEQ, primary_key=True, autoincrement=False),  # 1, 2, 3, … no gaps
-    sa.Column("at", sa.String(32), nullable=False),  # UTC, 2026-09-01T05:00:00.000000Z
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("subject", sa.String, nullable=False),
-    sa.Column("content", sa.Text, nullable=False),  # canonical JSON
-    sa.Column("content_sha256", sa.String(64), nullable=False),
-    sa.Column("prev_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("entry_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("signature", sa.String(128), nullable=False),  # Ed25519 over entry_hash, hex
-    sa.Column("key_id", sa.String(16), nullable=False),
-    sa.Index("audit_log_kind_subject_seq", "kind", "subject", "seq"),
-)
-
-audit_head = sa.Table(
-    "audit_head",
-    _meta,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
-    sa.Column("seq", _SEQ, nullable=False),  # 0 before the first entry
-    sa.Column("entry_hash", sa.String(64), nullable=False),
-    sa.Column("key_id", sa.String(16)),  # the key that signs the next entry
-)
-
-audit_keys = sa.Table(  # the public keys, published beside the log
-    "audit_keys",
-    _meta,
-    sa.Column("key_id", sa.String(16), primary_key=True),
-    sa.Column("public_key", sa.Text, nullable=False),  # PEM
-    sa.Column("introduced_seq", _SEQ, nullable=False),
-    sa.Column("retired_seq", _SEQ),
-)
-
 AUDIT_TABLES = (audit_log, audit_head, audit_keys)
 _GENESIS = "0" * 64
 
 
 def create_audit_tables(engine: sa.Engine) -> None:
-    """Create the audit tables and the head row where missing (idempotent, race-safe)."""
-    try:
-        _meta.create_all(engine, tables=list(AUDIT_TABLES))
-    except (sa.exc.ProgrammingError, sa.exc.IntegrityError, sa.exc.OperationalError):
-        # Another process created them between our check and our CREATE: check again.
-        _meta.create_all(engine, tables=list(AUDIT_TABLES))
+    """Bring the store to head (the audit tables are the migrations') and add the head row
+    where missing (idempotent, race-safe)."""
+    upgrade(engine)
     with engine.connect() as conn:
         present = conn.execute(sa.select(audit_head.c.id).where(audit_head.c.id == 1)).first()
     if present is None:

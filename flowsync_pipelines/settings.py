@@ -55,6 +55,8 @@ class SourceConfig(_Strict):
     type: SourceType
     receive: Receive = "poll"  # filled in from webhook_secret_env when not given; see above
     base_url: str = ""
+    # Web address citation links are built on; default: the tool's public one (citations.py).
+    web_url: str | None = None
     token_env: str | None = None
     webhook_secret_env: str | None = None  # env var holding the webhook secret; None = no webhooks
     # Where in the tool to read, typed per source type (SCOPES), e.g. {repos: [owner/name]};

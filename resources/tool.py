@@ -27,6 +27,11 @@ class ToolResource(dg.ConfigurableResource):
     max_attempts: int = 6
     max_concurrency: int = 4
     backoff_base_s: float = 0.5
+    source_name: str = Field(
+        default="",
+        description="The source's name in flowsync.yaml: its circuit breaker is its own "
+        "(default: the tool type).",
+    )
 
     @classmethod
     def common_fields(cls, source: SourceConfig) -> dict[str, Any]:
@@ -37,6 +42,7 @@ class ToolResource(dg.ConfigurableResource):
             "timeout_s": source.timeout_s,
             "max_attempts": source.max_attempts,
             "max_concurrency": source.max_concurrency,
+            "source_name": source.name,
         }
 
     def http_client(
@@ -50,5 +56,5 @@ class ToolResource(dg.ConfigurableResource):
             max_concurrency=self.max_concurrency,
             backoff_base_s=self.backoff_base_s,
             stats=stats,
-            breaker=breaker_for(source),
+            breaker=breaker_for(self.source_name or source),
         )

@@ -15,6 +15,7 @@ import pytest
 
 from flowsync_pipelines import warehouse
 from flowsync_pipelines.graph.neo4j_sync import cypher
+from flowsync_pipelines.metastore import head_revision
 from flowsync_pipelines.packaged import SHIPPED
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,10 +36,16 @@ from flowsync_pipelines import warehouse
 from flowsync_pipelines.digest import _env
 from flowsync_pipelines.graph.neo4j_sync import CYPHER_DIR, cypher
 from flowsync_pipelines.instance import instance_yaml
+from flowsync_pipelines.metadata import MetadataStore
+from flowsync_pipelines.metastore import current_revision
+from flowsync_pipelines.metastore.migrate import MIGRATIONS_DIR
 
 with warehouse.connect(Path("probe.duckdb")) as con:
     tables = con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
+store = MetadataStore("sqlite:///probe-metadata.sqlite")  # migrated to head from the wheel
 print(json.dumps({
+    "migrations": str(MIGRATIONS_DIR),
+    "metastore_revision": current_revision(store.engine),
     "package": flowsync_pipelines.__file__,
     "sql_dir": str(warehouse.SQL_DIR),
     "cypher_dir": str(CYPHER_DIR),
@@ -114,9 +121,10 @@ def test_the_installed_wheel_reads_its_own_sql_outside_the_checkout(
     found = json.loads(probe.stdout.splitlines()[-1])
 
     installed = site / "flowsync_pipelines"
-    for key in ("package", "sql_dir", "cypher_dir", "instance", "template"):
+    for key in ("package", "sql_dir", "cypher_dir", "instance", "template", "migrations"):
         assert Path(found[key]).is_relative_to(installed), (key, found[key])
     with warehouse.connect(tmp_path / "checkout.duckdb") as con:
         tables = con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
     assert found["tables"] == [t for (t,) in tables] and found["tables"]
     assert found["constraints"] == list(cypher("constraints"))
+    assert found["metastore_revision"] == head_revision()

@@ -21,31 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from flowsync_pipelines.metadata import MetadataStore
-
-_meta = sa.MetaData()
-
-digest_outbox = sa.Table(
-    "digest_outbox",
-    _meta,
-    sa.Column("digest_id", sa.String(32), primary_key=True),  # model.digest_id(...)
-    sa.Column("subscription_id", sa.String, nullable=False),
-    sa.Column("day", sa.String(10), nullable=False),  # the recipient's local day, ISO
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("state", sa.String(8), nullable=False),  # pending / sent / failed
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("in_flight", sa.Boolean, nullable=False),
-    sa.Column("lease_until", sa.DateTime(timezone=True)),
-    sa.Column("lease_owner", sa.String),  # "host:pid" of the process sending it
-    sa.Column("last_error", sa.Text),
-    sa.Column("provider_id", sa.String),  # Slack "channel/ts", SMTP Message-ID, Teams request
-    sa.Column("payload_sha256", sa.String(64), nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),  # canonical JSON of the channel's payload
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("sent_at", sa.DateTime(timezone=True)),
-    sa.UniqueConstraint("subscription_id", "day", "channel", name="digest_outbox_once"),
-    sa.Index("digest_outbox_state", "state"),
-)
+from flowsync_pipelines.metastore import upgrade
+from flowsync_pipelines.metastore.tables import digest_outbox
 
 STATES = ("pending", "sent", "failed")
 
@@ -73,7 +50,7 @@ class Outbox:
 
     def __init__(self, store: MetadataStore) -> None:
         self.engine = store.engine
-        _meta.create_all(self.engine)
+        upgrade(self.engine)  # a no-op once the store opened: kept for a bare engine
 
     def enqueue(self, rows: Iterable[dict[str, Any]]) -> tuple[int, int]:
         """Queue rendered payloads (``digest_id``, ``subscription_id``, ``day``, ``channel``,

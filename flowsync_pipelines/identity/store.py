@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 import sqlalchemy as sa
 
-from flowsync_pipelines.metadata import identity_vault
-from flowsync_pipelines.warehouse import insert_rows
+from flowsync_pipelines.metastore import upgrade
+from flowsync_pipelines.metastore.tables import identity_links, identity_vault
+from flowsync_pipelines.warehouse import insert_rows, run_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -25,32 +26,6 @@ RESULT_SCHEMA = pl.Schema(
     }
 )
 
-_meta = sa.MetaData()
-
-# Vault side: which person each account belongs to, how sure FlowSync is, and why.
-identity_links = sa.Table(
-    "identity_links",
-    _meta,
-    sa.Column("pseudonym", sa.String, primary_key=True),
-    sa.Column("source", sa.String, nullable=False),
-    sa.Column("person", sa.String, nullable=False, index=True),
-    sa.Column("confidence", sa.Float, nullable=False),
-    sa.Column("method", sa.String, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-IDENTITIES_DDL = """
-CREATE TABLE IF NOT EXISTS identities (
-    pseudonym  VARCHAR PRIMARY KEY,  -- account pseudonym, as in signals.actor
-    source     VARCHAR NOT NULL,
-    person     VARCHAR NOT NULL,     -- person pseudonym shared by all accounts of one person
-    confidence DOUBLE NOT NULL,      -- 0..1, that this account belongs to this person
-    method     VARCHAR NOT NULL      -- override | configured | verified_email | noreply_email |
-                                     -- same_login | same_name | login_name_form |
-                                     -- name_email_similarity | co_activity | singleton
-)
-"""
-
 
 def read_vault(engine: sa.Engine) -> pl.DataFrame:
     """Every identity-vault row, as the frame :func:`resolve_identities` takes."""
@@ -64,7 +39,7 @@ def read_vault(engine: sa.Engine) -> pl.DataFrame:
 
 def save_identity_links(engine: sa.Engine, links: pl.DataFrame) -> int:
     """Replace ``identity_links`` with ``links`` in one transaction (re-runs change nothing)."""
-    _meta.create_all(engine)
+    upgrade(engine)
     now = datetime.now(UTC)
     rows = [{**row, "updated_at": now} for row in links.select(RESULT_SCHEMA.names()).to_dicts()]
     with engine.begin() as conn:
@@ -77,7 +52,7 @@ def save_identity_links(engine: sa.Engine, links: pl.DataFrame) -> int:
 def write_identities(con: duckdb.DuckDBPyConnection, links: pl.DataFrame) -> int:
     """Replace the DuckDB ``identities`` table: pseudonyms, persons, confidence, method only."""
     pseudonymous = links.select(list(RESULT_SCHEMA.names()))
-    con.execute(IDENTITIES_DDL)
+    run_sql(con, "identities_schema")
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM identities")

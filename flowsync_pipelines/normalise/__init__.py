@@ -8,12 +8,13 @@ to find the irregular records, which go to quarantine with the decoder's message
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import polars as pl
 
 from flowsync_pipelines import schema, vocabulary
+from flowsync_pipelines.citations import SourceRoute, moves_links, rebase
 from flowsync_pipelines.landing import TOMBSTONE
 from flowsync_pipelines.normalise import generic
 from flowsync_pipelines.normalise.common import Normalised, merge_accounts, quarantine_rows
@@ -60,12 +61,20 @@ class NormaliseResult:
     records_ok: int = 0
 
 
-def normalise(landing: pl.DataFrame, *, pseudonym_key: str) -> NormaliseResult:
+def normalise(
+    landing: pl.DataFrame,
+    *,
+    pseudonym_key: str,
+    sources: Mapping[str, SourceRoute] | None = None,
+) -> NormaliseResult:
     """Normalise landed records of any source and kind.
 
     Args:
         landing: rows shaped like :data:`flowsync_pipelines.schema.LANDING`.
         pseudonym_key: the HMAC key personal identifiers are hashed with.
+        sources: type and web base URL of each source by name (:func:`~flowsync_pipelines.
+            citations.routes`). Landing is partitioned by source name; a name not listed is
+            its own type, with links left as the tool wrote them.
 
     Returns:
         signals, quarantine and vault rows; records of a kind with no normaliser are quarantined.
@@ -73,7 +82,8 @@ def normalise(landing: pl.DataFrame, *, pseudonym_key: str) -> NormaliseResult:
     signals, quarantine, accounts, references = [], [], [], []
     ok = 0
     for (source, kind), part in landing.partition_by(["source", "kind"], as_dict=True).items():
-        normaliser = NORMALISERS.get((source, kind))
+        route = (sources or {}).get(source) or SourceRoute(type=source, web_url=None)
+        normaliser = NORMALISERS.get((route.type, kind))
         if kind == TOMBSTONE:
             normaliser = generic.tombstones
         if normaliser is None:
@@ -88,11 +98,19 @@ def normalise(landing: pl.DataFrame, *, pseudonym_key: str) -> NormaliseResult:
                 )
             )
             continue
-        result = _within_vocabulary(normaliser(part, pseudonym_key), part, f"{source}/{kind}")
-        signals.append(result.signals)
+        # Normalisers speak per type; landing_ref keeps the source's name for provenance.
+        typed = part if route.type == source else part.with_columns(source=pl.lit(route.type))
+        result = _within_vocabulary(normaliser(typed, pseudonym_key), typed, f"{source}/{kind}")
+        events = result.signals
+        if moves_links(route) and "url" in events.columns:
+            events = events.with_columns(rebase(pl.col("url"), route).alias("url"))
+        signals.append(events)
         # Normalisers drop the wide payload early; quarantine rows get it back here.
+        rejected = result.quarantine
+        if route.type != source and "source" in rejected.columns:
+            rejected = rejected.with_columns(source=pl.lit(source))  # as landed
         quarantine.append(
-            result.quarantine.drop("payload").join(
+            rejected.drop("payload").join(
                 part.select("landing_ref", "payload"), on="landing_ref", how="left"
             )
         )

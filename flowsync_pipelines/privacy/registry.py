@@ -17,6 +17,9 @@ import sqlalchemy as sa
 
 from flowsync_pipelines.env import SIGNING_KEY_ENV
 from flowsync_pipelines.metadata import MetadataStore
+from flowsync_pipelines.metastore import upgrade
+from flowsync_pipelines.metastore.tables import erased_identifiers as erased_identifiers_table
+from flowsync_pipelines.metastore.tables import erasure_salt, erasures
 from flowsync_pipelines.privacy.identifiers import (
     IdentifierKind,
     IdentifierSet,
@@ -25,37 +28,8 @@ from flowsync_pipelines.privacy.identifiers import (
 )
 from flowsync_pipelines.privacy.interface import Progress, Stores
 
-_privacy_meta = sa.MetaData()
-
-erasures = sa.Table(
-    "erasures",
-    _privacy_meta,
-    sa.Column("erasure_id", sa.String(32), primary_key=True),
-    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("completed_at", sa.DateTime(timezone=True)),  # null while (or if) interrupted
-    sa.Column("request_digest", sa.String(32), nullable=False),  # salted, like the identifiers
-    sa.Column("pseudonyms", sa.Text, nullable=False),  # JSON list of the pseudonyms erased
-    sa.Column("identifiers", sa.Integer, nullable=False),  # how many, never which
-    sa.Column("counts", sa.Text, nullable=False),  # JSON object: what changed, per store
-)
-
-erased_identifiers_table = sa.Table(
-    "erased_identifiers",
-    _privacy_meta,
-    sa.Column("digest", sa.String(32), primary_key=True),  # blake2b(salt, folded identifier)
-    sa.Column("erasure_id", sa.String(32), nullable=False),
-    sa.Column("length", sa.Integer, nullable=False),  # lets text matching skip other lengths
-    sa.Column("substring", sa.Boolean, nullable=False),  # matched inside text, not only whole
-)
-
-erasure_salt = sa.Table(
-    "erasure_salt",
-    _privacy_meta,
-    sa.Column("name", sa.String(16), primary_key=True),
-    sa.Column("salt", sa.String(64), nullable=False),
-)
 # The erasure record's own tables: digests and pseudonyms by design, never scrubbed or scanned.
-ERASURE_TABLES = frozenset(_privacy_meta.tables)
+ERASURE_TABLES = frozenset(t.name for t in (erasures, erased_identifiers_table, erasure_salt))
 
 
 @dataclass(frozen=True)
@@ -77,7 +51,7 @@ class ErasureRegistry:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        _privacy_meta.create_all(engine)
+        upgrade(engine)
 
     def salt(self, *, create: bool = False) -> bytes | None:
         """The installation's salt; made on the first erasure (``create=True``)."""

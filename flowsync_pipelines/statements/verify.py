@@ -52,10 +52,11 @@ from flowsync_pipelines.audit.verify import (
     landing_rewrites,
     register_batch_rederiver,
 )
-from flowsync_pipelines.env import HOME_ENV, PSEUDONYM_KEY_ENV
+from flowsync_pipelines.citations import routes
+from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV, PSEUDONYM_KEY_ENV
 from flowsync_pipelines.landing import LandingStore
 from flowsync_pipelines.normalise import normalise
-from flowsync_pipelines.settings import Paths
+from flowsync_pipelines.settings import Paths, load_config
 from flowsync_pipelines.statements.audit import LOGGED_FIELDS, statement_content
 from flowsync_pipelines.statements.core import derive
 from flowsync_pipelines.statements.store import ModelStore
@@ -215,7 +216,9 @@ def rederive_statements(entries: Sequence[AuditEntry], context: VerifyContext) -
                 problems.append(Problem(entry.seq, f"landing[{ref}].payload_sha256", expected, now))
 
     # 2. Re-normalised: every cited event must come out of its records again.
-    events = normalise(records.drop("hashed"), pseudonym_key=key).signals
+    # Landing is by source name: the home's configuration says each name's type and web URL.
+    config = load_config(Path(os.environ.get(CONFIG_ENV) or paths.home / "flowsync.yaml"))
+    events = normalise(records.drop("hashed"), pseudonym_key=key, sources=routes(config)).signals
     wanted = {e for _, data in logged for e in data.get("evidence") or []}
     events = events.filter(pl.col("event_id").is_in(sorted(wanted)))
     produced = set(events.get_column("event_id"))

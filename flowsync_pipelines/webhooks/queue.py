@@ -30,36 +30,11 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from flowsync_pipelines.metastore import upgrade
+from flowsync_pipelines.metastore.tables import webhook_deliveries
+
 PENDING, LANDED, QUARANTINED = "pending", "landed", "quarantined"
 SqliteSynchronous = Literal["full", "normal"]
-
-_meta = sa.MetaData()
-
-webhook_deliveries = sa.Table(
-    "webhook_deliveries",
-    _meta,
-    # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
-    sa.Column("source", sa.String(32), nullable=False),
-    sa.Column("delivery_id", sa.String(255), nullable=False),
-    sa.Column("event_type", sa.String(255), nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("received_day", sa.String(10), nullable=False),  # UTC YYYY-MM-DD: the partition
-    sa.Column("headers", sa.Text, nullable=False),  # JSON object of the headers worth keeping
-    sa.Column("body", sa.LargeBinary, nullable=False),
-    sa.Column("body_sha256", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("reason", sa.Text),
-    sa.Column("landing_refs", sa.Text),  # JSON list of landing_ref, once landed
-    sa.Column("processed_at", sa.DateTime(timezone=True)),
-    sa.UniqueConstraint("source", "delivery_id", name="uq_webhook_deliveries_source_delivery"),
-    sa.Index("ix_webhook_deliveries_state_day", "state", "received_day"),
-)
 
 
 @dataclass(frozen=True)
@@ -108,7 +83,7 @@ class DeliveryQueue:
     def __init__(self, url: str, *, sqlite_synchronous: SqliteSynchronous = "full") -> None:
         self.url = url
         self.engine = _engine(url, sqlite_synchronous=sqlite_synchronous)
-        _meta.create_all(self.engine)
+        upgrade(self.engine)
         self._insert = (
             sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert
         )(webhook_deliveries)
