@@ -40,6 +40,7 @@ from flowsync_pipelines.settings import (
     flowsync_home,
     load_config,
 )
+from flowsync_pipelines.sources.pagerduty.resource import PagerDutyResource
 from flowsync_pipelines.webhooks.assets import webhook_landing_asset
 from flowsync_pipelines.webhooks.sensor import webhook_ingestion_job, webhook_queue_sensor
 from resources.circleci import CircleCIResource
@@ -82,6 +83,7 @@ RESOURCE_TYPES: dict[str, type] = {
     "gitlab": GitLabResource,
     "jenkins": JenkinsResource,
     "circleci": CircleCIResource,
+    "pagerduty": PagerDutyResource,
 }
 
 

@@ -19,10 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from flowsync_pipelines.bands import Band
 from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV
+from flowsync_pipelines.sources.pagerduty.scopes import PagerDutyScopes
 
 SourceType = Literal[
-    "github", "gitlab", "jira", "linear", "jenkins", "circleci", "sentry", "figma", "git"
-]
+    "github", "gitlab", "jira", "linear", "jenkins", "circleci", "sentry", "figma", "git",
+    "pagerduty",
+]  # fmt: skip
 # How a source's records reach FlowSync: polled by its connector, pushed by its webhooks, or both.
 Receive = Literal["poll", "webhooks", "both"]
 RECEIVE_MODES: tuple[Receive, ...] = ("poll", "webhooks", "both")
@@ -123,6 +125,7 @@ Scopes = (
     | SentryScopes
     | FigmaScopes
     | GitScopes
+    | PagerDutyScopes
 )
 # The scopes each source type takes: a key not declared here is an error, never ignored.
 SCOPES: dict[str, type[Scopes]] = {
@@ -135,6 +138,7 @@ SCOPES: dict[str, type[Scopes]] = {
     "sentry": SentryScopes,
     "figma": FigmaScopes,
     "git": GitScopes,
+    "pagerduty": PagerDutyScopes,
 }
 
 

@@ -29,6 +29,7 @@ from flowsync_pipelines.normalise import (
 from flowsync_pipelines.normalise.common import Normalised, merge_accounts
 from flowsync_pipelines.ordering import stamp_hlc, violations
 from flowsync_pipelines.pseudonym import scrub_free_text
+from flowsync_pipelines.sources.pagerduty import normalise as pagerduty
 
 Normaliser = Callable[[pl.DataFrame, str], Normalised]
 NO_NORMALISER = "no normaliser"
@@ -72,6 +73,8 @@ NORMALISERS: dict[tuple[str, str], Normaliser] = {
     ("sentry", "releases"): sentry.releases,
     ("sentry", "deploys"): sentry.deploys,
     ("figma", "comments"): figma.comments,
+    ("pagerduty", "incidents"): pagerduty.incidents,
+    ("pagerduty", "log_entries"): pagerduty.log_entries,
     # Webhook deliveries that no polled kind covers (kind ``webhook:<event>``).
     **{
         (source, kind): normaliser
@@ -84,6 +87,7 @@ NORMALISERS: dict[tuple[str, str], Normaliser] = {
             ("linear", linear),
             ("sentry", sentry),
             ("figma", figma),
+            ("pagerduty", pagerduty),
         )
         for kind, normaliser in module.WEBHOOKS.items()
     },

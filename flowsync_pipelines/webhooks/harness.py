@@ -26,6 +26,7 @@ import sqlalchemy as sa
 import yaml
 
 from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV, METADATA_URL_ENV
+from flowsync_pipelines.sources.pagerduty import webhooks as pagerduty
 
 # The header a GitLab sender puts in X-Gitlab-Event for each kind of hook.
 GITLAB_EVENT_HEADERS = {
@@ -97,6 +98,8 @@ def sign(
         headers |= {"circleci-signature": f"v1={digest}", "User-Agent": "CircleCI-Webhook/1.0"}
         if event:
             headers["circleci-event-type"] = event
+    elif route == "pagerduty":
+        headers |= pagerduty.delivery_headers(secret, body, delivery_id)
     elif route == "ci":
         headers |= {"X-Signature-256": f"sha256={digest}", "X-Delivery-ID": delivery_id}
         if event:
