@@ -8,6 +8,7 @@ The sandbox speaks REST API v2 as PagerDuty does: ``Authorization: Token token=â
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from flowsync_pipelines.ingest import utc_iso
 from flowsync_pipelines.normalise import normalise
 from flowsync_pipelines.sandbox import Faults
 from flowsync_pipelines.simulator import World, build_world
+from flowsync_pipelines.simulator.conventions import DEMO
 from flowsync_pipelines.simulator.render_pagerduty import WEB
 from flowsync_pipelines.sources.pagerduty.connector import MAX_WINDOW, is_resolved
 from resources.http import _retry_after_seconds
@@ -26,10 +28,13 @@ from tests.connector_contract import ConnectorContract, Records
 
 KEY = "pagerduty-test-key"
 
+# The demo organisation, paging its on-call through PagerDuty (the demo itself does not).
+PAGED = replace(DEMO, name="pagerduty", pagerduty=True)
+
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return build_world(seed=7, days=12)
+    return build_world(seed=7, days=12, conventions=PAGED)
 
 
 def expected_records(world: World, as_of: datetime) -> Records:

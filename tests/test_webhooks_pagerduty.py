@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from flowsync_pipelines.landing import FetchedRecord, landing_frame
 from flowsync_pipelines.normalise import NormaliseResult, normalise
 from flowsync_pipelines.simulator import World, build_world
+from flowsync_pipelines.simulator.conventions import DEMO
 from flowsync_pipelines.sources.pagerduty.connector import SOURCE
 from flowsync_pipelines.webhooks.drain import landing_records
 from flowsync_pipelines.webhooks.harness import GatewayProcess, sign, write_gateway_config
@@ -34,10 +36,13 @@ OTHER_SECRET = "pd-webhook-secret-rotated-fedcba98"
 SECRET_ENV = "FLOWSYNC_TEST_WEBHOOK_SECRET_PAGERDUTY"
 AT = datetime(2026, 9, 20, 12, 0, tzinfo=UTC)
 
+# The demo organisation, paging its on-call through PagerDuty (the demo itself does not).
+PAGED = replace(DEMO, name="pagerduty", pagerduty=True)
+
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return build_world(seed=7, days=12)
+    return build_world(seed=7, days=12, conventions=PAGED)
 
 
 @pytest.fixture(scope="module")

@@ -66,8 +66,11 @@ class Page:
 class PagerdutyRenderer:
     """Renders the incidents of every service, their log entries and their V3 webhooks."""
 
-    def __init__(self, org: Organisation, timeline: Timeline, seed: int) -> None:
+    def __init__(
+        self, org: Organisation, timeline: Timeline, seed: int, *, enabled: bool = True
+    ) -> None:
         self.org = org
+        self.enabled = enabled  # False: an account with no services, incidents or webhooks
         self.seed = seed
         self.repos = {r.service: r for r in org.repos}
         self.teams = {t.key: t for t in org.teams}
@@ -77,7 +80,7 @@ class PagerdutyRenderer:
             (
                 i
                 for i in timeline.sentry_issues
-                if i.level in PAGED_LEVELS and i.project in self.repos
+                if enabled and i.level in PAGED_LEVELS and i.project in self.repos
             ),
             key=lambda i: (i.first_seen, i.id),
         )
@@ -197,8 +200,8 @@ class PagerdutyRenderer:
 
     # -- API v2 ---------------------------------------------------------------------------------
     def services(self) -> list[str]:
-        """Service ids, one per repository service, sorted."""
-        return sorted(self.service_ids.values())
+        """Service ids, one per repository service, sorted (none when not enabled)."""
+        return sorted(self.service_ids.values()) if self.enabled else []
 
     def incidents(self, service_id: str | None, as_of: datetime) -> list[dict[str, Any]]:
         """``GET /incidents`` items created by ``as_of`` (one service, or all), oldest first."""

@@ -240,6 +240,8 @@ def build_config(world: World, base_urls: dict[str, str]) -> dict[str, Any]:
     for name, token_env, scopes, extra in source_specs:
         if name not in base_urls or (name == "circleci" and not scopes["projects"]):
             continue  # CircleCI only where a repository uses it (none in the demo)
+        if name == "pagerduty" and not scopes["services"]:
+            continue  # only an organisation that pages through PagerDuty (not the demo's)
         sources.append(
             {
                 "name": name,

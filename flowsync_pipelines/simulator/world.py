@@ -305,10 +305,13 @@ class World:
 
     @cached_property
     def _pagerduty(self) -> PagerdutyRenderer:
-        return PagerdutyRenderer(self.organisation, self.timeline, self.seed)
+        return PagerdutyRenderer(
+            self.organisation, self.timeline, self.seed, enabled=self.conventions.pagerduty
+        )
 
     def pagerduty_services(self) -> list[str]:
-        """Service ids of the PagerDuty account, one per repository service."""
+        """Service ids of the PagerDuty account, one per repository service; none when the
+        organisation does not page through PagerDuty (``conventions.pagerduty``)."""
         return self._pagerduty.services()
 
     def pagerduty_incidents(self, service_id: str | None, as_of: datetime) -> list[dict[str, Any]]:
