@@ -33,11 +33,20 @@ def demo(
     days: Annotated[int, typer.Option(help="Days of simulated activity")] = 60,
     seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
     port: Annotated[int, typer.Option(help="Sandbox port (0 = any free port)")] = 8765,
+    pagerduty: Annotated[
+        bool, typer.Option(help="Page the on-call through PagerDuty too (a second source)")
+    ] = False,
 ) -> None:
     """Run the whole pipeline on the demo organisation and say where the results are."""
-    from flowsync_pipelines.demo import run_demo
+    from dataclasses import replace
 
-    result = run_demo(home or flowsync_home(), days=days, seed=seed, port=port)
+    from flowsync_pipelines.demo import run_demo
+    from flowsync_pipelines.simulator import DEMO
+
+    conventions = replace(DEMO, pagerduty=True) if pagerduty else DEMO
+    result = run_demo(
+        home or flowsync_home(), days=days, seed=seed, port=port, conventions=conventions
+    )
     typer.echo("")
     typer.echo(f"DuckDB warehouse : {result.duckdb}")
     typer.echo(f"Digests          : {result.outbox}  ({result.digests} Markdown digests)")

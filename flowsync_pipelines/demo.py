@@ -37,6 +37,7 @@ DEMO_TOKENS = {
         "FIGMA_TOKEN",
         "JENKINS_TOKEN",
         "CIRCLECI_TOKEN",
+        "PAGERDUTY_TOKEN",
     )
 }
 SANDBOX_TOOLS = TOOLS  # every tool the sandboxes speak

@@ -80,7 +80,10 @@ ENTITY_TYPES: dict[str, EntityType] = {
         _entity(
             "incident",
             "first_seen last_seen error_seen alert_triggered critical warning resolved ignored "
-            "commented edited",
+            "commented edited "
+            # PagerDuty's incident log and V3 webhooks
+            "acknowledged unacknowledged assigned annotated escalated delegated reopened "
+            "priority_updated",
             creation="first_seen",
         ),
         _entity("design_comment", "commented resolved"),

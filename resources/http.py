@@ -102,6 +102,8 @@ def _retry_after_seconds(response: httpx.Response, now: float) -> float | None:
     ``-Reset`` (GitHub), ``X-RateLimit-Requests-Remaining`` / ``-Requests-Reset`` and the
     ``-Complexity-`` pair (Linear), ``X-Sentry-Rate-Limit-Remaining`` / ``-Reset`` (Sentry). The
     reset is an epoch in seconds, or in milliseconds when too large to be seconds (Linear).
+    Unprefixed ``RateLimit-Remaining`` / ``-Reset`` (IETF draft, PagerDuty) give the reset as
+    seconds from now.
     """
     retry_after = response.headers.get("retry-after")
     if retry_after:
@@ -109,6 +111,10 @@ def _retry_after_seconds(response: httpx.Response, now: float) -> float | None:
             return float(retry_after)
         parsed = email.utils.parsedate_to_datetime(retry_after)
         return max(0.0, parsed.timestamp() - now)
+    # The IETF RateLimit fields (PagerDuty): ``RateLimit-Reset`` is seconds until the reset.
+    reset = response.headers.get("ratelimit-reset", "").strip()
+    if response.headers.get("ratelimit-remaining", "").strip() == "0" and reset.isdigit():
+        return float(reset)
     waits = []
     for name, remaining in response.headers.items():
         match = _QUOTA_REMAINING.match(name.lower())

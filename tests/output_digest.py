@@ -96,7 +96,9 @@ def run_fixed_demo(home: Path) -> Path:
 
     world = build_world(seed=7, days=DAYS)
     with SandboxServer(Sandbox(world)) as server:
-        config = write_demo_config(world, server.base_urls(), home)
+        # PagerDuty came after the recorded digest: it is left out, as the acceptance asks.
+        urls = {tool: url for tool, url in server.base_urls().items() if tool != "pagerduty"}
+        config = write_demo_config(world, urls, home)
         job = build_definitions(home=home, config_file=config).resolve_job_def("daily_refresh")
         result = job.execute_in_process(
             instance=dg.DagsterInstance.ephemeral(),

@@ -18,6 +18,7 @@ import pytest
 from assets.role_views import team_tables
 from flowsync_pipelines import gdpr
 from flowsync_pipelines.normalise import NORMALISERS
+from flowsync_pipelines.privacy import identifiers
 from flowsync_pipelines.pseudonym import pseudonym
 from flowsync_pipelines.settings import SCOPES, FlowSyncConfig, Member, SourceConfig, SourceType
 from flowsync_pipelines.sources import registry
@@ -171,11 +172,12 @@ def test_settings_take_exactly_the_registered_types_and_their_scopes():
 
 def test_privacy_scrubs_every_account_key_the_sources_declare():
     keys = registry.account_keys()
-    assert keys.ghosted == gdpr._GHOSTED_KEYS
-    assert keys.nulled == gdpr._NULLED_KEYS
-    assert keys.ghosted | keys.nulled == gdpr.ACCOUNT_KEYS
-    assert keys.names == gdpr._NAME_KEYS
-    assert keys.details == gdpr._ACCOUNT_DETAIL_KEYS
+    assert "summary" in keys.names  # PagerDuty's user reference: a display name
+    assert keys.ghosted == identifiers._GHOSTED_KEYS
+    assert keys.nulled == identifiers._NULLED_KEYS
+    assert keys.ghosted | keys.nulled == identifiers.ACCOUNT_KEYS
+    assert keys.names == identifiers._NAME_KEYS
+    assert keys.details == identifiers._ACCOUNT_DETAIL_KEYS
     assert registry.member_handle_fields() == gdpr.MEMBER_HANDLE_FIELDS
 
 

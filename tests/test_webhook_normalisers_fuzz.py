@@ -108,6 +108,12 @@ SEEDS: list[tuple[str, str, dict[str, Any]]] = [
                      "stopped_at": "2026-09-09T10:04:00Z"},
         "pipeline": {"number": 3, "trigger": {"type": "webhook", "actor": {"login": "a"}},
                      "vcs": {"revision": "d" * 40, "branch": "pull/4"}}}),
+    ("pagerduty", "webhook:incident_acknowledged", {"event": {"id": "e1",
+        "event_type": "incident.acknowledged", "occurred_at": "2026-09-09T10:05:00.123Z",
+        "agent": {"id": "PU1", "type": "user_reference", "summary": "A"},
+        "data": {"id": "Q1", "html_url": "https://acme.pagerduty.com/incidents/Q1",
+                 "title": "t", "status": "acknowledged", "service": {"id": "PS1", "summary": "api"},
+                 "assignees": [{"id": "PU1", "type": "user_reference", "summary": "A"}]}}}),
 ]  # fmt: skip
 
 

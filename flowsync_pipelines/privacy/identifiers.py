@@ -18,21 +18,23 @@ import orjson
 import polars as pl
 
 from flowsync_pipelines.landing import canonical_json
+from flowsync_pipelines.sources.registry import account_keys
 
 ERASED = "[erased]"
 GHOST_LOGIN = "ghost"  # what GitHub and GitLab show in place of an account that no longer exists
 MIN_IDENTIFIER_LENGTH = 4
 PLACEHOLDERS = frozenset({ERASED, GHOST_LOGIN})
 
-# JSON keys whose value names an account. When the whole value is an erased identifier the
-# object is that account: the keys below get what a tool sends for a vanished account.
-ACCOUNT_KEYS = frozenset({"login", "username", "accountId", "account_id", "email", "emailAddress"})
-_GHOSTED_KEYS = frozenset({"login", "username"})
-_NULLED_KEYS = frozenset({"accountId", "account_id", "email", "emailAddress"})
-# A user object that shows the person's display name is theirs too (Figma's user is only
-# ``{id, handle}``, with the display name as ``handle``); its account id then goes as well.
-_NAME_KEYS = frozenset({"name", "displayName", "display_name", "fullName", "handle"})
-_ACCOUNT_DETAIL_KEYS = frozenset({"id", "node_id", "avatar_url", "gravatar_id", "img_url"})
+# JSON keys whose value names an account, as the source specs declare them. When the whole value
+# is an erased identifier the object is that account: the keys get what a tool sends for a
+# vanished account. A user object that shows the person's display name is theirs too (Figma's
+# user is only ``{id, handle}``, with the display name as ``handle``); its account id then goes.
+_KEYS = account_keys()
+_GHOSTED_KEYS = _KEYS.ghosted
+_NULLED_KEYS = _KEYS.nulled
+ACCOUNT_KEYS = _GHOSTED_KEYS | _NULLED_KEYS
+_NAME_KEYS = _KEYS.names
+_ACCOUNT_DETAIL_KEYS = _KEYS.details
 
 _WORD_START = re.compile(r"(?<![^\W_])[^\W_]")
 _WORD_END = re.compile(r"[^\W_](?![^\W_])")

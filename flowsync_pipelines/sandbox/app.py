@@ -140,7 +140,9 @@ def faulty(
 
 
 # Each tool's sandbox is a module here exposing ``routes(sandbox)``, mounted at ``/<tool>``.
-TOOLS = ("github", "jira", "linear", "sentry", "figma", "gitlab", "jenkins", "circleci")
+TOOLS = (
+    "github", "jira", "linear", "sentry", "figma", "gitlab", "jenkins", "circleci", "pagerduty"
+)  # fmt: skip
 
 
 def build_app(sandbox: Sandbox) -> Starlette:

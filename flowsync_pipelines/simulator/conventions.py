@@ -165,6 +165,9 @@ class Conventions:
     Tools:
         circleci_repos: names of GitHub repositories (``mobile-bff``) whose CI runs on CircleCI
             instead of GitHub Actions; none in the demo.
+        pagerduty: whether the on-call engineers are paged through PagerDuty for production
+            errors (its incidents, log entries and webhooks); off in the demo, whose DORA and
+            link ground truth know Sentry's incidents only (``flowsync demo --pagerduty``).
     """
 
     name: str
@@ -200,6 +203,7 @@ class Conventions:
     noise_incidents_per_service: tuple[int, int] = (3, 7)
     modules_per_area: int = 0
     circleci_repos: tuple[str, ...] = ()
+    pagerduty: bool = False
     notes: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

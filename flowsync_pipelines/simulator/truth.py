@@ -234,11 +234,14 @@ def build_config(world: World, base_urls: dict[str, str]) -> dict[str, Any]:
         ("figma", "FIGMA_TOKEN", {"files": [f.key for f in world.timeline.figma_files]}, {}),
         ("jenkins", "JENKINS_TOKEN", {"jobs": world.jenkins_jobs()}, {}),
         ("circleci", "CIRCLECI_TOKEN", {"projects": world.circleci_projects()}, {}),
+        ("pagerduty", "PAGERDUTY_TOKEN", {"services": world.pagerduty_services()}, {}),
     ]
     sources = []
     for name, token_env, scopes, extra in source_specs:
         if name not in base_urls or (name == "circleci" and not scopes["projects"]):
             continue  # CircleCI only where a repository uses it (none in the demo)
+        if name == "pagerduty" and not scopes["services"]:
+            continue  # only an organisation that pages through PagerDuty (not the demo's)
         sources.append(
             {
                 "name": name,

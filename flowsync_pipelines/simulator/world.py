@@ -19,6 +19,7 @@ from .render_gitlab import GitlabRenderer
 from .render_jenkins import JenkinsRenderer
 from .render_jira import JiraRenderer
 from .render_linear import LinearRenderer
+from .render_pagerduty import PagerdutyRenderer
 from .render_sentry import SentryRenderer
 from .render_webhooks import ROUTES as WEBHOOK_ROUTES
 from .render_webhooks import Delivery, deliveries
@@ -299,6 +300,33 @@ class World:
     def circleci_jobs(self, workflow_id: str, as_of: datetime) -> list[dict[str, Any]] | None:
         """``GET /api/v2/workflow/{id}/job`` items; None for a workflow unknown at as_of."""
         return self._circleci.jobs(workflow_id, _utc(as_of))
+
+    # --- PagerDuty --------------------------------------------------------------------------
+
+    @cached_property
+    def _pagerduty(self) -> PagerdutyRenderer:
+        return PagerdutyRenderer(
+            self.organisation, self.timeline, self.seed, enabled=self.conventions.pagerduty
+        )
+
+    def pagerduty_services(self) -> list[str]:
+        """Service ids of the PagerDuty account, one per repository service; none when the
+        organisation does not page through PagerDuty (``conventions.pagerduty``)."""
+        return self._pagerduty.services()
+
+    def pagerduty_incidents(self, service_id: str | None, as_of: datetime) -> list[dict[str, Any]]:
+        """``GET /incidents`` items created by ``as_of`` (one service or all), oldest first."""
+        return self._pagerduty.incidents(service_id, _utc(as_of))
+
+    def pagerduty_log_entries(
+        self, incident_id: str, as_of: datetime
+    ) -> list[dict[str, Any]] | None:
+        """``GET /incidents/{id}/log_entries`` items, newest first; None if unknown at as_of."""
+        return self._pagerduty.log_entries(incident_id, _utc(as_of))
+
+    def pagerduty_webhooks(self, as_of: datetime) -> list[dict[str, Any]]:
+        """V3 webhook bodies of every incident change by ``as_of``, in time order."""
+        return self._pagerduty.webhook_events(_utc(as_of))
 
     # --- webhooks ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from flowsync_pipelines.sources import (  # noqa: F401
     jenkins,
     jira,
     linear,
+    pagerduty,
     sentry,
 )
 from flowsync_pipelines.sources.spec import (

@@ -91,9 +91,10 @@ class Provider:
     source: str  # the flowsync.yaml source type, and the landing ``source`` of its records
     authenticate: Authenticator
     delivery_headers: tuple[str, ...]  # first one present identifies the delivery
-    delivery_field: str | None = None  # top-level JSON field identifying it, if no header does
+    delivery_field: str | None = None  # JSON field identifying it, if no header does
     event_header: str | None = None
-    event_field: str | None = None  # top-level JSON field naming the event, if no header does
+    event_field: str | None = None  # JSON field naming the event, if no header does
+    # (a field is top-level, or a dotted path into objects: ``event.event_type``)
     known_events: frozenset[str] | None = None  # None: the tool has no fixed vocabulary
     kept_headers: tuple[str, ...] = ()  # headers worth storing; never a signature or a token
     secret_fields: tuple[str, ...] = ()  # body fields that carry the shared secret itself
@@ -117,8 +118,8 @@ class Provider:
     def event_type(self, inbound: Inbound) -> str:
         """The event name as the tool spells it, or ``unknown`` when the tool named none."""
         name = inbound.headers.get(self.event_header) if self.event_header else None
-        if not name and self.event_field and isinstance(inbound.document, dict):
-            value = inbound.document.get(self.event_field)
+        if not name and self.event_field:
+            value = _field(inbound.document, self.event_field)
             name = value if isinstance(value, str) else None
         return (name or UNKNOWN_EVENT).strip()[:MAX_EVENT_TYPE_CHARS] or UNKNOWN_EVENT
 
@@ -135,8 +136,8 @@ class Provider:
         is the best any receiver can do for such a tool.
         """
         candidates = [inbound.headers.get(header, "") for header in self.delivery_headers]
-        if self.delivery_field and isinstance(inbound.document, dict):
-            value = inbound.document.get(self.delivery_field)
+        if self.delivery_field:
+            value = _field(inbound.document, self.delivery_field)
             candidates.append(value if isinstance(value, str) else "")
         for candidate in candidates:
             value = candidate.strip()
@@ -220,6 +221,15 @@ def token_header(header: str) -> Authenticator:
         return None
 
     return authenticate
+
+
+def _field(document: Any, path: str) -> Any:
+    """The value at a dotted ``path`` of a JSON document; None when any step is missing."""
+    for name in path.split("."):
+        if not isinstance(document, dict):
+            return None
+        document = document.get(name)
+    return document
 
 
 def event_names(text: str) -> frozenset[str]:
