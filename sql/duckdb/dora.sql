@@ -35,8 +35,8 @@ deploys AS (
 ),
 lead AS (
     SELECT s.team, s.service, w.as_of_date, w.window_days, count(*) AS changes,
-        quantile_cont(epoch(c.deployed_at - c.first_commit_at) / 3600, 0.5) AS p50,
-        quantile_cont(epoch(c.deployed_at - c.first_commit_at) / 3600, 0.9) AS p90
+        quantile_cont((epoch(c.deployed_at) - epoch(c.first_commit_at)) / 3600, 0.5) AS p50,
+        quantile_cont((epoch(c.deployed_at) - epoch(c.first_commit_at)) / 3600, 0.9) AS p90
     FROM scope AS s CROSS JOIN win AS w
     JOIN rv_change AS c ON c.repository = s.repository AND c.deployed_at >= w.since
         AND c.deployed_at < w.as_of
@@ -44,8 +44,8 @@ lead AS (
 ),
 restore AS (
     SELECT s.team, s.service, w.as_of_date, w.window_days, count(*) AS restored,
-        quantile_cont(epoch(i.restored_at - i.first_seen_at) / 3600, 0.5) AS p50,
-        quantile_cont(epoch(i.restored_at - i.first_seen_at) / 3600, 0.9) AS p90
+        quantile_cont((epoch(i.restored_at) - epoch(i.first_seen_at)) / 3600, 0.5) AS p50,
+        quantile_cont((epoch(i.restored_at) - epoch(i.first_seen_at)) / 3600, 0.9) AS p90
     FROM scope AS s CROSS JOIN win AS w
     JOIN rv_incident AS i ON i.confidence >= 0.5 AND i.restored_at >= w.since AND i.restored_at < w.as_of
     JOIN rv_prod AS p ON p.deployment_id = i.deployment_id AND p.repository = s.repository

@@ -7,10 +7,10 @@ grid AS (SELECT t.team, d.* FROM teams AS t CROSS JOIN st_days AS d),
 reviews AS (
     -- pull requests merged in the 28 days, a review after the merge is no pickup
     SELECT g.team, g.as_of_date,
-        quantile_cont(epoch(c.picked_up_at - c.opened_at) / 3600, 0.5) FILTER (WHERE c.first_review_at <= c.merged_at) AS fr50,
-        quantile_cont(epoch(c.picked_up_at - c.opened_at) / 3600, 0.9) FILTER (WHERE c.first_review_at <= c.merged_at) AS fr90,
-        quantile_cont(epoch(c.merged_at - c.picked_up_at) / 3600, 0.5) FILTER (WHERE c.first_review_at <= c.merged_at) AS rv50,
-        quantile_cont(epoch(c.merged_at - c.picked_up_at) / 3600, 0.9) FILTER (WHERE c.first_review_at <= c.merged_at) AS rv90
+        quantile_cont((epoch(c.picked_up_at) - epoch(c.opened_at)) / 3600, 0.5) FILTER (WHERE c.first_review_at <= c.merged_at) AS fr50,
+        quantile_cont((epoch(c.picked_up_at) - epoch(c.opened_at)) / 3600, 0.9) FILTER (WHERE c.first_review_at <= c.merged_at) AS fr90,
+        quantile_cont((epoch(c.merged_at) - epoch(c.picked_up_at)) / 3600, 0.5) FILTER (WHERE c.first_review_at <= c.merged_at) AS rv50,
+        quantile_cont((epoch(c.merged_at) - epoch(c.picked_up_at)) / 3600, 0.9) FILTER (WHERE c.first_review_at <= c.merged_at) AS rv90
     FROM grid AS g JOIN rv_change AS c ON c.team = g.team AND c.merged_at < g.as_of
         AND c.merged_at >= g.as_of - INTERVAL 28 DAY
     GROUP BY ALL

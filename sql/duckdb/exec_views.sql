@@ -16,7 +16,7 @@ SELECT g.team, g.as_of_date,
     (SELECT count(*) FROM rv_prod AS p WHERE p.team = g.team AND p.succeeded_at >= g.since AND p.succeeded_at < g.as_of),
     (SELECT count(*) FROM rv_incident AS i WHERE i.team = g.team AND i.first_seen_at >= g.since AND i.first_seen_at < g.as_of),
     (SELECT count(*) FROM rv_incident AS i WHERE i.team = g.team AND i.restored_at >= g.since AND i.restored_at < g.as_of),
-    (SELECT quantile_cont(epoch(i.restored_at - i.first_seen_at) / 3600, 0.5) FROM rv_incident AS i
+    (SELECT quantile_cont((epoch(i.restored_at) - epoch(i.first_seen_at)) / 3600, 0.5) FROM rv_incident AS i
      WHERE i.team = g.team AND i.restored_at >= g.since AND i.restored_at < g.as_of),
     (SELECT count(*) FROM done AS x WHERE x.team = g.team AND x.as_of_date = g.as_of_date AND x.category = 'features'),
     (SELECT count(*) FROM done AS x WHERE x.team = g.team AND x.as_of_date = g.as_of_date AND x.category = 'defects'),

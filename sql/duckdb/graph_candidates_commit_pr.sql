@@ -53,7 +53,7 @@ features AS (
         EXISTS (SELECT 1 FROM branch_runs AS br WHERE br.pr_id = p.pr_id AND br.sha = p.sha)
             AS ci_branch,
         coalesce(c.person = pr.author_person, false) AS same_author,
-        (SELECT min(epoch(br.started_at - c.committed_at)) / 3600.0 FROM branch_runs AS br
+        (SELECT min((epoch(br.started_at) - epoch(c.committed_at))) / 3600.0 FROM branch_runs AS br
          WHERE br.pr_id = p.pr_id AND br.started_at >= c.committed_at) AS gap_next_push_h,
         c.committed_at < pr.opened_at AS before_open,
         len(list_intersect(c.ticket_keys, pr.ticket_keys)) > 0 AS key_overlap,

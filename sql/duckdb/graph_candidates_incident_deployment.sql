@@ -91,7 +91,7 @@ pairs AS (
             AND (starts_with(d.sha, coalesce(nullif(split_part(i.named_release, '@', 2), ''),
                                              i.named_release))
                  OR i.named_release = d.sha) AS release_match,
-        epoch(i.first_seen_at - d.succeeded_at) / 3600.0 AS hours_since
+        (epoch(i.first_seen_at) - epoch(d.succeeded_at)) / 3600.0 AS hours_since
     FROM inc AS i
     JOIN prod AS d
       ON d.succeeded_at <= i.first_seen_at
@@ -131,7 +131,7 @@ features AS (
         -- Events per hour since first seen, where the tool told how many (a polled issue, a
         -- later delivery); a freshly created issue's count of 1 says nothing yet.
         CASE WHEN i.event_count IS NOT NULL AND i.last_seen_at > i.first_seen_at
-             THEN i.event_count / greatest(epoch(i.last_seen_at - i.first_seen_at) / 3600.0, 1.0)
+             THEN i.event_count / greatest((epoch(i.last_seen_at) - epoch(i.first_seen_at)) / 3600.0, 1.0)
         END AS per_hour,
         CASE WHEN i.level IS NULL THEN 0.5
              WHEN lower(i.level) IN ('error', 'fatal', 'critical') THEN 1.0 ELSE 0.0 END

@@ -37,13 +37,13 @@ pairs AS (
 ),
 moves AS (
     SELECT p.pr_id, p.ticket_key,
-        min(abs(epoch(m.occurred_at - pr.opened_at))) FILTER (WHERE m.to_review) / 3600.0
+        min(abs((epoch(m.occurred_at) - epoch(pr.opened_at)))) FILTER (WHERE m.to_review) / 3600.0
             AS review_gap_h,
-        min(epoch(m.occurred_at - pr.merged_at)) FILTER (
+        min((epoch(m.occurred_at) - epoch(pr.merged_at))) FILTER (
             WHERE m.to_done AND m.occurred_at >= pr.merged_at - INTERVAL 30 MINUTE) / 3600.0
             AS done_gap_h,
         bool_or(m.person = pr.author_person AND (m.to_review OR m.to_done)) AS mover_author,
-        arg_min(m.event_id, (abs(epoch(m.occurred_at - pr.opened_at)), m.event_id))
+        arg_min(m.event_id, (abs((epoch(m.occurred_at) - epoch(pr.opened_at))), m.event_id))
             FILTER (WHERE m.to_review) AS review_event,
         arg_min(m.event_id, (m.occurred_at, m.event_id)) FILTER (
             WHERE m.to_done AND m.occurred_at >= pr.merged_at - INTERVAL 30 MINUTE) AS done_event
