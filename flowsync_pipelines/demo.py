@@ -19,7 +19,14 @@ import dagster as dg
 import yaml
 
 from flowsync_pipelines.audit.keys import generate_signing_key
-from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV, PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV
+from flowsync_pipelines.env import (
+    CONFIG_ENV,
+    DAGSTER_HOME_ENV,
+    HOME_ENV,
+    PSEUDONYM_KEY_ENV,
+    SIGNING_KEY_ENV,
+)
+from flowsync_pipelines.instance import prepare_dagster_home
 from flowsync_pipelines.sandbox import Sandbox, SandboxServer
 from flowsync_pipelines.sandbox.app import TOOLS
 from flowsync_pipelines.settings import Paths
@@ -133,6 +140,10 @@ def run_demo(
         last = (world.end - timedelta(days=1)).date().isoformat()
         progress(f"[3/4] materialising every asset for {first} … {last} in one backfill run")
         job = defs.resolve_job_def("daily_refresh")
+        if instance is None and not os.environ.get(DAGSTER_HOME_ENV):
+            # Like the Makefile: the run is recorded under the home, so a plain
+            # `flowsync demo --home DIR` (an installed wheel, no make) needs nothing prepared.
+            os.environ[DAGSTER_HOME_ENV] = str(prepare_dagster_home(home / "dagster").parent)
         instance = instance or dg.DagsterInstance.get()
         selection = None
         if upstream_of is not None:

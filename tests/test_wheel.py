@@ -1,5 +1,6 @@
-"""A wheel built from the project installs and works outside the checkout: it carries every SQL,
-Cypher, template and Dagster instance file, and the product's own loaders find them there."""
+"""A wheel built from the project installs into a fresh virtualenv and works outside the checkout:
+it carries every SQL, Cypher, template and Dagster instance file, the product's own loaders find
+them there, and ``flowsync demo --days 3`` runs from it with no environment prepared."""
 
 from __future__ import annotations
 
@@ -100,31 +101,67 @@ def test_the_wheel_carries_every_query_cypher_template_and_instance_file(wheel: 
     assert expected - names == set()
 
 
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with the wheel installed (not editable), and its dependencies resolved
+    by uv from the index (or uv's cache) as a user's install would: its ``bin`` directory."""
+    uv = Path(sys.executable).parent / "uv"  # the Makefile installs uv into the dev venv
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
+    python = str(venv / "bin" / "python")
+    for command in (
+        [str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)],
+        [str(uv), "pip", "install", "--quiet", "--python", python, str(wheel)],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    return venv / "bin"
+
+
+def _clean_env() -> dict[str, str]:
+    """No environment prepared by the Makefile or the tests: no FlowSync or Dagster variables."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("FLOWSYNC_", "DAGSTER_"))}
+
+
 def test_the_installed_wheel_reads_its_own_sql_outside_the_checkout(
-    wheel: Path, tmp_path: Path
+    installed: Path, tmp_path: Path
 ) -> None:
-    site = tmp_path / "site"
-    install = subprocess.run(
-        [*_PIP, "install", *_OFFLINE, "--target", str(site), str(wheel)],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stderr
-    # Dependencies come from this environment; the package itself only from the install.
-    env = {**os.environ, "PYTHONPATH": str(site)}
     work = tmp_path / "elsewhere"
     work.mkdir()
     probe = subprocess.run(
-        [sys.executable, "-c", _PROBE], cwd=work, env=env, capture_output=True, text=True
+        [str(installed / "python"), "-c", _PROBE],
+        cwd=work,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
     )
     assert probe.returncode == 0, probe.stderr
     found = json.loads(probe.stdout.splitlines()[-1])
 
-    installed = site / "flowsync_pipelines"
+    site = installed.parent / "lib"
     for key in ("package", "sql_dir", "cypher_dir", "instance", "template", "migrations"):
-        assert Path(found[key]).is_relative_to(installed), (key, found[key])
+        assert Path(found[key]).is_relative_to(site), (key, found[key])
     with warehouse.connect(tmp_path / "checkout.duckdb") as con:
         tables = con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
     assert found["tables"] == [t for (t,) in tables] and found["tables"]
     assert found["constraints"] == list(cypher("constraints"))
     assert found["metastore_revision"] == head_revision()
+
+
+def test_the_installed_wheel_runs_the_demo_with_nothing_prepared(
+    installed: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    demo = subprocess.run(
+        [str(installed / "flowsync"), "demo", "--days", "3", "--home", str(home)],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert "[4/4] done" in demo.stdout
+    assert (home / "dagster" / "dagster.yaml").is_file()  # the run was recorded under the home
+    assert list((home / "outbox").glob("*/*.md")), "no digest was written"
+    with warehouse.connect(home / "flowsync.duckdb", read_only=True) as con:
+        (signals,) = con.execute("SELECT count(*) FROM signals").fetchone()
+    assert signals > 0

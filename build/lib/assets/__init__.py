@@ -1,0 +1,1 @@
+"""Dagster assets: thin wiring from resources to the pure core, returning metadata."""

@@ -1,0 +1,10 @@
+-- Remove one window's rows from the role views below em_team_wip before they are recomputed.
+DELETE FROM dora WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE);
+DELETE FROM em_cycle_time WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE);
+DELETE FROM em_team_flow WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE);
+DELETE FROM em_attention WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE);
+DELETE FROM engineer_items WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE);
+DELETE FROM pm_progress WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE);
+DELETE FROM pm_items WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE);
+DELETE FROM exec_team_weekly WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE);
+DELETE FROM exec_investment WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE);

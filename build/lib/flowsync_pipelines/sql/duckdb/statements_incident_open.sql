@@ -1,0 +1,15 @@
+-- Fact: an incident first seen before the end of the day and not resolved or ignored by then
+-- (a resolution without a time counts from the last time the incident was seen).
+SELECT
+    d.as_of_date,
+    t.team,
+    'incident' AS subject_type, i.entity_id AS subject_id,
+    NULL AS object_type, NULL AS object_id,
+    to_json({first_seen_at: strftime(i.first_seen_at, '%Y-%m-%dT%H:%M:%SZ'), level: i.level,
+             project: i.project}) AS params,
+    1.0 AS confidence,
+    [i.first_event] AS evidence,
+    [i.url] AS citations
+FROM st_incident AS i
+JOIN st_days AS d ON i.first_seen_at < d.as_of AND i.closed_at >= d.as_of
+LEFT JOIN st_repo_team AS t ON split_part(t.repository, '/', -1) = i.project

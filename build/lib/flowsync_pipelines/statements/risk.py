@@ -1,0 +1,599 @@
+"""Predicted risks of plans and incidents: ``sprint_at_risk``, ``epic_at_risk`` and
+``incident_slow_to_restore``.
+
+All reuse :mod:`.predict`'s machinery: daily (or hourly) snapshots of each subject while its
+outcome was unknown, every feature read from what preceded the snapshot's time; weekly refits
+on outcomes settled before the Monday of the as-of day's week (:func:`fit_before`); calibrated
+learners with a prior when history is short; versions hashed from the training window, rows
+and settings (loaded from the model store when stored); each version announced with
+:func:`model_fitted`; a calibration report on the latest out-of-time window.
+
+Sprints, epics and incidents are few (an organisation ends a handful of sprints a month), so a
+fitted model is also shrunk towards the base rate by
+``prior_strength / (outcomes + prior_strength)`` (``params.shrinkage``): with 10 settled sprints
+and the default strength of 20, two thirds of every probability is the prior.
+
+- ``sprint_at_risk``: a sprint's scope (tickets planned into it, created before its end) is not
+  all done by its end date; known at the end date.
+- ``epic_at_risk``: the same of an epic (a Linear project) with a due date: its children created
+  before the end of the due date (UTC) are not all done by then. Sprints and epics are both
+  plans, read by the same snapshots and features (``plan_id`` is the sprint or the epic).
+- ``incident_slow_to_restore``: an incident is not resolved within ``restore_hours`` of first
+  seen; restored means a dated ``resolved`` event (Sentry's issue-details activity or its
+  webhook). A listed Sentry issue that is resolved carries no time: its outcome is unknown and it
+  is left out, and while the history holds fewer than ``min_dated`` dated resolutions the kind
+  states nothing (every incident would look slow).
+
+What a snapshot reads of the future, and why it is bounded: a sprint's members are the
+tracker's sprint field as the graph holds it (a Jira issue carried into the next sprint keeps
+both; an epic's children are its tickets' parent field), but only tickets created before the
+snapshot count, and their status is their latest status event before it; a due date (Jira's
+``duedate``, Linear's ``targetDate``) is a plan, not an outcome, read as the latest event says;
+an incident's "resolved without a date" reads the status its events carried before the day.
+Users affected is not a feature: Sentry's ``user_count`` is the current total, which would leak
+the future.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from flowsync_pipelines.statements.calibration import CalibrationReport, calibration_report
+from flowsync_pipelines.statements.models import model_fitted
+from flowsync_pipelines.statements.predict import (
+    CALIBRATIONS,
+    DAY,
+    LEARNERS,
+    ROW_SCHEMA,
+    Fitted,
+    _codes,
+    _count_before,
+    _seconds,
+    fit,
+    midnight,
+    monday,
+    shrunk,
+)
+
+if TYPE_CHECKING:
+    from flowsync_pipelines.statements.store import ModelStore
+
+SPRINT_KIND = "sprint_at_risk"
+EPIC_KIND = "epic_at_risk"
+INCIDENT_KIND = "incident_slow_to_restore"
+SPRINT_FEATURES = (
+    "scope",
+    "added_since_start",
+    "done_fraction",
+    "elapsed_fraction",
+    "days_left",
+    "board_miss_rate",
+)
+INCIDENT_FEATURES = (
+    "age_hours",
+    "level",
+    "events_so_far",
+    "deployed_since",
+    "project_open",
+    "project_slow_rate",
+)
+LEVELS = {"fatal": 3.0, "critical": 3.0, "error": 2.0, "warning": 1.0, "info": 0.0, "debug": 0.0}
+INCIDENT_SNAPSHOTS = 8  # training snapshots per incident, evenly over its threshold
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    """Settings of a risk kind (all but ``report_days`` hash into the model version).
+
+    Attributes:
+        min_rows: fewer training snapshots (or < 8 of either class): the prior.
+        min_probability: claims below this are not made.
+        learner: ``logistic`` (few outcomes: a regression generalises) or ``gradient_boosting``.
+        c: inverse L2 strength of the logistic regression.
+        calibration: as :class:`~.predict.StallSettings`.
+        positive_weight: training weight of a positive example.
+        prior_strength: outcomes' worth of prior a fitted model is shrunk towards.
+        report_days: length of the latest out-of-time window the calibration report scores.
+    """
+
+    min_rows: int = 40
+    min_probability: float = 0.5
+    learner: str = "logistic"
+    c: float = 1.0
+    calibration: str = "sigmoid"
+    positive_weight: float = 1.0
+    prior_strength: float = 20.0
+    report_days: int = 28
+
+    def __post_init__(self) -> None:
+        if self.learner not in LEARNERS or self.calibration not in CALIBRATIONS:
+            msg = (
+                f"{type(self).__name__}: learner {self.learner!r}, calibration {self.calibration!r}"
+            )
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class SprintSettings(RiskSettings):
+    """``sprint_at_risk`` settings (see :class:`RiskSettings`)."""
+
+
+@dataclass(frozen=True)
+class EpicSettings(RiskSettings):
+    """``epic_at_risk`` settings (see :class:`RiskSettings`)."""
+
+
+@dataclass(frozen=True)
+class IncidentSettings(RiskSettings):
+    """``incident_slow_to_restore`` settings; ``restore_hours``: restored later than this after
+    first seen is slow; ``min_dated``: dated resolutions the history needs before any claim."""
+
+    restore_hours: float = 24.0
+    min_dated: int = 8
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """Training rows: each snapshot's subject (a row of the subjects' frame), features, outcome
+    and when that outcome settled (seconds)."""
+
+    subject: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    settled: np.ndarray
+    first: date | None
+
+    def mask(self, start: date | None, end: date) -> np.ndarray:
+        low = -np.inf if start is None else midnight(start).timestamp()
+        return (self.settled >= low) & (self.settled < midnight(end).timestamp())
+
+    def fit_before(
+        self,
+        kind: str,
+        cutoff: date,
+        settings: RiskSettings,
+        features: tuple[str, ...],
+        store: ModelStore | None = None,
+    ) -> Fitted:
+        """The model of outcomes settled before ``cutoff`` (loaded from ``store`` when stored
+        there), shrunk by its outcomes, announced."""
+        m = self.mask(None, cutoff)
+        window = (self.first or cutoff, cutoff)
+        fitted = fit(
+            self.x[m], self.y[m], window, settings, features, statement_kind=kind, store=store
+        )
+        fitted = shrunk(fitted, len(np.unique(self.subject[m])), settings.prior_strength)
+        model_fitted(kind, fitted, window, settings, features)
+        return fitted
+
+    def report(self, kind: str, model: Fitted, start: date, end: date) -> CalibrationReport:
+        m = self.mask(start, end)
+        p = model.predict(self.x[m])
+        return calibration_report(
+            kind, p, self.y[m], (start, end), model.version, model.kind, subjects=self.subject[m]
+        )
+
+
+def _weekly(
+    snaps: Snapshots,
+    kind: str,
+    settings: RiskSettings,
+    features: tuple[str, ...],
+    start: date,
+    end: date,
+    claims: Callable[[date, Fitted], list[dict]],
+    store: ModelStore | None,
+) -> tuple[pl.DataFrame, CalibrationReport]:
+    """Rows of the as-of days ``[start, end)`` from ``claims(day, model)``, each day's model
+    fitted on outcomes settled before its week's Monday; and the latest out-of-time report."""
+    models: dict[date, Fitted] = {}
+    out: list[dict] = []
+    day = start
+    while day < end:
+        cutoff = monday(day)
+        if cutoff not in models:
+            models[cutoff] = snaps.fit_before(kind, cutoff, settings, features, store)
+        out.extend(claims(day, models[cutoff]))
+        day += DAY
+    report_start = monday(end - timedelta(days=settings.report_days))
+    model = models.get(report_start) or snaps.fit_before(
+        kind, report_start, settings, features, store
+    )
+    return pl.DataFrame(out, schema=ROW_SCHEMA), snaps.report(kind, model, report_start, end)
+
+
+def _params(model: Fitted, **extra: object) -> str:
+    return json.dumps(
+        {
+            **extra,
+            "model": model.kind,
+            "training_rows": model.rows,
+            "base_rate": round(model.positive_rate, 4),
+            "shrinkage": model.shrinkage if model.model is not None else 1.0,
+        }
+    )
+
+
+# --- sprint_at_risk --------------------------------------------------------------------------
+
+
+def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFrame) -> pl.DataFrame:
+    """Per snapshot (``row``: a sprint's index, ``at``: its time) the scope then (tickets of the
+    sprint created before ``at``), how many were added after its scope was set, how many were
+    done by their latest status event before ``at``, and those events (evidence)."""
+    members = tickets.select("plan_id", "ticket_id", "created_at", "url").unique(
+        ["plan_id", "ticket_id"], keep="last", maintain_order=True
+    )
+    # One status event per ticket and instant (a tracker may log two at once, e.g. Linear's
+    # "transitioned" and "completed"): the greatest event id, as the SQL's arg_max does, so
+    # that the evidence never depends on row order.
+    status = (
+        tickets.select("ticket_id", "occurred_at", "category", "event_id")
+        .sort("ticket_id", "occurred_at", "event_id")
+        .unique(["ticket_id", "occurred_at"], keep="last", maintain_order=True)
+        .sort("occurred_at", "ticket_id")
+    )
+    base = snap.join(
+        sprints.select(pl.int_range(pl.len()).alias("row"), "entity_id", "scoped_at"),
+        on="row",
+    )
+    scope = (
+        base.join(members, left_on="entity_id", right_on="plan_id")
+        .filter(pl.col("created_at") < pl.col("at"))
+        .sort("at")
+        .join_asof(
+            status,
+            left_on="at",
+            right_on="occurred_at",
+            by="ticket_id",
+            strategy="backward",
+            allow_exact_matches=False,  # an event at the snapshot's instant is not before it
+            check_sortedness=False,  # sorted above; polars cannot check within "by" groups
+        )
+    )
+    per = scope.group_by("snap").agg(
+        pl.len().alias("scope"),
+        (pl.col("created_at") > pl.col("scoped_at")).sum().alias("added"),
+        (pl.col("category") == "done").sum().alias("done"),
+        pl.col("event_id").drop_nulls().sort().alias("events"),
+        pl.col("url").drop_nulls().unique().sort().alias("urls"),
+    )
+    return snap.join(per, on="snap", how="left").with_columns(
+        pl.col("scope", "added", "done").fill_null(0)
+    )
+
+
+def _sprint_snapshots(
+    sprints: pl.DataFrame, tickets: pl.DataFrame, as_of: float
+) -> tuple[Snapshots, np.ndarray, np.ndarray]:
+    """Training snapshots of every sprint started before ``as_of`` (at noon of each of its
+    days before its end date) with its outcome; and per sprint its outcome and end (seconds)."""
+    started = _seconds(sprints["started_at"].to_list())
+    ends = _seconds(sprints["ends_at"].to_list())
+    n = len(started)
+    if n == 0:
+        empty = np.zeros(0)
+        return Snapshots(empty.astype(int), np.zeros((0, 6)), empty, empty, None), empty, empty
+    # Outcomes: the scope at the end date, each ticket's status by then (inf: not known yet).
+    at_end = pl.DataFrame(
+        {"snap": np.arange(n), "row": np.arange(n), "at_s": ends},
+        schema={"snap": pl.Int64, "row": pl.Int64, "at_s": pl.Float64},
+    )
+    state = _sprint_state(sprints, tickets, _with_at(at_end)).sort("snap")
+    missed = (state["scope"] > state["done"]).to_numpy().astype(float)
+    known = ends <= as_of
+    days = np.ceil((ends - started) / 86400).astype(int)
+    row = np.repeat(np.arange(n), days)
+    at = started[row] + (np.concatenate([np.arange(d) for d in days]) + 0.5) * 86400
+    keep = (at < ends[row]) & (at < as_of)
+    row, at = row[keep], at[keep]
+    x, frame = _sprint_features(sprints, tickets, row, at, ends, missed, known)
+    nonempty = frame["scope"].to_numpy() > 0
+    snaps = Snapshots(
+        subject=row[nonempty],
+        x=x[nonempty],
+        y=missed[row][nonempty],
+        settled=np.where(known, ends, np.inf)[row][nonempty],
+        first=sprints["started_at"].min().date() if n else None,  # type: ignore[union-attr]
+    )
+    return snaps, missed, ends
+
+
+def _with_at(snap: pl.DataFrame) -> pl.DataFrame:
+    return snap.with_columns(
+        pl.from_epoch((pl.col("at_s") * 1_000_000).cast(pl.Int64), time_unit="us")
+        .dt.replace_time_zone("UTC")
+        .alias("at")
+    )
+
+
+def _sprint_features(
+    sprints: pl.DataFrame,
+    tickets: pl.DataFrame,
+    row: np.ndarray,
+    at: np.ndarray,
+    ends: np.ndarray,
+    missed: np.ndarray,
+    known: np.ndarray,
+) -> tuple[np.ndarray, pl.DataFrame]:
+    """Features of (sprint, time) pairs from what preceded each time, and the state frame."""
+    snap = _with_at(pl.DataFrame({"snap": np.arange(len(row)), "row": row, "at_s": at}))
+    state = _sprint_state(sprints, tickets, snap).sort("snap")
+    started = _seconds(sprints["started_at"].to_list())
+    board = np.asarray(_codes(sprints["board"].to_list()))
+    settled = np.where(known, ends, np.inf)
+    missed_at = np.where(missed > 0, settled, np.inf)
+    past = _count_before(board, settled, board[row], at)
+    past_missed = _count_before(board, missed_at, board[row], at)
+    scope = state["scope"].to_numpy().astype(float)
+    done = state["done"].to_numpy().astype(float)
+    x = np.column_stack(
+        [
+            scope,
+            state["added"].to_numpy().astype(float),
+            np.where(scope > 0, done / np.maximum(scope, 1), 0.0),
+            (at - started[row]) / (ends[row] - started[row]),
+            (ends[row] - at) / 86400,
+            (past_missed + 1) / (past + 2),  # the board's past misses, shrunk to one half
+        ]
+    )
+    return (x if len(row) else np.zeros((0, len(SPRINT_FEATURES)))), state
+
+
+def predict_sprints(
+    sprints: pl.DataFrame,
+    tickets: pl.DataFrame,
+    start: date,
+    end: date,
+    settings: SprintSettings | None = None,
+    *,
+    store: ModelStore | None = None,
+) -> tuple[pl.DataFrame, CalibrationReport]:
+    """``sprint_at_risk`` rows for the as-of days ``[start, end)`` and the calibration report
+    of the latest out-of-time window before ``end``."""
+    return _predict_plans(
+        SPRINT_KIND, "sprint", sprints, tickets, start, end, settings or SprintSettings(), store
+    )
+
+
+def predict_epics(
+    epics: pl.DataFrame,
+    tickets: pl.DataFrame,
+    start: date,
+    end: date,
+    settings: EpicSettings | None = None,
+    *,
+    store: ModelStore | None = None,
+) -> tuple[pl.DataFrame, CalibrationReport]:
+    """``epic_at_risk`` rows for the as-of days ``[start, end)`` and the calibration report of
+    the latest out-of-time window before ``end``: an epic (a Linear project) with a due date is
+    a plan like a sprint, its children the scope, the end of its due date the end."""
+    return _predict_plans(
+        EPIC_KIND, "epic", epics, tickets, start, end, settings or EpicSettings(), store
+    )
+
+
+def _predict_plans(
+    kind: str,
+    subject_type: str,
+    plans: pl.DataFrame,
+    tickets: pl.DataFrame,
+    start: date,
+    end: date,
+    settings: RiskSettings,
+    store: ModelStore | None,
+) -> tuple[pl.DataFrame, CalibrationReport]:
+    """Rows of a plan kind (one row of ``plans`` per sprint or epic, ``tickets`` its scope's
+    status events) and its calibration report."""
+    as_of_end = midnight(end).timestamp()
+    snaps, missed, ends = _sprint_snapshots(plans, tickets, as_of_end)
+    started = _seconds(plans["started_at"].to_list())
+    known = ends <= as_of_end
+    info = plans.select("entity_id", "team", "start_event", "url", "ends_on").to_dicts()
+    # Every as-of day's active sprints, featured in one pass (a pass per day re-joined every
+    # ticket for each day: quadratic over a year's import). A feature counts only outcomes
+    # settled strictly before its snapshot, so one ``known`` serves every day.
+    n_days = (end - start).days
+    as_ofs = np.array([midnight(start + (k + 1) * DAY).timestamp() for k in range(n_days)])
+    active_by_day = [np.flatnonzero((started < a) & (ends > a)) for a in as_ofs]
+    bounds = np.concatenate([[0], np.cumsum([len(a) for a in active_by_day])]).astype(int)
+    pairs = np.concatenate([np.zeros(0, dtype=int), *active_by_day])
+    x_all, state_all = _sprint_features(
+        plans, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), ends, missed, known
+    )
+
+    def claims(day: date, model: Fitted) -> list[dict]:
+        k = (day - start).days
+        lo, hi = bounds[k], bounds[k + 1]
+        if lo == hi:
+            return []
+        active, x, state = pairs[lo:hi], x_all[lo:hi], state_all.slice(lo, hi - lo)
+        probs = model.predict(x)
+        out = []
+        for i, prob, s in zip(active, probs, state.iter_rows(named=True), strict=True):
+            # Nothing left to do, nothing to name: a plan whose scope is all done is not
+            # claimed at risk (scope added later is the next day's news).
+            if prob < settings.min_probability or s["done"] >= s["scope"]:
+                continue
+            plan = info[i]
+            out.append(
+                {
+                    "as_of_date": day,
+                    "team": plan["team"],
+                    "subject_type": subject_type,
+                    "subject_id": plan["entity_id"],
+                    "object_type": None,
+                    "object_id": None,
+                    "params": _params(
+                        model,
+                        ends_on=plan["ends_on"].isoformat(),
+                        scope=s["scope"],
+                        not_done=s["scope"] - s["done"],
+                    ),
+                    "confidence": float(prob),
+                    "evidence": [plan["start_event"], *s["events"]],
+                    "citations": [c for c in [plan["url"], *s["urls"]] if c],
+                    "model_version": model.version,
+                }
+            )
+        return out
+
+    return _weekly(snaps, kind, settings, SPRINT_FEATURES, start, end, claims, store)
+
+
+# --- incident_slow_to_restore ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Incidents:
+    first_seen: np.ndarray
+    resolved: np.ndarray  # inf while not resolved (or resolved without a date)
+    dated: np.ndarray  # whether the outcome can be known (not resolved without a date)
+    project: np.ndarray
+    level: np.ndarray
+    slow: np.ndarray
+    settled: np.ndarray  # first seen + threshold; inf when undated
+    event_key: np.ndarray  # each incident event's incident (codes shared with the incidents)
+    event_at: np.ndarray
+    deploy_project: np.ndarray
+    deploy_at: np.ndarray
+
+
+def _incidents(
+    incidents: pl.DataFrame, events: pl.DataFrame, as_of: float, threshold_s: float
+) -> _Incidents:
+    first = _seconds(incidents["first_seen_at"].to_list())
+    resolved = _seconds(incidents["resolved_at"].to_list())
+    resolved = np.where(resolved < as_of, resolved, np.inf)
+    dated = ~incidents["undated"].to_numpy().astype(bool)
+    slow = (resolved > first + threshold_s).astype(float)
+    settled = np.where(dated & (first + threshold_s <= as_of), first + threshold_s, np.inf)
+    ids = incidents["entity_id"].to_list()
+    inc_events = events.filter(pl.col("kind") == "event")
+    deploys = events.filter(pl.col("kind") == "deployment")
+    # Incident i's events carry code i; projects share codes with the deployments' projects.
+    codes = (
+        inc_events["key"]
+        .replace_strict(ids, list(range(len(ids))), default=-1, return_dtype=pl.Int64)
+        .to_numpy()
+    )
+    pcodes = np.asarray(_codes([*incidents["project"].to_list(), *deploys["key"].to_list()]))
+    return _Incidents(
+        first_seen=first,
+        resolved=resolved,
+        dated=dated,
+        project=pcodes[: len(ids)],
+        level=np.array([LEVELS.get(v, 1.0) for v in incidents["level"].to_list()]),
+        slow=slow,
+        settled=settled,
+        event_key=codes,
+        event_at=_seconds(inc_events["occurred_at"].to_list()),
+        deploy_project=pcodes[len(ids) :],
+        deploy_at=_seconds(deploys["occurred_at"].to_list()),
+    )
+
+
+def _incident_features(inc: _Incidents, index: np.ndarray, at: np.ndarray) -> np.ndarray:
+    if not len(index):
+        return np.zeros((0, len(INCIDENT_FEATURES)))
+    project = inc.project[index]
+    events = _count_before(inc.event_key, inc.event_at, index, at)
+    deployed = _count_before(inc.deploy_project, inc.deploy_at, project, at) - _count_before(
+        inc.deploy_project, inc.deploy_at, project, inc.first_seen[index]
+    )
+    opened = _count_before(inc.project, inc.first_seen, project, at)
+    closed = _count_before(inc.project, inc.resolved, project, at)
+    slow_at = np.where(inc.slow > 0, inc.settled, np.inf)
+    known = _count_before(inc.project, inc.settled, project, at)
+    slow = _count_before(inc.project, slow_at, project, at)
+    return np.column_stack(
+        [
+            (at - inc.first_seen[index]) / 3600,
+            inc.level[index],
+            events,
+            (deployed > 0).astype(float),
+            opened - closed - 1,  # other incidents of the project open then
+            (slow + 1) / (known + 2),  # the project's past slow restores, shrunk to one half
+        ]
+    )
+
+
+def predict_incidents(
+    incidents: pl.DataFrame,
+    events: pl.DataFrame,
+    start: date,
+    end: date,
+    settings: IncidentSettings | None = None,
+    *,
+    store: ModelStore | None = None,
+) -> tuple[pl.DataFrame, CalibrationReport]:
+    """``incident_slow_to_restore`` rows for the as-of days ``[start, end)`` and the
+    calibration report of the latest out-of-time window before ``end``."""
+    settings = settings or IncidentSettings()
+    threshold = settings.restore_hours * 3600
+    inc = _incidents(incidents, events, midnight(end).timestamp(), threshold)
+    n = len(inc.first_seen)
+    k = INCIDENT_SNAPSHOTS
+    index = np.repeat(np.arange(n), k)
+    at = inc.first_seen[index] + (np.tile(np.arange(k), n) + 0.5) * threshold / k
+    keep = (at < inc.resolved[index]) & np.isfinite(inc.settled[index])
+    index, at = index[keep], at[keep]
+    first = incidents["first_seen_at"].min()
+    snaps = Snapshots(
+        subject=index,
+        x=_incident_features(inc, index, at),
+        y=inc.slow[index],
+        settled=inc.settled[index],
+        first=first.date() if first is not None else None,  # type: ignore[union-attr]
+    )
+    info = incidents.select("entity_id", "team", "first_event", "url", "first_seen_at").to_dicts()
+    dated_resolutions = np.where(np.isfinite(inc.resolved), inc.resolved, np.inf)
+
+    def claims(day: date, model: Fitted) -> list[dict]:
+        as_of = midnight(day + DAY).timestamp()
+        # No claim until restorations are dated often enough to tell slow from fast.
+        if (dated_resolutions < midnight(monday(day)).timestamp()).sum() < settings.min_dated:
+            return []
+        open_ = np.flatnonzero(
+            (inc.first_seen < as_of)
+            & (inc.resolved >= as_of)
+            & inc.dated
+            & (as_of - inc.first_seen < threshold)
+        )
+        if not len(open_):
+            return []
+        probs = model.predict(_incident_features(inc, open_, np.full(len(open_), as_of)))
+        out = []
+        for i, prob in zip(open_, probs, strict=True):
+            if prob < settings.min_probability:
+                continue
+            row = info[i]
+            out.append(
+                {
+                    "as_of_date": day,
+                    "team": row["team"],
+                    "subject_type": "incident",
+                    "subject_id": row["entity_id"],
+                    "object_type": None,
+                    "object_id": None,
+                    "params": _params(
+                        model,
+                        restore_hours=settings.restore_hours,
+                        first_seen_at=row["first_seen_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    ),
+                    "confidence": float(prob),
+                    "evidence": [row["first_event"]],
+                    "citations": [row["url"]],
+                    "model_version": model.version,
+                }
+            )
+        return out
+
+    return _weekly(snaps, INCIDENT_KIND, settings, INCIDENT_FEATURES, start, end, claims, store)

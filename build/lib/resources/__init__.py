@@ -1,0 +1,1 @@
+"""Typed Dagster resources: the edges between FlowSync and the outside world."""
