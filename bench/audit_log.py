@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from flowsync_pipelines.audit import AuditLog, verify_log
 from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE, public_bytes, publish_public_key
-from flowsync_pipelines.metadata import AUDIT_TABLES, MetadataStore
+from flowsync_pipelines.metadata import MetadataStore
 
 
 def statement(i: int) -> tuple[str, str, dict]:
@@ -100,9 +100,7 @@ def embedded_postgres(directory: Path) -> Iterator[str]:
 
 
 def run(url: str, args: argparse.Namespace, home: Path) -> None:
-    store = MetadataStore(url)
-    for table in reversed(AUDIT_TABLES):
-        table.drop(store.engine, checkfirst=True)
+    store = MetadataStore(url)  # a new store in a temporary directory, migrated to head
     key = Ed25519PrivateKey.generate()
     log = AuditLog(store.engine, key)
     started, cpu = time.perf_counter(), cpu_seconds()

@@ -99,9 +99,14 @@ def deployment(world: World, tmp_path: Path) -> Iterator[Deployment]:
     yield from deploy(world, tmp_path / "home")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def full_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """The whole demo period materialised once, shared by the read-only tests of a module."""
+    """The whole demo period materialised once for the session.
+
+    Tests read it, or re-materialise parts of it in place, which changes nothing (re-running
+    anything is idempotent; the graph and identity tests check exactly that). A test that
+    changes data works on a copy of the DuckDB file.
+    """
     for deployment in deploy(world, tmp_path_factory.mktemp("full") / "home"):
         first = world.start.date()
         last = (world.end - timedelta(days=1)).date()

@@ -168,13 +168,13 @@ class ConnectorContract:
         faults = Faults(
             error_rate=0.2,
             error_kinds=("429", "502", "slow", "truncated"),
-            slow_s=0.6,
+            slow_s=0.4,
             retry_after_s=0,
             seed=11,
         )
         deployment = make(faults=faults)
         _, stats = deployment.sync(
-            timeout_s=0.3, max_attempts=15, backoff_base_s=0.01, page_size=self.fault_page_size
+            timeout_s=0.15, max_attempts=15, backoff_base_s=0.01, page_size=self.fault_page_size
         )
         assert stats.retries > 0
         assert deployment.landed() == versions(self.expected(world, world.end))

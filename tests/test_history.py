@@ -76,7 +76,7 @@ def test_import_runs_one_run_per_month_and_reports_what_it_does_not_keep(
     deployment, tmp_path, monkeypatch
 ):
     world = deployment.world
-    start = world.start.date() + timedelta(days=10)  # history before start_date exists
+    start = world.start.date() + timedelta(days=24)  # history before start_date exists
     # Two windows: to the end of start's month, then four days of the next (days after the
     # import exist: the world runs on for weeks).
     until = date(start.year + start.month // 12, start.month % 12 + 1, 4)

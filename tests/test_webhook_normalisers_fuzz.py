@@ -60,7 +60,7 @@ JSON = st.recursive(
 DOCUMENTS = st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=8)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kinds=st.lists(st.sampled_from(WEBHOOK_KINDS), min_size=1, max_size=4),
     documents=st.lists(st.one_of(DOCUMENTS, JSON), min_size=1, max_size=6),
@@ -135,7 +135,7 @@ def test_every_seed_delivery_gives_an_event():
         assert result.signals.height >= 1, (kind, result.quarantine.to_dicts())
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_valid_deliveries_with_a_part_replaced_are_normalised_or_accounted_for(
     data: st.DataObject,

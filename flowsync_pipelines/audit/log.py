@@ -86,6 +86,10 @@ class AuditEntry:
 
 
 ENTRY_COLUMNS = tuple(c.name for c in audit_log.columns)
+_SQLITE_INSERT = (
+    f"INSERT INTO {audit_log.name} ({', '.join(ENTRY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)})"
+)
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -337,10 +341,14 @@ class AuditLog:
         head_key: str,
         new_key: bytes | None = None,
     ) -> None:
-        conn.execute(
-            audit_log.insert(),
-            [{name: getattr(e, name) for name in ENTRY_COLUMNS} for e in entries],
-        )
+        rows = [tuple(getattr(e, name) for name in ENTRY_COLUMNS) for e in entries]
+        if conn.dialect.name == "sqlite":
+            # The driver's executemany: SQLAlchemy's per-row parameter handling cost more than
+            # the inserts themselves on a years-long import (every column is a plain str or int).
+            conn.exec_driver_sql(_SQLITE_INSERT, rows)
+        else:  # psycopg2: SQLAlchemy batches the rows into multi-VALUES statements
+            named = [dict(zip(ENTRY_COLUMNS, row, strict=True)) for row in rows]
+            conn.execute(audit_log.insert(), named)
         last = entries[-1]
         conn.execute(
             audit_head.update()

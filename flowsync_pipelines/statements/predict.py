@@ -481,8 +481,9 @@ def predict_stalls(
     hist = history(prs, reviews, end, settings)
     seen = hist.seen
     rows = seen.frame.select("team", "entity_id", "opened_event", "url").to_dicts()
-    out = []
     models: dict[date, Fitted] = {}
+    # (day, refit Monday, candidate pull requests, as-of time) of each day with candidates
+    pending: list[tuple[date, date, np.ndarray, float]] = []
     day = start
     while day < end:
         as_of = midnight(day + DAY).timestamp()
@@ -492,39 +493,58 @@ def predict_stalls(
             models[cutoff] = hist.fit_before(cutoff, settings, store)
             window = (hist.first if hist.first is not None else cutoff, cutoff)
             model_fitted(KIND, models[cutoff], window, settings, FEATURES)
-        model = models[cutoff]
         candidates = np.flatnonzero(
             (seen.opened < as_of) & (seen.ended >= as_of) & (as_of - seen.opened < horizon_s)
         )
         if len(candidates):
-            probs = model.predict(_features(seen, candidates, np.full(len(candidates), as_of)))
-            for i, prob in zip(candidates, probs, strict=True):
-                if prob < settings.min_probability:
-                    continue
-                p = rows[i]
-                out.append(
-                    {
-                        "as_of_date": day,
-                        "team": p["team"],
-                        "subject_type": "pull_request",
-                        "subject_id": p["entity_id"],
-                        "object_type": None,
-                        "object_id": None,
-                        "params": json.dumps(
-                            {
-                                "horizon_days": settings.horizon_days,
-                                "model": model.kind,
-                                "training_rows": model.rows,
-                                "base_rate": round(model.positive_rate, 4),
-                            }
-                        ),
-                        "confidence": float(prob),
-                        "evidence": [p["opened_event"]],
-                        "citations": [p["url"]],
-                        "model_version": model.version,
-                    }
-                )
+            pending.append((day, cutoff, candidates, as_of))
         day += DAY
+    # One prediction per model over all its days (a row's probability does not depend on the
+    # others in its batch; per-day calls cost more than the predictions on long windows).
+    probabilities: list[np.ndarray] = [np.empty(0)] * len(pending)
+    for cutoff, model in models.items():
+        batch = [k for k, (_, c, _, _) in enumerate(pending) if c == cutoff]
+        if not batch:
+            continue
+        features = np.concatenate(
+            [
+                _features(seen, pending[k][2], np.full(len(pending[k][2]), pending[k][3]))
+                for k in batch
+            ]
+        )
+        probs = model.predict(features)
+        bounds = np.cumsum([0, *(len(pending[k][2]) for k in batch)])
+        for k, lo, hi in zip(batch, bounds[:-1], bounds[1:], strict=True):
+            probabilities[k] = probs[lo:hi]
+    out = []
+    for (day, cutoff, candidates, _), probs in zip(pending, probabilities, strict=True):
+        model = models[cutoff]
+        for i, prob in zip(candidates, probs, strict=True):
+            if prob < settings.min_probability:
+                continue
+            p = rows[i]
+            out.append(
+                {
+                    "as_of_date": day,
+                    "team": p["team"],
+                    "subject_type": "pull_request",
+                    "subject_id": p["entity_id"],
+                    "object_type": None,
+                    "object_id": None,
+                    "params": json.dumps(
+                        {
+                            "horizon_days": settings.horizon_days,
+                            "model": model.kind,
+                            "training_rows": model.rows,
+                            "base_rate": round(model.positive_rate, 4),
+                        }
+                    ),
+                    "confidence": float(prob),
+                    "evidence": [p["opened_event"]],
+                    "citations": [p["url"]],
+                    "model_version": model.version,
+                }
+            )
     report_start = refit_monday(end - timedelta(days=settings.report_days), settings.refit_weeks)
     model = models.get(report_start) or hist.fit_before(report_start, settings, store)
     return pl.DataFrame(out, schema=ROW_SCHEMA), hist.report(model, report_start, end)

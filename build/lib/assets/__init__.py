@@ -1,1 +1,0 @@
-"""Dagster assets: thin wiring from resources to the pure core, returning metadata."""

@@ -1,2 +1,0 @@
-// One node's scrubbed $properties (the others are left as they are).
-MATCH (n) WHERE elementId(n) = $element_id SET n += $properties

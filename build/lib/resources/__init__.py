@@ -1,1 +1,0 @@
-"""Typed Dagster resources: the edges between FlowSync and the outside world."""
