@@ -87,6 +87,20 @@ def test_a_new_store_and_a_store_from_before_migrations_end_identical(new_url) -
                 "updated_at": stamp,
             },
         )
+        conn.execute(
+            BASELINE.tables["webhook_deliveries"].insert(),
+            {
+                "source": "github",
+                "delivery_id": "d1",
+                "event_type": "push",
+                "received_at": stamp,
+                "received_day": "2026-09-01",
+                "headers": "{}",
+                "body": b"{}",
+                "body_sha256": "0" * 64,
+                "state": "pending",
+            },
+        )
     old.dispose()
     assert current_revision(sa.create_engine(old_url)) is None
 
@@ -98,6 +112,16 @@ def test_a_new_store_and_a_store_from_before_migrations_end_identical(new_url) -
         assert set(_shape(fresh.engine)) == {*METADATA.tables, "alembic_version"}
         # The rows a store held survive its upgrade.
         assert upgraded.sync_position("github", "acme/api", "pulls") == ("c1", "e1")
+        # 0002: a delivery queued when ``source`` was the type is of the source named after it.
+        queue = DeliveryQueue(old_url)
+        try:
+            [delivery] = queue.find("github", ["d1"])
+            assert (delivery.source, delivery.source_type) == ("github", "github")
+            with queue.engine.connect() as conn:
+                column = sa.text("SELECT source_type FROM webhook_deliveries")
+                assert conn.execute(column).scalars().all() == ["github"]
+        finally:
+            queue.dispose()
         # The migrations at head build exactly the model: a table changed in
         # metastore/tables.py without a migration shows here.
         with fresh.engine.connect() as conn:

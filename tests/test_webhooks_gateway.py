@@ -284,7 +284,10 @@ def test_an_unconfigured_or_unknown_provider_gets_404(gateway):
 
 def test_healthz_and_metrics_describe_the_gateway(gateway, queue):
     health = httpx.get(f"{gateway.url}/healthz").json()
-    assert health == {"status": "ok", "providers": sorted(ROUTES)}
+    # Each source by its name (Jenkins' is "jenkins"), and by its type's path ("ci") while it is
+    # the only source of its type.
+    endpoints = sorted({*ROUTES, *ROUTES.values()})
+    assert health == {"status": "ok", "providers": sorted(ROUTES), "endpoints": endpoints}
     metrics = httpx.get(f"{gateway.url}/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text

@@ -59,7 +59,7 @@ webhook_deliveries = sa.Table(
     "webhook_deliveries",
     METADATA,
     sa.Column("id", _BIGINT, primary_key=True, autoincrement=True),
-    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),  # the source's name in flowsync.yaml
     sa.Column("delivery_id", sa.String(255), nullable=False),
     sa.Column("event_type", sa.String(255), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
@@ -71,6 +71,8 @@ webhook_deliveries = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("landing_refs", sa.Text),  # JSON list of landing_ref, once landed
     sa.Column("processed_at", sa.DateTime(timezone=True)),
+    # Its type, whose provider reads the delivery (migration 0002; null read as ``source``).
+    sa.Column("source_type", sa.String(32)),
     sa.UniqueConstraint("source", "delivery_id", name="uq_webhook_deliveries_source_delivery"),
     sa.Index("ix_webhook_deliveries_state_day", "state", "received_day"),
 )

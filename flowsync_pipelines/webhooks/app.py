@@ -1,11 +1,16 @@
-"""The gateway's HTTP face: ``POST /webhooks/<provider>``, ``GET /healthz``, ``GET /metrics``.
+"""The gateway's HTTP face: ``POST /webhooks/<source>``, ``GET /healthz``, ``GET /metrics``.
+
+``<source>`` is a configured source's *name*, or its type's path (``github``, ``ci`` for Jenkins)
+while only one source of that type receives webhooks (:meth:`WebhookSecrets.resolve`): two GitHub
+sources (github.com and an Enterprise server) each have their own endpoint, secret, rate limit,
+metrics and queue rows, and their deliveries land under their own names.
 
 A delivery passes these gates in order, cheapest first, and is stored only if it passes all:
 
 ====================================================  =====================================
 gate                                                  answer when it fails
 ====================================================  =====================================
-the provider has a secret configured                  404
+the path names a source with a secret configured     404
 declared or streamed body within ``max_body_bytes``   413
 ``Content-Type`` is JSON                              415
 signature / token / passcode (constant-time)          401, counted, nothing stored
@@ -40,7 +45,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from flowsync_pipelines.webhooks.metrics import GatewayMetrics
-from flowsync_pipelines.webhooks.providers import Inbound, Provider, WebhookSecrets, providers
+from flowsync_pipelines.webhooks.providers import (
+    Endpoint,
+    Inbound,
+    NoEndpoint,
+    Provider,
+    WebhookSecrets,
+)
 from flowsync_pipelines.webhooks.queue import (
     PENDING,
     QUARANTINED,
@@ -49,9 +60,6 @@ from flowsync_pipelines.webhooks.queue import (
     SqliteSynchronous,
 )
 from flowsync_pipelines.webhooks.writer import GroupCommitWriter, QueueUnavailable
-
-# Every source's webhook endpoint, by route (from the source registry).
-PROVIDERS = providers()
 
 log = logging.getLogger("flowsync.webhooks")
 
@@ -66,7 +74,7 @@ class GatewayConfig:
     metadata_url: str
     secrets: WebhookSecrets
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    rate_per_second: float = 200.0  # per source; 0 disables the limit
+    rate_per_second: float = 200.0  # per source name; 0 disables the limit
     rate_burst: int = 1000
     sqlite_synchronous: SqliteSynchronous = "full"
     max_batch: int = 256
@@ -102,7 +110,8 @@ class Gateway:
         self.config = config
         self.metrics = GatewayMetrics()
         self.buckets = {
-            route: TokenBucket(config.rate_per_second, config.rate_burst) for route in PROVIDERS
+            name: TokenBucket(config.rate_per_second, config.rate_burst)
+            for name in config.secrets.by_source
         }
         self.queue: DeliveryQueue | None = None
         self.writer: GroupCommitWriter | None = None
@@ -123,18 +132,11 @@ class Gateway:
     # -- handlers ----------------------------------------------------------------------------------
     async def receive(self, request: Request) -> Response:
         started = time.perf_counter()
-        route = request.path_params["provider"]
-        provider = PROVIDERS.get(route)
-        if provider is None:
-            return _error(404, f"no webhook endpoint for {route!r}; use one of {sorted(PROVIDERS)}")
-        secrets = self.config.secrets.for_route(route)
-        if not secrets:
-            return _error(
-                404,
-                f"{route} webhooks are not configured: give a source of type "
-                f"{provider.source!r} a webhook_secret_env in flowsync.yaml",
-            )
-        source = provider.source
+        try:
+            endpoint = self.config.secrets.resolve(request.path_params["source"])
+        except NoEndpoint as err:
+            return _error(404, str(err))
+        provider, source = endpoint.provider, endpoint.name  # metrics and limits per source name
 
         declared = request.headers.get("content-length")
         if declared is not None and not declared.isdigit():
@@ -158,24 +160,24 @@ class Gateway:
             body=body,
             received_epoch_s=time.time(),
         )
-        reason = provider.authenticate(inbound, secrets)
+        reason = provider.authenticate(inbound, endpoint.secrets)
         if reason is not None:
             self.metrics.signature_failures[source] += 1
             self.metrics.delivery(source, "unauthorized")
             client = request.client.host if request.client else "?"
-            log.warning("rejected a %s delivery from %s: %s", route, client, reason)
+            log.warning("rejected a %s delivery from %s: %s", source, client, reason)
             return _error(401, reason)
 
-        wait_s = self.buckets[route].take() if self.config.rate_per_second > 0 else 0.0
+        wait_s = self.buckets[source].take() if self.config.rate_per_second > 0 else 0.0
         if wait_s > 0:
             self.metrics.delivery(source, "rate_limited")
             return _error(
                 429,
-                f"{route} is over its rate limit of {self.config.rate_per_second:g} deliveries/s",
+                f"{source} is over its rate limit of {self.config.rate_per_second:g} deliveries/s",
                 headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
             )
 
-        delivery = _delivery(provider, inbound)
+        delivery = _delivery(endpoint, inbound)
         assert self.writer is not None  # set by the lifespan before any request
         try:
             stored = await self.writer.submit(delivery)
@@ -189,7 +191,7 @@ class Gateway:
             outcome = "quarantined" if delivery.state == QUARANTINED else "stored"
             if not provider.is_known(delivery.event_type):
                 self.metrics.unknown_events[(source, delivery.event_type)] += 1
-                log.info("stored a %s delivery of unknown event %r", route, delivery.event_type)
+                log.info("stored a %s delivery of unknown event %r", source, delivery.event_type)
         self.metrics.delivery(source, outcome)
         self.metrics.ack_latency(time.perf_counter() - started)
         answer: dict[str, Any] = {
@@ -205,8 +207,10 @@ class Gateway:
     async def healthz(self, _request: Request) -> Response:
         if self.writer is None or not self.writer.running:
             return _error(503, "the queue writer is not running")
-        configured = sorted(r for r in PROVIDERS if self.config.secrets.for_route(r))
-        return JSONResponse({"status": "ok", "providers": configured})
+        secrets = self.config.secrets
+        return JSONResponse(
+            {"status": "ok", "providers": secrets.routes(), "endpoints": secrets.paths()}
+        )
 
     async def metrics_text(self, _request: Request) -> Response:
         pending: int | None = None
@@ -237,7 +241,7 @@ def build_app(config: GatewayConfig) -> Starlette:
     gateway = Gateway(config)
     app = Starlette(
         routes=[
-            Route("/webhooks/{provider}", gateway.receive, methods=["POST"]),
+            Route("/webhooks/{source}", gateway.receive, methods=["POST"]),
             Route("/healthz", gateway.healthz, methods=["GET"]),
             Route("/metrics", gateway.metrics_text, methods=["GET"]),
         ],
@@ -258,8 +262,9 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _delivery(provider: Provider, inbound: Inbound) -> Delivery:
+def _delivery(endpoint: Endpoint, inbound: Inbound) -> Delivery:
     """The queue row for an authentic request: quarantined with the reason if not a JSON object."""
+    provider: Provider = endpoint.provider
     body = inbound.body
     problem = inbound.decoded[1]
     headers = provider.stored_headers(inbound)
@@ -271,7 +276,8 @@ def _delivery(provider: Provider, inbound: Inbound) -> Delivery:
         body = json.dumps(kept, ensure_ascii=False, separators=(",", ":")).encode()
         headers["x-flowsync-redacted"] = ",".join(secret_fields)
     return Delivery(
-        source=provider.source,
+        source=endpoint.name,
+        source_type=endpoint.source_type,
         delivery_id=provider.delivery_id(inbound),
         event_type=provider.event_type(inbound),
         received_at=datetime.fromtimestamp(inbound.received_epoch_s, UTC),

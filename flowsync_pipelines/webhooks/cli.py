@@ -57,7 +57,10 @@ def serve(
         ),
     ] = SqliteSynchronous.full,
 ) -> None:
-    """Serve POST /webhooks/<provider>, /healthz and /metrics until interrupted.
+    """Serve POST /webhooks/<source name>, /healthz and /metrics until interrupted.
+
+    Each source with a ``webhook_secret_env`` is served at ``/webhooks/<its name>``, and at its
+    type's path (``/webhooks/github``) while it is the only source of that type doing so.
 
     Secrets come from the env vars that flowsync.yaml's sources name in ``webhook_secret_env``;
     deliveries are queued in the metadata store (``FLOWSYNC_METADATA_URL`` or the SQLite file
@@ -73,7 +76,7 @@ def serve(
     except ValueError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(2) from err
-    if not secrets.by_route:
+    if not secrets.by_source:
         typer.echo(
             "no source in flowsync.yaml has a webhook_secret_env: every delivery would get 404",
             err=True,
@@ -88,8 +91,8 @@ def serve(
         sqlite_synchronous="full" if sqlite_synchronous is SqliteSynchronous.full else "normal",
     )
     typer.echo(
-        f"webhook gateway on http://{host}:{port}/webhooks/<provider> "
-        f"for {', '.join(sorted(secrets.by_route))}",
+        f"webhook gateway on http://{host}:{port}/webhooks/<source> "
+        f"for {', '.join(secrets.paths())}",
         err=True,
     )
     uvicorn.run(

@@ -16,6 +16,11 @@ nothing), an entity landed as a polled kind keeps the entity's own update time. 
 *about* the UTC day of that time, and lands with that day's partition whenever it was received
 (:func:`drain` with a window, :func:`about_times` for the sensor).
 
+Records land under the *name* of the source the delivery was sent to (the queue's ``source``),
+so a source's polled and pushed records share one landing partition; its type
+(``source_type``) picks the provider and names the ``webhook:<slug>`` kinds, and normalisation
+routes the name to the type as it does for polled records.
+
 Every record's ``request`` is ``delivery:<delivery id>``, and the queue row keeps the
 ``landing_ref`` of each record it produced: a signal or quarantine row leads to its landing
 record, and that to the delivery. Landing first, queue state second: a crash in between lands the
@@ -33,6 +38,7 @@ from typing import Any
 import polars as pl
 
 from flowsync_pipelines import schema
+from flowsync_pipelines.citations import SourceRoute
 from flowsync_pipelines.gdpr import scrub_erased
 from flowsync_pipelines.landing import FetchedRecord, LandingStore, landing_frame
 from flowsync_pipelines.normalise import normalise
@@ -177,9 +183,12 @@ def build_records(
     owners: list[int] = []
     quarantined: dict[int, str] = {}
     unknown: dict[int, str] = {}
-    for source in sorted({d.source for d in batch}):
+    # Landed under the source's name; read by its type's provider and normalisers.
+    types = {d.source: d.source_type for d in batch}
+    for source in sorted(types):
         records: list[FetchedRecord] = []
         received: list[datetime] = []
+        provider = provider_for_source(types[source])
         for delivery in (d for d in batch if d.source == source):
             try:
                 produced = landing_records(delivery)
@@ -189,7 +198,6 @@ def build_records(
             records += produced
             received += [delivery.received_at] * len(produced)
             owners += [delivery.id] * len(produced)
-            provider = provider_for_source(source)
             if provider is not None and not provider.is_known(delivery.event_type):
                 unknown[delivery.id] = f"{source}:{delivery.event_type}"
         if records:
@@ -201,7 +209,7 @@ def build_records(
     if scrub and frames:
         # Erased people stay erased: a delivery naming them lands scrubbed, as polled data does.
         frame = scrub_erased(frame, queue.engine)
-    frame = _dated_by_events(frame)
+    frame = _dated_by_events(frame, {name: SourceRoute(t, None) for name, t in types.items()})
     about: dict[int, datetime] = {d.id: d.received_at for d in batch if d.id in quarantined}
     times = frame.select(pl.coalesce("updated_at", "fetched_at")).to_series().to_list()
     for owner, moment in zip(owners, times, strict=True):
@@ -223,7 +231,7 @@ def _payload_time() -> pl.Expr:
     ).cast(pl.Datetime("us", "UTC"))
 
 
-def _dated_by_events(frame: pl.DataFrame) -> pl.DataFrame:
+def _dated_by_events(frame: pl.DataFrame, sources: dict[str, SourceRoute]) -> pl.DataFrame:
     """Deliveries landed whole get ``updated_at`` = the newest event their normaliser reads.
 
     Until now their ``updated_at`` is the receipt time, which the webhook normalisers use for
@@ -234,7 +242,7 @@ def _dated_by_events(frame: pl.DataFrame) -> pl.DataFrame:
     if whole.is_empty():
         return frame
     newest = (
-        normalise(whole, pseudonym_key=_EVENT_TIME_KEY)
+        normalise(whole, pseudonym_key=_EVENT_TIME_KEY, sources=sources)
         .signals.group_by("landing_ref")
         .agg(pl.col("occurred_at").max().alias("_event_time"))
     )
@@ -289,7 +297,7 @@ def landing_records(delivery: StoredDelivery) -> list[FetchedRecord]:
         raise ValueError(f"body is not valid JSON: {err}") from err
     if not isinstance(document, dict):
         raise ValueError(f"body is JSON but a {type(document).__name__}, not an object")
-    provider = provider_for_source(delivery.source)
+    provider = provider_for_source(delivery.source_type)
     mapped = _entity(provider, delivery, document) if provider is not None else None
     if mapped is not None:
         embedded = (
@@ -302,7 +310,7 @@ def landing_records(delivery: StoredDelivery) -> list[FetchedRecord]:
     scope = provider.scope(document) if provider is not None and provider.scope else ""
     return [
         FetchedRecord(
-            kind=event_kind(delivery.source, delivery.event_type),
+            kind=event_kind(delivery.source_type, delivery.event_type),
             scope=scope,
             record_id=delivery.delivery_id,
             updated_at=delivery.received_at.isoformat(),

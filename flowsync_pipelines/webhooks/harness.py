@@ -24,7 +24,7 @@ import sqlalchemy as sa
 import yaml
 
 from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV, METADATA_URL_ENV
-from flowsync_pipelines.webhooks.providers import providers
+from flowsync_pipelines.webhooks.providers import Provider, provider_for_source, providers
 
 # The header a GitLab sender puts in X-Gitlab-Event for each kind of hook.
 GITLAB_EVENT_HEADERS = {
@@ -41,6 +41,23 @@ GITLAB_EVENT_HEADERS = {
 }
 
 
+def provider_for(route: str, sources: Mapping[str, str] | None = None) -> Provider:
+    """The provider behind ``/webhooks/<route>``: a source name in ``sources``, else a type.
+
+    Args:
+        route: a source's name (looked up in ``sources``), a provider route (``ci``) or a type.
+        sources: source name → type, as flowsync.yaml configures them (None: names are types).
+
+    Raises:
+        ValueError: ``route`` names no source and no type that sends webhooks.
+    """
+    source_type = (sources or {}).get(route, route)
+    provider = provider_for_source(source_type) or providers().get(source_type)
+    if provider is None:
+        raise ValueError(f"no webhook provider for {route!r}")
+    return provider
+
+
 def sign(
     route: str,
     document: Mapping[str, Any] | bytes,
@@ -49,16 +66,19 @@ def sign(
     event: str | None = None,
     delivery_id: str | None = None,
     now_s: float | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """The body and headers ``route``'s tool would send for ``document``.
+    """The body and headers the tool behind ``/webhooks/<route>`` would send for ``document``.
 
-    The recipe is the route's provider's (``Provider.sign``, ``Provider.prepare_body``). A
+    ``route`` is a provider route or type (``github``, ``ci``), or a source's name when
+    ``sources`` (name → type) says which type it is. The recipe is the provider's
+    (``Provider.sign``, ``Provider.prepare_body``). A
     mapping is encoded as JSON (Figma's ``passcode`` and Linear's ``webhookTimestamp`` are
     added to it, as those tools do); bytes are sent as they are, to test malformed bodies.
     ``delivery_id`` defaults to a fresh UUID; ``event`` to nothing (the tool's default applies).
     """
-    provider = providers().get(route)
-    if provider is None or provider.sign is None:
+    provider = provider_for(route, sources)
+    if provider.sign is None:
         raise ValueError(f"no signing recipe for {route!r}")
     delivery_id = delivery_id or str(uuid.uuid4())
     if isinstance(document, bytes):
@@ -79,16 +99,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def write_gateway_config(path: Path, secret_envs: Mapping[str, str]) -> Path:
-    """A flowsync.yaml with one webhook-only source per type, named after the type.
+def write_gateway_config(
+    path: Path, secret_envs: Mapping[str, str], *, types: Mapping[str, str] | None = None
+) -> Path:
+    """A flowsync.yaml with one webhook-only source per entry of ``secret_envs``.
 
     Args:
         path: where to write it.
-        secret_envs: source type → name of the env var holding its webhook secret.
+        secret_envs: source name → name of the env var holding its webhook secret.
+        types: source name → type, for sources not named after their type (two GitHub
+            sources, say); a name not listed is its type.
     """
     sources = [
-        {"name": source_type, "type": source_type, "webhook_secret_env": env_name}
-        for source_type, env_name in secret_envs.items()
+        {"name": name, "type": (types or {}).get(name, name), "webhook_secret_env": env_name}
+        for name, env_name in secret_envs.items()
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"organisation": "webhooks", "sources": sources}))

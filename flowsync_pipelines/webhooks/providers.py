@@ -85,7 +85,11 @@ class EntityMapping:
 
 @dataclass(frozen=True)
 class Provider:
-    """One tool's webhook dialect, served at ``POST /webhooks/<route>``."""
+    """One tool's webhook dialect.
+
+    Each configured source of the tool is served at ``POST /webhooks/<source name>``, and at
+    ``/webhooks/<route>`` while it is the tool's only source receiving webhooks.
+    """
 
     route: str
     source: str  # the flowsync.yaml source type, and the landing ``source`` of its records
@@ -154,7 +158,7 @@ class Provider:
         return {name: inbound.headers[name] for name in wanted if name in inbound.headers}
 
 
-def event_kind(source: str, event_type: str) -> str:
+def event_kind(source_type: str, event_type: str) -> str:
     """The landing kind of a delivery that matches no polled kind: ``webhook:<slug>``.
 
     Slugs are lower-case ``[a-z0-9_]`` so they are safe as a Hive partition directory; GitLab's
@@ -162,14 +166,14 @@ def event_kind(source: str, event_type: str) -> str:
     which says more than ``system``).
     """
     slug = re.sub(r"[^a-z0-9]+", "_", event_type.lower()).strip("_") or UNKNOWN_EVENT
-    provider = provider_for_source(source)
+    provider = provider_for_source(source_type)
     if provider is not None and provider.event_slug is not None:
         slug = provider.event_slug(slug)
     return f"webhook:{slug}"
 
 
 def providers() -> dict[str, Provider]:
-    """Every source's provider by route (``POST /webhooks/<route>``), from the source registry."""
+    """Every source type's provider by route (its type's path), from the source registry."""
     from flowsync_pipelines.sources.registry import providers_by_route
 
     return providers_by_route()
@@ -238,13 +242,74 @@ def event_names(text: str) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """One configured source's webhook endpoint, ``POST /webhooks/<source name>``."""
+
+    name: str  # the source's name in flowsync.yaml: the queue's ``source``, the landing partition
+    provider: Provider  # its type's dialect; ``provider.source`` is the type
+    secrets: tuple[bytes, ...]
+
+    @property
+    def source_type(self) -> str:
+        return self.provider.source
+
+
+class NoEndpoint(LookupError):
+    """A path that names no configured source (the gateway answers 404 with the message)."""
+
+
+@dataclass(frozen=True)
 class WebhookSecrets:
-    """Secrets per provider route, read once when the gateway starts."""
+    """Each webhook-receiving source's endpoint and secrets by source name, read at start.
 
-    by_route: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
+    A source is reached at ``/webhooks/<its name>``. The type's path (``/webhooks/github``, the
+    route, e.g. ``ci`` for Jenkins) keeps reaching it while it is the only source of that type
+    receiving webhooks; with two, the type path names no one source and is refused, naming the
+    source paths to use. A source's secrets authenticate its own endpoint only.
+    """
 
-    def for_route(self, route: str) -> tuple[bytes, ...]:
-        return self.by_route.get(route, ())
+    by_source: Mapping[str, Endpoint] = field(default_factory=dict)
+
+    def resolve(self, path: str) -> Endpoint:
+        """The endpoint ``POST /webhooks/<path>`` reaches: a source name first, else a type.
+
+        Raises:
+            NoEndpoint: no configured source answers to ``path`` (or two of its type do).
+        """
+        found = self.by_source.get(path)
+        if found is not None:
+            return found
+        typed = sorted(
+            (e for e in self.by_source.values() if path in (e.provider.route, e.source_type)),
+            key=lambda e: e.name,
+        )
+        if len(typed) == 1:
+            return typed[0]
+        if typed:
+            paths = ", ".join(f"/webhooks/{e.name}" for e in typed)
+            raise NoEndpoint(
+                f"{len(typed)} sources of type {typed[0].source_type!r} receive webhooks, so "
+                f"/webhooks/{path} names none of them: use {paths}"
+            )
+        provider = providers().get(path) or provider_for_source(path)
+        if provider is not None:
+            raise NoEndpoint(
+                f"{path} webhooks are not configured: give a source of type "
+                f"{provider.source!r} a webhook_secret_env in flowsync.yaml"
+            )
+        raise NoEndpoint(f"no webhook endpoint for {path!r}; use one of {self.paths()}")
+
+    def paths(self) -> list[str]:
+        """Every path that reaches a source: its name, and its type's path when unambiguous."""
+        by_route: dict[str, list[str]] = {}
+        for endpoint in self.by_source.values():
+            by_route.setdefault(endpoint.provider.route, []).append(endpoint.name)
+        unambiguous = {route for route, names in by_route.items() if len(names) == 1}
+        return sorted(set(self.by_source) | unambiguous)
+
+    def routes(self) -> list[str]:
+        """The provider routes (tools) with at least one configured source."""
+        return sorted({e.provider.route for e in self.by_source.values()})
 
 
 def secrets_from_environment(
@@ -261,7 +326,7 @@ def secrets_from_environment(
         ValueError: a source names a variable that is unset or empty — better to refuse to start
             than to answer every delivery of that tool with 401.
     """
-    by_route: dict[str, list[bytes]] = {}
+    by_source: dict[str, Endpoint] = {}
     problems = []
     for source in sources:
         env_name = source.webhook_secret_env
@@ -282,7 +347,7 @@ def secrets_from_environment(
                 "but that environment variable is unset or empty"
             )
             continue
-        by_route.setdefault(provider.route, []).append(secret.encode())
+        by_source[source.name] = Endpoint(source.name, provider, (secret.encode(),))
     if problems:
         raise ValueError("cannot start the webhook gateway:\n  " + "\n  ".join(problems))
-    return WebhookSecrets({route: tuple(values) for route, values in by_route.items()})
+    return WebhookSecrets(by_source)

@@ -2,7 +2,8 @@
 
 One table, ``webhook_deliveries``, on the same URL as :class:`~flowsync_pipelines.metadata.
 MetadataStore` (SQLite WAL file by default, PostgreSQL in production) and one SQLAlchemy Core
-code path for both. Guarantees:
+code path for both. ``source`` is the *name* of the configured source a delivery was sent to
+(``/webhooks/<name>``), ``source_type`` that source's type, whose provider reads it. Guarantees:
 
 - **Durable before acknowledged.** :meth:`DeliveryQueue.insert` returns only after its transaction
   committed; the gateway answers 2xx only after that. SQLite runs with ``synchronous=FULL`` so a
@@ -50,6 +51,11 @@ class Delivery:
     body_sha256: str
     state: str = PENDING
     reason: str | None = None
+    source_type: str = ""  # the source's type; "" when the name is the type
+
+    def __post_init__(self) -> None:
+        if not self.source_type:
+            object.__setattr__(self, "source_type", self.source)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,11 @@ class StoredDelivery:
     state: str
     reason: str | None
     landing_refs: list[str]
+    source_type: str = ""  # the source's type; "" when the name is the type
+
+    def __post_init__(self) -> None:
+        if not self.source_type:
+            object.__setattr__(self, "source_type", self.source)
 
 
 @dataclass(frozen=True)
@@ -220,7 +231,7 @@ class DeliveryQueue:
             return int(conn.execute(query).scalar_one())
 
     def find(self, source: str, delivery_ids: Iterable[str]) -> list[StoredDelivery]:
-        """Stored deliveries of ``source`` with these ids (each at most once, by construction)."""
+        """Deliveries sent to the source named ``source`` with these ids (each at most once)."""
         wanted = sorted(set(delivery_ids))
         table = webhook_deliveries
         found: list[StoredDelivery] = []
@@ -256,6 +267,7 @@ def _engine(url: str, *, sqlite_synchronous: SqliteSynchronous) -> sa.Engine:
 def _row(delivery: Delivery) -> dict[str, Any]:
     return {
         "source": delivery.source,
+        "source_type": delivery.source_type,
         "delivery_id": delivery.delivery_id,
         "event_type": delivery.event_type,
         "received_at": delivery.received_at,
@@ -283,6 +295,7 @@ def _stored(row: Any) -> StoredDelivery:
         state=row.state,
         reason=row.reason,
         landing_refs=json.loads(row.landing_refs) if row.landing_refs else [],
+        source_type=row.source_type or row.source,
     )
 
 
