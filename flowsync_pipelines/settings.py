@@ -51,7 +51,9 @@ class SourceConfig(_Strict):
     ``both`` (the default with ``webhook_secret_env``).
     """
 
-    name: str
+    # Names a landing partition, a ``<name>_landing`` asset and a webhook path: a Dagster name,
+    # as short as the webhook queue's column.
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=32)
     type: SourceType
     receive: Receive = "poll"  # filled in from webhook_secret_env when not given; see above
     base_url: str = ""

@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from flowsync_pipelines.metadata import MetadataStore
 from flowsync_pipelines.metastore import METADATA, current_revision, head_revision
 from flowsync_pipelines.metastore.baseline import BASELINE
+from flowsync_pipelines.metastore.migrate import VERSION_TABLE
 from flowsync_pipelines.webhooks.queue import DeliveryQueue
 
 
@@ -109,7 +110,7 @@ def test_a_new_store_and_a_store_from_before_migrations_end_identical(new_url) -
         assert current_revision(upgraded.engine) == current_revision(fresh.engine)
         assert current_revision(fresh.engine) == head_revision()
         assert _shape(upgraded.engine) == _shape(fresh.engine)
-        assert set(_shape(fresh.engine)) == {*METADATA.tables, "alembic_version"}
+        assert set(_shape(fresh.engine)) == {*METADATA.tables, VERSION_TABLE}
         # The rows a store held survive its upgrade.
         assert upgraded.sync_position("github", "acme/api", "pulls") == ("c1", "e1")
         # 0002: a delivery queued when ``source`` was the type is of the source named after it.
@@ -125,7 +126,8 @@ def test_a_new_store_and_a_store_from_before_migrations_end_identical(new_url) -
         # The migrations at head build exactly the model: a table changed in
         # metastore/tables.py without a migration shows here.
         with fresh.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            opts = {"compare_type": True, "version_table": VERSION_TABLE}
+            context = MigrationContext.configure(conn, opts=opts)
             assert compare_metadata(context, METADATA) == []
     finally:
         fresh.dispose()
@@ -146,7 +148,7 @@ def test_every_door_to_the_store_upgrades_it_once(tmp_path: Path) -> None:
     try:
         assert _shape(store.engine) == before
         with store.engine.connect() as conn:
-            versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+            versions = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
         assert versions == [(head_revision(),)]
     finally:
         store.dispose()
@@ -169,6 +171,25 @@ def test_processes_opening_a_new_sqlite_store_at_once_all_find_it_at_head(tmp_pa
     engine = sa.create_engine(url)
     try:
         assert current_revision(engine) == head_revision()
-        assert set(sa.inspect(engine).get_table_names()) == {*METADATA.tables, "alembic_version"}
+        assert set(sa.inspect(engine).get_table_names()) == {*METADATA.tables, VERSION_TABLE}
     finally:
+        engine.dispose()
+
+
+def test_a_database_shared_with_dagsters_storage_keeps_both_revisions(tmp_path: Path) -> None:
+    """Dagster's PostgreSQL storage records its schema revision in ``alembic_version``; the
+    metadata store may live in the same database, so it keeps its own revision elsewhere."""
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('dagster_revision_1')")
+    store = MetadataStore(url)
+    try:
+        assert current_revision(store.engine) == head_revision()
+        with engine.connect() as conn:
+            theirs = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        assert theirs == [("dagster_revision_1",)]
+    finally:
+        store.dispose()
         engine.dispose()

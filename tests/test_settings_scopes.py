@@ -110,3 +110,13 @@ def test_a_resource_given_another_tools_source_says_so() -> None:
     jira = SourceConfig(name="tracker", type="jira", scopes={"projects": ["PAY"]})
     with pytest.raises(ValueError, match=r"source 'tracker' is of type jira, not github"):
         GitHubResource.from_source(jira)
+
+
+def test_a_source_name_that_cannot_name_an_asset_or_a_webhook_path_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, {"name": "github-enterprise", "type": "github"})
+    with pytest.raises(ValueError, match=r"String should match pattern") as err:
+        load_config(path)
+    assert f"{path}:2: " in str(err.value)  # sources / - name
+    assert SourceConfig(name="github_enterprise", type="github").name == "github_enterprise"

@@ -23,6 +23,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Not Alembic's default ``alembic_version``: Dagster's PostgreSQL storage keeps its own revision
+# there, and the metadata store may share its database.
+VERSION_TABLE = "flowsync_schema_version"
 # pg_advisory_xact_lock key: "FSMETA" in ASCII, any constant no other code uses.
 _PG_LOCK_KEY = 0x46534D455441
 _ATTEMPTS = 6
@@ -51,7 +54,8 @@ def head_revision() -> str:
 def current_revision(engine: sa.Engine) -> str | None:
     """The revision the store is at; None before any migration ran."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
 
 
 def upgrade(engine: sa.Engine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from flowsync_pipelines.metastore.migrate import VERSION_TABLE
 from flowsync_pipelines.metastore.tables import METADATA
 
 connection = context.config.attributes.get("connection")
@@ -17,6 +18,7 @@ context.configure(
     connection=connection,
     target_metadata=METADATA,
     compare_type=True,
+    version_table=VERSION_TABLE,
     # SQLite cannot ALTER most things: Alembic's batch mode copies the table instead.
     render_as_batch=connection.dialect.name == "sqlite",
 )
