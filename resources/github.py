@@ -18,9 +18,10 @@ What this connector does not read, and why:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field
 
@@ -48,6 +49,7 @@ LATE_UPDATE_DAYS = 30
 # Check runs change after their commit (queued, running, completed; re-requested); a commit's are
 # re-read while it is this recent, by committer date, behind the newest commit of the last sync.
 CHECK_RUN_LATE_HOURS = 24
+T = TypeVar("T")
 
 
 class GitHubResource(ToolResource):
@@ -292,23 +294,39 @@ class GitHubConnector:
         pages = self._pages(sync, f"/repos/{repo}/commits", {"per_page": self.page_size})
         for page in pages:
             older_seen = False
+            fresh = []
             for commit in page.data:
                 committed = _committed_at(commit)
                 if _older_than(committed, since):
                     older_seen = True
                     break
                 sync.observe(_normalised(committed))
-                yield self._detailed(repo, commit, page.url)
+                fresh.append(commit)
                 parents = [p.get("sha") for p in commit.get("parents") or []]
                 if since is not None and len(parents) > 1:
                     merges += [(parents[0], other) for other in parents[1:]]
+            yield from self._all_detailed(repo, fresh, page.url)
             if older_seen:
                 break
         for base, head in merges:
             url = f"/repos/{repo}/compare/{base}...{head}"
             for page in self.client.paginate_link(url, params={"per_page": self.page_size}):
-                for commit in page.data.get("commits") or []:
-                    yield self._detailed(repo, commit, page.url)
+                yield from self._all_detailed(repo, page.data.get("commits") or [], page.url)
+
+    def _all_detailed(
+        self, repo: str, commits: list[dict[str, Any]], request: str
+    ) -> list[FetchedRecord]:
+        """:meth:`_detailed` of each commit of a page, in order."""
+        return self._concurrently(lambda commit: self._detailed(repo, commit, request), commits)
+
+    def _concurrently(self, ask: Callable[[Any], T], items: list[Any]) -> list[T]:
+        """``ask`` of each item, in order, up to the client's concurrency at a time: one request
+        per commit is most of a first import's wait. The first error is raised once all end."""
+        workers = min(self.client.max_concurrency, len(items))
+        if workers <= 1:
+            return [ask(item) for item in items]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="github") as pool:
+            return list(pool.map(ask, items))
 
     def _detailed(self, repo: str, commit: dict[str, Any], request: str) -> FetchedRecord:
         """The commit as ``GET /commits/{sha}`` returns it: the list item plus ``stats`` and
@@ -378,26 +396,36 @@ class GitHubConnector:
                 parents[sha] = first_parent.get("sha") if isinstance(first_parent, dict) else None
             if horizon_reached:
                 break
-        sha = newest
+        pushed, sha = [], newest
         while sha is not None and sha in parents:
-            url = f"/repos/{repo}/commits/{sha}/check-runs"
-            try:
-                for page in self.client.paginate_link(url, params={"per_page": 100}):
-                    for run in page.data.get("check_runs") or []:
-                        if run.get("status") != "completed":
-                            sync.revalidate = True
-                        yield FetchedRecord(
-                            kind="check_runs",
-                            scope=repo,
-                            record_id=ids.CHECK_RUNS(repo=repo, id=run.get("id")),
-                            updated_at=run.get("completed_at") or run.get("started_at"),
-                            payload=run,
-                            request=page.url,
-                        )
-            except ApiError as error:
-                if error.status_code not in (404, 422):
-                    raise  # 422: "No commit found for SHA" (the branch was force-pushed)
+            pushed.append(sha)
             sha = parents.pop(sha)
+        for runs in self._concurrently(lambda sha: self._commit_check_runs(repo, sha), pushed):
+            for request, run in runs:
+                if run.get("status") != "completed":
+                    sync.revalidate = True
+                yield FetchedRecord(
+                    kind="check_runs",
+                    scope=repo,
+                    record_id=ids.CHECK_RUNS(repo=repo, id=run.get("id")),
+                    updated_at=run.get("completed_at") or run.get("started_at"),
+                    payload=run,
+                    request=request,
+                )
+
+    def _commit_check_runs(self, repo: str, sha: str) -> list[tuple[str, dict[str, Any]]]:
+        """(request, check run) of every page of one commit's check runs."""
+        url = f"/repos/{repo}/commits/{sha}/check-runs"
+        try:
+            return [
+                (page.url, run)
+                for page in self.client.paginate_link(url, params={"per_page": 100})
+                for run in page.data.get("check_runs") or []
+            ]
+        except ApiError as error:
+            if error.status_code not in (404, 422):
+                raise  # 422: "No commit found for SHA" (the branch was force-pushed)
+            return []
 
     # -- workflow runs --------------------------------------------------------------------------
     def _workflow_runs(self, sync: EndpointSync) -> Iterator[FetchedRecord]:

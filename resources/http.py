@@ -234,6 +234,7 @@ class HttpClient:
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=True,
         )
+        self.max_concurrency = max_concurrency  # requests in flight at once, across threads
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
