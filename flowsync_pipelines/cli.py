@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flowsync_pipelines.audit.cli import keys_app, verify_command
-from flowsync_pipelines.env import DAGSTER_HOME_ENV, METADATA_URL_ENV
+from flowsync_pipelines.env import DAGSTER_HOME_ENV
 from flowsync_pipelines.gdpr_cli import gdpr_app
 from flowsync_pipelines.settings import flowsync_home
 from flowsync_pipelines.webhooks.cli import webhooks_app
@@ -189,7 +189,6 @@ def deliver(
     Channels are configured by env vars (FLOWSYNC_SLACK_TOKEN, FLOWSYNC_SLACK_BASE_URL,
     FLOWSYNC_SMTP_HOST, …; see the README); a channel without settings keeps its rows pending.
     """
-    import os
 
     from flowsync_pipelines.delivery.outbox import Outbox, OutboxRow
     from flowsync_pipelines.delivery.send import deliver_pending
@@ -203,7 +202,7 @@ def deliver(
     except ValueError as err:
         typer.echo(f"flowsync deliver: {err}", err=True)
         raise typer.Exit(2) from err
-    store = MetadataStore(os.environ.get(METADATA_URL_ENV) or f"sqlite:///{paths.metadata}")
+    store = MetadataStore(paths.metadata_url)
     try:
         outbox = Outbox(store)
         if retry_failed:

@@ -25,7 +25,6 @@ from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE
 from flowsync_pipelines.citations import routes
 from flowsync_pipelines.delivery.jobs import digest_delivery_job, digest_subscriptions_sensor
 from flowsync_pipelines.env import (
-    METADATA_URL_ENV,
     NEO4J_PASSWORD_ENV,
     NEO4J_URI_ENV,
     NEO4J_USER_ENV,
@@ -133,7 +132,7 @@ def build_definitions(home: Path | None = None, config_file: Path | None = None)
     config = load_config(config_file)
     partitions = daily_partitions(config.start_date)
     sources = source_resources(config)
-    metadata_url = os.environ.get(METADATA_URL_ENV) or f"sqlite:///{paths.metadata}"
+    metadata_url = paths.metadata_url
 
     landing_assets = [
         landing_asset(s.name, s.type, partitions) for s in config.sources if s.name in sources

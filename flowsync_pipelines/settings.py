@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from flowsync_pipelines.bands import Band
-from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV
+from flowsync_pipelines.env import CONFIG_ENV, HOME_ENV, METADATA_URL_ENV
 from flowsync_pipelines.sources.registry import SOURCE_TYPES, SOURCES, member_handle_fields
 from flowsync_pipelines.sources.spec import ScopeModel
 
@@ -414,6 +414,14 @@ class Paths(BaseModel):
     @property
     def metadata(self) -> Path:
         return self.home / "metadata.sqlite"
+
+    @property
+    def metadata_url(self) -> str:
+        """The metadata store: ``FLOWSYNC_METADATA_URL``, else the SQLite file under the home.
+
+        One rule for the pipeline, the webhook gateway and every command, so they share one store.
+        """
+        return os.environ.get(METADATA_URL_ENV) or f"sqlite:///{self.metadata}"
 
     @property
     def landing(self) -> Path:

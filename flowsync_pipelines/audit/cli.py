@@ -14,13 +14,14 @@ from typing import Annotated
 
 import typer
 
-from flowsync_pipelines.env import METADATA_URL_ENV, NEW_SIGNING_KEY_ENV, SIGNING_KEY_ENV
+from flowsync_pipelines.env import NEW_SIGNING_KEY_ENV, SIGNING_KEY_ENV
+from flowsync_pipelines.settings import Paths
 
 keys_app = typer.Typer(help="Signing keys of the audit log.", no_args_is_help=True)
 
 
 def _metadata_url(home: Path) -> str:
-    return os.environ.get(METADATA_URL_ENV) or f"sqlite:///{home / 'metadata.sqlite'}"
+    return Paths(home=home).metadata_url
 
 
 def verify_command(

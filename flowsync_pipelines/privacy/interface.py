@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from flowsync_pipelines.audit.keys import PUBLIC_KEY_FILE
 from flowsync_pipelines.env import (
-    METADATA_URL_ENV,
     NEO4J_PASSWORD_ENV,
     NEO4J_URI_ENV,
     NEO4J_USER_ENV,
@@ -74,7 +73,7 @@ class Stores:
             landing=paths.landing,
             duckdb=paths.duckdb,
             outbox=paths.outbox,
-            metadata_url=os.environ.get(METADATA_URL_ENV) or f"sqlite:///{paths.metadata}",
+            metadata_url=paths.metadata_url,
             config_file=config_file,
             neo4j_uri=os.environ.get(NEO4J_URI_ENV) or None,
             neo4j_auth=(user, password) if password else None,

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from flowsync_pipelines.env import CONFIG_ENV, DAGSTER_HOME_ENV, METADATA_URL_ENV
+from flowsync_pipelines.env import CONFIG_ENV, DAGSTER_HOME_ENV
 from flowsync_pipelines.settings import Paths, flowsync_home, load_config
 
 
@@ -31,11 +31,8 @@ webhooks_app = typer.Typer(
 
 
 def metadata_url(home: Path) -> str:
-    """The metadata store URL: ``FLOWSYNC_METADATA_URL``, else the SQLite file under ``home``.
-
-    The same rule ``definitions.py`` applies, so the gateway and the pipeline share one queue.
-    """
-    return os.environ.get(METADATA_URL_ENV) or f"sqlite:///{Paths(home=home).metadata}"
+    """The metadata store URL of ``home`` (:attr:`Paths.metadata_url`)."""
+    return Paths(home=home).metadata_url
 
 
 @webhooks_app.command("serve")
