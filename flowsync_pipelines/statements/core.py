@@ -89,6 +89,9 @@ class StatementSettings:
         large_pr_files: distinct changed files above which a pull request is ``pr_large``.
         default_branches: branch names that count as a repository's default branch.
         blocked_days: days without linked activity before a ticket in progress is stalled.
+        stale_days: days without any activity after which open work is abandoned or dormant,
+            not news: a pull request still without a review, a ticket idle in progress or an
+            incident not seen is no longer stated every day.
         min_link_confidence: links at least this confident carry facts (what a deployment
             shipped, a pull request's commits, a ticket's activity).
         unseen_link_prior: probability that no link the graph dropped (below its minimum
@@ -99,6 +102,7 @@ class StatementSettings:
     large_pr_files: int = 10
     default_branches: tuple[str, ...] = ("main", "master")
     blocked_days: int = 3
+    stale_days: int = 30
     min_link_confidence: float = HIGH
     unseen_link_prior: float = 0.95
 
@@ -187,6 +191,7 @@ def derive_with_calibration(
     params = {"window_start": start, "window_end": end, **settings.sql_params()}
     run_sql(con, "statements_schema")
     run_sql(con, "statements_prepare", **params)
+    run_sql(con, "statements_pr_activity", **params)
     links = query(con, "jira_issue_links")
     con.register("_jira_links", links.to_arrow())
     try:
@@ -270,7 +275,6 @@ def _finish(rows: pl.DataFrame, kind: Kind, version: str) -> pl.DataFrame:
     subjects = rows.get_column("subject_id").to_list()
     objects = rows.get_column("object_id").to_list()
     days = rows.get_column("as_of_date").to_list()
-    n = rows.height
     columns = {
         "statement_id": [
             statement_id(kind.name, s, o, d)
@@ -282,12 +286,12 @@ def _finish(rows: pl.DataFrame, kind: Kind, version: str) -> pl.DataFrame:
         ],
         "params": [json.dumps(p, sort_keys=True, separators=(",", ":")) for p in params],
         "band": bands,
-        "audience": [list(kind.audience)] * n,
-        "evidence": [_distinct(v) for v in rows.get_column("evidence").to_list()],
-        "citations": [_distinct(v) for v in rows.get_column("citations").to_list()],
     }
     return rows.select(
         *(pl.Series(name, values, dtype=SCHEMA[name]) for name, values in columns.items()),
+        pl.lit(list(kind.audience), dtype=SCHEMA["audience"]).alias("audience"),
+        _distinct("evidence"),
+        _distinct("citations"),
         pl.col("as_of_date", "team", "subject_type", "subject_id", "object_type", "object_id"),
         pl.col("confidence"),
         pl.lit(kind.name).alias("kind"),
@@ -297,9 +301,11 @@ def _finish(rows: pl.DataFrame, kind: Kind, version: str) -> pl.DataFrame:
     ).select(pl.col(name).cast(dtype) for name, dtype in SCHEMA.items())
 
 
-def _distinct(values: list[str | None] | None) -> list[str]:
-    """The non-empty ``values`` once each, in their order."""
-    return list(dict.fromkeys(v for v in values or [] if v))
+def _distinct(column: str) -> pl.Expr:
+    """The list ``column``'s non-empty values once each, in their order (a null list: empty)."""
+    kept = pl.element().filter(pl.element().is_not_null() & (pl.element() != ""))
+    values = pl.col(column).cast(pl.List(pl.String)).fill_null([])
+    return values.list.eval(kept.unique(maintain_order=True)).alias(column)
 
 
 def _first_stated(frame: pl.DataFrame, prior: pl.DataFrame) -> pl.DataFrame:

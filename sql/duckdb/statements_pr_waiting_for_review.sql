@@ -1,5 +1,6 @@
 -- Fact: a pull request open at the end of the day with no human first review after
--- $review_wait_hours working hours (Monday to Friday, UTC) since it was opened.
+-- $review_wait_hours working hours (Monday to Friday, UTC) since it was opened. A pull request
+-- without activity (st_pr_activity) for $stale_days days is abandoned, not waiting: not stated.
 SELECT
     d.as_of_date,
     t.team,
@@ -13,6 +14,8 @@ SELECT
 FROM st_pr AS p
 JOIN st_days AS d ON p.opened_at < d.as_of
     AND coalesce(p.merged_at, p.closed_at, TIMESTAMPTZ '9999-12-31') >= d.as_of
+ASOF JOIN st_pr_activity AS a ON a.pr_id = p.entity_id AND a.occurred_at < d.as_of
 LEFT JOIN st_repo_team AS t ON t.repository = p.repository
-WHERE (st_working_s(d.as_of) - st_working_s(p.opened_at)) >= $review_wait_hours * 3600
+WHERE a.occurred_at >= d.as_of - to_days(CAST($stale_days AS INTEGER))
+  AND (st_working_s(d.as_of) - st_working_s(p.opened_at)) >= $review_wait_hours * 3600
   AND NOT EXISTS (SELECT 1 FROM st_review AS r WHERE r.pr_id = p.entity_id AND r.occurred_at < d.as_of)

@@ -131,6 +131,10 @@ FROM (
 
 );
 
+-- Every dated event of each incident: sightings, alerts, changes.
+CREATE OR REPLACE TEMP TABLE st_incident_activity AS
+SELECT entity_id, occurred_at FROM signals WHERE entity_type = 'incident';
+
 -- Working seconds from Monday 1970-01-05 00:00 UTC to t: Monday to Friday count, weekends do
 -- not. Working time between a and b is st_working_s(b) - st_working_s(a).
 CREATE OR REPLACE TEMP MACRO st_working_s(t) AS

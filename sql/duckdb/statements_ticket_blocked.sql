@@ -3,7 +3,8 @@
 -- $blocked_days days (reason idle): none of its own events, nor of the pull requests the graph
 -- links to it with at least $min_link_confidence (their events, reviews, commits). An idle
 -- ticket's confidence is the probability that no weaker candidate pull request active in that
--- time is really its work, prod(1 - p), times $unseen_link_prior.
+-- time is really its work, prod(1 - p), times $unseen_link_prior. Idle for $stale_days days or
+-- more, the ticket is abandoned rather than blocked: it is no longer stated.
 -- Input: st_jira_link (jira_issue_links.sql, registered by the caller).
 WITH state AS (
     SELECT as_of_date, as_of, ticket_id AS entity_id, category, last_change_at AS last_ticket_at,
@@ -11,22 +12,12 @@ WITH state AS (
     FROM st_ticket_day
 ),
 in_progress AS (SELECT * FROM state WHERE category = 'indeterminate'),
-pr_activity AS (
-    SELECT p.entity_id AS pr_id, s.occurred_at, s.event_id
-    FROM st_pr AS p
-    JOIN signals AS s ON (s.entity_type = 'pull_request' AND s.entity_id = p.entity_id)
-        OR (s.entity_type = 'review' AND s.repository = p.repository AND s.pr_number = p.pr_number)
-    UNION ALL
-    SELECT e.dst_id, c.occurred_at, c.event_id
-    FROM st_edge AS e JOIN signals AS c ON c.entity_type = 'commit' AND c.entity_id = e.src_id
-    WHERE e.link_type = 'commit_pr' AND e.confidence >= $min_link_confidence
-),
 linked AS (
     SELECT i.as_of_date, i.entity_id, l.confidence, max(a.occurred_at) AS last_at,
         arg_max(a.event_id, a.occurred_at) AS last_event
     FROM in_progress AS i
     JOIN st_edge AS l ON l.link_type = 'pr_ticket' AND l.dst_id = i.entity_id
-    JOIN pr_activity AS a ON a.pr_id = l.src_id AND a.occurred_at < i.as_of
+    JOIN st_pr_activity AS a ON a.pr_id = l.src_id AND a.occurred_at < i.as_of
     GROUP BY i.as_of_date, i.entity_id, l.src_id, l.confidence
 ),
 idle_links AS (
@@ -73,4 +64,5 @@ SELECT
     [i.url] AS citations
 FROM idle AS i
 WHERE i.last_activity < i.as_of - to_days(CAST($blocked_days AS INTEGER))
+  AND i.last_activity >= i.as_of - to_days(CAST($stale_days AS INTEGER))
   AND NOT EXISTS (SELECT 1 FROM blockers AS b WHERE b.as_of_date = i.as_of_date AND b.entity_id = i.entity_id)
