@@ -157,6 +157,11 @@ class World:
 
     def gitlab_projects(self) -> list[dict[str, Any]]:
         """``{id, path_with_namespace, web_url, ...}`` per GitLab project, by id."""
+        return self._gitlab_projects
+
+    @cached_property
+    def _gitlab_projects(self) -> list[dict[str, Any]]:
+        # Every GitLab request finds its project here: listing them reads every merge request.
         return self._gitlab.projects_list()
 
     def gitlab_merge_requests(self, project_id: int, as_of: datetime) -> list[dict[str, Any]]:
