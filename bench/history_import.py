@@ -149,13 +149,30 @@ def _import(home: Path, config_file: Path, first, last, window: str) -> dict:
     defs = build_definitions(home=home, config_file=config_file)
     with dg.DagsterInstance.get() as instance:
         report = import_history(defs, instance, since=first, until=last, window=window)
+        steps = _step_seconds(instance, [run.run_id for run in report.runs])
     figures = report.as_dict()
     figures.pop("windows")
+    figures["step_seconds"] = steps
     figures["command"] = f"flowsync import --since {first} --until {last} --window {window}"
     figures["seconds_wall"] = round(time.perf_counter() - clock, 1)
     # The machine may be shared: CPU seconds of this process say what the import itself cost.
     figures["cpu_seconds"] = round(time.process_time() - cpu, 1)
     return figures
+
+
+def _step_seconds(instance: dg.DagsterInstance, run_ids: list[str]) -> dict[str, float]:
+    """Wall seconds of each step (asset) over the runs: where the working time goes."""
+    started: dict[str, float] = {}
+    spent: dict[str, float] = {}
+    ends = (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
+    for run_id in run_ids:
+        for entry in instance.all_logs(run_id):
+            if entry.dagster_event_type == dg.DagsterEventType.STEP_START:
+                started[entry.step_key] = entry.timestamp
+            elif entry.dagster_event_type in ends and entry.step_key in started:
+                seconds = entry.timestamp - started.pop(entry.step_key)
+                spent[entry.step_key] = spent.get(entry.step_key, 0.0) + seconds
+    return {step: round(seconds, 1) for step, seconds in spent.items()}
 
 
 def _baseline(first: str, last: str, dagster_home: Path) -> dict:
