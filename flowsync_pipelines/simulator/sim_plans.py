@@ -7,12 +7,16 @@ to plans. A plan is a team's bet on that work, made from what the team knew then
 - At each iteration's planning every team commits a share of what it finished in the last two
   iterations (its optimism of the day): the new work it goes on to start first (a team works
   its sprint backlog top down), then the top of the rest of the backlog by priority and age.
-  Work already under way outside a plan stays outside it; carried-over tickets count against
-  the commitment; work started long ago and still not done goes back to the backlog.
+  Work already under way outside a plan stays outside it; carried-over tickets (work in
+  flight at the end) count against the commitment; work not started, or started long ago and
+  still not done, goes back to the backlog.
 - During the iteration, some urgent tickets (priority 1, or a priority-2 bug) are added when
   filed, and some unplanned work started in its first half is pulled in. Urgent work filed late
   is rarely finished in time, and the engineers it takes are not on the committed work: sprints
   with scope added mid-sprint, or committed above what the team finishes, miss more often.
+- Work someone put down (back to To Do after it started) is mostly taken out of the sprint, and
+  so is work stuck in review at the mid-sprint check; what stays stuck makes the sprint miss.
+  A sprint's scope is what it holds at its end (Jira's sprint report).
 - An epic's (a Linear project's) due date is set when it is created, from how much work the
   team expects it to hold; children filed later grow its scope past the estimate.
 
@@ -34,10 +38,13 @@ LINEAR_DONE = ("Done", "Canceled")
 # The manager's first guess of a two-week iteration's throughput per engineer, before the
 # board has a finished iteration to go by.
 TICKETS_PER_ENGINEER = 2.0
-URGENT_ADD_RATE = 0.25  # share of urgent tickets (priority 1, or a priority-2 bug) added when filed
-PULL_IN_RATE = 0.15  # share of unplanned work started in an iteration's first half pulled into it
-OPTIMISM = (0.1, 0.45)  # share of the recent throughput a team commits to
+URGENT_ADD_RATE = 0.08  # share of urgent tickets (priority 1, or a priority-2 bug) added when filed
+PULL_IN_RATE = 0.05  # share of unplanned work started in an iteration's first half pulled into it
+OPTIMISM = (0.05, 0.35)  # share of the recent throughput a team commits to
+DESCOPE_RATE = 0.8  # share of put-down work (back to To Do after it started) taken out
+PUT_DOWN = ("To Do", "Todo", "Backlog")
 STALE = timedelta(days=10)
+STUCK = timedelta(days=4)  # in review this long at the mid-sprint check: taken out
 FAR = datetime.max.replace(tzinfo=UTC)
 
 
@@ -57,6 +64,18 @@ def _stale(ticket: Ticket, at: datetime) -> bool:
     """Started long ago and still not done: the team no longer plans around it."""
     started = _started_at(ticket)
     return started is not None and started < at - STALE and not _is_done(ticket, at)
+
+
+def _in_flight(ticket: Ticket, at: datetime) -> bool:
+    """Started, not long ago: a team carries this into the next iteration."""
+    started = _started_at(ticket)
+    return started is not None and started < at and not _stale(ticket, at)
+
+
+def _stuck(ticket: Ticket, at: datetime) -> bool:
+    """In review, unmoved for STUCK: the mid-sprint check takes it out of the sprint."""
+    last = next((c for c in reversed(ticket.changes) if c.field == "status" and c.at <= at), None)
+    return last is not None and last.new == "In Review" and last.at < at - STUCK
 
 
 def _urgent(ticket: Ticket) -> bool:
@@ -99,6 +118,7 @@ def _plan_board(
     membership: dict[str, tuple] = {}
     current: dict[str, int | str] = {}  # the iteration a ticket is in now
     throughput: dict[str, list[int]] = {}
+    joined: dict[str, datetime] = {}  # when a ticket joined the iteration it is in now
     previous: Sprint | None = None
 
     def join(ticket: Ticket, iteration: Sprint, at: datetime) -> None:
@@ -107,8 +127,17 @@ def _plan_board(
         current[ticket.key] = iteration.id
         manager = managers[ticket.team]
         ticket.record(at, manager, "sprint", ids)
+        joined[ticket.key] = at
         if not jira and ticket.status_at(at) == "Backlog":
             ticket.record(at, manager, "status", "Todo")
+
+    def leave(ticket: Ticket, iteration: Sprint, at: datetime) -> None:
+        if at >= min(iteration.ends_at, end):
+            return
+        ids = tuple(i for i in membership.get(ticket.key, ()) if i != iteration.id)
+        membership[ticket.key] = ids
+        current[ticket.key] = ""
+        ticket.record(at, managers[ticket.team], "sprint", ids if jira else ())
 
     for iteration in iterations:
         if iteration.starts_at >= end:
@@ -121,9 +150,10 @@ def _plan_board(
                 for t in board
                 if current.get(t.key) == previous.id
                 and not _is_done(t, previous.completed_at)
-                and not _stale(t, previous.completed_at)
+                and _in_flight(t, previous.completed_at)
             ]
-            for t in board:  # stale work goes back to the backlog (Linear: out of the cycle)
+            # Work not started, or stalled, goes back to the backlog (Linear: out of the cycle).
+            for t in board:
                 if current.get(t.key) == previous.id and t not in carried:
                     current[t.key] = ""
                     if not jira and not _is_done(t, previous.completed_at):
@@ -178,6 +208,26 @@ def _plan_board(
                 and rng.random() < PULL_IN_RATE
             ):
                 join(ticket, iteration, started)
+        # Work someone put down (back to To Do after it started) is taken out of the sprint
+        # by its manager, most of the time, within a working day.
+        for ticket in board:
+            if current.get(ticket.key) != iteration.id:
+                continue
+            put_down = next(
+                (
+                    c.at
+                    for c in ticket.changes
+                    if c.field == "status"
+                    and c.new in PUT_DOWN
+                    and c.old not in PUT_DOWN
+                    and max(iteration.starts_at, joined[ticket.key]) < c.at < iteration.ends_at
+                ),
+                None,
+            )
+            if put_down is not None and rng.random() < DESCOPE_RATE:
+                leave(ticket, iteration, put_down + timedelta(hours=rng.uniform(1, 24)))
+            elif _stuck(ticket, half) and rng.random() < DESCOPE_RATE:
+                leave(ticket, iteration, half + timedelta(hours=rng.uniform(1, 24)))
         finished = min(iteration.ends_at, end)
         for team in teams:
             throughput.setdefault(team, []).append(
@@ -280,7 +330,17 @@ def sprint_outcomes(
                     ),
                     None,
                 )
-                if joined is None or t.created_at >= it.ends_at:
+                # Scope is what the sprint holds at its end (Jira's sprint report): work taken
+                # out before then was descoped, not missed.
+                held = next(
+                    (
+                        c.new
+                        for c in reversed(t.changes)
+                        if c.field == "sprint" and c.at < it.ends_at
+                    ),
+                    (),
+                )
+                if joined is None or t.created_at >= it.ends_at or it.id not in (held or ()):
                     continue
                 scope += 1
                 added += joined > it.starts_at
