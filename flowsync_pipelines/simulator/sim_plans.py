@@ -7,9 +7,10 @@ to plans. A plan is a team's bet on that work, made from what the team knew then
 - At each iteration's planning every team commits a share of what it finished in the last two
   iterations (its optimism of the day): the new work it goes on to start first (a team works
   its sprint backlog top down), then the top of the rest of the backlog by priority and age.
-  Work already under way outside a plan stays outside it; carried-over tickets (work in
-  flight at the end) count against the commitment; work not started, or started long ago and
-  still not done, goes back to the backlog.
+  Work already under way outside a plan stays outside it; carried-over tickets count against
+  the commitment. Jira teams carry the work in flight at the end (the complete-sprint dialog),
+  Linear rolls every unfinished issue over; work started long ago and still not done goes
+  back to the backlog.
 - During the iteration, some urgent tickets (priority 1, or a priority-2 bug) are added when
   filed, and some unplanned work started in its first half is pulled in. Urgent work filed late
   is rarely finished in time, and the engineers it takes are not on the committed work: sprints
@@ -17,11 +18,13 @@ to plans. A plan is a team's bet on that work, made from what the team knew then
 - Work someone put down (back to To Do after it started) is mostly taken out of the sprint, and
   so is work stuck in review at the mid-sprint check; what stays stuck makes the sprint miss.
   A sprint's scope is what it holds at its end (Jira's sprint report).
-- An epic's (a Linear project's) due date is set when it is created, from how much work the
-  team expects it to hold; children filed later grow its scope past the estimate.
+- Two of a team's three epics (Linear projects) are deliverables planned one after the other
+  (:func:`set_due_dates`): a scope of the children known then, a due date from it and the
+  owner's belief in the team's pace; children filed later grow the scope (scope creep).
 
 Every draw comes from this module's own streams: planning changes tickets' sprint fields (and
-moves planned Linear issues from Backlog to Todo), nothing else in the world.
+moves planned Linear issues from Backlog to Todo), epics' due dates and which epic a child is
+filed under, nothing else in the world.
 """
 
 from __future__ import annotations
@@ -38,13 +41,16 @@ LINEAR_DONE = ("Done", "Canceled")
 # The manager's first guess of a two-week iteration's throughput per engineer, before the
 # board has a finished iteration to go by.
 TICKETS_PER_ENGINEER = 2.0
-URGENT_ADD_RATE = 0.08  # share of urgent tickets (priority 1, or a priority-2 bug) added when filed
+URGENT_ADD_RATE = 0.05  # share of urgent tickets (priority 1, or a priority-2 bug) added when filed
 PULL_IN_RATE = 0.05  # share of unplanned work started in an iteration's first half pulled into it
-OPTIMISM = (0.05, 0.35)  # share of the recent throughput a team commits to
+OPTIMISM = (0.05, 0.3)  # share of the recent throughput a team commits to
 DESCOPE_RATE = 0.8  # share of put-down work (back to To Do after it started) taken out
 PUT_DOWN = ("To Do", "Todo", "Backlog")
 STALE = timedelta(days=10)
-STUCK = timedelta(days=4)  # in review this long at the mid-sprint check: taken out
+EPIC_SCOPE = (4, 14)  # children an epic's owner plans into it
+EPIC_CREEP = (0.0, 0.05)  # share of later children of the epic that join its scope
+EPIC_PACE = (0.08, 0.3)  # an epic's children done per working day, as its owner believes
+STUCK = timedelta(days=3)  # in review this long at the mid-sprint check: taken out
 FAR = datetime.max.replace(tzinfo=UTC)
 
 
@@ -150,7 +156,10 @@ def _plan_board(
                 for t in board
                 if current.get(t.key) == previous.id
                 and not _is_done(t, previous.completed_at)
-                and _in_flight(t, previous.completed_at)
+                and (
+                    _in_flight(t, previous.completed_at)
+                    or (not jira and not _stale(t, previous.completed_at))
+                )
             ]
             # Work not started, or stalled, goes back to the backlog (Linear: out of the cycle).
             for t in board:
@@ -250,42 +259,61 @@ def set_due_dates(
     start: datetime,
     end: datetime,
 ) -> None:
-    """Give two of each team's three epics (Linear: projects) a due date inside the period.
+    """Plan two of each team's three epics (Linear: projects) as deliverables with a due date;
+    the third stays open-ended and holds the rest of the team's epic work.
 
-    The owner sizes the epic by the children it holds a week after its creation and the
-    team's pace (about one child done per working day), with the owner's optimism of the day;
-    the children filed later are what the estimate did not foresee.
+    The first is planned a week after its creation, the second when the first is due. At its
+    planning the owner takes the most pressing of the children filed so far (by priority, then
+    age: the order the team picks work in) as its scope, and sets the due date from that scope
+    and the team's pace as the owner believes it that day (often optimistic). Children filed
+    after the planning grow its scope at the epic's own creep rate; the others, and the known
+    children left out, are filed under the open-ended epic. Run after the work is simulated
+    (it never reads when work happened): an epic misses when the team does not finish its
+    scope by the due date -- an optimistic estimate, or scope creep it did not foresee.
     """
     rng = random.Random(f"{seed}:due-dates")
-    days = (end - start).days
-    children: dict[str, list[Ticket]] = {}
-    for t in tickets:
-        if t.parent_key:
-            children.setdefault(t.parent_key, []).append(t)
-    linear_team = next((tm.key for tm in org.teams if tm.tracker == "linear"), "")
     epics: list[tuple[str, datetime, Ticket | LinearProject]] = [
         (t.team, t.created_at, t) for t in tickets if t.kind == "Epic"
     ]
+    linear_team = next((tm.key for tm in org.teams if tm.tracker == "linear"), "")
     epics += [(linear_team, p.created_at, p) for p in projects]
-    seen: dict[str, int] = {}
-    for team, created, epic in sorted(epics, key=lambda e: (e[0], e[1], _epic_id(e[2]))):
-        index = seen.get(team, 0)
-        seen[team] = index + 1
-        roll = rng.random()
-        if index % 3 == 2:
-            continue  # the third has no due date (most epics in real trackers have none)
-        known = [
-            c for c in children.get(_epic_id(epic), []) if c.created_at < created + timedelta(7)
-        ]
-        pace = rng.uniform(0.7, 1.3)  # children done per working day, as the owner believes
-        span = 7 + len(known) / pace * 7 / 5
-        low = min(14, max(days // 3, 1))
-        due_days = min(max(span, low), max(days - 2, low + 1)) + 3 * (roll - 0.5)
-        due = (created + timedelta(days=due_days)).date().isoformat()
-        if isinstance(epic, Ticket):
-            epic.due_date = due
-        elif isinstance(epic, LinearProject):
-            epic.target_date = due
+    by_team: dict[str, list[Ticket | LinearProject]] = {}
+    for team, _, epic in sorted(epics, key=lambda e: (e[0], e[1], _epic_id(e[2]))):
+        by_team.setdefault(team, []).append(epic)
+    children: dict[str, list[Ticket]] = {}
+    for t in sorted(tickets, key=lambda t: (t.created_at, t.key)):
+        if t.parent_key:
+            children.setdefault(t.parent_key, []).append(t)
+    for team in sorted(by_team):
+        team_epics = by_team[team]
+        open_ended = _epic_id(team_epics[-1]) if len(team_epics) >= 3 else None
+        plan_at = min(_created(e) for e in team_epics) + timedelta(days=7)
+        for index, epic in enumerate(team_epics):
+            if index % 3 == 2 or plan_at >= end:
+                continue  # the third has no due date (most epics in real trackers have none)
+            mine = children.get(_epic_id(epic), [])
+            known = [c for c in mine if c.created_at < plan_at]
+            size = rng.randint(*EPIC_SCOPE)
+            known.sort(key=lambda c: (_started_at(c) or FAR, c.priority or 3, c.created_at, c.key))
+            creep = rng.uniform(*EPIC_CREEP)
+            pace = rng.uniform(*EPIC_PACE)  # children done per working day, as believed
+            span = 5 + min(size, len(known)) / pace * 7 / 5
+            due = plan_at + timedelta(days=span + rng.uniform(-2, 2))
+            kept = {c.key for c in known[:size]}
+            kept |= {c.key for c in mine if c.created_at >= plan_at and rng.random() < creep}
+            for c in mine:
+                if c.key not in kept and open_ended is not None:
+                    c.parent_key = open_ended
+            epic.planned_at = plan_at
+            if isinstance(epic, Ticket):
+                epic.due_date = due.date().isoformat()
+            elif isinstance(epic, LinearProject):
+                epic.target_date = due.date().isoformat()
+            plan_at = max(due, plan_at + timedelta(days=7))
+
+
+def _created(epic: Ticket | LinearProject) -> datetime:
+    return epic.created_at
 
 
 def _epic_id(epic: Ticket | LinearProject) -> str:
@@ -303,7 +331,7 @@ class PlanOutcome:
     starts_at: datetime
     due_at: datetime
     scope: int
-    added: int  # joined after the start (sprints) / filed after the due date was set (epics)
+    added: int  # joined after the start (sprints) / filed after the epic was planned (epics)
     not_done: int
     missed: bool | None  # None while the due instant is after the simulated period
 
@@ -372,16 +400,17 @@ def epic_outcomes(
     for t in tickets:
         if t.parent_key:
             children.setdefault(t.parent_key, []).append(t)
-    plans: list[tuple[str, str, str, str | None, datetime, str]] = [
-        (t.key, t.key, t.tracker, t.team, t.created_at, t.due_date)
+    plans: list[tuple[str, str, str, str | None, datetime, datetime | None, str]] = [
+        (t.key, t.key, t.tracker, t.team, t.created_at, t.planned_at, t.due_date)
         for t in tickets
         if t.kind == "Epic" and t.due_date
     ]
     plans += [
-        (p.id, f"project/{p.id}", "linear", None, p.created_at, p.target_date) for p in projects
+        (p.id, f"project/{p.id}", "linear", None, p.created_at, p.planned_at, p.target_date)
+        for p in projects
     ]
     out = []
-    for key, subject, tracker, owner, created, due_date in plans:
+    for key, subject, tracker, owner, created, planned, due_date in plans:
         due = datetime.fromisoformat(due_date).replace(tzinfo=created.tzinfo) + timedelta(days=1)
         scope = [c for c in children.get(key, []) if c.created_at < due]
         team = owner or (scope[0].team if scope else None)
@@ -394,7 +423,7 @@ def epic_outcomes(
                 starts_at=created,
                 due_at=due,
                 scope=len(scope),
-                added=sum(1 for c in scope if c.created_at >= created + timedelta(days=7)),
+                added=sum(1 for c in scope if c.created_at >= (planned or created)),
                 not_done=sum(1 for c in scope if not _is_done(c, due)),
                 missed=(any(not _is_done(c, due) for c in scope)) if due <= end else None,
             )
