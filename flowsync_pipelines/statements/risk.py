@@ -347,6 +347,13 @@ def _sprint_features(
     return (x if len(row) else np.zeros((0, len(SPRINT_FEATURES)))), state
 
 
+def plan_snapshots(plans: pl.DataFrame, tickets: pl.DataFrame, end: date) -> Snapshots:
+    """The training snapshots a plan kind (``sprint_at_risk``, ``epic_at_risk``) learns from
+    when run up to ``end`` (exclusive): what :func:`predict_sprints` and :func:`predict_epics`
+    fit and report on, for benches that score them out of time."""
+    return _sprint_snapshots(plans, tickets, midnight(end).timestamp())[0]
+
+
 def predict_sprints(
     sprints: pl.DataFrame,
     tickets: pl.DataFrame,
@@ -525,6 +532,34 @@ def _incident_features(inc: _Incidents, index: np.ndarray, at: np.ndarray) -> np
     )
 
 
+def _incident_snapshots(incidents: pl.DataFrame, inc: _Incidents, threshold: float) -> Snapshots:
+    """``INCIDENT_SNAPSHOTS`` evenly over each dated incident's threshold while it is open."""
+    n = len(inc.first_seen)
+    k = INCIDENT_SNAPSHOTS
+    index = np.repeat(np.arange(n), k)
+    at = inc.first_seen[index] + (np.tile(np.arange(k), n) + 0.5) * threshold / k
+    keep = (at < inc.resolved[index]) & np.isfinite(inc.settled[index])
+    index, at = index[keep], at[keep]
+    first = incidents["first_seen_at"].min()
+    return Snapshots(
+        subject=index,
+        x=_incident_features(inc, index, at),
+        y=inc.slow[index],
+        settled=inc.settled[index],
+        first=first.date() if first is not None else None,  # type: ignore[union-attr]
+    )
+
+
+def incident_snapshots(
+    incidents: pl.DataFrame, events: pl.DataFrame, end: date, settings: IncidentSettings
+) -> Snapshots:
+    """The training snapshots ``incident_slow_to_restore`` learns from when run up to ``end``
+    (exclusive), as :func:`predict_incidents` builds them."""
+    threshold = settings.restore_hours * 3600
+    inc = _incidents(incidents, events, midnight(end).timestamp(), threshold)
+    return _incident_snapshots(incidents, inc, threshold)
+
+
 def predict_incidents(
     incidents: pl.DataFrame,
     events: pl.DataFrame,
@@ -539,20 +574,7 @@ def predict_incidents(
     settings = settings or IncidentSettings()
     threshold = settings.restore_hours * 3600
     inc = _incidents(incidents, events, midnight(end).timestamp(), threshold)
-    n = len(inc.first_seen)
-    k = INCIDENT_SNAPSHOTS
-    index = np.repeat(np.arange(n), k)
-    at = inc.first_seen[index] + (np.tile(np.arange(k), n) + 0.5) * threshold / k
-    keep = (at < inc.resolved[index]) & np.isfinite(inc.settled[index])
-    index, at = index[keep], at[keep]
-    first = incidents["first_seen_at"].min()
-    snaps = Snapshots(
-        subject=index,
-        x=_incident_features(inc, index, at),
-        y=inc.slow[index],
-        settled=inc.settled[index],
-        first=first.date() if first is not None else None,  # type: ignore[union-attr]
-    )
+    snaps = _incident_snapshots(incidents, inc, threshold)
     info = incidents.select("entity_id", "team", "first_event", "url", "first_seen_at").to_dicts()
     dated_resolutions = np.where(np.isfinite(inc.resolved), inc.resolved, np.inf)
 
