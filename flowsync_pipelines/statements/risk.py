@@ -75,6 +75,10 @@ SPRINT_FEATURES = (
     "elapsed_fraction",
     "days_left",
     "board_miss_rate",
+    "not_done",
+    "not_started",
+    "behind",  # share of time elapsed minus share done
+    "load",  # work left per day left against the board's recent pace
 )
 INCIDENT_FEATURES = (
     "age_hours",
@@ -262,11 +266,12 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
         pl.len().alias("scope"),
         (pl.col("created_at") > pl.col("scoped_at")).sum().alias("added"),
         (pl.col("category") == "done").sum().alias("done"),
+        pl.col("category").is_in(["indeterminate", "done"]).sum().alias("started"),
         pl.col("event_id").drop_nulls().sort().alias("events"),
         pl.col("url").drop_nulls().unique().sort().alias("urls"),
     )
     return snap.join(per, on="snap", how="left").with_columns(
-        pl.col("scope", "added", "done").fill_null(0)
+        pl.col("scope", "added", "done", "started").fill_null(0)
     )
 
 
@@ -280,7 +285,8 @@ def _sprint_snapshots(
     n = len(started)
     if n == 0:
         empty = np.zeros(0)
-        return Snapshots(empty.astype(int), np.zeros((0, 6)), empty, empty, None), empty, empty
+        shape = (0, len(SPRINT_FEATURES))
+        return Snapshots(empty.astype(int), np.zeros(shape), empty, empty, None), empty, empty
     # Outcomes: the scope at the end date, each ticket's status by then (inf: not known yet).
     at_end = pl.DataFrame(
         {"snap": np.arange(n), "row": np.arange(n), "at_s": ends},
@@ -288,13 +294,14 @@ def _sprint_snapshots(
     )
     state = _sprint_state(sprints, tickets, _with_at(at_end)).sort("snap")
     missed = (state["scope"] > state["done"]).to_numpy().astype(float)
+    done_end = state["done"].to_numpy().astype(float)
     known = ends <= as_of
     days = np.ceil((ends - started) / 86400).astype(int)
     row = np.repeat(np.arange(n), days)
     at = started[row] + (np.concatenate([np.arange(d) for d in days]) + 0.5) * 86400
     keep = (at < ends[row]) & (at < as_of)
     row, at = row[keep], at[keep]
-    x, frame = _sprint_features(sprints, tickets, row, at, ends, missed, known)
+    x, frame = _sprint_features(sprints, tickets, row, at, ends, missed, known, done_end)
     nonempty = frame["scope"].to_numpy() > 0
     snaps = Snapshots(
         subject=row[nonempty],
@@ -303,7 +310,7 @@ def _sprint_snapshots(
         settled=np.where(known, ends, np.inf)[row][nonempty],
         first=sprints["started_at"].min().date() if n else None,  # type: ignore[union-attr]
     )
-    return snaps, missed, ends
+    return snaps, np.column_stack([missed, done_end]), ends
 
 
 def _with_at(snap: pl.DataFrame) -> pl.DataFrame:
@@ -322,6 +329,7 @@ def _sprint_features(
     ends: np.ndarray,
     missed: np.ndarray,
     known: np.ndarray,
+    done_end: np.ndarray,
 ) -> tuple[np.ndarray, pl.DataFrame]:
     """Features of (sprint, time) pairs from what preceded each time, and the state frame."""
     snap = _with_at(pl.DataFrame({"snap": np.arange(len(row)), "row": row, "at_s": at}))
@@ -334,17 +342,55 @@ def _sprint_features(
     past_missed = _count_before(board, missed_at, board[row], at)
     scope = state["scope"].to_numpy().astype(float)
     done = state["done"].to_numpy().astype(float)
+    done_share = np.where(scope > 0, done / np.maximum(scope, 1), 0.0)
+    elapsed = (at - started[row]) / (ends[row] - started[row])
+    days_left = (ends[row] - at) / 86400
+    pace = _board_pace(board, settled, done_end, (ends - started) / 86400, board[row], at)
+    # Without a settled plan of its own board, a plan's pace is its scope over its length.
+    length = (ends[row] - started[row]) / 86400
+    pace = np.where(np.isnan(pace), np.maximum(scope, 1) / np.maximum(length, 1), pace)
     x = np.column_stack(
         [
             scope,
             state["added"].to_numpy().astype(float),
-            np.where(scope > 0, done / np.maximum(scope, 1), 0.0),
-            (at - started[row]) / (ends[row] - started[row]),
-            (ends[row] - at) / 86400,
+            done_share,
+            elapsed,
+            days_left,
             (past_missed + 1) / (past + 2),  # the board's past misses, shrunk to one half
+            scope - done,
+            scope - state["started"].to_numpy().astype(float),
+            elapsed - done_share,
+            # Capped: with hours left, any work left is "too much" and the ratio explodes.
+            np.minimum((scope - done) / np.maximum(days_left, 0.5) / np.maximum(pace, 0.05), 20),
         ]
     )
     return (x if len(row) else np.zeros((0, len(SPRINT_FEATURES)))), state
+
+
+def _board_pace(
+    board: np.ndarray,
+    settled: np.ndarray,
+    done_end: np.ndarray,
+    length_days: np.ndarray,
+    query_board: np.ndarray,
+    at: np.ndarray,
+) -> np.ndarray:
+    """Per query, tickets a day the board finished in its last two plans settled before
+    ``at`` (NaN without one): the team's recent throughput, known then."""
+    out = np.full(len(at), np.nan)
+    rate = done_end / np.maximum(length_days, 1)
+    for b in np.unique(query_board):
+        mine = np.flatnonzero((board == b) & np.isfinite(settled))
+        order = mine[np.argsort(settled[mine], kind="stable")]
+        if not len(order):
+            continue
+        csum = np.concatenate([[0.0], np.cumsum(rate[order])])
+        q = np.flatnonzero(query_board == b)
+        k = np.searchsorted(settled[order], at[q], side="left")  # plans settled before at
+        lo = np.maximum(k - 2, 0)
+        has = k > 0
+        out[q[has]] = (csum[k[has]] - csum[lo[has]]) / (k[has] - lo[has])
+    return out
 
 
 def plan_snapshots(plans: pl.DataFrame, tickets: pl.DataFrame, end: date) -> Snapshots:
@@ -400,7 +446,8 @@ def _predict_plans(
     """Rows of a plan kind (one row of ``plans`` per sprint or epic, ``tickets`` its scope's
     status events) and its calibration report."""
     as_of_end = midnight(end).timestamp()
-    snaps, missed, ends = _sprint_snapshots(plans, tickets, as_of_end)
+    snaps, outcome, ends = _sprint_snapshots(plans, tickets, as_of_end)
+    missed, done_end = (outcome[:, 0], outcome[:, 1]) if len(outcome) else (outcome, outcome)
     started = _seconds(plans["started_at"].to_list())
     known = ends <= as_of_end
     info = plans.select("entity_id", "team", "start_event", "url", "ends_on").to_dicts()
@@ -413,7 +460,7 @@ def _predict_plans(
     bounds = np.concatenate([[0], np.cumsum([len(a) for a in active_by_day])]).astype(int)
     pairs = np.concatenate([np.zeros(0, dtype=int), *active_by_day])
     x_all, state_all = _sprint_features(
-        plans, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), ends, missed, known
+        plans, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), ends, missed, known, done_end
     )
 
     def claims(day: date, model: Fitted) -> list[dict]:
