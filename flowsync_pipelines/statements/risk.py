@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -89,6 +89,7 @@ INCIDENT_FEATURES = (
     "project_slow_rate",
 )
 LEVELS = {"fatal": 3.0, "critical": 3.0, "error": 2.0, "warning": 1.0, "info": 0.0, "debug": 0.0}
+PRIOR_OUTCOMES = 6  # outcomes' worth of one half in a prior's base rate (a Beta(3, 3) prior)
 INCIDENT_SNAPSHOTS = 8  # training snapshots per incident, evenly over its threshold
 
 
@@ -173,7 +174,15 @@ class Snapshots:
         fitted = fit(
             self.x[m], self.y[m], window, settings, features, statement_kind=kind, store=store
         )
-        fitted = shrunk(fitted, len(np.unique(self.subject[m])), settings.prior_strength)
+        subjects, first = np.unique(self.subject[m], return_index=True)
+        fitted = shrunk(fitted, len(subjects), settings.prior_strength)
+        if fitted.model is None:
+            # The prior is the base rate of the outcomes (not of the snapshots), shrunk towards
+            # one half by PRIOR_OUTCOMES: one settled sprint that missed is no evidence that
+            # all do.
+            positives = float(self.y[m][first].sum())
+            rate = (positives + PRIOR_OUTCOMES / 2) / (len(subjects) + PRIOR_OUTCOMES)
+            fitted = replace(fitted, positive_rate=round(rate, 4))
         model_fitted(kind, fitted, window, settings, features)
         return fitted
 
