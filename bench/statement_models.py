@@ -41,7 +41,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,7 @@ import polars as pl
 from flowsync_pipelines import warehouse
 from flowsync_pipelines.bands import band
 from flowsync_pipelines.simulator import DEMO, HELD_OUT, Conventions, build_world
+from flowsync_pipelines.simulator.world import DEFAULT_START
 from flowsync_pipelines.statements import StatementSettings, calibration_report, risk
 from flowsync_pipelines.statements import predict as stall
 from flowsync_pipelines.statements.core import prepare, risk_inputs
@@ -71,9 +72,12 @@ def _truth_tool():
 CONVENTIONS = {"demo": DEMO, "held_out": HELD_OUT}
 
 
-def _home(work: Path, seed: int, days: int, conventions: Conventions) -> Path:
+def _home(
+    work: Path, seed: int, days: int, conventions: Conventions, start: datetime | None = None
+) -> Path:
     # The demo's homes keep their old names (a --work directory from before is reused).
     suffix = "" if conventions.name == "demo" else f"-{conventions.name}"
+    suffix += f"-from-{start.date().isoformat()}" if start else ""
     home = work / f"seed-{seed}-{days}d{suffix}" / "home"
     if (home / "flowsync.duckdb").exists() and (home.parent / "done").exists():
         return home
@@ -87,6 +91,7 @@ def _home(work: Path, seed: int, days: int, conventions: Conventions) -> Path:
         home=home,
         days=days,
         seed=seed,
+        start=start,
         conventions=conventions,
         instance=dg.DagsterInstance.ephemeral(),
         upstream_of="statements",
@@ -106,10 +111,15 @@ RISK = {
 
 
 def _organisation(
-    home: Path, seed: int, days: int, conventions: Conventions, kinds: list[str]
+    home: Path,
+    seed: int,
+    days: int,
+    conventions: Conventions,
+    kinds: list[str],
+    start: datetime | None = None,
 ) -> dict[str, dict]:
     """Per kind, one organisation's out-of-time predictions, outcomes, subjects and truth."""
-    world = build_world(seed, days=days, conventions=conventions)
+    world = build_world(seed, days=days, conventions=conventions, start=start or DEFAULT_START)
     start, end = world.start.date(), world.end.date()
     cutoff = start + timedelta(days=(end - start).days * 2 // 3)
     truth = _truth_tool().truth_pairs(world)
@@ -224,14 +234,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--work", type=Path, help="keep (and reuse) the pipelines' homes here")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument(
+        "--start",
+        type=lambda v: datetime.fromisoformat(v).replace(tzinfo=UTC),
+        help="first simulated day (default: the demo's); a period ending before today keeps "
+        "every record fetched after it happened, as in production",
+    )
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="flowsync-statement-models-"))
     conventions = CONVENTIONS[args.conventions]
     print(f"conventions: {conventions.name}; seeds {args.seeds}; {args.days} days each")
     orgs: dict[str, list[dict]] = {kind: [] for kind in args.kinds}
     for seed in args.seeds:
-        home = _home(work, seed, args.days, conventions)
-        for kind, org in _organisation(home, seed, args.days, conventions, args.kinds).items():
+        home = _home(work, seed, args.days, conventions, args.start)
+        result = _organisation(home, seed, args.days, conventions, args.kinds, args.start)
+        for kind, org in result.items():
             r = org["report"]
             fitted = (
                 f" ({org['training_outcomes']} outcomes, {org['model']})" if "model" in org else ""

@@ -49,7 +49,7 @@ PUT_DOWN = ("To Do", "Todo", "Backlog")
 STALE = timedelta(days=10)
 EPIC_SCOPE = (4, 14)  # children an epic's owner plans into it
 EPIC_CREEP = (0.0, 0.05)  # share of later children of the epic that join its scope
-EPIC_PACE = (0.08, 0.3)  # an epic's children done per working day, as its owner believes
+EPIC_PACE = (0.05, 0.2)  # an epic's children done per working day, as its owner believes
 STUCK = timedelta(days=3)  # in review this long at the mid-sprint check: taken out
 FAR = datetime.max.replace(tzinfo=UTC)
 
