@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> None:
                 f"mean scope {np.mean([s['scope'] for s in plans]):.1f}, "
                 f"mean added {np.mean([s['added'] for s in plans]):.1f}"
             )
+    if epics:
+        print(
+            f"epics: {len(epics)} settled, missed {np.mean([e['missed'] for e in epics]):.3f}, "
+            f"mean scope {np.mean([e['scope'] for e in epics]):.1f}, "
+            f"mean added {np.mean([e['added'] for e in epics]):.1f}"
+        )
     for name, plans in (("sprints", sprints), ("epics", epics)):
         missed = np.array([p["missed"] for p in plans], dtype=float)
         if len(set(missed)) < 2:

@@ -12,7 +12,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -31,6 +31,7 @@ from flowsync_pipelines.sandbox import Sandbox, SandboxServer
 from flowsync_pipelines.sandbox.app import TOOLS
 from flowsync_pipelines.settings import Paths
 from flowsync_pipelines.simulator import DEMO, Conventions, World, build_world
+from flowsync_pipelines.simulator.world import DEFAULT_START
 
 # The sandboxes check that a token is sent, not its value; real deployments set real ones.
 DEMO_TOKENS = {
@@ -104,6 +105,7 @@ def run_demo(
     progress: Callable[[str], None] = print,
     conventions: Conventions = DEMO,
     upstream_of: str | None = None,
+    start: datetime | None = None,
 ) -> DemoResult:
     """Run the demo into ``home`` and return where its outputs are.
 
@@ -121,7 +123,7 @@ def run_demo(
         f"[1/4] simulating the demo organisation ({days} days, seed {seed}, "
         f"conventions {conventions.name})"
     )
-    world = build_world(seed=seed, days=days, conventions=conventions)
+    world = build_world(seed=seed, days=days, conventions=conventions, start=start or DEFAULT_START)
     (home / "demo").mkdir(parents=True, exist_ok=True)
     # Ground truth is for measuring accuracy; no pipeline code reads it.
     world.write_ground_truth(home / "demo" / "ground_truth.json")

@@ -985,10 +985,11 @@ def test_scope_added_mid_sprint_is_done_by_the_end_less_often(long_world: World)
                 ),
                 None,
             )
-            if joined is None:
-                continue
+            held = ticket.value_at("sprint", sprint.ends_at - timedelta(microseconds=1), ())
+            if joined is None or sprint.id not in (held or ()):
+                continue  # never in it, or taken out before its end (descoped, not missed)
             finished = ticket.status_at(sprint.ends_at) in ("Done", "Canceled")
             done["added" if joined > sprint.starts_at else "committed"].append(finished)
-    assert len(done["added"]) >= 50 and len(done["committed"]) >= 50
+    assert len(done["added"]) >= 20 and len(done["committed"]) >= 50
     rate = {k: sum(v) / len(v) for k, v in done.items()}
     assert rate["added"] < rate["committed"] - 0.1, rate

@@ -123,8 +123,11 @@ def test_statements_table_has_exactly_the_contract_columns(full_run):
 def test_every_catalogue_kind_is_stated_on_the_demo(stored):
     # pr_merged_without_review: the demo world reviews every merge (its own test below);
     # incident_slow_to_restore: the demo polls Sentry's issue list, which dates no resolution,
-    # so nothing is claimed (tests/test_statements_risk.py).
-    expected = {k.name for k in st.KINDS} - {"pr_merged_without_review", "incident_slow_to_restore"}
+    # so nothing is claimed (tests/test_statements_risk.py); epic_at_risk: one epic of the
+    # demo's 60 days reaches its due date (and meets it), too little history to claim a risk
+    # (tests/test_statements_risk.py states it on an organisation with history).
+    unstated = {"pr_merged_without_review", "incident_slow_to_restore", "epic_at_risk"}
+    expected = {k.name for k in st.KINDS} - unstated
     assert expected <= set(stored.get_column("kind").unique().to_list())
 
 

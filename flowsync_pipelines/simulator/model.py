@@ -45,8 +45,9 @@ class Ticket:
     initial_assignee: str | None = None
     initial_points: float | None = None
     slug: str = ""
-    # An epic's due date (Jira's ``duedate``, ISO date), set when it is created.
+    # An epic's due date (Jira's ``duedate``, ISO date) and when its owner planned it.
     due_date: str | None = None
+    planned_at: datetime | None = None
     changes: list[Change] = field(default_factory=list)
     # Set by the work simulation so two engineers never pick the same ticket.
     taken: bool = False
@@ -150,6 +151,7 @@ class LinearProject:
     created_at: datetime
     start_date: str
     target_date: str
+    planned_at: datetime | None = None  # when its lead set the target date (sim_plans)
 
 
 @dataclass

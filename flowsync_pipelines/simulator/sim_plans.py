@@ -8,16 +8,23 @@ to plans. A plan is a team's bet on that work, made from what the team knew then
   iterations (its optimism of the day): the new work it goes on to start first (a team works
   its sprint backlog top down), then the top of the rest of the backlog by priority and age.
   Work already under way outside a plan stays outside it; carried-over tickets count against
-  the commitment; work started long ago and still not done goes back to the backlog.
+  the commitment. Jira teams carry the work in flight at the end (the complete-sprint dialog),
+  Linear rolls every unfinished issue over; work started long ago and still not done goes
+  back to the backlog.
 - During the iteration, some urgent tickets (priority 1, or a priority-2 bug) are added when
   filed, and some unplanned work started in its first half is pulled in. Urgent work filed late
   is rarely finished in time, and the engineers it takes are not on the committed work: sprints
   with scope added mid-sprint, or committed above what the team finishes, miss more often.
-- An epic's (a Linear project's) due date is set when it is created, from how much work the
-  team expects it to hold; children filed later grow its scope past the estimate.
+- Work someone put down (back to To Do after it started) is mostly taken out of the sprint, and
+  so is work stuck in review at the mid-sprint check; what stays stuck makes the sprint miss.
+  A sprint's scope is what it holds at its end (Jira's sprint report).
+- Two of a team's three epics (Linear projects) are deliverables planned one after the other
+  (:func:`set_due_dates`): a scope of the children known then, a due date from it and the
+  owner's belief in the team's pace; children filed later grow the scope (scope creep).
 
 Every draw comes from this module's own streams: planning changes tickets' sprint fields (and
-moves planned Linear issues from Backlog to Todo), nothing else in the world.
+moves planned Linear issues from Backlog to Todo), epics' due dates and which epic a child is
+filed under, nothing else in the world.
 """
 
 from __future__ import annotations
@@ -34,10 +41,16 @@ LINEAR_DONE = ("Done", "Canceled")
 # The manager's first guess of a two-week iteration's throughput per engineer, before the
 # board has a finished iteration to go by.
 TICKETS_PER_ENGINEER = 2.0
-URGENT_ADD_RATE = 0.25  # share of urgent tickets (priority 1, or a priority-2 bug) added when filed
-PULL_IN_RATE = 0.15  # share of unplanned work started in an iteration's first half pulled into it
-OPTIMISM = (0.1, 0.45)  # share of the recent throughput a team commits to
+URGENT_ADD_RATE = 0.05  # share of urgent tickets (priority 1, or a priority-2 bug) added when filed
+PULL_IN_RATE = 0.05  # share of unplanned work started in an iteration's first half pulled into it
+OPTIMISM = (0.05, 0.3)  # share of the recent throughput a team commits to
+DESCOPE_RATE = 0.8  # share of put-down work (back to To Do after it started) taken out
+PUT_DOWN = ("To Do", "Todo", "Backlog")
 STALE = timedelta(days=10)
+EPIC_SCOPE = (4, 14)  # children an epic's owner plans into it
+EPIC_CREEP = (0.0, 0.05)  # share of later children of the epic that join its scope
+EPIC_PACE = (0.05, 0.2)  # an epic's children done per working day, as its owner believes
+STUCK = timedelta(days=3)  # in review this long at the mid-sprint check: taken out
 FAR = datetime.max.replace(tzinfo=UTC)
 
 
@@ -57,6 +70,18 @@ def _stale(ticket: Ticket, at: datetime) -> bool:
     """Started long ago and still not done: the team no longer plans around it."""
     started = _started_at(ticket)
     return started is not None and started < at - STALE and not _is_done(ticket, at)
+
+
+def _in_flight(ticket: Ticket, at: datetime) -> bool:
+    """Started, not long ago: a team carries this into the next iteration."""
+    started = _started_at(ticket)
+    return started is not None and started < at and not _stale(ticket, at)
+
+
+def _stuck(ticket: Ticket, at: datetime) -> bool:
+    """In review, unmoved for STUCK: the mid-sprint check takes it out of the sprint."""
+    last = next((c for c in reversed(ticket.changes) if c.field == "status" and c.at <= at), None)
+    return last is not None and last.new == "In Review" and last.at < at - STUCK
 
 
 def _urgent(ticket: Ticket) -> bool:
@@ -99,6 +124,7 @@ def _plan_board(
     membership: dict[str, tuple] = {}
     current: dict[str, int | str] = {}  # the iteration a ticket is in now
     throughput: dict[str, list[int]] = {}
+    joined: dict[str, datetime] = {}  # when a ticket joined the iteration it is in now
     previous: Sprint | None = None
 
     def join(ticket: Ticket, iteration: Sprint, at: datetime) -> None:
@@ -107,8 +133,17 @@ def _plan_board(
         current[ticket.key] = iteration.id
         manager = managers[ticket.team]
         ticket.record(at, manager, "sprint", ids)
+        joined[ticket.key] = at
         if not jira and ticket.status_at(at) == "Backlog":
             ticket.record(at, manager, "status", "Todo")
+
+    def leave(ticket: Ticket, iteration: Sprint, at: datetime) -> None:
+        if at >= min(iteration.ends_at, end):
+            return
+        ids = tuple(i for i in membership.get(ticket.key, ()) if i != iteration.id)
+        membership[ticket.key] = ids
+        current[ticket.key] = ""
+        ticket.record(at, managers[ticket.team], "sprint", ids if jira else ())
 
     for iteration in iterations:
         if iteration.starts_at >= end:
@@ -121,9 +156,13 @@ def _plan_board(
                 for t in board
                 if current.get(t.key) == previous.id
                 and not _is_done(t, previous.completed_at)
-                and not _stale(t, previous.completed_at)
+                and (
+                    _in_flight(t, previous.completed_at)
+                    or (not jira and not _stale(t, previous.completed_at))
+                )
             ]
-            for t in board:  # stale work goes back to the backlog (Linear: out of the cycle)
+            # Work not started, or stalled, goes back to the backlog (Linear: out of the cycle).
+            for t in board:
                 if current.get(t.key) == previous.id and t not in carried:
                     current[t.key] = ""
                     if not jira and not _is_done(t, previous.completed_at):
@@ -178,6 +217,26 @@ def _plan_board(
                 and rng.random() < PULL_IN_RATE
             ):
                 join(ticket, iteration, started)
+        # Work someone put down (back to To Do after it started) is taken out of the sprint
+        # by its manager, most of the time, within a working day.
+        for ticket in board:
+            if current.get(ticket.key) != iteration.id:
+                continue
+            put_down = next(
+                (
+                    c.at
+                    for c in ticket.changes
+                    if c.field == "status"
+                    and c.new in PUT_DOWN
+                    and c.old not in PUT_DOWN
+                    and max(iteration.starts_at, joined[ticket.key]) < c.at < iteration.ends_at
+                ),
+                None,
+            )
+            if put_down is not None and rng.random() < DESCOPE_RATE:
+                leave(ticket, iteration, put_down + timedelta(hours=rng.uniform(1, 24)))
+            elif _stuck(ticket, half) and rng.random() < DESCOPE_RATE:
+                leave(ticket, iteration, half + timedelta(hours=rng.uniform(1, 24)))
         finished = min(iteration.ends_at, end)
         for team in teams:
             throughput.setdefault(team, []).append(
@@ -200,42 +259,61 @@ def set_due_dates(
     start: datetime,
     end: datetime,
 ) -> None:
-    """Give two of each team's three epics (Linear: projects) a due date inside the period.
+    """Plan two of each team's three epics (Linear: projects) as deliverables with a due date;
+    the third stays open-ended and holds the rest of the team's epic work.
 
-    The owner sizes the epic by the children it holds a week after its creation and the
-    team's pace (about one child done per working day), with the owner's optimism of the day;
-    the children filed later are what the estimate did not foresee.
+    The first is planned a week after its creation, the second when the first is due. At its
+    planning the owner takes the most pressing of the children filed so far (by priority, then
+    age: the order the team picks work in) as its scope, and sets the due date from that scope
+    and the team's pace as the owner believes it that day (often optimistic). Children filed
+    after the planning grow its scope at the epic's own creep rate; the others, and the known
+    children left out, are filed under the open-ended epic. Run after the work is simulated
+    (it never reads when work happened): an epic misses when the team does not finish its
+    scope by the due date -- an optimistic estimate, or scope creep it did not foresee.
     """
     rng = random.Random(f"{seed}:due-dates")
-    days = (end - start).days
-    children: dict[str, list[Ticket]] = {}
-    for t in tickets:
-        if t.parent_key:
-            children.setdefault(t.parent_key, []).append(t)
-    linear_team = next((tm.key for tm in org.teams if tm.tracker == "linear"), "")
     epics: list[tuple[str, datetime, Ticket | LinearProject]] = [
         (t.team, t.created_at, t) for t in tickets if t.kind == "Epic"
     ]
+    linear_team = next((tm.key for tm in org.teams if tm.tracker == "linear"), "")
     epics += [(linear_team, p.created_at, p) for p in projects]
-    seen: dict[str, int] = {}
-    for team, created, epic in sorted(epics, key=lambda e: (e[0], e[1], _epic_id(e[2]))):
-        index = seen.get(team, 0)
-        seen[team] = index + 1
-        roll = rng.random()
-        if index % 3 == 2:
-            continue  # the third has no due date (most epics in real trackers have none)
-        known = [
-            c for c in children.get(_epic_id(epic), []) if c.created_at < created + timedelta(7)
-        ]
-        pace = rng.uniform(0.7, 1.3)  # children done per working day, as the owner believes
-        span = 7 + len(known) / pace * 7 / 5
-        low = min(14, max(days // 3, 1))
-        due_days = min(max(span, low), max(days - 2, low + 1)) + 3 * (roll - 0.5)
-        due = (created + timedelta(days=due_days)).date().isoformat()
-        if isinstance(epic, Ticket):
-            epic.due_date = due
-        elif isinstance(epic, LinearProject):
-            epic.target_date = due
+    by_team: dict[str, list[Ticket | LinearProject]] = {}
+    for team, _, epic in sorted(epics, key=lambda e: (e[0], e[1], _epic_id(e[2]))):
+        by_team.setdefault(team, []).append(epic)
+    children: dict[str, list[Ticket]] = {}
+    for t in sorted(tickets, key=lambda t: (t.created_at, t.key)):
+        if t.parent_key:
+            children.setdefault(t.parent_key, []).append(t)
+    for team in sorted(by_team):
+        team_epics = by_team[team]
+        open_ended = _epic_id(team_epics[-1]) if len(team_epics) >= 3 else None
+        plan_at = min(_created(e) for e in team_epics) + timedelta(days=7)
+        for index, epic in enumerate(team_epics):
+            if index % 3 == 2 or plan_at >= end:
+                continue  # the third has no due date (most epics in real trackers have none)
+            mine = children.get(_epic_id(epic), [])
+            known = [c for c in mine if c.created_at < plan_at]
+            size = rng.randint(*EPIC_SCOPE)
+            known.sort(key=lambda c: (_started_at(c) or FAR, c.priority or 3, c.created_at, c.key))
+            creep = rng.uniform(*EPIC_CREEP)
+            pace = rng.uniform(*EPIC_PACE)  # children done per working day, as believed
+            span = 5 + min(size, len(known)) / pace * 7 / 5
+            due = plan_at + timedelta(days=span + rng.uniform(-2, 2))
+            kept = {c.key for c in known[:size]}
+            kept |= {c.key for c in mine if c.created_at >= plan_at and rng.random() < creep}
+            for c in mine:
+                if c.key not in kept and open_ended is not None:
+                    c.parent_key = open_ended
+            epic.planned_at = plan_at
+            if isinstance(epic, Ticket):
+                epic.due_date = due.date().isoformat()
+            elif isinstance(epic, LinearProject):
+                epic.target_date = due.date().isoformat()
+            plan_at = max(due, plan_at + timedelta(days=7))
+
+
+def _created(epic: Ticket | LinearProject) -> datetime:
+    return epic.created_at
 
 
 def _epic_id(epic: Ticket | LinearProject) -> str:
@@ -253,7 +331,7 @@ class PlanOutcome:
     starts_at: datetime
     due_at: datetime
     scope: int
-    added: int  # joined after the start (sprints) / filed after the due date was set (epics)
+    added: int  # joined after the start (sprints) / filed after the epic was planned (epics)
     not_done: int
     missed: bool | None  # None while the due instant is after the simulated period
 
@@ -280,7 +358,17 @@ def sprint_outcomes(
                     ),
                     None,
                 )
-                if joined is None or t.created_at >= it.ends_at:
+                # Scope is what the sprint holds at its end (Jira's sprint report): work taken
+                # out before then was descoped, not missed.
+                held = next(
+                    (
+                        c.new
+                        for c in reversed(t.changes)
+                        if c.field == "sprint" and c.at < it.ends_at
+                    ),
+                    (),
+                )
+                if joined is None or t.created_at >= it.ends_at or it.id not in (held or ()):
                     continue
                 scope += 1
                 added += joined > it.starts_at
@@ -312,16 +400,17 @@ def epic_outcomes(
     for t in tickets:
         if t.parent_key:
             children.setdefault(t.parent_key, []).append(t)
-    plans: list[tuple[str, str, str, str | None, datetime, str]] = [
-        (t.key, t.key, t.tracker, t.team, t.created_at, t.due_date)
+    plans: list[tuple[str, str, str, str | None, datetime, datetime | None, str]] = [
+        (t.key, t.key, t.tracker, t.team, t.created_at, t.planned_at, t.due_date)
         for t in tickets
         if t.kind == "Epic" and t.due_date
     ]
     plans += [
-        (p.id, f"project/{p.id}", "linear", None, p.created_at, p.target_date) for p in projects
+        (p.id, f"project/{p.id}", "linear", None, p.created_at, p.planned_at, p.target_date)
+        for p in projects
     ]
     out = []
-    for key, subject, tracker, owner, created, due_date in plans:
+    for key, subject, tracker, owner, created, planned, due_date in plans:
         due = datetime.fromisoformat(due_date).replace(tzinfo=created.tzinfo) + timedelta(days=1)
         scope = [c for c in children.get(key, []) if c.created_at < due]
         team = owner or (scope[0].team if scope else None)
@@ -334,7 +423,7 @@ def epic_outcomes(
                 starts_at=created,
                 due_at=due,
                 scope=len(scope),
-                added=sum(1 for c in scope if c.created_at >= created + timedelta(days=7)),
+                added=sum(1 for c in scope if c.created_at >= (planned or created)),
                 not_done=sum(1 for c in scope if not _is_done(c, due)),
                 missed=(any(not _is_done(c, due) for c in scope)) if due <= end else None,
             )

@@ -43,11 +43,11 @@ def simulate(
 ) -> Timeline:
     sprints, cycles = build_sprints(seed, start, end)
     tickets, linear_projects = build_ticket_pool(org, seed, start, end)
-    set_due_dates(org, tickets, linear_projects, seed, start, end)
     code = CodeSimulation(org, tickets, seed, start, end, conventions)
     pulls = code.run()
     close_untouched_backlog(org, tickets, seed, end)
     _hand_over_leaver_tickets(org, tickets, seed, end)
+    set_due_dates(org, tickets, linear_projects, seed, start, end)
     progress_epics(tickets, end)
     for ticket in tickets:
         ticket.changes = [c for c in ticket.changes if c.at < end]

@@ -171,6 +171,49 @@ def derive(
     )[0]
 
 
+def prepare(
+    con: duckdb.DuckDBPyConnection, start: date, end: date, settings: StatementSettings
+) -> dict:
+    """The temporary tables every kind's SQL reads for the as-of days ``[start, end)``; returns
+    the SQL parameters."""
+    params = {"window_start": start, "window_end": end, **settings.sql_params()}
+    run_sql(con, "statements_schema")
+    run_sql(con, "statements_prepare", **params)
+    run_sql(con, "statements_pr_activity", **params)
+    links = query(con, "jira_issue_links")
+    con.register("_jira_links", links.to_arrow())
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE st_jira_link AS SELECT * FROM _jira_links")
+    finally:
+        con.unregister("_jira_links")
+    return params
+
+
+# What each risk kind reads: its subjects, then their events (SQL file, extra parameters).
+RISK_INPUTS = {
+    "sprint_at_risk": (
+        ("statements_sprint_risk_sprints", {}),
+        ("statements_plan_risk_tickets", {"link_type": "ticket_sprint"}),
+    ),
+    "epic_at_risk": (
+        ("statements_epic_risk_epics", {}),
+        ("statements_plan_risk_tickets", {"link_type": "ticket_epic"}),
+    ),
+    "incident_slow_to_restore": (
+        ("statements_incident_restore_inputs", {}),
+        ("statements_incident_restore_events", {}),
+    ),
+}
+
+
+def risk_inputs(
+    con: duckdb.DuckDBPyConnection, kind: str, params: dict
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A risk kind's subjects and their events, after :func:`prepare`."""
+    (subjects, extra), (events, more) = RISK_INPUTS[kind]
+    return query(con, subjects, **params, **extra), query(con, events, **params, **more)
+
+
 def derive_with_calibration(
     con: duckdb.DuckDBPyConnection,
     start: date,
@@ -188,16 +231,7 @@ def derive_with_calibration(
     version is in ``models`` is loaded from it, any other is fitted (and stored there); without
     a store every model is fitted."""
     settings = settings or StatementSettings()
-    params = {"window_start": start, "window_end": end, **settings.sql_params()}
-    run_sql(con, "statements_schema")
-    run_sql(con, "statements_prepare", **params)
-    run_sql(con, "statements_pr_activity", **params)
-    links = query(con, "jira_issue_links")
-    con.register("_jira_links", links.to_arrow())
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE st_jira_link AS SELECT * FROM _jira_links")
-    finally:
-        con.unregister("_jira_links")
+    params = prepare(con, start, end, settings)
     frames, reports = [], []
     for kind in KINDS:
         if kind.name == "pr_will_stall":
@@ -213,34 +247,19 @@ def derive_with_calibration(
             version = ""  # each row carries its fitted model's version
         elif kind.name == "sprint_at_risk":
             rows, report = predict_sprints(
-                query(con, "statements_sprint_risk_sprints", **params),
-                query(con, "statements_plan_risk_tickets", **params, link_type="ticket_sprint"),
-                start,
-                end,
-                sprint,
-                store=models,
+                *risk_inputs(con, kind.name, params), start, end, sprint, store=models
             )
             reports.append(report)
             version = ""
         elif kind.name == "epic_at_risk":
             rows, report = predict_epics(
-                query(con, "statements_epic_risk_epics", **params),
-                query(con, "statements_plan_risk_tickets", **params, link_type="ticket_epic"),
-                start,
-                end,
-                epic,
-                store=models,
+                *risk_inputs(con, kind.name, params), start, end, epic, store=models
             )
             reports.append(report)
             version = ""
         elif kind.name == "incident_slow_to_restore":
             rows, report = predict_incidents(
-                query(con, "statements_incident_restore_inputs", **params),
-                query(con, "statements_incident_restore_events", **params),
-                start,
-                end,
-                incident,
-                store=models,
+                *risk_inputs(con, kind.name, params), start, end, incident, store=models
             )
             reports.append(report)
             version = ""

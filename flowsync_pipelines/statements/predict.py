@@ -263,7 +263,7 @@ class Fitted:
     shrinkage: float = 0.0
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        if self.model is None:
+        if self.model is None or not len(x):  # scikit-learn refuses an empty batch
             return np.full(len(x), self.positive_rate)
         with threadpool_limits(1):  # see fit
             p = self.model.predict_proba(x)[:, 1]  # type: ignore[attr-defined]

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -75,6 +75,10 @@ SPRINT_FEATURES = (
     "elapsed_fraction",
     "days_left",
     "board_miss_rate",
+    "not_done",
+    "not_started",
+    "behind",  # share of time elapsed minus share done
+    "load",  # work left per day left against the board's recent pace
 )
 INCIDENT_FEATURES = (
     "age_hours",
@@ -85,6 +89,7 @@ INCIDENT_FEATURES = (
     "project_slow_rate",
 )
 LEVELS = {"fatal": 3.0, "critical": 3.0, "error": 2.0, "warning": 1.0, "info": 0.0, "debug": 0.0}
+PRIOR_OUTCOMES = 6  # outcomes' worth of one half in a prior's base rate (a Beta(3, 3) prior)
 INCIDENT_SNAPSHOTS = 8  # training snapshots per incident, evenly over its threshold
 
 
@@ -169,7 +174,15 @@ class Snapshots:
         fitted = fit(
             self.x[m], self.y[m], window, settings, features, statement_kind=kind, store=store
         )
-        fitted = shrunk(fitted, len(np.unique(self.subject[m])), settings.prior_strength)
+        subjects, first = np.unique(self.subject[m], return_index=True)
+        fitted = shrunk(fitted, len(subjects), settings.prior_strength)
+        if fitted.model is None:
+            # The prior is the base rate of the outcomes (not of the snapshots), shrunk towards
+            # one half by PRIOR_OUTCOMES: one settled sprint that missed is no evidence that
+            # all do.
+            positives = float(self.y[m][first].sum())
+            rate = (positives + PRIOR_OUTCOMES / 2) / (len(subjects) + PRIOR_OUTCOMES)
+            fitted = replace(fitted, positive_rate=round(rate, 4))
         model_fitted(kind, fitted, window, settings, features)
         return fitted
 
@@ -262,11 +275,12 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
         pl.len().alias("scope"),
         (pl.col("created_at") > pl.col("scoped_at")).sum().alias("added"),
         (pl.col("category") == "done").sum().alias("done"),
+        pl.col("category").is_in(["indeterminate", "done"]).sum().alias("started"),
         pl.col("event_id").drop_nulls().sort().alias("events"),
         pl.col("url").drop_nulls().unique().sort().alias("urls"),
     )
     return snap.join(per, on="snap", how="left").with_columns(
-        pl.col("scope", "added", "done").fill_null(0)
+        pl.col("scope", "added", "done", "started").fill_null(0)
     )
 
 
@@ -280,7 +294,8 @@ def _sprint_snapshots(
     n = len(started)
     if n == 0:
         empty = np.zeros(0)
-        return Snapshots(empty.astype(int), np.zeros((0, 6)), empty, empty, None), empty, empty
+        shape = (0, len(SPRINT_FEATURES))
+        return Snapshots(empty.astype(int), np.zeros(shape), empty, empty, None), empty, empty
     # Outcomes: the scope at the end date, each ticket's status by then (inf: not known yet).
     at_end = pl.DataFrame(
         {"snap": np.arange(n), "row": np.arange(n), "at_s": ends},
@@ -288,13 +303,14 @@ def _sprint_snapshots(
     )
     state = _sprint_state(sprints, tickets, _with_at(at_end)).sort("snap")
     missed = (state["scope"] > state["done"]).to_numpy().astype(float)
+    done_end = state["done"].to_numpy().astype(float)
     known = ends <= as_of
     days = np.ceil((ends - started) / 86400).astype(int)
     row = np.repeat(np.arange(n), days)
     at = started[row] + (np.concatenate([np.arange(d) for d in days]) + 0.5) * 86400
     keep = (at < ends[row]) & (at < as_of)
     row, at = row[keep], at[keep]
-    x, frame = _sprint_features(sprints, tickets, row, at, ends, missed, known)
+    x, frame = _sprint_features(sprints, tickets, row, at, ends, missed, known, done_end)
     nonempty = frame["scope"].to_numpy() > 0
     snaps = Snapshots(
         subject=row[nonempty],
@@ -303,7 +319,7 @@ def _sprint_snapshots(
         settled=np.where(known, ends, np.inf)[row][nonempty],
         first=sprints["started_at"].min().date() if n else None,  # type: ignore[union-attr]
     )
-    return snaps, missed, ends
+    return snaps, np.column_stack([missed, done_end]), ends
 
 
 def _with_at(snap: pl.DataFrame) -> pl.DataFrame:
@@ -322,6 +338,7 @@ def _sprint_features(
     ends: np.ndarray,
     missed: np.ndarray,
     known: np.ndarray,
+    done_end: np.ndarray,
 ) -> tuple[np.ndarray, pl.DataFrame]:
     """Features of (sprint, time) pairs from what preceded each time, and the state frame."""
     snap = _with_at(pl.DataFrame({"snap": np.arange(len(row)), "row": row, "at_s": at}))
@@ -334,17 +351,62 @@ def _sprint_features(
     past_missed = _count_before(board, missed_at, board[row], at)
     scope = state["scope"].to_numpy().astype(float)
     done = state["done"].to_numpy().astype(float)
+    done_share = np.where(scope > 0, done / np.maximum(scope, 1), 0.0)
+    elapsed = (at - started[row]) / (ends[row] - started[row])
+    days_left = (ends[row] - at) / 86400
+    pace = _board_pace(board, settled, done_end, (ends - started) / 86400, board[row], at)
+    # Without a settled plan of its own board, a plan's pace is its scope over its length.
+    length = (ends[row] - started[row]) / 86400
+    pace = np.where(np.isnan(pace), np.maximum(scope, 1) / np.maximum(length, 1), pace)
     x = np.column_stack(
         [
             scope,
             state["added"].to_numpy().astype(float),
-            np.where(scope > 0, done / np.maximum(scope, 1), 0.0),
-            (at - started[row]) / (ends[row] - started[row]),
-            (ends[row] - at) / 86400,
+            done_share,
+            elapsed,
+            days_left,
             (past_missed + 1) / (past + 2),  # the board's past misses, shrunk to one half
+            scope - done,
+            scope - state["started"].to_numpy().astype(float),
+            elapsed - done_share,
+            # Capped: with hours left, any work left is "too much" and the ratio explodes.
+            np.minimum((scope - done) / np.maximum(days_left, 0.5) / np.maximum(pace, 0.05), 20),
         ]
     )
     return (x if len(row) else np.zeros((0, len(SPRINT_FEATURES)))), state
+
+
+def _board_pace(
+    board: np.ndarray,
+    settled: np.ndarray,
+    done_end: np.ndarray,
+    length_days: np.ndarray,
+    query_board: np.ndarray,
+    at: np.ndarray,
+) -> np.ndarray:
+    """Per query, tickets a day the board finished in its last two plans settled before
+    ``at`` (NaN without one): the team's recent throughput, known then."""
+    out = np.full(len(at), np.nan)
+    rate = done_end / np.maximum(length_days, 1)
+    for b in np.unique(query_board):
+        mine = np.flatnonzero((board == b) & np.isfinite(settled))
+        order = mine[np.argsort(settled[mine], kind="stable")]
+        if not len(order):
+            continue
+        csum = np.concatenate([[0.0], np.cumsum(rate[order])])
+        q = np.flatnonzero(query_board == b)
+        k = np.searchsorted(settled[order], at[q], side="left")  # plans settled before at
+        lo = np.maximum(k - 2, 0)
+        has = k > 0
+        out[q[has]] = (csum[k[has]] - csum[lo[has]]) / (k[has] - lo[has])
+    return out
+
+
+def plan_snapshots(plans: pl.DataFrame, tickets: pl.DataFrame, end: date) -> Snapshots:
+    """The training snapshots a plan kind (``sprint_at_risk``, ``epic_at_risk``) learns from
+    when run up to ``end`` (exclusive): what :func:`predict_sprints` and :func:`predict_epics`
+    fit and report on, for benches that score them out of time."""
+    return _sprint_snapshots(plans, tickets, midnight(end).timestamp())[0]
 
 
 def predict_sprints(
@@ -393,7 +455,8 @@ def _predict_plans(
     """Rows of a plan kind (one row of ``plans`` per sprint or epic, ``tickets`` its scope's
     status events) and its calibration report."""
     as_of_end = midnight(end).timestamp()
-    snaps, missed, ends = _sprint_snapshots(plans, tickets, as_of_end)
+    snaps, outcome, ends = _sprint_snapshots(plans, tickets, as_of_end)
+    missed, done_end = (outcome[:, 0], outcome[:, 1]) if len(outcome) else (outcome, outcome)
     started = _seconds(plans["started_at"].to_list())
     known = ends <= as_of_end
     info = plans.select("entity_id", "team", "start_event", "url", "ends_on").to_dicts()
@@ -406,7 +469,7 @@ def _predict_plans(
     bounds = np.concatenate([[0], np.cumsum([len(a) for a in active_by_day])]).astype(int)
     pairs = np.concatenate([np.zeros(0, dtype=int), *active_by_day])
     x_all, state_all = _sprint_features(
-        plans, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), ends, missed, known
+        plans, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), ends, missed, known, done_end
     )
 
     def claims(day: date, model: Fitted) -> list[dict]:
@@ -525,6 +588,34 @@ def _incident_features(inc: _Incidents, index: np.ndarray, at: np.ndarray) -> np
     )
 
 
+def _incident_snapshots(incidents: pl.DataFrame, inc: _Incidents, threshold: float) -> Snapshots:
+    """``INCIDENT_SNAPSHOTS`` evenly over each dated incident's threshold while it is open."""
+    n = len(inc.first_seen)
+    k = INCIDENT_SNAPSHOTS
+    index = np.repeat(np.arange(n), k)
+    at = inc.first_seen[index] + (np.tile(np.arange(k), n) + 0.5) * threshold / k
+    keep = (at < inc.resolved[index]) & np.isfinite(inc.settled[index])
+    index, at = index[keep], at[keep]
+    first = incidents["first_seen_at"].min()
+    return Snapshots(
+        subject=index,
+        x=_incident_features(inc, index, at),
+        y=inc.slow[index],
+        settled=inc.settled[index],
+        first=first.date() if first is not None else None,  # type: ignore[union-attr]
+    )
+
+
+def incident_snapshots(
+    incidents: pl.DataFrame, events: pl.DataFrame, end: date, settings: IncidentSettings
+) -> Snapshots:
+    """The training snapshots ``incident_slow_to_restore`` learns from when run up to ``end``
+    (exclusive), as :func:`predict_incidents` builds them."""
+    threshold = settings.restore_hours * 3600
+    inc = _incidents(incidents, events, midnight(end).timestamp(), threshold)
+    return _incident_snapshots(incidents, inc, threshold)
+
+
 def predict_incidents(
     incidents: pl.DataFrame,
     events: pl.DataFrame,
@@ -539,20 +630,7 @@ def predict_incidents(
     settings = settings or IncidentSettings()
     threshold = settings.restore_hours * 3600
     inc = _incidents(incidents, events, midnight(end).timestamp(), threshold)
-    n = len(inc.first_seen)
-    k = INCIDENT_SNAPSHOTS
-    index = np.repeat(np.arange(n), k)
-    at = inc.first_seen[index] + (np.tile(np.arange(k), n) + 0.5) * threshold / k
-    keep = (at < inc.resolved[index]) & np.isfinite(inc.settled[index])
-    index, at = index[keep], at[keep]
-    first = incidents["first_seen_at"].min()
-    snaps = Snapshots(
-        subject=index,
-        x=_incident_features(inc, index, at),
-        y=inc.slow[index],
-        settled=inc.settled[index],
-        first=first.date() if first is not None else None,  # type: ignore[union-attr]
-    )
+    snaps = _incident_snapshots(incidents, inc, threshold)
     info = incidents.select("entity_id", "team", "first_event", "url", "first_seen_at").to_dicts()
     dated_resolutions = np.where(np.isfinite(inc.resolved), inc.resolved, np.inf)
 
