@@ -286,16 +286,22 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
 
 def _sprint_snapshots(
     sprints: pl.DataFrame, tickets: pl.DataFrame, as_of: float
-) -> tuple[Snapshots, np.ndarray, np.ndarray]:
+) -> tuple[Snapshots, np.ndarray, np.ndarray, np.ndarray]:
     """Training snapshots of every sprint started before ``as_of`` (at noon of each of its
-    days before its end date) with its outcome; and per sprint its outcome and end (seconds)."""
+    days before its end date) with its outcome; and per sprint its outcome, the tickets done
+    by its end, and its end (seconds)."""
     started = _seconds(sprints["started_at"].to_list())
     ends = _seconds(sprints["ends_at"].to_list())
     n = len(started)
     if n == 0:
         empty = np.zeros(0)
         shape = (0, len(SPRINT_FEATURES))
-        return Snapshots(empty.astype(int), np.zeros(shape), empty, empty, None), empty, empty
+        return (
+            Snapshots(empty.astype(int), np.zeros(shape), empty, empty, None),
+            empty,
+            empty,
+            empty,
+        )
     # Outcomes: the scope at the end date, each ticket's status by then (inf: not known yet).
     at_end = pl.DataFrame(
         {"snap": np.arange(n), "row": np.arange(n), "at_s": ends},
@@ -319,7 +325,7 @@ def _sprint_snapshots(
         settled=np.where(known, ends, np.inf)[row][nonempty],
         first=sprints["started_at"].min().date() if n else None,  # type: ignore[union-attr]
     )
-    return snaps, np.column_stack([missed, done_end]), ends
+    return snaps, missed, done_end, ends
 
 
 def _with_at(snap: pl.DataFrame) -> pl.DataFrame:
@@ -455,8 +461,7 @@ def _predict_plans(
     """Rows of a plan kind (one row of ``plans`` per sprint or epic, ``tickets`` its scope's
     status events) and its calibration report."""
     as_of_end = midnight(end).timestamp()
-    snaps, outcome, ends = _sprint_snapshots(plans, tickets, as_of_end)
-    missed, done_end = (outcome[:, 0], outcome[:, 1]) if len(outcome) else (outcome, outcome)
+    snaps, missed, done_end, ends = _sprint_snapshots(plans, tickets, as_of_end)
     started = _seconds(plans["started_at"].to_list())
     known = ends <= as_of_end
     info = plans.select("entity_id", "team", "start_event", "url", "ends_on").to_dicts()
