@@ -12,6 +12,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from flowsync_pipelines.landing import LandingStore, landing_frame
@@ -109,6 +110,8 @@ def test_every_rest_example_becomes_signals_or_quarantine_with_a_reason(corpus, 
     )
     assert set(landed.get_column("landing_ref")) == explained
     assert result.quarantine.get_column("reason").str.len_chars().min() > 0
+    # Every event has a URL to cite (built from repository, keys and ids where none is sent).
+    assert result.signals.filter(~pl.col("url").fill_null("").str.starts_with("http")).is_empty()
     # Every event of the published examples is in the declared vocabulary.
     assert not [r for r in result.quarantine.get_column("reason") if "event vocabulary" in r]
     # Every record of every example is in landing (identical versions landed once).

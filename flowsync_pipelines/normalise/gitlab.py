@@ -743,6 +743,11 @@ def _attr(name: str) -> pl.Expr:
     return ATTRS.struct.field(name)
 
 
+def _project_page(kind: str) -> pl.Expr:
+    """``<project web_url>/-/<kind>/<iid>``: the page of a hook's object that names no url."""
+    return pl.col("project").struct.field("web_url") + f"/-/{kind}/" + _attr("iid")
+
+
 def _hook(label: str, fields: dict[str, pl.DataType], **parts: object) -> WebhookEvent:
     dtype = pl.Struct({"user": USER, "project": PROJECT, **fields})
     return WebhookEvent(label, dtype, **parts)  # type: ignore[arg-type]
@@ -859,7 +864,8 @@ HOOKS: dict[str, WebhookEvent] = {
                 _attr("title"), _attr("source_branch"), _attr("description")
             ),
             "title": _attr("title").str.replace(DRAFT_PREFIX, ""),
-            "url": _attr("url"),
+            # System hooks leave the merge request's own url out: built from its project's.
+            "url": pl.coalesce(_attr("url"), _project_page("merge_requests")),
             "state": _attr("state"),
             "attributes": pl.struct(
                 _attr("source_branch").alias("head_branch"),
@@ -1013,7 +1019,7 @@ HOOKS: dict[str, WebhookEvent] = {
                 _ticket_keys(_attr("title"), _attr("description")),
             ).list.unique(maintain_order=True),
             "title": _attr("title"),
-            "url": _attr("url"),
+            "url": pl.coalesce(_attr("url"), _project_page("issues")),
             "state": _attr("state"),
             "attributes": pl.struct(
                 pl.when(_attr("state") == "closed")
