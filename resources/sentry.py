@@ -127,6 +127,10 @@ class SentryConnector:
         it adds shifts every hour, which would land a new version of every issue each sync.
         The latest event can only be read one issue at a time; it changes only when ``lastSeen``
         does, so it is fetched for issues last seen after the saved cursor, not for the overlap.
+        The list gives no resolution time: for a resolved issue among those, the issue details
+        (``kind`` ``issue_details``) are read too, whose ``activity`` dates the resolution. An
+        issue resolved after its last event is not listed again by ``lastSeen``: its resolution
+        is dated when it is seen again, or by the ``issue`` webhook.
         """
         since = sync.since()
         query = ""
@@ -135,6 +139,7 @@ class SentryConnector:
         url = f"/api/0/projects/{self.organization}/{sync.scope}/issues/"
         params = {"query": query, "statsPeriod": "", "sort": "date", "per_page": self.page_size}
         newly_seen: list[str] = []
+        resolved: list[str] = []
         for page in self.client.paginate_cursor(url, params=params, next_cursor=next_cursor):
             for issue in page.data:
                 last_seen = issue.get("lastSeen")
@@ -151,16 +156,12 @@ class SentryConnector:
                 )
                 if issue_id.isdigit() and self._newer_than_cursor(sync, last_seen):
                     newly_seen.append(issue_id)
+                    if issue.get("status") == "resolved":
+                        resolved.append(issue_id)
         for issue_id in newly_seen:
-            event_url = f"/api/0/issues/{issue_id}/events/latest/"
-            try:
-                page = self.client.get(event_url)
-            except ApiError as error:
-                if error.status_code == 404:  # deleted or merged since it was listed
-                    continue
-                raise
-            if page is None or not isinstance(page.data, dict) or not page.data:
-                continue  # no event yet; a malformed body is retried by the client, not here
+            page = self._found(f"/api/0/issues/{issue_id}/events/latest/")
+            if page is None:
+                continue
             yield FetchedRecord(
                 kind="latest_events",
                 scope=sync.scope,
@@ -169,6 +170,30 @@ class SentryConnector:
                 payload=page.data,
                 request=page.url,
             )
+        for issue_id in resolved:
+            page = self._found(f"/api/0/organizations/{self.organization}/issues/{issue_id}/")
+            if page is not None:
+                yield FetchedRecord(
+                    kind="issue_details",
+                    scope=sync.scope,
+                    record_id=issue_id,
+                    updated_at=page.data.get("lastSeen"),
+                    payload=page.data,
+                    request=page.url,
+                )
+
+    def _found(self, url: str) -> Page | None:
+        """One object of an issue, or None when it is gone (deleted or merged since it was
+        listed) or empty (no event yet); a malformed body is retried by the client, not here."""
+        try:
+            page = self.client.get(url)
+        except ApiError as error:
+            if error.status_code == 404:
+                return None
+            raise
+        if page is None or not isinstance(page.data, dict) or not page.data:
+            return None
+        return page
 
     def _releases(self, sync: EndpointSync) -> Iterator[FetchedRecord]:
         """Every release of the project, and the deploys of those whose deploys changed.

@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import polars as pl
 
+from flowsync_pipelines.normalise import normalise
 from flowsync_pipelines.simulator import World
 from resources.http import Page, _retry_after_seconds
 from resources.sentry import next_cursor
@@ -38,6 +40,9 @@ class TestSentryConnector(ConnectorContract):
                 records["issues", issue["id"]] = (issue, mark, scope)
                 if event := world.sentry_latest_event(issue["id"], as_of):
                     records["latest_events", issue["id"]] = (event, mark, scope)
+                if issue["status"] == "resolved":  # the details date the resolution
+                    details = world.sentry_issue_details(issue["id"], as_of)
+                    records["issue_details", issue["id"]] = (details, mark, scope)
             for release in world.sentry_releases(project, as_of):
                 # Releases have no updated filter: the list is re-read whole every sync.
                 version, scope = release["version"], f"{project}/releases"
@@ -58,6 +63,7 @@ class TestSentryConnector(ConnectorContract):
             issues = world.sentry_issues(project, world.end)
             releases = world.sentry_releases(project, world.end)
             floor += -(-len(issues) // page_size) + len(issues)  # pages + one latest event each
+            floor += sum(i["status"] == "resolved" for i in issues)  # + details of the resolved
             floor += -(-len(releases) // page_size) + len(releases)  # pages + deploys of each
         assert stats.requests == floor
 
@@ -72,6 +78,23 @@ class TestSentryConnector(ConnectorContract):
             if ("issues", issue["id"]) in landed
         }
         assert {"resolved", "unresolved"} <= statuses
+
+    def test_every_resolved_issue_is_restored_at_the_time_the_world_resolved_it(self, make, world):
+        deployment = make()
+        deployment.sync()
+        result = normalise(deployment.landing.latest(source="sentry"), pseudonym_key="k")
+        restored = dict(
+            result.signals.filter(pl.col("action") == "resolved")
+            .select(pl.col("entity_id").str.split("/").list.last(), "occurred_at")
+            .iter_rows()
+        )
+        truth = {
+            i.id: i.resolved_at
+            for i in world.timeline.sentry_issues
+            if i.resolved_at is not None and i.resolved_at <= world.end
+        }
+        assert len(truth) >= 5
+        assert restored == truth
 
 
 def _page(link: str) -> Page:

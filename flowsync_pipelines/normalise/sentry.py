@@ -259,6 +259,12 @@ ISSUES = PolledKind(
     ),
 )
 issues = polled(ISSUES, SOURCE, "Issues: ``first_seen`` and, once resolved, ``resolved``.")
+issue_details = polled(
+    ISSUES,
+    SOURCE,
+    """An issue as its details endpoint gives it (read for resolved issues): the same events as
+    the list's, and ``resolved`` dated by the ``set_resolved`` activity the list leaves out.""",
+)
 
 
 TAG = pl.Struct({"key": S, "value": S})

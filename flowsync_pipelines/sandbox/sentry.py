@@ -169,6 +169,17 @@ def latest_event(sandbox: Sandbox, request: Request) -> Response:
     return JSONResponse(event, headers=_headers())
 
 
+def issue_details(sandbox: Sandbox, request: Request) -> Response:
+    if request.path_params["org"] not in {
+        p["organization"]["slug"] for p in sandbox.world.sentry_projects()
+    }:
+        return not_found()
+    issue = sandbox.rendered("sentry_issue_details", request.path_params["issue_id"])
+    if not issue:
+        return not_found()
+    return JSONResponse(sandbox.corrupt(f"sentry:{issue['id']}", issue), headers=_headers())
+
+
 def releases(sandbox: Sandbox, request: Request) -> Response:
     project = _project(sandbox, request)
     if project is None:
@@ -193,6 +204,10 @@ def routes(sandbox: Sandbox) -> list[Route]:
     return [
         Route("/api/0/projects/{org}/{project}/issues/", faulty(sandbox, "sentry", issues)),
         Route("/api/0/issues/{issue_id}/events/latest/", faulty(sandbox, "sentry", latest_event)),
+        Route(
+            "/api/0/organizations/{org}/issues/{issue_id}/",
+            faulty(sandbox, "sentry", issue_details),
+        ),
         Route("/api/0/projects/{org}/{project}/releases/", faulty(sandbox, "sentry", releases)),
         Route(
             "/api/0/organizations/{org}/releases/{version}/deploys/",

@@ -161,6 +161,36 @@ class SentryRenderer:
             "lastSeen": iso_us_z(bursts[-1][0]),
         }
 
+    def issue_details(self, issue_id: str, as_of: datetime) -> dict[str, Any]:
+        """``GET /organizations/{org}/issues/{id}/``: the list item plus its ``activity``
+        (newest first), which dates a resolution or an archiving; ``{}`` when the issue does not
+        exist yet. Sentry resolves on its own (``user`` null) or for a person it does not name
+        here: the simulator does not model who."""
+        issue = self.issue_by_id.get(str(issue_id))
+        if issue is None or issue.first_seen > as_of:
+            return {}
+        moments = [("first_seen", issue.first_seen)]
+        for kind, at in (("set_resolved", issue.resolved_at), ("set_ignored", issue.ignored_at)):
+            if at is not None and at <= as_of:
+                moments.append((kind, at))
+        activity = [
+            {
+                "id": digits(10, self.seed, "sentry-activity", issue.id, kind),
+                "user": None,
+                "sentry_app": None,
+                "type": kind,
+                "data": {},
+                "dateCreated": iso_us_z(at),
+            }
+            for kind, at in sorted(moments, key=lambda m: m[1], reverse=True)
+        ]
+        release = self.release_at(issue.project, issue.first_seen)
+        return {
+            **self.issue(issue, as_of),
+            "activity": activity,
+            "firstRelease": {"version": release} if release else None,
+        }
+
     def issues_at(self, project_slug: str, as_of: datetime) -> list[dict[str, Any]]:
         service = self.services.get(project_slug, "")
         return [self.issue(i, as_of) for i in self.issues.get(service, []) if i.first_seen <= as_of]

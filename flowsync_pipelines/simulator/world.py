@@ -246,6 +246,10 @@ class World:
         """Issues by numeric id ascending (ids are strings of digits)."""
         return self._sentry.issues_at(project_slug, _utc(as_of))
 
+    def sentry_issue_details(self, issue_id: str, as_of: datetime) -> dict[str, Any]:
+        """``{}`` if the issue does not exist yet at ``as_of``; else with its ``activity``."""
+        return self._sentry.issue_details(issue_id, _utc(as_of))
+
     def sentry_latest_event(self, issue_id: str, as_of: datetime) -> dict[str, Any]:
         """``{}`` if the issue has no event yet at ``as_of``."""
         return self._sentry.latest_event(issue_id, _utc(as_of))

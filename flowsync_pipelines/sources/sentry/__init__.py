@@ -37,6 +37,7 @@ SPEC = register(
         normalisers="flowsync_pipelines.normalise.sentry",
         polled={
             "issues": "issues",
+            "issue_details": "issue_details",
             "latest_events": "latest_events",
             "releases": "releases",
             "deploys": "deploys",
