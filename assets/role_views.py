@@ -177,6 +177,7 @@ def role_views_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
         check_specs=[
             dg.AssetCheckSpec("cycle_time_parts_add_up", asset="em_cycle_time", blocking=True),
             dg.AssetCheckSpec("no_person_in_pm_and_exec_views", asset="pm_items", blocking=True),
+            dg.AssetCheckSpec("one_row_per_item", asset="engineer_items", blocking=True),
         ],
     )
     def role_views(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -218,6 +219,13 @@ def role_views_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
             passed=failing["no_person_in_pm_and_exec_views"] == 0,
             description="No pseudonym in any product-manager, executive or DORA row",
             metadata={"failing": failing["no_person_in_pm_and_exec_views"]},
+        )
+        yield dg.AssetCheckResult(
+            check_name="one_row_per_item",
+            asset_key="engineer_items",
+            passed=failing["engineer_items_one_row_per_item"] == 0,
+            description="One row per team, day, person, item kind and item (the table's key)",
+            metadata={"duplicated_keys": failing["engineer_items_one_row_per_item"]},
         )
 
     return role_views

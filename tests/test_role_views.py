@@ -509,6 +509,7 @@ def test_the_checks_pass_on_the_views_and_fail_on_a_broken_row(run, small_world,
         assert rv.check_failures(c, start, end) == {
             "cycle_time_parts_add_up": 0,
             "no_person_in_pm_and_exec_views": 0,
+            "engineer_items_one_row_per_item": 0,
         }
         person = c.execute("SELECT min(person) FROM engineer_items").fetchone()[0]
         c.execute(
@@ -521,9 +522,14 @@ def test_the_checks_pass_on_the_views_and_fail_on_a_broken_row(run, small_world,
             "FROM pm_items WHERE as_of_date = (SELECT max(as_of_date) FROM pm_items))",
             [person],
         )
+        c.execute(  # the same item twice: the table's key is checked, not indexed
+            "INSERT INTO engineer_items SELECT * FROM engineer_items "
+            "WHERE item_kind = 'ticket' LIMIT 1"
+        )
         assert rv.check_failures(c, start, end) == {
             "cycle_time_parts_add_up": 1,
             "no_person_in_pm_and_exec_views": 1,
+            "engineer_items_one_row_per_item": 1,
         }
 
 

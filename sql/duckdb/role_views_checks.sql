@@ -15,3 +15,11 @@ FROM (
     UNION ALL SELECT to_json(t) FROM dora AS t WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE)
 )
 WHERE regexp_matches(CAST(j AS VARCHAR), '\bp_[0-9a-f]{24}\b')
+UNION ALL
+SELECT 'engineer_items_one_row_per_item', count(*)
+FROM (
+    SELECT 1 FROM engineer_items
+    WHERE as_of_date >= CAST($window_start AS DATE) AND as_of_date < CAST($window_end AS DATE)
+    GROUP BY team, as_of_date, person, item_kind, entity_id
+    HAVING count(*) > 1
+)

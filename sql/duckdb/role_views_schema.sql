@@ -101,6 +101,9 @@ CREATE TABLE IF NOT EXISTS em_attention (
 );
 
 -- Engineer: everything about one person's work at the day's end, keyed by their pseudonym.
+-- One row per (team, as_of_date, person, item_kind, entity_id), which the check
+-- engineer_items_one_row_per_item asserts: millions of rows over years of history, and a
+-- PRIMARY KEY index made writing and replacing them ten times slower.
 CREATE TABLE IF NOT EXISTS engineer_items (
     team          VARCHAR NOT NULL,
     as_of_date    DATE NOT NULL,
@@ -112,8 +115,7 @@ CREATE TABLE IF NOT EXISTS engineer_items (
     state         VARCHAR,           -- review state | CI conclusion | ticket status | statement kind
     since         TIMESTAMPTZ,       -- opened / requested / failed / last change / first stated
     waited_hours  DOUBLE,            -- since -> the day's end
-    linked        VARCHAR[],         -- a ticket's pull requests, a statement's id and band
-    PRIMARY KEY (team, as_of_date, person, item_kind, entity_id)
+    linked        VARCHAR[]          -- a ticket's pull requests, a statement's id and band
 );
 
 -- Product manager: sprint / cycle and epic / project progress with scope change. No persons.
