@@ -78,6 +78,9 @@ class StallSettings:
             1970-01-05, so every run agrees which Mondays). A week adds a few per cent to
             thousands of outcomes and barely moves the model, while each fit costs a second:
             weekly refits made a three-year import spend minutes fitting.
+        training_days: a refit learns from the outcomes settled in this many days before its
+            Monday: how an organisation reviews drifts over years, and fitting on all of a
+            long history costs time for little.
     """
 
     horizon_days: int = 5
@@ -89,6 +92,7 @@ class StallSettings:
     stall_weight: float = 1.0
     report_days: int = 28
     refit_weeks: int = 4
+    training_days: int = 365
 
     def __post_init__(self) -> None:
         if self.learner not in LEARNERS:
@@ -408,8 +412,11 @@ class History:
     ) -> Fitted:
         """The model of outcomes known before midnight starting ``cutoff`` (loaded from
         ``store`` when its version is stored there)."""
-        mask = self.settled < midnight(cutoff).timestamp()
-        window_start = self.first if self.first is not None else cutoff
+        since = cutoff - timedelta(days=settings.training_days)
+        mask = (self.settled < midnight(cutoff).timestamp()) & (
+            self.settled >= midnight(since).timestamp()
+        )
+        window_start = max(self.first, since) if self.first is not None else cutoff
         return fit(self.x[mask], self.y[mask], (window_start, cutoff), settings, store=store)
 
     def report(self, model: Fitted, start: date, end: date) -> CalibrationReport:
