@@ -2,8 +2,8 @@
 ``incident_slow_to_restore``.
 
 All reuse :mod:`.predict`'s machinery: daily (or hourly) snapshots of each subject while its
-outcome was unknown, every feature read from what preceded the snapshot's time; weekly refits
-on outcomes settled before the Monday of the as-of day's week (:func:`fit_before`); calibrated
+outcome was unknown, every feature read from what preceded the snapshot's time; refits every
+``refit_weeks`` on outcomes settled before the refit Monday (:func:`fit_before`); calibrated
 learners with a prior when history is short; versions hashed from the training window, rows
 and settings (loaded from the model store when stored); each version announced with
 :func:`model_fitted`; a calibration report on the latest out-of-time window.
@@ -59,6 +59,7 @@ from flowsync_pipelines.statements.predict import (
     fit,
     midnight,
     monday,
+    refit_monday,
     shrunk,
 )
 
@@ -106,6 +107,9 @@ class RiskSettings:
         positive_weight: training weight of a positive example.
         prior_strength: outcomes' worth of prior a fitted model is shrunk towards.
         report_days: length of the latest out-of-time window the calibration report scores.
+        refit_weeks: the model is refitted every this many weeks, on a Monday (as
+            :class:`~.predict.StallSettings`): a week settles a sprint or two, which barely
+            moves a model, while weekly refits made a three-year import fit hundreds.
     """
 
     min_rows: int = 40
@@ -116,6 +120,7 @@ class RiskSettings:
     positive_weight: float = 1.0
     prior_strength: float = 20.0
     report_days: int = 28
+    refit_weeks: int = 4
 
     def __post_init__(self) -> None:
         if self.learner not in LEARNERS or self.calibration not in CALIBRATIONS:
@@ -194,28 +199,48 @@ class Snapshots:
         )
 
 
-def _weekly(
+# A day's candidates: the features of the subjects a claim may be made of, and what
+# ``emit`` needs to name them.
+Candidates = tuple[np.ndarray, object]
+
+
+def _refitted(
     snaps: Snapshots,
     kind: str,
     settings: RiskSettings,
     features: tuple[str, ...],
     start: date,
     end: date,
-    claims: Callable[[date, Fitted], list[dict]],
+    candidates: Callable[[date], Candidates],
+    emit: Callable[[date, Fitted, np.ndarray, object], list[dict]],
     store: ModelStore | None,
 ) -> tuple[pl.DataFrame, CalibrationReport]:
-    """Rows of the as-of days ``[start, end)`` from ``claims(day, model)``, each day's model
-    fitted on outcomes settled before its week's Monday; and the latest out-of-time report."""
+    """Rows of the as-of days ``[start, end)``: each day's ``candidates`` scored by the model
+    fitted on outcomes settled before its refit Monday (every ``refit_weeks``), and
+    ``emit``-ted; and the latest out-of-time report. One prediction per model over all its
+    days: a probability does not depend on the other rows of its batch, and a call per day
+    cost more than the predictions over a long import."""
     models: dict[date, Fitted] = {}
-    out: list[dict] = []
+    pending: list[tuple[date, date, np.ndarray, object]] = []
     day = start
     while day < end:
-        cutoff = monday(day)
+        cutoff = refit_monday(day, settings.refit_weeks)
         if cutoff not in models:
             models[cutoff] = snaps.fit_before(kind, cutoff, settings, features, store)
-        out.extend(claims(day, models[cutoff]))
+        x, context = candidates(day)
+        if len(x):
+            pending.append((day, cutoff, x, context))
         day += DAY
-    report_start = monday(end - timedelta(days=settings.report_days))
+    out: list[dict] = []
+    for cutoff, model in models.items():
+        batch = [p for p in pending if p[1] == cutoff]
+        if not batch:
+            continue
+        probs = model.predict(np.concatenate([p[2] for p in batch]))
+        bounds = np.cumsum([0, *(len(p[2]) for p in batch)])
+        for (day, _, _, context), lo, hi in zip(batch, bounds[:-1], bounds[1:], strict=True):
+            out.extend(emit(day, model, probs[lo:hi], context))
+    report_start = refit_monday(end - timedelta(days=settings.report_days), settings.refit_weeks)
     model = models.get(report_start) or snaps.fit_before(
         kind, report_start, settings, features, store
     )
@@ -477,13 +502,13 @@ def _predict_plans(
         plans, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), ends, missed, known, done_end
     )
 
-    def claims(day: date, model: Fitted) -> list[dict]:
+    def candidates(day: date) -> Candidates:
         k = (day - start).days
         lo, hi = bounds[k], bounds[k + 1]
-        if lo == hi:
-            return []
-        active, x, state = pairs[lo:hi], x_all[lo:hi], state_all.slice(lo, hi - lo)
-        probs = model.predict(x)
+        return x_all[lo:hi], (pairs[lo:hi], state_all.slice(lo, hi - lo))
+
+    def emit(day: date, model: Fitted, probs: np.ndarray, context: object) -> list[dict]:
+        active, state = context  # type: ignore[misc]
         out = []
         for i, prob, s in zip(active, probs, state.iter_rows(named=True), strict=True):
             # Nothing left to do, nothing to name: a plan whose scope is all done is not
@@ -513,7 +538,7 @@ def _predict_plans(
             )
         return out
 
-    return _weekly(snaps, kind, settings, SPRINT_FEATURES, start, end, claims, store)
+    return _refitted(snaps, kind, settings, SPRINT_FEATURES, start, end, candidates, emit, store)
 
 
 # --- incident_slow_to_restore ----------------------------------------------------------------
@@ -639,11 +664,13 @@ def predict_incidents(
     info = incidents.select("entity_id", "team", "first_event", "url", "first_seen_at").to_dicts()
     dated_resolutions = np.where(np.isfinite(inc.resolved), inc.resolved, np.inf)
 
-    def claims(day: date, model: Fitted) -> list[dict]:
+    none = np.zeros((0, len(INCIDENT_FEATURES)))
+
+    def candidates(day: date) -> Candidates:
         as_of = midnight(day + DAY).timestamp()
         # No claim until restorations are dated often enough to tell slow from fast.
         if (dated_resolutions < midnight(monday(day)).timestamp()).sum() < settings.min_dated:
-            return []
+            return none, None
         open_ = np.flatnonzero(
             (inc.first_seen < as_of)
             & (inc.resolved >= as_of)
@@ -651,8 +678,10 @@ def predict_incidents(
             & (as_of - inc.first_seen < threshold)
         )
         if not len(open_):
-            return []
-        probs = model.predict(_incident_features(inc, open_, np.full(len(open_), as_of)))
+            return none, None
+        return _incident_features(inc, open_, np.full(len(open_), as_of)), open_
+
+    def emit(day: date, model: Fitted, probs: np.ndarray, open_: object) -> list[dict]:
         out = []
         for i, prob in zip(open_, probs, strict=True):
             if prob < settings.min_probability:
@@ -679,4 +708,6 @@ def predict_incidents(
             )
         return out
 
-    return _weekly(snaps, INCIDENT_KIND, settings, INCIDENT_FEATURES, start, end, claims, store)
+    return _refitted(
+        snaps, INCIDENT_KIND, settings, INCIDENT_FEATURES, start, end, candidates, emit, store
+    )

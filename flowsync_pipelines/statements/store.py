@@ -3,7 +3,7 @@
 A model's version is the hash of its training window, its training data and its settings
 (:func:`~.predict.model_version`), so a run whose version is already in ``statement_models``
 loads that model instead of fitting it again: a re-run of a partition, or a run on a later day
-of the same week (the weekly refit's training window is unchanged), fits nothing. Any change to
+of the same refit period (the refit's training window is unchanged), fits nothing. Any change to
 the training data (an outcome settled late, an edited event) is a new version and a fit.
 
 Every load checks the blob's SHA-256 against the one stored beside it; a mismatch (a corrupted
