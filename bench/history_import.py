@@ -157,6 +157,8 @@ def _import(home: Path, config_file: Path, first, last, window: str) -> dict:
     figures["seconds_wall"] = round(time.perf_counter() - clock, 1)
     # The machine may be shared: CPU seconds of this process say what the import itself cost.
     figures["cpu_seconds"] = round(time.process_time() - cpu, 1)
+    # What holding every day of a window at once costs (Linux reports KiB).
+    figures["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return figures
 
 
