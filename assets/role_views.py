@@ -156,6 +156,27 @@ _VIEW_DESCRIPTIONS = {
 }
 
 
+# Each check of ``role_views_checks.sql`` (by its name there) → the asset check that reports it:
+# (check name, asset, what it promises). All block: a broken view is not read.
+_CHECKS = {
+    "cycle_time_parts_add_up": (
+        "cycle_time_parts_add_up",
+        "em_cycle_time",
+        "coding + pickup + review + deploy = cycle, every part >= 0",
+    ),
+    "no_person_in_pm_and_exec_views": (
+        "no_person_in_pm_and_exec_views",
+        "pm_items",
+        "No pseudonym in any product-manager, executive or DORA row",
+    ),
+    "engineer_items_one_row_per_item": (
+        "one_row_per_item",
+        "engineer_items",
+        "One row per team, day, person, item kind and item (the table's key)",
+    ),
+}
+
+
 def role_views_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """One asset per role view, computed together (they share their prepared inputs)."""
     specs = [
@@ -175,9 +196,8 @@ def role_views_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[
-            dg.AssetCheckSpec("cycle_time_parts_add_up", asset="em_cycle_time", blocking=True),
-            dg.AssetCheckSpec("no_person_in_pm_and_exec_views", asset="pm_items", blocking=True),
-            dg.AssetCheckSpec("one_row_per_item", asset="engineer_items", blocking=True),
+            dg.AssetCheckSpec(check, asset=asset, blocking=True)
+            for check, asset, _ in _CHECKS.values()
         ],
     )
     def role_views(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
@@ -206,27 +226,14 @@ def role_views_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
                     "preview": dg.MetadataValue.md(_markdown(preview)),
                 },
             )
-        yield dg.AssetCheckResult(
-            check_name="cycle_time_parts_add_up",
-            asset_key="em_cycle_time",
-            passed=failing["cycle_time_parts_add_up"] == 0,
-            description="coding + pickup + review + deploy = cycle, every part >= 0",
-            metadata={"failing": failing["cycle_time_parts_add_up"]},
-        )
-        yield dg.AssetCheckResult(
-            check_name="no_person_in_pm_and_exec_views",
-            asset_key="pm_items",
-            passed=failing["no_person_in_pm_and_exec_views"] == 0,
-            description="No pseudonym in any product-manager, executive or DORA row",
-            metadata={"failing": failing["no_person_in_pm_and_exec_views"]},
-        )
-        yield dg.AssetCheckResult(
-            check_name="one_row_per_item",
-            asset_key="engineer_items",
-            passed=failing["engineer_items_one_row_per_item"] == 0,
-            description="One row per team, day, person, item kind and item (the table's key)",
-            metadata={"duplicated_keys": failing["engineer_items_one_row_per_item"]},
-        )
+        for name, (check, asset, description) in _CHECKS.items():
+            yield dg.AssetCheckResult(
+                check_name=check,
+                asset_key=asset,
+                passed=failing[name] == 0,
+                description=description,
+                metadata={"failing": failing[name]},
+            )
 
     return role_views
 

@@ -158,29 +158,29 @@ class SentryConnector:
                     newly_seen.append(issue_id)
                     if issue.get("status") == "resolved":
                         resolved.append(issue_id)
-        for issue_id in newly_seen:
-            page = self._found(f"/api/0/issues/{issue_id}/events/latest/")
-            if page is None:
-                continue
-            yield FetchedRecord(
-                kind="latest_events",
-                scope=sync.scope,
-                record_id=issue_id,
-                updated_at=page.data.get("dateCreated"),
-                payload=page.data,
-                request=page.url,
-            )
-        for issue_id in resolved:
-            page = self._found(f"/api/0/organizations/{self.organization}/issues/{issue_id}/")
-            if page is not None:
-                yield FetchedRecord(
-                    kind="issue_details",
-                    scope=sync.scope,
-                    record_id=issue_id,
-                    updated_at=page.data.get("lastSeen"),
-                    payload=page.data,
-                    request=page.url,
-                )
+        # One object per issue: the latest event of those seen since the cursor, and the
+        # details (dated activity) of those among them that are resolved.
+        follow_ups = (
+            ("latest_events", newly_seen, "/api/0/issues/{}/events/latest/", "dateCreated"),
+            (
+                "issue_details",
+                resolved,
+                f"/api/0/organizations/{self.organization}/issues/{{}}/",
+                "lastSeen",
+            ),
+        )
+        for kind, issue_ids, url, stamp in follow_ups:
+            for issue_id in issue_ids:
+                page = self._found(url.format(issue_id))
+                if page is not None:
+                    yield FetchedRecord(
+                        kind=kind,
+                        scope=sync.scope,
+                        record_id=issue_id,
+                        updated_at=page.data.get(stamp),
+                        payload=page.data,
+                        request=page.url,
+                    )
 
     def _found(self, url: str) -> Page | None:
         """One object of an issue, or None when it is gone (deleted or merged since it was
