@@ -105,6 +105,12 @@ def cursor_page(request: Request, items: list[dict], score: Callable[[dict], int
     return JSONResponse(page, headers={**_headers(), "Link": ", ".join(links)})
 
 
+def _known_org(sandbox: Sandbox, request: Request) -> bool:
+    """Whether the path's organization exists."""
+    projects = sandbox.world.sentry_projects()
+    return request.path_params["org"] in {p["organization"]["slug"] for p in projects}
+
+
 def _project(sandbox: Sandbox, request: Request) -> str | None:
     """The project slug of the path, or None when the org or project does not exist."""
     projects = sandbox.world.sentry_projects()
@@ -170,9 +176,7 @@ def latest_event(sandbox: Sandbox, request: Request) -> Response:
 
 
 def issue_details(sandbox: Sandbox, request: Request) -> Response:
-    if request.path_params["org"] not in {
-        p["organization"]["slug"] for p in sandbox.world.sentry_projects()
-    }:
+    if not _known_org(sandbox, request):
         return not_found()
     issue = sandbox.rendered("sentry_issue_details", request.path_params["issue_id"])
     if not issue:
@@ -190,8 +194,7 @@ def releases(sandbox: Sandbox, request: Request) -> Response:
 
 
 def deploys(sandbox: Sandbox, request: Request) -> Response:
-    projects = sandbox.world.sentry_projects()
-    if request.path_params["org"] not in {p["organization"]["slug"] for p in projects}:
+    if not _known_org(sandbox, request):
         return not_found()
     version = request.path_params["version"]
     items: list[dict[str, Any]] = sandbox.rendered("sentry_deploys", version)

@@ -412,12 +412,17 @@ class History:
     ) -> Fitted:
         """The model of outcomes known before midnight starting ``cutoff`` (loaded from
         ``store`` when its version is stored there)."""
-        since = cutoff - timedelta(days=settings.training_days)
+        window = self.window(cutoff, settings)
         mask = (self.settled < midnight(cutoff).timestamp()) & (
-            self.settled >= midnight(since).timestamp()
+            self.settled >= midnight(window[0]).timestamp()
         )
-        window_start = max(self.first, since) if self.first is not None else cutoff
-        return fit(self.x[mask], self.y[mask], (window_start, cutoff), settings, store=store)
+        return fit(self.x[mask], self.y[mask], window, settings, store=store)
+
+    def window(self, cutoff: date, settings: StallSettings) -> tuple[date, date]:
+        """The days whose settled outcomes the refit of ``cutoff`` learns from: the last
+        ``training_days`` before it, from the first snapshot on."""
+        since = cutoff - timedelta(days=settings.training_days)
+        return (max(self.first, since) if self.first is not None else cutoff, cutoff)
 
     def report(self, model: Fitted, start: date, end: date) -> CalibrationReport:
         """Calibration of ``model`` on the snapshots whose outcomes settled in ``[start, end)``
@@ -498,8 +503,7 @@ def predict_stalls(
         cutoff = refit_monday(day, settings.refit_weeks)
         if cutoff not in models:
             models[cutoff] = hist.fit_before(cutoff, settings, store)
-            window = (hist.first if hist.first is not None else cutoff, cutoff)
-            model_fitted(KIND, models[cutoff], window, settings, FEATURES)
+            model_fitted(KIND, models[cutoff], hist.window(cutoff, settings), settings, FEATURES)
         candidates = np.flatnonzero(
             (seen.opened < as_of) & (seen.ended >= as_of) & (as_of - seen.opened < horizon_s)
         )

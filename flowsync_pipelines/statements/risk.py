@@ -58,7 +58,6 @@ from flowsync_pipelines.statements.predict import (
     _seconds,
     fit,
     midnight,
-    monday,
     refit_monday,
     shrunk,
 )
@@ -668,8 +667,10 @@ def predict_incidents(
 
     def candidates(day: date) -> Candidates:
         as_of = midnight(day + DAY).timestamp()
-        # No claim until restorations are dated often enough to tell slow from fast.
-        if (dated_resolutions < midnight(monday(day)).timestamp()).sum() < settings.min_dated:
+        # No claim until the day's model learned from enough dated restorations to tell slow
+        # from fast.
+        cutoff = midnight(refit_monday(day, settings.refit_weeks)).timestamp()
+        if (dated_resolutions < cutoff).sum() < settings.min_dated:
             return none, None
         open_ = np.flatnonzero(
             (inc.first_seen < as_of)
