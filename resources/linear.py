@@ -45,9 +45,12 @@ _COMMENT_FIELDS = """
     user { id name displayName }
     issue { id identifier }
 """
+# A closed cycle names the issues it still held unfinished (Linear then moves them to the next
+# cycle, so their own ``cycle`` forgets this one).
 _CYCLE_FIELDS = """
     id number name startsAt endsAt completedAt createdAt archivedAt progress
     team { id key name }
+    uncompletedIssuesUponClose(first: 250) { nodes { id identifier } pageInfo { hasNextPage } }
 """
 _PROJECT_FIELDS = f"""
     id name description slugId url state startDate targetDate createdAt updatedAt

@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
+from flowsync_pipelines import warehouse
+from flowsync_pipelines.graph.inputs import ticket_hierarchy
 from flowsync_pipelines.landing import FetchedRecord, landing_frame, parse_utc, tombstone
 from flowsync_pipelines.normalise import NormaliseResult, normalise
 from flowsync_pipelines.normalise.common import TICKET_KEY
@@ -877,3 +880,35 @@ def test_no_login_email_or_name_of_a_world_person_is_in_any_tools_signals(
     assert {i for i in identifiers if i in stored} == set()
     vault = pl.concat([r.accounts for r in (gitlab, jenkins, linear, sentry, figma)])
     assert vault.height > 30  # the identifiers went to the vault instead
+
+
+def test_a_linear_issue_keeps_the_closed_cycles_it_was_rolled_over_from(
+    linear, world: World, tmp_path: Path
+):
+    """Linear moves an unfinished issue to the next cycle, so its ``cycle`` names that one only;
+    the closed cycle's ``uncompletedIssuesUponClose`` keeps it in the cycle it was held in."""
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        con.register("_signals", linear.signals.to_arrow())
+        columns = ", ".join(linear.signals.columns)
+        con.execute(f"INSERT INTO signals ({columns}) SELECT {columns} FROM _signals")
+        _, ticket_sprint = ticket_hierarchy(con)
+    linked = set(ticket_sprint.select("ticket_key", "sprint_id").iter_rows())
+    held_unfinished, forgotten = set(), set()
+    for cycle in world.timeline.cycles:
+        if cycle.completed_at > world.end:
+            continue
+        for ticket in world.timeline.tickets:
+            held = ticket.value_at("sprint", cycle.ends_at - timedelta(microseconds=1), None)
+            if (
+                ticket.tracker == "linear"
+                and held
+                and held[-1] == cycle.id
+                and ticket.status_at(cycle.ends_at) not in ("Done", "Canceled")
+            ):
+                held_unfinished.add((ticket.key, f"sprint/{cycle.id}"))
+                now = ticket.value_at("sprint", world.end, None)
+                if not now or now[-1] != cycle.id:  # its own record no longer names the cycle
+                    forgotten.add((ticket.key, f"sprint/{cycle.id}"))
+                if now:
+                    assert (ticket.key, f"sprint/{now[-1]}") in linked
+    assert forgotten and held_unfinished <= linked

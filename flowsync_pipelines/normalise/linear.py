@@ -393,6 +393,9 @@ CYCLE = pl.Struct(
         "team": pl.Struct(
             {**{f.name: f.dtype for f in TEAM.fields}, "organization": pl.Struct({"urlKey": S})}
         ),
+        "uncompletedIssuesUponClose": pl.Struct(
+            {"nodes": pl.List(pl.Struct({"id": S, "identifier": S}))}
+        ),
     }
 )
 
@@ -429,6 +432,12 @@ CYCLES = PolledKind(
             pl.col("endsAt").alias("ends_at"),
             pl.col("progress").cast(pl.Float64, strict=False),
             pl.concat_list(pl.col("team").struct.field("key")).alias("components"),
+            # Issues it held unfinished when it closed: Linear rolls them over to the next
+            # cycle, and their own ``cycle`` then names only that one.
+            pl.col("uncompletedIssuesUponClose")
+            .struct.field("nodes")
+            .list.eval(pl.element().struct.field("identifier"))
+            .alias("unfinished_on_close"),
         ).struct.json_encode(),
     },
     happenings=(

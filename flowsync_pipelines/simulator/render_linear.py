@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import iso_ms_z
@@ -41,6 +41,7 @@ class LinearRenderer:
         self.projects = {p.id: p for p in timeline.linear_projects}
         self.comments = timeline.ticket_comments
         self.tickets_by_key = {t.key: t for t in self.tickets}
+        self._unfinished: dict[str, list[Ticket]] = {}  # closed cycle id -> its unfinished issues
 
     # --- shared objects -------------------------------------------------------------------
 
@@ -212,9 +213,32 @@ class LinearRenderer:
                     "createdAt": iso_ms_z(cycle.created_at),
                     "progress": round(done / len(members), 4) if members else 0,
                     "team": self.team_ref(),
+                    "uncompletedIssuesUponClose": {
+                        "nodes": [
+                            {"id": t.uid, "identifier": t.key}
+                            for t in self._unfinished_at_close(cycle)
+                        ]
+                        if cycle.completed_at <= as_of
+                        else [],
+                        "pageInfo": {"hasNextPage": False},
+                    },
                 }
             )
         return out
+
+    def _unfinished_at_close(self, cycle: Sprint) -> list[Ticket]:
+        """Issues the cycle held when it ended and not done or canceled by then, by number."""
+        if cycle.id not in self._unfinished:
+            held_at = cycle.ends_at - timedelta(microseconds=1)  # before the roll-over
+            self._unfinished[cycle.id] = [
+                t
+                for t in self.tickets
+                if t.created_at < cycle.ends_at
+                and (ids := t.value_at("sprint", held_at, None))
+                and ids[-1] == cycle.id
+                and t.status_at(cycle.ends_at) not in ("Done", "Canceled")
+            ]
+        return self._unfinished[cycle.id]
 
     def projects_at(self, as_of: datetime) -> list[dict[str, Any]]:
         """Sorted by creation time."""

@@ -151,6 +151,22 @@ def _count_before(
     return out
 
 
+def _last_before(
+    groups: np.ndarray, times: np.ndarray, q_groups: np.ndarray, q_times: np.ndarray
+) -> np.ndarray:
+    """For each query, the time of the latest event of its group strictly before its time
+    (-inf when there is none)."""
+    finite = np.isfinite(times)
+    g, t = groups[finite], times[finite]
+    if not len(t):
+        return np.full(len(q_groups), -np.inf)
+    order = np.lexsort((t, g))
+    g, t = g[order], t[order]
+    count = _count_before(g, t, q_groups, q_times).astype(int)
+    at = np.searchsorted(g, q_groups, side="left") + count - 1
+    return np.where(count > 0, t[np.clip(at, 0, len(t) - 1)], -np.inf)
+
+
 @dataclass(frozen=True)
 class Seen:
     """Pull requests as seen from a moment: opened before it, ends after it unknown."""

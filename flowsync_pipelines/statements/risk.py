@@ -22,7 +22,11 @@ and the default strength of 20, two thirds of every probability is the prior.
   seen; restored means a dated ``resolved`` event (Sentry's issue-details activity or its
   webhook). A listed Sentry issue that is resolved carries no time: its outcome is unknown and it
   is left out, and while the history holds fewer than ``min_dated`` dated resolutions the kind
-  states nothing (every incident would look slow).
+  states nothing (every incident would look slow). Besides the incident's own activity, it
+  reads the production deployments of the project's repository (``st_project_repository``:
+  Sentry projects are often named otherwise): how soon after one the incident was first seen
+  (a regression a deployment shipped is usually fixed or rolled back by the next), whether one
+  came since, and how long ago the last did.
 
 What a snapshot reads of the future, and why it is bounded: a sprint's members are the
 tracker's sprint field as the graph holds it (a Jira issue carried into the next sprint keeps
@@ -55,6 +59,7 @@ from flowsync_pipelines.statements.predict import (
     Fitted,
     _codes,
     _count_before,
+    _last_before,
     _seconds,
     fit,
     midnight,
@@ -83,11 +88,14 @@ SPRINT_FEATURES = (
 INCIDENT_FEATURES = (
     "age_hours",
     "level",
-    "events_so_far",
+    "log_events",  # log(1 + events so far): a busy error and a sparse one, not their counts
     "deployed_since",
     "project_open",
     "project_slow_rate",
+    "hours_since_deploy",  # the project's last production deployment (a fix ships with one)
+    "log_hours_deploy_to_first_seen",  # first seen soon after a deployment: likely a regression
 )
+NO_DEPLOY_HOURS = 14 * 24.0  # hours counted when the project has no deployment that long
 LEVELS = {"fatal": 3.0, "critical": 3.0, "error": 2.0, "warning": 1.0, "info": 0.0, "debug": 0.0}
 PRIOR_OUTCOMES = 6  # outcomes' worth of one half in a prior's base rate (a Beta(3, 3) prior)
 INCIDENT_SNAPSHOTS = 8  # training snapshots per incident, evenly over its threshold
@@ -605,14 +613,19 @@ def _incident_features(inc: _Incidents, index: np.ndarray, at: np.ndarray) -> np
     slow_at = np.where(inc.slow > 0, inc.settled, np.inf)
     known = _count_before(inc.project, inc.settled, project, at)
     slow = _count_before(inc.project, slow_at, project, at)
+    first = inc.first_seen[index]
+    last_deploy = _last_before(inc.deploy_project, inc.deploy_at, project, at)
+    deploy_before = _last_before(inc.deploy_project, inc.deploy_at, project, first)
     return np.column_stack(
         [
-            (at - inc.first_seen[index]) / 3600,
+            (at - first) / 3600,
             inc.level[index],
-            events,
+            np.log1p(events),
             (deployed > 0).astype(float),
             opened - closed - 1,  # other incidents of the project open then
             (slow + 1) / (known + 2),  # the project's past slow restores, shrunk to one half
+            np.minimum((at - last_deploy) / 3600, NO_DEPLOY_HOURS),
+            np.log1p(np.minimum((first - deploy_before) / 3600, NO_DEPLOY_HOURS)),
         ]
     )
 

@@ -1,7 +1,9 @@
 -- Parent (epic) node and sprints of each ticket, from ticket events' attributes: "parent" (a key)
 -- and "sprints" (sprint ids) where a tracker's normaliser gives them; Linear's "project" (a
 -- project name, the project entity is the epic) and "cycle" (a cycle number of the team's
--- cycles, which are sprint entities).
+-- cycles, which are sprint entities). A Linear issue's "cycle" names only the cycle it is in
+-- now: the closed cycles that held it unfinished (their "unfinished_on_close") are its sprints
+-- too, as Jira keeps a carried-over issue's closed sprints.
 WITH
 latest AS (
     SELECT entity_id, source,
@@ -18,9 +20,16 @@ projects AS (
 ),
 cycles AS (
     SELECT entity_id, max(try_cast(attributes->>'number' AS BIGINT)) AS number,
-           arg_max(CAST(attributes->'components' AS VARCHAR[]), (occurred_at, event_id)) AS components
+           arg_max(CAST(attributes->'components' AS VARCHAR[]), (occurred_at, event_id)) AS components,
+           arg_max(CAST(attributes->'unfinished_on_close' AS VARCHAR[]), (occurred_at, event_id))
+               FILTER (WHERE (attributes->'unfinished_on_close') IS NOT NULL) AS unfinished
     FROM signals WHERE entity_type = 'sprint'
     GROUP BY entity_id
+),
+carried AS (
+    SELECT ticket_key, list(entity_id ORDER BY entity_id) AS sprints
+    FROM (SELECT entity_id, unnest(unfinished) AS ticket_key FROM cycles)
+    GROUP BY ticket_key
 ),
 tickets AS (
     SELECT entity_id AS ticket_key, event_id,
@@ -38,12 +47,17 @@ SELECT
         (SELECT 'epic:' || min(p.entity_id) FROM projects AS p
          WHERE p.name = t.project AND len(list_intersect(p.components, t.components)) > 0)
     ) AS parent_key,
-    coalesce(
-        t.sprints,
-        (SELECT list(c.entity_id ORDER BY c.entity_id) FROM cycles AS c
-         WHERE c.number = t.cycle AND len(list_intersect(c.components, t.components)) > 0)
-    ) AS sprints,
+    CASE WHEN t.sprints IS NULL AND t.cycle IS NULL THEN cr.sprints
+         ELSE list_sort(list_distinct(list_concat(
+             coalesce(
+                 t.sprints,
+                 (SELECT list(c.entity_id ORDER BY c.entity_id) FROM cycles AS c
+                  WHERE c.number = t.cycle AND len(list_intersect(c.components, t.components)) > 0)
+             ),
+             coalesce(cr.sprints, []))))
+    END AS sprints,
     t.event_id
 FROM tickets AS t
+LEFT JOIN carried AS cr ON cr.ticket_key = t.ticket_key
 WHERE t.parent IS NOT NULL OR t.project IS NOT NULL OR t.sprints IS NOT NULL
-   OR t.cycle IS NOT NULL
+   OR t.cycle IS NOT NULL OR cr.sprints IS NOT NULL

@@ -17,5 +17,6 @@ SELECT
 FROM st_incident AS i
 JOIN st_days AS d ON i.first_seen_at < d.as_of AND i.closed_at >= d.as_of
 ASOF JOIN st_incident_activity AS s ON s.entity_id = i.entity_id AND s.occurred_at < d.as_of
-LEFT JOIN st_repo_team AS t ON split_part(t.repository, '/', -1) = i.project
+LEFT JOIN st_project_repository AS pr ON pr.project = i.project
+LEFT JOIN st_repo_team AS t ON t.repository = pr.repository
 WHERE s.occurred_at >= d.as_of - to_days(CAST($stale_days AS INTEGER))

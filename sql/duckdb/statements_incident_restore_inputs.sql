@@ -19,7 +19,8 @@ WITH incident AS (
 SELECT i.entity_id, i.first_seen_at, i.first_event, i.url, i.resolved_at, i.resolved_event,
     coalesce(i.resolved_at IS NULL AND i.status IN ('resolved', 'ignored'), false) AS undated,
     coalesce(i.project, '') AS project, coalesce(i.level, '') AS level,
-    (SELECT min(t.team) FROM st_repo_team AS t WHERE split_part(t.repository, '/', -1) = i.project) AS team
+    (SELECT min(t.team) FROM st_project_repository AS pr
+     JOIN st_repo_team AS t ON t.repository = pr.repository WHERE pr.project = i.project) AS team
 FROM incident AS i
 WHERE i.first_seen_at IS NOT NULL
 ORDER BY i.entity_id

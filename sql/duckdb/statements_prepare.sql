@@ -131,6 +131,43 @@ FROM (
 
 );
 
+-- The repository each Sentry project reports errors of: the one of the same name, else the one
+-- whose deployments the graph links most of the project's incidents to, else the one named most
+-- alike (shared name tokens). Projects are often not named as their repository is
+-- (payments-backend for acme/payments-api), and an incident's team and deployments go by it.
+CREATE OR REPLACE TEMP TABLE st_project_repository AS
+WITH project AS (
+    SELECT DISTINCT project,
+        list_filter(string_split_regex(lower(project), '[^a-z0-9]+'), x -> length(x) > 1) AS tokens
+    FROM st_incident WHERE project IS NOT NULL
+),
+repository AS (
+    SELECT repository, list_filter(string_split_regex(lower(split_part(repository, '/', -1)),
+                                                      '[^a-z0-9]+'), x -> length(x) > 1) AS tokens
+    FROM (SELECT repository FROM st_repo_team
+          UNION SELECT repository FROM st_deployment WHERE repository IS NOT NULL)
+),
+linked AS (
+    SELECT i.project, d.repository, count(*) AS links
+    FROM st_edge AS e
+    JOIN st_incident AS i ON i.entity_id = e.dst_id
+    JOIN st_deployment AS d ON d.entity_id = e.src_id
+    WHERE e.link_type = 'incident_deployment' AND e.confidence >= 0.5
+    GROUP BY ALL
+),
+scored AS (
+    SELECT p.project, r.repository, split_part(r.repository, '/', -1) = p.project AS same_name,
+        coalesce(l.links, 0) AS links,
+        len(list_intersect(p.tokens, r.tokens))
+            / greatest(len(list_distinct(p.tokens || r.tokens)), 1) AS alike
+    FROM project AS p CROSS JOIN repository AS r
+    LEFT JOIN linked AS l ON l.project = p.project AND l.repository = r.repository
+)
+SELECT project, arg_max(repository, (same_name, links, alike, repository)) AS repository
+FROM scored
+WHERE same_name OR links > 0 OR alike > 0
+GROUP BY project;
+
 -- Every dated event of each incident: sightings, alerts, changes.
 CREATE OR REPLACE TEMP TABLE st_incident_activity AS
 SELECT entity_id, occurred_at FROM signals WHERE entity_type = 'incident';
