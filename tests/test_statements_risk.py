@@ -24,6 +24,7 @@ from flowsync_pipelines import statements as st
 from flowsync_pipelines import warehouse
 from flowsync_pipelines.statements.calibration import verdict
 from flowsync_pipelines.statements.catalogue import HEDGES, KINDS_BY_NAME
+from flowsync_pipelines.statements.core import prepare, risk_inputs
 from flowsync_pipelines.statements.models import recording_models
 from flowsync_pipelines.statements.risk import EpicSettings, IncidentSettings
 
@@ -55,6 +56,7 @@ class _Org:
         attributes: dict,
         url: str | None,
         repository: str | None = None,
+        environment: str = "production",
     ) -> str:
         event_id = f"{source}:{entity_type}:{entity_id}:{action}:{_t(at)}"
         self.signals.append(
@@ -69,7 +71,7 @@ class _Org:
                 "hlc": 0,
                 "actor_kind": "unknown",
                 "repository": repository,
-                "environment": "production" if entity_type == "deployment" else None,
+                "environment": environment if entity_type == "deployment" else None,
                 "url": url,
                 "attributes": json.dumps(attributes),
                 "landing_ref": "ref",
@@ -498,3 +500,69 @@ def test_statement_calibration_reads_every_kind_and_fails_miscalibrated_ones(org
         assert worse.rows == good.rows and worse.ece > 2 * good.ece, kind
         failed = calibration_check([worse])
         assert failed.passed is False and kind in failed.description
+
+
+def test_a_sentry_project_named_unlike_its_repository_finds_its_deployments_and_team(tmp_path):
+    """Projects are mapped to repositories by name first, then by the graph's incident ->
+    deployment links, then by shared name tokens; the incident's team and the deployments its
+    restore time reads go by that mapping."""
+    org = _Org()
+    t0 = datetime(2026, 6, 2, 9, tzinfo=UTC)
+    for n, project in enumerate(("api", "payments-backend", "edge")):
+        url = f"https://acme.sentry.io/issues/{n}/"
+        attrs = {"project": project, "level": "error", "status": "unresolved"}
+        org.event("sentry", "incident", f"sentry:{project}/{n}", "first_seen", t0, attrs, url)
+    for n, repo in enumerate(("acme/api", "acme/payments-api", "acme/gateway", "acme/mobile-app")):
+        for env in ("production", "staging"):
+            org.event(
+                "github",
+                "deployment",
+                f"{repo}/deployments/{env}{n}",
+                "status_success",
+                t0 - timedelta(hours=2),
+                {},
+                f"https://github.com/{repo}/deployments",
+                repository=repo,
+                environment=env,
+            )
+    # The graph attributed edge's incident to a gateway deployment (files, release), and nothing
+    # in the names says so.
+    org.edges.append(
+        {
+            "edge_id": "e1",
+            "edge_type": "CAUSED",
+            "link_type": "incident_deployment",
+            "src": "deployment:acme/gateway/deployments/production2",
+            "dst": "incident:sentry:edge/2",
+            "confidence": 0.9,
+            "band": "high",
+            "method": "model",
+            "evidence": [],
+            "partition_day": t0.date(),
+        }
+    )
+    path = tmp_path / "w.duckdb"
+    with warehouse.connect(path) as con:
+        org.write(con)
+        for team, repo in (("pay", "acme/payments-api"), ("edge", "acme/gateway")):
+            con.execute(
+                "INSERT INTO graph_edges VALUES (?, 'OWNS', 'fact', ?, ?, 1.0, 'high', 'config', "
+                "[], DATE '2026-06-01')",
+                [f"OWNS:{team}", f"team:{team}", f"repo:{repo}"],
+            )
+        params = prepare(con, START, END, st.StatementSettings())
+        mapping = dict(con.execute("SELECT * FROM st_project_repository").fetchall())
+        incidents, events = risk_inputs(con, "incident_slow_to_restore", params)
+    assert mapping == {
+        "api": "acme/api",
+        "payments-backend": "acme/payments-api",
+        "edge": "acme/gateway",
+    }
+    teams = dict(incidents.select("entity_id", "team").iter_rows())
+    assert teams == {
+        "sentry:api/0": "core",
+        "sentry:payments-backend/1": "pay",
+        "sentry:edge/2": "edge",
+    }
+    deployments = events.filter(pl.col("kind") == "deployment")
+    assert sorted(deployments["key"]) == ["api", "edge", "payments-backend"]  # production only
