@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -62,9 +62,12 @@ class DemoResult:
     previews: list = field(default_factory=list)  # delivery.preview.Preview, one per role
 
 
-def write_demo_config(world: World, base_urls: dict[str, str], home: Path) -> Path:
-    """Write the demo organisation's ``flowsync.yaml`` (sources served by the sandbox)."""
-    config = world.config({k: v for k, v in base_urls.items() if k in SANDBOX_TOOLS})
+def write_demo_config(
+    world: World, base_urls: dict[str, str], home: Path, tools: Collection[str] = SANDBOX_TOOLS
+) -> Path:
+    """Write the demo organisation's ``flowsync.yaml`` (sources served by the sandbox; only
+    ``tools`` of them)."""
+    config = world.config({k: v for k, v in base_urls.items() if k in tools})
     path = home / "flowsync.yaml"
     home.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -106,6 +109,7 @@ def run_demo(
     conventions: Conventions = DEMO,
     upstream_of: str | None = None,
     start: datetime | None = None,
+    tools: Collection[str] = SANDBOX_TOOLS,
 ) -> DemoResult:
     """Run the demo into ``home`` and return where its outputs are.
 
@@ -114,7 +118,8 @@ def run_demo(
     conventions no model was trained on. Its ``flowsync.yaml`` follows them (no members when
     they are not configured, Sentry projects by their slugs). ``upstream_of`` names an asset:
     only what it depends on is materialised (the link-label tool builds the graph itself, with
-    models it is still fitting).
+    models it is still fitting). ``tools``: the sources configured (all the sandboxes serve by
+    default; benches of what reads only the trackers configure those).
     """
     started = time.perf_counter()
     home = home.resolve()
@@ -131,7 +136,7 @@ def run_demo(
 
     with SandboxServer(Sandbox(world), port=port) as server:
         progress(f"[2/4] sandboxes serving {', '.join(SANDBOX_TOOLS)} at {server.url}")
-        config_file = write_demo_config(world, server.base_urls(), home)
+        config_file = write_demo_config(world, server.base_urls(), home, tools)
         os.environ[HOME_ENV] = str(home)
         os.environ[CONFIG_ENV] = str(config_file)
 
