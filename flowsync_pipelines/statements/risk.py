@@ -84,7 +84,9 @@ SPRINT_FEATURES = (
     "not_started",
     "behind",  # share of time elapsed minus share done
     "load",  # work left per day left against the board's recent pace
+    "stuck",  # tickets in progress whose status has not moved for STUCK_DAYS
 )
+STUCK_DAYS = 5
 INCIDENT_FEATURES = (
     "age_hours",
     "level",
@@ -316,11 +318,17 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
         (pl.col("created_at") > pl.col("scoped_at")).sum().alias("added"),
         (pl.col("category") == "done").sum().alias("done"),
         pl.col("category").is_in(["indeterminate", "done"]).sum().alias("started"),
+        (
+            (pl.col("category") == "indeterminate")
+            & (pl.col("occurred_at") < pl.col("at") - pl.duration(days=STUCK_DAYS))
+        )
+        .sum()
+        .alias("stuck"),
         pl.col("event_id").drop_nulls().sort().alias("events"),
         pl.col("url").drop_nulls().unique().sort().alias("urls"),
     )
     return snap.join(per, on="snap", how="left").with_columns(
-        pl.col("scope", "added", "done", "started").fill_null(0)
+        pl.col("scope", "added", "done", "started", "stuck").fill_null(0)
     )
 
 
@@ -422,6 +430,7 @@ def _sprint_features(
             elapsed - done_share,
             # Capped: with hours left, any work left is "too much" and the ratio explodes.
             np.minimum((scope - done) / np.maximum(days_left, 0.5) / np.maximum(pace, 0.05), 20),
+            state["stuck"].to_numpy().astype(float),
         ]
     )
     return (x if len(row) else np.zeros((0, len(SPRINT_FEATURES)))), state
