@@ -46,7 +46,8 @@ _COMMENT_FIELDS = """
     issue { id identifier }
 """
 # A closed cycle names the issues it still held unfinished (Linear then moves them to the next
-# cycle, so their own ``cycle`` forgets this one).
+# cycle, so their own ``cycle`` forgets this one). The first 250: a cycle closing with more
+# unfinished issues than that is not a plan anyone reads, and its membership is left short.
 _CYCLE_FIELDS = """
     id number name startsAt endsAt completedAt createdAt archivedAt progress
     team { id key name }
