@@ -47,15 +47,15 @@ SELECT
         (SELECT 'epic:' || min(p.entity_id) FROM projects AS p
          WHERE p.name = t.project AND len(list_intersect(p.components, t.components)) > 0)
     ) AS parent_key,
-    CASE WHEN t.sprints IS NULL AND t.cycle IS NULL THEN cr.sprints
-         ELSE list_sort(list_distinct(list_concat(
-             coalesce(
-                 t.sprints,
-                 (SELECT list(c.entity_id ORDER BY c.entity_id) FROM cycles AS c
-                  WHERE c.number = t.cycle AND len(list_intersect(c.components, t.components)) > 0)
-             ),
-             coalesce(cr.sprints, []))))
-    END AS sprints,
+    list_sort(list_distinct(list_concat(
+        coalesce(
+            t.sprints,
+            (SELECT list(c.entity_id ORDER BY c.entity_id) FROM cycles AS c
+             WHERE c.number = t.cycle AND len(list_intersect(c.components, t.components)) > 0),
+            []
+        ),
+        coalesce(cr.sprints, [])
+    ))) AS sprints,
     t.event_id
 FROM tickets AS t
 LEFT JOIN carried AS cr ON cr.ticket_key = t.ticket_key
