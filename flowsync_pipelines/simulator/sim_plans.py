@@ -18,9 +18,10 @@ to plans. A plan is a team's bet on that work, made from what the team knew then
 - Work someone put down (back to To Do after it started) is mostly taken out of the sprint, and
   so is work stuck in review at the mid-sprint check; what stays stuck makes the sprint miss.
   A sprint's scope is what it holds at its end (Jira's sprint report).
-- Two of a team's three epics (Linear projects) are deliverables planned one after the other
-  (:func:`set_due_dates`): a scope of the children known then, a due date from it and the
-  owner's belief in the team's pace; children filed later grow the scope (scope creep).
+- A team starts with three epics (Linear projects) and adds one every 20 days; two in three are
+  deliverables, each planned a week after it is created (:func:`set_due_dates`): a scope of
+  the children known then, a due date from it and the owner's belief in the team's pace;
+  children filed later grow the scope (scope creep).
 
 Every draw comes from this module's own streams: planning changes tickets' sprint fields (and
 moves planned Linear issues from Backlog to Todo), epics' due dates and which epic a child is
@@ -49,6 +50,8 @@ PUT_DOWN = ("To Do", "Todo", "Backlog")
 STALE = timedelta(days=10)
 EPIC_SCOPE = (4, 14)  # children an epic's owner plans into it
 EPIC_CREEP = (0.0, 0.05)  # share of later children of the epic that join its scope
+EPIC_BREAKDOWN = timedelta(days=21)  # an epic is planned once its children are filed
+EPIC_HORIZON = timedelta(days=30)  # its scope: the children the team takes up by then
 EPIC_PACE = (0.05, 0.2)  # an epic's children done per working day, as its owner believes
 STUCK = timedelta(days=3)  # in review this long at the mid-sprint check: taken out
 FAR = datetime.max.replace(tzinfo=UTC)
@@ -259,17 +262,17 @@ def set_due_dates(
     start: datetime,
     end: datetime,
 ) -> None:
-    """Plan two of each team's three epics (Linear: projects) as deliverables with a due date;
-    the third stays open-ended and holds the rest of the team's epic work.
+    """Plan two in three of each team's epics (Linear: projects) as deliverables with a due
+    date; the third stays open-ended and holds the rest of the team's epic work.
 
-    The first is planned a week after its creation, the second when the first is due. At its
-    planning the owner takes the most pressing of the children filed so far (by priority, then
-    age: the order the team picks work in) as its scope, and sets the due date from that scope
-    and the team's pace as the owner believes it that day (often optimistic). Children filed
-    after the planning grow its scope at the epic's own creep rate; the others, and the known
-    children left out, are filed under the open-ended epic. Run after the work is simulated
-    (it never reads when work happened): an epic misses when the team does not finish its
-    scope by the due date -- an optimistic estimate, or scope creep it did not foresee.
+    Each deliverable is planned a week after its creation: its owner takes the most pressing of
+    the children filed so far (by priority, then age: the order the team picks work in) as its
+    scope, and sets the due date from that scope and the team's pace as the owner believes it
+    that day (often optimistic). Children filed after the planning grow its scope at the
+    epic's own creep rate; the others, and the known children left out, are filed under the
+    team's open-ended epic of the day. Run after the work is simulated (it never reads when
+    work happened): an epic misses when the team does not finish its scope by the due date --
+    an optimistic estimate, or scope creep it did not foresee.
     """
     rng = random.Random(f"{seed}:due-dates")
     epics: list[tuple[str, datetime, Ticket | LinearProject]] = [
@@ -286,13 +289,22 @@ def set_due_dates(
             children.setdefault(t.parent_key, []).append(t)
     for team in sorted(by_team):
         team_epics = by_team[team]
-        open_ended = _epic_id(team_epics[-1]) if len(team_epics) >= 3 else None
-        plan_at = min(_created(e) for e in team_epics) + timedelta(days=7)
+        open_ended = [e for i, e in enumerate(team_epics) if i % 3 == 2]
         for index, epic in enumerate(team_epics):
+            plan_at = _created(epic) + EPIC_BREAKDOWN
             if index % 3 == 2 or plan_at >= end:
                 continue  # the third has no due date (most epics in real trackers have none)
             mine = children.get(_epic_id(epic), [])
-            known = [c for c in mine if c.created_at < plan_at]
+            # Its scope: children filed by then that the team takes up within EPIC_HORIZON
+            # (the owner plans what the team is about to work on, not its whole backlog).
+            known = [
+                c
+                for c in mine
+                if c.created_at < plan_at
+                and (s := _started_at(c)) is not None
+                and s < plan_at + EPIC_HORIZON
+                and not _is_done(c, plan_at)
+            ]
             size = rng.randint(*EPIC_SCOPE)
             known.sort(key=lambda c: (_started_at(c) or FAR, c.priority or 3, c.created_at, c.key))
             creep = rng.uniform(*EPIC_CREEP)
@@ -302,14 +314,15 @@ def set_due_dates(
             kept = {c.key for c in known[:size]}
             kept |= {c.key for c in mine if c.created_at >= plan_at and rng.random() < creep}
             for c in mine:
-                if c.key not in kept and open_ended is not None:
-                    c.parent_key = open_ended
+                if c.key not in kept and open_ended:
+                    # The team's open-ended epic of the day holds the rest.
+                    home = [e for e in open_ended if _created(e) <= c.created_at]
+                    c.parent_key = _epic_id((home or open_ended)[-1])
             epic.planned_at = plan_at
             if isinstance(epic, Ticket):
                 epic.due_date = due.date().isoformat()
             elif isinstance(epic, LinearProject):
                 epic.target_date = due.date().isoformat()
-            plan_at = max(due, plan_at + timedelta(days=7))
 
 
 def _created(epic: Ticket | LinearProject) -> datetime:

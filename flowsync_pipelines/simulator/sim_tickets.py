@@ -35,6 +35,9 @@ JIRA_IN_PROGRESS = ("In Progress", "In Review")
 LINEAR_STARTED = ("In Progress", "In Review")
 LINEAR_DONE = ("Done", "Canceled")
 SPRINT_DAYS = 14
+INITIAL_BACKLOG = 0.25  # of a 60-day history's tickets, filed in its first 40 hours
+GROOMED = 0.25  # of tickets, filed in the day before a sprint starts
+EPIC_EVERY = 20  # days between a team's new epics, after the three it starts with
 
 _SUBJECTS = {
     "payments": [
@@ -199,6 +202,22 @@ def build_sprints(seed: int, start: datetime, end: datetime) -> tuple[list[Sprin
     return sprints, cycles
 
 
+def _epics(team: str, start: datetime, end: datetime) -> list[tuple[int, str]]:
+    """A team's epics: three when the history starts, then a new one every EPIC_EVERY days
+    (the next phase of one of the first three)."""
+    count = 3 + max(0, ((end - start).days - 1) // EPIC_EVERY)
+    names = _EPIC_NAMES[team]
+    return [
+        (i, names[i % 3] if i < 3 else f"{names[i % 3]}: phase {i // 3 + 1}") for i in range(count)
+    ]
+
+
+def _open_epics(parents: list[tuple[datetime, str]], at: datetime) -> list[str]:
+    """The epics a ticket filed at ``at`` can go under: the team's three latest by then."""
+    made = [p for created, p in parents if created <= at]
+    return (made if len(made) >= 3 else [p for _, p in parents[:3]])[-3:]
+
+
 def build_ticket_pool(
     org: Organisation, seed: int, start: datetime, end: datetime
 ) -> tuple[list[Ticket], list[LinearProject]]:
@@ -214,9 +233,13 @@ def build_ticket_pool(
         engineers = org.members_with_role(team.key, ROLE_ENGINEER)
         designers = org.members_with_role(team.key, ROLE_DESIGNER)
         is_linear = team.tracker == "linear"
-        parents: list[str] = []
-        for idx, epic_name in enumerate(_EPIC_NAMES[team.key]):
-            created = align_to_work(start + timedelta(hours=2 + idx), pms[0].tz, rng)
+        parents: list[tuple[datetime, str]] = []  # (created, the epic's draft id)
+        for idx, epic_name in _epics(team.key, start, end):
+            created = align_to_work(
+                start + timedelta(days=EPIC_EVERY * max(0, idx - 2), hours=2 + min(idx, 2)),
+                pms[0].tz,
+                rng,
+            )
             if is_linear:
                 project_id = uuid_from(seed, "linear-project", team.key, idx)
                 linear_projects.append(
@@ -231,7 +254,7 @@ def build_ticket_pool(
                         target_date=(end + timedelta(days=14 * (idx + 1))).date().isoformat(),
                     )
                 )
-                parents.append(project_id)
+                parents.append((created, project_id))
             else:
                 drafts.append(
                     {
@@ -244,15 +267,21 @@ def build_ticket_pool(
                         "epic_index": idx,
                     }
                 )
-                parents.append(f"epic:{team.key}:{idx}")
+                parents.append((created, f"epic:{team.key}:{idx}"))
 
         count = int((120 if is_linear else 115) * scale)
-        sprint_starts = [start + timedelta(days=SPRINT_DAYS * i) for i in range(10)]
+        # The backlog the team has when the history starts: two weeks' worth of filing,
+        # however long the history (a longer one is not a bigger warm-up).
+        backlog = INITIAL_BACKLOG / max(1.0, scale)
+        sprint_starts = [
+            start + timedelta(days=SPRINT_DAYS * i)
+            for i in range(max(10, (end - start).days // SPRINT_DAYS + 1))
+        ]
         for _ in range(count):
             roll = rng.random()
-            if roll < 0.25:
+            if roll < backlog:
                 when = start + timedelta(hours=rng.uniform(0, 40))
-            elif roll < 0.5:
+            elif roll < backlog + GROOMED:
                 # Backlog grooming right before a sprint starts.
                 anchor = rng.choice([s for s in sprint_starts if s < end] or [start])
                 when = anchor - timedelta(hours=rng.uniform(0, 30))
@@ -270,6 +299,7 @@ def build_ticket_pool(
             created = align_to_work(max(when, start), reporter.tz, rng)
             kind = rng.choices(["Story", "Bug", "Task"], [55, 30, 15])[0]
             reporter_id = reporter.person_id
+            epics = _open_epics(parents, created)
             if not is_linear and rng.random() < 0.05:
                 reporter_id = CI_BOT_ID  # automation files dependency/security tickets
                 kind = "Task"
@@ -280,7 +310,7 @@ def build_ticket_pool(
                     "title": "",
                     "created": created,
                     "reporter": reporter_id,
-                    "parent": rng.choice(parents) if rng.random() < 0.7 else None,
+                    "parent": rng.choice(epics) if rng.random() < 0.7 else None,
                     "epic_index": None,
                 }
             )
