@@ -1021,8 +1021,8 @@ def test_a_longer_history_is_not_a_bigger_warm_up(long_world: World) -> None:
 
 
 def test_teams_keep_planning_epics_with_due_dates(long_world: World) -> None:
-    """Epics keep coming (one per team every EPIC_EVERY days), each planned when its children are
-    filed, so epics settle throughout a history, not only in its first months."""
+    """Epics keep coming (one per team every EPIC_EVERY after its first three), each planned
+    when its children are filed, so epics settle throughout a history, not only early."""
     truth = long_world.ground_truth()
     settled = [_at(e["due_at"]) for e in truth["epics"] if e["missed"] is not None]
     middle = long_world.start + (long_world.end - long_world.start) / 2

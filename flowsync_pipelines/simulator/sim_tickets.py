@@ -37,7 +37,8 @@ LINEAR_DONE = ("Done", "Canceled")
 SPRINT_DAYS = 14
 INITIAL_BACKLOG = 0.25  # of a 60-day history's tickets, filed in its first 40 hours
 GROOMED = 0.25  # of tickets, filed in the day before a sprint starts
-EPIC_EVERY = 20  # days between a team's new epics, after the three it starts with
+FIRST_EPICS = timedelta(days=60)  # what a team's first three epics plan
+EPIC_EVERY = timedelta(days=20)  # between a team's later epics
 
 _SUBJECTS = {
     "payments": [
@@ -202,13 +203,14 @@ def build_sprints(seed: int, start: datetime, end: datetime) -> tuple[list[Sprin
     return sprints, cycles
 
 
-def _epics(team: str, start: datetime, end: datetime) -> list[tuple[int, str]]:
-    """A team's epics: three when the history starts, then a new one every EPIC_EVERY days
-    (the next phase of one of the first three)."""
-    count = 3 + max(0, ((end - start).days - 1) // EPIC_EVERY)
+def _epics(team: str, start: datetime, end: datetime) -> list[tuple[int, str, datetime]]:
+    """A team's epics and when each is filed: the three that plan its first FIRST_EPICS, then a
+    new one every EPIC_EVERY (the next phase of one of the three)."""
+    later = max(0, -(-((end - start) - FIRST_EPICS) // EPIC_EVERY))
     names = _EPIC_NAMES[team]
-    return [
-        (i, names[i % 3] if i < 3 else f"{names[i % 3]}: phase {i // 3 + 1}") for i in range(count)
+    return [(i, names[i], start + timedelta(hours=2 + i)) for i in range(3)] + [
+        (i, f"{names[i % 3]}: phase {i // 3 + 1}", start + FIRST_EPICS + EPIC_EVERY * (i - 3))
+        for i in range(3, 3 + later)
     ]
 
 
@@ -234,12 +236,8 @@ def build_ticket_pool(
         designers = org.members_with_role(team.key, ROLE_DESIGNER)
         is_linear = team.tracker == "linear"
         parents: list[tuple[datetime, str]] = []  # (created, the epic's draft id)
-        for idx, epic_name in _epics(team.key, start, end):
-            created = align_to_work(
-                start + timedelta(days=EPIC_EVERY * max(0, idx - 2), hours=2 + min(idx, 2)),
-                pms[0].tz,
-                rng,
-            )
+        for idx, epic_name, filed in _epics(team.key, start, end):
+            created = align_to_work(filed, pms[0].tz, rng)
             if is_linear:
                 project_id = uuid_from(seed, "linear-project", team.key, idx)
                 linear_projects.append(
