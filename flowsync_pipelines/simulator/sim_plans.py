@@ -18,10 +18,11 @@ to plans. A plan is a team's bet on that work, made from what the team knew then
 - Work someone put down (back to To Do after it started) is mostly taken out of the sprint, and
   so is work stuck in review at the mid-sprint check; what stays stuck makes the sprint miss.
   A sprint's scope is what it holds at its end (Jira's sprint report).
-- A team starts with three epics (Linear projects) and adds one every 20 days; two in three are
-  deliverables, each planned a week after it is created (:func:`set_due_dates`): a scope of
-  the children known then, a due date from it and the owner's belief in the team's pace;
-  children filed later grow the scope (scope creep).
+- A team's first three epics (Linear projects) plan its first two months, then it files one
+  every 20 days; two in three are deliverables, each planned three weeks after it is filed
+  (:func:`set_due_dates`): a scope of the known children the team is about to take up, a due
+  date from it and the owner's belief in the team's pace; children filed later grow the scope
+  (scope creep).
 
 Every draw comes from this module's own streams: planning changes tickets' sprint fields (and
 moves planned Linear issues from Backlog to Todo), epics' due dates and which epic a child is
@@ -265,14 +266,15 @@ def set_due_dates(
     """Plan two in three of each team's epics (Linear: projects) as deliverables with a due
     date; the third stays open-ended and holds the rest of the team's epic work.
 
-    Each deliverable is planned a week after its creation: its owner takes the most pressing of
-    the children filed so far (by priority, then age: the order the team picks work in) as its
-    scope, and sets the due date from that scope and the team's pace as the owner believes it
-    that day (often optimistic). Children filed after the planning grow its scope at the
-    epic's own creep rate; the others, and the known children left out, are filed under the
-    team's open-ended epic of the day. Run after the work is simulated (it never reads when
-    work happened): an epic misses when the team does not finish its scope by the due date --
-    an optimistic estimate, or scope creep it did not foresee.
+    Each deliverable is planned EPIC_BREAKDOWN after its creation: its owner takes the most
+    pressing of the children filed so far that the team takes up within EPIC_HORIZON (by when
+    they start, then priority and age: the order the team picks work in) as its scope, and sets
+    the due date from that scope and the team's pace as the owner believes it that day (often
+    optimistic). Children filed after the planning grow its scope at the epic's own creep
+    rate; the others, and the known children left out, are filed under the team's open-ended
+    epic of the day. Run after the work is simulated (the work never reads a plan): an epic
+    misses when the team does not finish its scope by the due date -- an optimistic estimate,
+    or scope creep it did not foresee.
     """
     rng = random.Random(f"{seed}:due-dates")
     epics: list[tuple[str, datetime, Ticket | LinearProject]] = [
