@@ -272,16 +272,17 @@ def build_ticket_pool(
         # however long the history (a longer one is not a bigger warm-up).
         backlog = INITIAL_BACKLOG / max(1.0, scale)
         sprint_starts = [
-            start + timedelta(days=SPRINT_DAYS * i)
-            for i in range(max(10, (end - start).days // SPRINT_DAYS + 1))
-        ]
+            at
+            for i in range((end - start).days // SPRINT_DAYS + 1)
+            if (at := start + timedelta(days=SPRINT_DAYS * i)) < end
+        ] or [start]
         for _ in range(count):
             roll = rng.random()
             if roll < backlog:
                 when = start + timedelta(hours=rng.uniform(0, 40))
             elif roll < backlog + GROOMED:
                 # Backlog grooming right before a sprint starts.
-                anchor = rng.choice([s for s in sprint_starts if s < end] or [start])
+                anchor = rng.choice(sprint_starts)
                 when = anchor - timedelta(hours=rng.uniform(0, 30))
             else:
                 when = start + (end - start - timedelta(days=2)) * rng.random()
