@@ -76,17 +76,22 @@ INCIDENT_KIND = "incident_slow_to_restore"
 SPRINT_FEATURES = (
     "scope",
     "added_since_start",
-    "done_fraction",
     "elapsed_fraction",
     "days_left",
-    "board_miss_rate",  # of its plans settled in the last RECENT_PLANS_DAYS
-    "not_done",
     "not_started",
-    "behind",  # share of time elapsed minus share done
     "load",  # work left per day left against the board's recent pace
     "stuck",  # tickets in progress whose status has not moved for STUCK_DAYS
+    "log_chance_all_done",  # from how the board's tickets in each one's state fared
+    "log_chance_least_likely",
+    "oldest_started_days",  # since the earliest start of a ticket not done
 )
 STUCK_DAYS = 5
+# A ticket's state, for its chance of being done in time: the days its plan has left and, once
+# begun, how long ago and since its status last moved (bucket edges, days). Epics run months.
+DAYS_LEFT_EDGES = np.array([1, 2, 4, 7, 10, 14, 28, 56])
+IN_PROGRESS_EDGES = np.array([1, 3, 7, 14, 28])
+UNMOVED_EDGES = np.array([2, 5])
+TICKET_PRIOR = 5.0  # ticket-states' worth of all boards' rate a board's rate is shrunk towards
 INCIDENT_FEATURES = (
     "age_hours",
     "level",
@@ -99,10 +104,6 @@ INCIDENT_FEATURES = (
 )
 NO_DEPLOY_HOURS = 14 * 24.0  # hours counted when the project has no deployment that long
 LEVELS = {"fatal": 3.0, "critical": 3.0, "error": 2.0, "warning": 1.0, "info": 0.0, "debug": 0.0}
-# A board's record drifts as its team and habits change: its miss rate over all time drifted
-# with the history's length, and a model fitted on it was miscalibrated out of time (ECE 0.15
-# against 0.06 over the last 120 days, 208 sprints of four three-year organisations).
-RECENT_PLANS_DAYS = 120
 PRIOR_OUTCOMES = 6  # outcomes' worth of one half in a prior's base rate (a Beta(3, 3) prior)
 INCIDENT_SNAPSHOTS = 8  # training snapshots per incident, evenly over its threshold
 
@@ -147,9 +148,12 @@ class RiskSettings:
 class SprintSettings(RiskSettings):
     """``sprint_at_risk`` settings (see :class:`RiskSettings`). An organisation settles ~50
     sprints a year, enough for the calibrated model to need little shrinking: at strength 20
-    the shrunk probabilities were under-confident out of time."""
+    the shrunk probabilities were under-confident out of time. Its features overlap (tickets
+    left enter the counts and the chances): a stronger penalty (``c`` 0.1) ranked better out
+    of time."""
 
     prior_strength: float = 5.0
+    c: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -283,10 +287,14 @@ def _params(model: Fitted, **extra: object) -> str:
 # --- sprint_at_risk --------------------------------------------------------------------------
 
 
-def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFrame) -> pl.DataFrame:
+def _sprint_state(
+    sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per snapshot (``row``: a sprint's index, ``at``: its time) the scope then (tickets of the
     sprint created before ``at``), how many were added after its scope was set, how many were
-    done by their latest status event before ``at``, and those events (evidence)."""
+    done by their latest status event before ``at``, and those events (evidence); and per
+    snapshot and ticket that latest event (``category``, ``occurred_at``) and when the ticket
+    first went in progress (``first_started_at``)."""
     members = tickets.select("plan_id", "ticket_id", "created_at", "url").unique(
         ["plan_id", "ticket_id"], keep="last", maintain_order=True
     )
@@ -298,6 +306,11 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
         .sort("ticket_id", "occurred_at", "event_id")
         .unique(["ticket_id", "occurred_at"], keep="last", maintain_order=True)
         .sort("occurred_at", "ticket_id")
+    )
+    first_started = (
+        status.filter(pl.col("category") == "indeterminate")
+        .group_by("ticket_id")
+        .agg(pl.col("occurred_at").min().alias("first_started_at"))
     )
     base = snap.join(
         sprints.select(pl.int_range(pl.len()).alias("row"), "entity_id", "scoped_at"),
@@ -331,53 +344,77 @@ def _sprint_state(sprints: pl.DataFrame, tickets: pl.DataFrame, snap: pl.DataFra
         pl.col("event_id").drop_nulls().sort().alias("events"),
         pl.col("url").drop_nulls().unique().sort().alias("urls"),
     )
-    return snap.join(per, on="snap", how="left").with_columns(
+    state = snap.join(per, on="snap", how="left").with_columns(
         pl.col("scope", "added", "done", "started", "stuck").fill_null(0)
     )
+    per_ticket = scope.select("snap", "row", "at", "ticket_id", "category", "occurred_at").join(
+        first_started, on="ticket_id", how="left"
+    )
+    return state, per_ticket
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """Each plan's outcome: ``missed``, tickets ``done`` by its end, its end (seconds), whether
+    that end is before the as-of time (``known``), and per plan (``row``) and ticket whether
+    the ticket was done by the end (``ticket_done``); the ticket states of the training
+    snapshots (``history``: :func:`_ticket_states`), which every ticket's chance is read from,
+    so that a feature never depends on which days are featured with it."""
+
+    missed: np.ndarray
+    done: np.ndarray
+    ends: np.ndarray
+    known: np.ndarray
+    ticket_done: pl.DataFrame
+    history: pl.DataFrame | None = None  # the training snapshots' ticket states
 
 
 def _sprint_snapshots(
     sprints: pl.DataFrame, tickets: pl.DataFrame, as_of: float
-) -> tuple[Snapshots, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[Snapshots, _Settled]:
     """Training snapshots of every sprint started before ``as_of`` (at noon of each of its
-    days before its end date) with its outcome; and per sprint its outcome, the tickets done
-    by its end, and its end (seconds)."""
+    days before its end date) with its outcome; and the sprints' outcomes."""
     started = _seconds(sprints["started_at"].to_list())
     ends = _seconds(sprints["ends_at"].to_list())
     n = len(started)
     if n == 0:
         empty = np.zeros(0)
-        shape = (0, len(SPRINT_FEATURES))
-        return (
-            Snapshots(empty.astype(int), np.zeros(shape), empty, empty, None),
-            empty,
-            empty,
-            empty,
+        no_tickets = pl.DataFrame(
+            schema={"row": pl.Int64, "ticket_id": pl.String, "done": pl.Boolean}
         )
-    # Outcomes: the scope at the end date, each ticket's status by then (inf: not known yet).
+        return (
+            Snapshots(empty.astype(int), np.zeros((0, len(SPRINT_FEATURES))), empty, empty, None),
+            _Settled(empty, empty, empty, empty.astype(bool), no_tickets),
+        )
+    # Outcomes: the scope at the end date, each ticket's status by then.
     at_end = pl.DataFrame(
         {"snap": np.arange(n), "row": np.arange(n), "at_s": ends},
         schema={"snap": pl.Int64, "row": pl.Int64, "at_s": pl.Float64},
     )
-    state = _sprint_state(sprints, tickets, _with_at(at_end)).sort("snap")
-    missed = (state["scope"] > state["done"]).to_numpy().astype(float)
-    done_end = state["done"].to_numpy().astype(float)
-    known = ends <= as_of
+    state, per_ticket = _sprint_state(sprints, tickets, _with_at(at_end))
+    state = state.sort("snap")
+    settled = _Settled(
+        missed=(state["scope"] > state["done"]).to_numpy().astype(float),
+        done=state["done"].to_numpy().astype(float),
+        ends=ends,
+        known=ends <= as_of,
+        ticket_done=per_ticket.select("row", "ticket_id", done=pl.col("category") == "done"),
+    )
     days = np.ceil((ends - started) / 86400).astype(int)
     row = np.repeat(np.arange(n), days)
     at = started[row] + (np.concatenate([np.arange(d) for d in days]) + 0.5) * 86400
     keep = (at < ends[row]) & (at < as_of)
     row, at = row[keep], at[keep]
-    x, frame = _sprint_features(sprints, tickets, row, at, ends, missed, known, done_end)
+    x, frame, history = _sprint_features(sprints, tickets, row, at, settled)
     nonempty = frame["scope"].to_numpy() > 0
     snaps = Snapshots(
         subject=row[nonempty],
         x=x[nonempty],
-        y=missed[row][nonempty],
-        settled=np.where(known, ends, np.inf)[row][nonempty],
+        y=settled.missed[row][nonempty],
+        settled=np.where(settled.known, ends, np.inf)[row][nonempty],
         first=sprints["started_at"].min().date() if n else None,  # type: ignore[union-attr]
     )
-    return snaps, missed, done_end, ends
+    return snaps, replace(settled, history=history)
 
 
 def _with_at(snap: pl.DataFrame) -> pl.DataFrame:
@@ -393,51 +430,126 @@ def _sprint_features(
     tickets: pl.DataFrame,
     row: np.ndarray,
     at: np.ndarray,
-    ends: np.ndarray,
-    missed: np.ndarray,
-    known: np.ndarray,
-    done_end: np.ndarray,
-) -> tuple[np.ndarray, pl.DataFrame]:
-    """Features of (sprint, time) pairs from what preceded each time, and the state frame."""
+    settled: _Settled,
+) -> tuple[np.ndarray, pl.DataFrame, pl.DataFrame]:
+    """Features of (sprint, time) pairs from what preceded each time, the state frame and the
+    pairs' ticket states (the history, when ``settled`` has none yet)."""
     snap = _with_at(pl.DataFrame({"snap": np.arange(len(row)), "row": row, "at_s": at}))
-    state = _sprint_state(sprints, tickets, snap).sort("snap")
-    started = _seconds(sprints["started_at"].to_list())
+    state, per_ticket = _sprint_state(sprints, tickets, snap)
+    state = state.sort("snap")
+    ends = settled.ends
     board = np.asarray(_codes(sprints["board"].to_list()))
-    settled = np.where(known, ends, np.inf)
-    missed_at = np.where(missed > 0, settled, np.inf)
-    since = at - RECENT_PLANS_DAYS * 86400
-    past = _count_before(board, settled, board[row], at) - _count_before(
-        board, settled, board[row], since
-    )
-    past_missed = _count_before(board, missed_at, board[row], at) - _count_before(
-        board, missed_at, board[row], since
-    )
+    plan_settled = np.where(settled.known, ends, np.inf)
+    states = _ticket_states(per_ticket, board, plan_settled, ends, settled.ticket_done)
+    if not len(row):
+        return np.zeros((0, len(SPRINT_FEATURES))), state, states
+    started = _seconds(sprints["started_at"].to_list())
     scope = state["scope"].to_numpy().astype(float)
     done = state["done"].to_numpy().astype(float)
-    done_share = np.where(scope > 0, done / np.maximum(scope, 1), 0.0)
-    elapsed = (at - started[row]) / (ends[row] - started[row])
     days_left = (ends[row] - at) / 86400
-    pace = _board_pace(board, settled, done_end, (ends - started) / 86400, board[row], at)
-    # Without a settled plan of its own board, a plan's pace is its scope over its length.
     length = (ends[row] - started[row]) / 86400
+    pace = _board_pace(board, plan_settled, settled.done, (ends - started) / 86400, board[row], at)
+    # Without a settled plan of its own board, a plan's pace is its scope over its length.
     pace = np.where(np.isnan(pace), np.maximum(scope, 1) / np.maximum(length, 1), pace)
     x = np.column_stack(
         [
             scope,
             state["added"].to_numpy().astype(float),
-            done_share,
-            elapsed,
+            (at - started[row]) / (ends[row] - started[row]),
             days_left,
-            (past_missed + 1) / (past + 2),  # the board's past misses, shrunk to one half
-            scope - done,
             scope - state["started"].to_numpy().astype(float),
-            elapsed - done_share,
             # Capped: with hours left, any work left is "too much" and the ratio explodes.
             np.minimum((scope - done) / np.maximum(days_left, 0.5) / np.maximum(pace, 0.05), 20),
             state["stuck"].to_numpy().astype(float),
+            _ticket_chances(
+                states, states if settled.history is None else settled.history, len(row)
+            ),
         ]
     )
-    return (x if len(row) else np.zeros((0, len(SPRINT_FEATURES)))), state
+    return x, state, states
+
+
+def _ticket_states(
+    per_ticket: pl.DataFrame,
+    board: np.ndarray,
+    plan_settled: np.ndarray,
+    ends: np.ndarray,
+    ticket_done: pl.DataFrame,
+) -> pl.DataFrame:
+    """Per snapshot and ticket: its time (``at_s``), whether the ticket is open, days since it
+    first started (``age``, 0 unless begun), its state (``state``: not started, or begun so
+    long ago, unmoved for so long, in progress or put back since) with its plan's days left,
+    that state on its board (``on_board``), and when its plan settled (``settled``, inf: not
+    known) and was done by it (``done_by``, inf: not done)."""
+
+    def days_since(column: str) -> pl.Expr:
+        return (pl.col("at") - pl.col(column)).dt.total_seconds(fractional=True) / 86400
+
+    open_ = pl.col("category").fill_null("new") != "done"
+    # Begun: started before and not done, in progress or put back to the backlog since.
+    begun = open_ & (pl.col("first_started_at") < pl.col("at")).fill_null(False)
+    t = per_ticket.join(ticket_done, on=["row", "ticket_id"], how="left").select(
+        "snap",
+        "row",
+        at_s=pl.col("at").dt.epoch("us") / 1e6,
+        open=open_,
+        begun=begun,
+        put_back=begun & (pl.col("category") != "indeterminate"),
+        age=pl.when(begun).then(days_since("first_started_at")).otherwise(0.0),
+        unmoved=days_since("occurred_at").fill_null(0.0),
+        done=pl.col("done").fill_null(False),
+    )
+    row, at = t["row"].to_numpy(), t["at_s"].to_numpy()
+    state = np.where(
+        t["begun"].to_numpy(),
+        1
+        + np.searchsorted(IN_PROGRESS_EDGES, t["age"].to_numpy())
+        + 10 * np.searchsorted(UNMOVED_EDGES, t["unmoved"].to_numpy())
+        + 40 * t["put_back"].to_numpy(),
+        0,
+    )
+    state = np.searchsorted(DAYS_LEFT_EDGES, (ends[row] - at) / 86400) * 100 + state
+    settled = plan_settled[row]
+    return t.select("snap", "at_s", "open", "age").with_columns(
+        state=state,
+        on_board=board[row] * 10_000 + state,
+        settled=settled,
+        done_by=np.where(t["done"].to_numpy(), settled, np.inf),
+    )
+
+
+def _ticket_chances(states: pl.DataFrame, history: pl.DataFrame, n_snaps: int) -> np.ndarray:
+    """Per snapshot: the log chance that every open ticket is done by the plan's end, the log
+    chance of the least likely one, and the days since the earliest start of an open ticket.
+
+    A ticket's chance is how often ``history``'s tickets in the same state on the same board
+    were done by their plan's end, over plans settled before the snapshot, shrunk towards all
+    boards' rate (``TICKET_PRIOR``). A plan misses when any one ticket is late, so the chances
+    multiply; counting tickets left cannot tell one ticket in review from one not begun."""
+    at = states["at_s"].to_numpy()
+
+    def rate_before(group: str) -> tuple[np.ndarray, np.ndarray]:
+        g, q = history[group].to_numpy(), states[group].to_numpy()
+        done = _count_before(g, history["done_by"].to_numpy(), q, at)
+        return done, _count_before(g, history["settled"].to_numpy(), q, at)
+
+    done_all, seen_all = rate_before("state")
+    done_mine, seen_mine = rate_before("on_board")
+    everyone = (done_all + 1) / (seen_all + 2)
+    chance = (done_mine + TICKET_PRIOR * everyone) / (seen_mine + TICKET_PRIOR)
+    # A state that never finished in time is unlikely to, not impossible.
+    log_chance = np.where(states["open"].to_numpy(), np.log(np.clip(chance, 0.01, 1.0)), 0.0)
+    per = (
+        pl.DataFrame({"snap": states["snap"], "log": log_chance, "age": states["age"]})
+        .group_by("snap")
+        .agg(
+            pl.col("log").sum().alias("all"),
+            pl.col("log").min().alias("least"),
+            pl.col("age").max(),
+        )
+    )
+    out = pl.DataFrame({"snap": np.arange(n_snaps)}).join(per, on="snap", how="left").fill_null(0.0)
+    return out.sort("snap").select("all", "least", "age").to_numpy()
 
 
 def _board_pace(
@@ -519,9 +631,8 @@ def _predict_plans(
     """Rows of a plan kind (one row of ``plans`` per sprint or epic, ``tickets`` its scope's
     status events) and its calibration report."""
     as_of_end = midnight(end).timestamp()
-    snaps, missed, done_end, ends = _sprint_snapshots(plans, tickets, as_of_end)
-    started = _seconds(plans["started_at"].to_list())
-    known = ends <= as_of_end
+    snaps, settled = _sprint_snapshots(plans, tickets, as_of_end)
+    started, ends = _seconds(plans["started_at"].to_list()), settled.ends
     info = plans.select("entity_id", "team", "start_event", "url", "ends_on").to_dicts()
     # Every as-of day's active sprints, featured in one pass (a pass per day re-joined every
     # ticket for each day: quadratic over a year's import). A feature counts only outcomes
@@ -531,8 +642,8 @@ def _predict_plans(
     active_by_day = [np.flatnonzero((started < a) & (ends > a)) for a in as_ofs]
     bounds = np.concatenate([[0], np.cumsum([len(a) for a in active_by_day])]).astype(int)
     pairs = np.concatenate([np.zeros(0, dtype=int), *active_by_day])
-    x_all, state_all = _sprint_features(
-        plans, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), ends, missed, known, done_end
+    x_all, state_all, _ = _sprint_features(
+        plans, tickets, pairs, np.repeat(as_ofs, np.diff(bounds)), settled
     )
 
     def candidates(day: date) -> Candidates:
