@@ -22,6 +22,7 @@ import pytest
 from assets.statements import CALIBRATION_CHECK, calibration_check
 from flowsync_pipelines import statements as st
 from flowsync_pipelines import warehouse
+from flowsync_pipelines.statements import risk
 from flowsync_pipelines.statements.calibration import verdict
 from flowsync_pipelines.statements.catalogue import HEDGES, KINDS_BY_NAME
 from flowsync_pipelines.statements.core import prepare, risk_inputs
@@ -404,6 +405,63 @@ def test_little_history_means_the_prior_or_a_model_shrunk_towards_it(org_db):
     assert {json.loads(p)["model"] for p in sprint_early["params"]} <= {"prior"}
     shrink = [json.loads(p)["shrinkage"] for p in _risk(later, "sprint_at_risk")["params"]]
     assert shrink and all(0.05 < s < 0.5 for s in shrink)  # 57 sprints against a prior of 20
+
+
+def test_an_open_tickets_chance_is_how_its_boards_tickets_in_that_state_fared():
+    """A plan misses when any one ticket is late, so each open ticket's chance of being done by
+    the end counts: how often the board's tickets in the same state were, over plans settled
+    before the snapshot. Here work put back to the backlog after it started never finishes."""
+    monday = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    sprints, events = [], []
+    for k in range(12):
+        start = monday + timedelta(weeks=k)
+        sprint = f"sprint/{k}"
+        sprints.append(
+            {
+                "entity_id": sprint,
+                "board": "jira:1",
+                "started_at": start,
+                "scoped_at": start,
+                "ends_at": start + timedelta(days=7),
+            }
+        )
+        # Both start with the sprint; one is put back a day later, the other done in two.
+        for ticket, hours, category in (("SLOW", 23, "new"), ("FAST", 47, "done")):
+            created = start - timedelta(hours=1)
+            for at, cat in (
+                (created, "new"),
+                (start, "indeterminate"),
+                (start + timedelta(hours=hours), category),
+            ):
+                events.append(
+                    {
+                        "plan_id": sprint,
+                        "ticket_id": f"{ticket}-{k}",
+                        "created_at": created,
+                        "occurred_at": at,
+                        "category": cat,
+                        "event_id": f"{ticket}-{k}:{at.isoformat()}",
+                        "url": None,
+                    }
+                )
+    snaps = risk.plan_snapshots(
+        pl.DataFrame(sprints), pl.DataFrame(events), (monday + timedelta(weeks=12)).date()
+    )
+
+    def feature(name: str, sprint: int, day: int) -> float:
+        return snaps.x[snaps.subject == sprint][day, risk.SPRINT_FEATURES.index(name)]
+
+    # Day 3 (noon): only the put-back ticket is open, begun 3.5 days ago.
+    assert feature("oldest_started_days", 11, 3) == pytest.approx(3.5)
+    # No plan had settled before the first: one half, whatever later sprints show.
+    assert feature("log_chance_all_done", 0, 3) == pytest.approx(np.log(0.5))
+    # Eleven settled sprints later that state has never finished in time.
+    assert feature("log_chance_all_done", 11, 3) < np.log(0.05)
+    # On day 1 the put-back ticket is the least likely; the moving one is likely done.
+    assert feature("log_chance_least_likely", 11, 1) < np.log(0.05)
+    assert feature("log_chance_all_done", 11, 1) - feature(
+        "log_chance_least_likely", 11, 1
+    ) > np.log(0.9)
 
 
 def test_earlier_statements_do_not_move_when_later_days_change(org_db, derived, tmp_path):
