@@ -404,7 +404,8 @@ def test_little_history_means_the_prior_or_a_model_shrunk_towards_it(org_db):
     # Three weeks in, the first sprints' outcomes are too few to fit: the prior speaks.
     assert {json.loads(p)["model"] for p in sprint_early["params"]} <= {"prior"}
     shrink = [json.loads(p)["shrinkage"] for p in _risk(later, "sprint_at_risk")["params"]]
-    assert shrink and all(0.05 < s < 0.5 for s in shrink)  # 57 sprints against a prior of 20
+    # Dozens of settled sprints against a prior of a few: a little of the prior remains.
+    assert shrink and all(0.01 < s < 0.5 for s in shrink)
 
 
 def test_an_open_tickets_chance_is_how_its_boards_tickets_in_that_state_fared():
