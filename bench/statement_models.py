@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from sklearn.metrics import roc_auc_score
 
 from flowsync_pipelines import warehouse
 from flowsync_pipelines.bands import band
@@ -208,7 +209,22 @@ def _risk(con, params: dict, kind: str, end, cutoff) -> dict:
         "p": model.predict(snaps.x[mask]),
         "y": snaps.y[mask],
         "subjects": subjects["entity_id"].to_numpy()[snaps.subject[mask]],
+        **(
+            {"elapsed": snaps.x[mask][:, features.index("elapsed_fraction")]}
+            if "elapsed_fraction" in features
+            else {}
+        ),
     }
+
+
+def _by_fifth(p: np.ndarray, y: np.ndarray, elapsed: np.ndarray) -> str:
+    """AUC over the snapshots in each fifth of their plan's time: how much a plan's first days
+    tell, against its last."""
+    out = []
+    for lo in np.arange(0.0, 1.0, 0.2):
+        m = (elapsed >= lo) & (elapsed < lo + 0.2)
+        out.append(f"{roc_auc_score(y[m], p[m]):.2f}" if len(np.unique(y[m])) == 2 else "-")
+    return " ".join(out)
 
 
 def _pooled(kind: str, orgs: list[dict], min_probability: float) -> None:
@@ -230,6 +246,9 @@ def _pooled(kind: str, orgs: list[dict], min_probability: float) -> None:
         f"{pooled.ece_noise}), Brier {pooled.brier}"
     )
     print(f"  labels agree with the simulator's ground truth on {np.mean(real == (y > 0)):.3f}")
+    if all("elapsed" in o for o in orgs):
+        elapsed = np.concatenate([o["elapsed"] for o in orgs])
+        print(f"  AUC by fifth of the plan's time elapsed: {_by_fifth(p, y, elapsed)}")
     claims = pl.DataFrame({"confidence": p, "real": real, "subject": subjects}).filter(
         pl.col("confidence") >= min_probability
     )
