@@ -152,8 +152,9 @@ KINDS: tuple[Kind, ...] = (
         description="an active Jira sprint / Linear cycle whose scope (tickets planned into it, "
         "created before its end) will not all be done by its end date; calibrated logistic "
         "regression on the organisation's ended sprints (scope, scope added since the start, "
-        "done fraction, time elapsed, days left, the board's past misses), shrunk towards the "
-        "base rate while sprints are few (flowsync_pipelines/statements/risk.py)",
+        "time elapsed, days left, tickets not started, load, each open ticket's chance of "
+        "being done in time from how the board's tickets in its state fared), shrunk towards "
+        "the base rate while sprints are few (flowsync_pipelines/statements/risk.py)",
         learner="sklearn:logistic_calibrated",
     ),
     Kind(
