@@ -54,7 +54,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import roc_auc_score
 
 from flowsync_pipelines import warehouse
 from flowsync_pipelines.bands import band
@@ -217,13 +216,14 @@ def _risk(con, params: dict, kind: str, end, cutoff) -> dict:
     }
 
 
-def _by_fifth(p: np.ndarray, y: np.ndarray, elapsed: np.ndarray) -> str:
+def _by_fifth(kind: str, p: np.ndarray, y: np.ndarray, elapsed: np.ndarray, window) -> str:
     """AUC over the snapshots in each fifth of their plan's time: how much a plan's first days
-    tell, against its last."""
+    tell, against its last ("-" where a fifth holds one class)."""
     out = []
     for lo in np.arange(0.0, 1.0, 0.2):
         m = (elapsed >= lo) & (elapsed < lo + 0.2)
-        out.append(f"{roc_auc_score(y[m], p[m]):.2f}" if len(np.unique(y[m])) == 2 else "-")
+        auc = calibration_report(kind, p[m], y[m], window, "fifth", "pooled").auc
+        out.append("-" if auc is None else f"{auc:.2f}")
     return " ".join(out)
 
 
@@ -248,7 +248,8 @@ def _pooled(kind: str, orgs: list[dict], min_probability: float) -> None:
     print(f"  labels agree with the simulator's ground truth on {np.mean(real == (y > 0)):.3f}")
     if all("elapsed" in o for o in orgs):
         elapsed = np.concatenate([o["elapsed"] for o in orgs])
-        print(f"  AUC by fifth of the plan's time elapsed: {_by_fifth(p, y, elapsed)}")
+        fifths = _by_fifth(kind, p, y, elapsed, orgs[0]["report"].window)
+        print(f"  AUC by fifth of the plan's time elapsed: {fifths}")
     claims = pl.DataFrame({"confidence": p, "real": real, "subject": subjects}).filter(
         pl.col("confidence") >= min_probability
     )
